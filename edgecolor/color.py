@@ -1,0 +1,205 @@
+"""sRGB <-> CIE L*a*b* (D65) and the one L/ab scaling used everywhere.
+
+Shared by training (TensorFlow, in the input pipeline) and the device runtime (numpy only).
+Importing this module never imports TensorFlow: the ``tf_*`` functions import it when called.
+
+Value ranges used throughout the project:
+
+* RGB: float32 in [0, 1], sRGB-encoded (what image files store).
+* Lab: L in [0, 100], a and b roughly in [-110, 110] for sRGB colours.
+* Model input  ``L_scaled  = L / 50 - 1``   in [-1, 1].
+* Model output ``ab_scaled = ab / 110``     in [-1, 1] (tanh output).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The scaling is a contract with every exported model: it is written into each model's
+# metadata (see ``scaling_metadata``) and read back by the device runtime.
+L_SCALE = 50.0
+L_OFFSET = 1.0
+AB_SCALE = 110.0
+
+# D65 reference white, matching scikit-image's default illuminant and 2° observer.
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+_RGB_TO_XYZ = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ],
+    dtype=np.float32,
+)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ.astype(np.float64)).astype(np.float32)
+_EPSILON = 216.0 / 24389.0  # (6/29)^3
+_KAPPA = 24389.0 / 27.0
+
+
+def scaling_metadata() -> dict:
+    """The L/ab scaling as a JSON-able dict, stored in every export's metadata."""
+    return {
+        "L": {"scale": L_SCALE, "offset": L_OFFSET, "formula": "L / 50 - 1"},
+        "ab": {"scale": AB_SCALE, "formula": "ab / 110"},
+    }
+
+
+# --------------------------------------------------------------------------- numpy
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded float in [0, 1] -> linear light, same shape, float32."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92).astype(np.float32)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Linear light -> sRGB-encoded float32, same shape (not clipped)."""
+    linear = np.asarray(linear, dtype=np.float32)
+    positive = np.maximum(linear, 0.0)
+    return np.where(
+        linear > 0.0031308, 1.055 * positive ** (1.0 / 2.4) - 0.055, 12.92 * linear
+    ).astype(np.float32)
+
+
+def _lab_f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > _EPSILON, np.cbrt(t), (_KAPPA * t + 16.0) / 116.0)
+
+
+def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
+    cube = f**3
+    return np.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB -> CIE Lab (D65).
+
+    Args:
+        rgb: float (..., 3), sRGB in [0, 1].
+    Returns:
+        float32 (..., 3): L in [0, 100], a and b in about [-110, 110].
+    """
+    xyz = srgb_to_linear(rgb) @ _RGB_TO_XYZ.T / _WHITE_D65
+    f = _lab_f(xyz)
+    L = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return np.stack([L, a, b], axis=-1).astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray, clip: bool = True) -> np.ndarray:
+    """CIE Lab (D65) -> sRGB.
+
+    Args:
+        lab: float (..., 3), L in [0, 100], a and b in about [-110, 110].
+        clip: clip the result into [0, 1] (colours outside the sRGB gamut are clipped).
+    Returns:
+        float32 (..., 3), sRGB in [0, 1] when ``clip``.
+    """
+    lab = np.asarray(lab, dtype=np.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = fy - lab[..., 2] / 200.0
+    xyz = np.stack([_lab_f_inverse(fx), _lab_f_inverse(fy), _lab_f_inverse(fz)], axis=-1)
+    rgb = linear_to_srgb((xyz * _WHITE_D65) @ _XYZ_TO_RGB.T)
+    return np.clip(rgb, 0.0, 1.0) if clip else rgb
+
+
+def rgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
+    """sRGB float (..., 3) in [0, 1] -> Lab L, float32 (...) in [0, 100]."""
+    y = srgb_to_linear(rgb) @ _RGB_TO_XYZ[1]
+    return (116.0 * _lab_f(y) - 16.0).astype(np.float32)
+
+
+def gray_to_luminance(gray: np.ndarray) -> np.ndarray:
+    """Grayscale (R = G = B) float (...) in [0, 1] -> Lab L, float32 (...) in [0, 100].
+
+    For a neutral gray the relative luminance Y equals the linearised value itself.
+    """
+    y = srgb_to_linear(gray)
+    return (116.0 * _lab_f(y) - 16.0).astype(np.float32)
+
+
+def scale_L(L: np.ndarray) -> np.ndarray:
+    """Lab L in [0, 100] -> model input in [-1, 1], float32, same shape."""
+    return (np.asarray(L, dtype=np.float32) / L_SCALE - L_OFFSET).astype(np.float32)
+
+
+def unscale_L(L_scaled: np.ndarray) -> np.ndarray:
+    """Model input in [-1, 1] -> Lab L in [0, 100], float32, same shape."""
+    return ((np.asarray(L_scaled, dtype=np.float32) + L_OFFSET) * L_SCALE).astype(np.float32)
+
+
+def scale_ab(ab: np.ndarray) -> np.ndarray:
+    """Lab ab in about [-110, 110] -> model target in [-1, 1], float32, same shape."""
+    return (np.asarray(ab, dtype=np.float32) / AB_SCALE).astype(np.float32)
+
+
+def unscale_ab(ab_scaled: np.ndarray) -> np.ndarray:
+    """Model output in [-1, 1] -> Lab ab in [-110, 110], float32, same shape."""
+    return (np.asarray(ab_scaled, dtype=np.float32) * AB_SCALE).astype(np.float32)
+
+
+def colorfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of an sRGB image.
+
+    Args:
+        rgb: (H, W, 3), float in [0, 1] or uint8 in [0, 255].
+    Returns:
+        The metric on the 0-255 scale (0 for a gray image; ~100+ for very colourful ones).
+    """
+    rgb = np.asarray(rgb)
+    rgb255 = rgb.astype(np.float64) if rgb.dtype == np.uint8 else np.asarray(rgb, np.float64) * 255.0
+    rg = rgb255[..., 0] - rgb255[..., 1]
+    yb = 0.5 * (rgb255[..., 0] + rgb255[..., 1]) - rgb255[..., 2]
+    std = np.hypot(rg.std(), yb.std())
+    mean = np.hypot(rg.mean(), yb.mean())
+    return float(std + 0.3 * mean)
+
+
+# --------------------------------------------------------------------------- TensorFlow
+
+
+def tf_rgb_to_lab(rgb):
+    """TensorFlow version of :func:`rgb_to_lab` for the input pipeline.
+
+    Args:
+        rgb: tf float32 (..., 3), sRGB in [0, 1].
+    Returns:
+        tf float32 (..., 3): L in [0, 100], a and b in about [-110, 110].
+    """
+    import tensorflow as tf
+
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    linear = tf.where(rgb > 0.04045, tf.pow((rgb + 0.055) / 1.055, 2.4), rgb / 12.92)
+    xyz = tf.tensordot(linear, tf.constant(_RGB_TO_XYZ.T), axes=1) / tf.constant(_WHITE_D65)
+    f = tf.where(
+        xyz > _EPSILON, tf.pow(tf.maximum(xyz, _EPSILON), 1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0
+    )
+    L = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return tf.stack([L, a, b], axis=-1)
+
+
+def tf_lab_to_rgb(lab):
+    """TensorFlow version of :func:`lab_to_rgb` (clipped to [0, 1]), for sample grids and metrics.
+
+    Args:
+        lab: tf float32 (..., 3), L in [0, 100], a and b in about [-110, 110].
+    Returns:
+        tf float32 (..., 3), sRGB in [0, 1].
+    """
+    import tensorflow as tf
+
+    lab = tf.convert_to_tensor(lab, tf.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = fy - lab[..., 2] / 200.0
+    f = tf.stack([fx, fy, fz], axis=-1)
+    cube = f**3
+    xyz = tf.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA) * tf.constant(_WHITE_D65)
+    linear = tf.tensordot(xyz, tf.constant(_XYZ_TO_RGB.T), axes=1)
+    positive = tf.maximum(linear, 0.0)
+    srgb = tf.where(linear > 0.0031308, 1.055 * tf.pow(positive, 1.0 / 2.4) - 0.055, 12.92 * linear)
+    return tf.clip_by_value(srgb, 0.0, 1.0)

@@ -1,0 +1,143 @@
+"""Configuration dataclasses with defaults.
+
+The resolved config is saved as ``config.json`` in every run folder and copied into every
+export's metadata, so resuming, exporting and running a model rebuild exactly the network
+that was trained (nanoGPT's habit). No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from edgecolor.errors import UsageError
+
+
+@dataclass
+class GeneratorConfig:
+    """The generator network. ``name`` picks it from ``edgecolor.models.GENERATORS``."""
+
+    name: str = "edge"
+    # edge U-Net: output channels of each encoder level; each level halves the resolution,
+    # so the input side must be a multiple of 2 ** len(filters).
+    filters: tuple[int, ...] = (16, 32, 64, 128, 256)
+    # Dropout is the GAN's noise z (pix2pix): applied in the first decoder levels, training only.
+    dropout: float = 0.5
+    dropout_levels: int = 2
+    # Fraction of each encoder level's width used in the matching decoder level.
+    decoder_width: float = 0.5
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The discriminator network. ``name`` picks it from ``edgecolor.models.DISCRIMINATORS``."""
+
+    name: str = "patchgan"
+    base_filters: int = 64
+
+
+@dataclass
+class TrainConfig:
+    """The training run: data, schedule, losses and optimizer."""
+
+    data: list[str] = field(default_factory=list)
+    image_size: int = 128
+    batch_size: int = 16
+    steps: int = 2000
+    pretrain_steps: int = 0
+    # Loss = gan_weight * adversarial + l1_weight * L1 (the design's lambda = 100).
+    gan_weight: float = 1.0
+    l1_weight: float = 100.0
+    # One-sided label smoothing: real images are labelled this, fakes 0.
+    real_label: float = 0.9
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    # Divide the learning rate by lr_decay_factor when the hold-out L1 has not improved
+    # for plateau_patience evaluations, down to min_learning_rate.
+    lr_decay_factor: float = 0.1
+    plateau_patience: int = 3
+    min_learning_rate: float = 1e-6
+    holdout_fraction: float = 0.1
+    seed: int = 0
+    eval_every: int = 200
+    checkpoint_every: int = 200
+    sample_every: int = 500
+    keep_checkpoints: int = 3
+    sample_count: int = 6
+    mixed_precision: bool = False
+    xla: bool = False
+
+
+@dataclass
+class RunConfig:
+    """Everything a run folder needs to rebuild its networks and continue training."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def generator_hash(self) -> str:
+        """Short hash of the generator's config: the architecture identity of a checkpoint."""
+        text = json.dumps(asdict(self.generator), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
+        """Build from a (possibly partial) dict; unknown keys raise UsageError naming them."""
+        if not isinstance(data, dict):
+            raise UsageError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise UsageError(f"{source}: unknown config key {sorted(unknown)[0]!r}")
+        return cls(
+            generator=_section(GeneratorConfig, data.get("generator", {}), f"{source}: generator"),
+            discriminator=_section(
+                DiscriminatorConfig, data.get("discriminator", {}), f"{source}: discriminator"
+            ),
+            train=_section(TrainConfig, data.get("train", {}), f"{source}: train"),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """Read a JSON config file; a missing file or bad JSON raises UsageError."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"config file not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise UsageError(f"config file {path} is not valid JSON: {error}") from None
+        return cls.from_dict(data, source=str(path))
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON, atomically (temp file + rename)."""
+        path = Path(path)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(self.to_json() + "\n")
+        temporary.replace(path)
+
+
+def _section(cls, values: dict[str, Any], source: str):
+    if not isinstance(values, dict):
+        raise UsageError(f"{source}: expected a JSON object")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise UsageError(f"{source}: unknown config key {sorted(unknown)[0]!r}")
+    converted = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if isinstance(default, tuple):
+            value = tuple(value)
+        converted[name] = value
+    return dataclasses.replace(cls(), **converted)

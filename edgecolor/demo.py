@@ -1,0 +1,5 @@
+"""`edgecolor demo` (placeholder, being built)."""
+
+
+def register(subparsers) -> None:
+    """Add the demo subcommand to the `edgecolor` parser."""

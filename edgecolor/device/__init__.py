@@ -1,0 +1,1 @@
+"""Device runtime: NO TensorFlow. Interpreter back-ends, Colorizer, frame sources, sinks."""

@@ -1,0 +1,5 @@
+"""Subcommands: colorize, scan, live, bench (placeholder, being built)."""
+
+
+def register(subparsers) -> None:
+    """Add this stage's subcommands to the `edgecolor` parser."""

@@ -1,0 +1,1 @@
+"""Quality evaluation of exported models against the gray baseline (device runtime, no TensorFlow)."""

@@ -1,0 +1,1 @@
+"""Export stage: formats table, TFLite conversion, Edge TPU lint/compile, verification."""

@@ -1,0 +1,1 @@
+"""Training stage (TensorFlow): data pipeline, cGAN train step, checkpoints, QAT."""
