@@ -1,0 +1,111 @@
+"""Keras generator -> TFLite flatbuffer bytes (int8, float16 or float32).
+
+The converted graph always has batch 1 and a fixed square input: XNNPACK and the Edge TPU
+both need static shapes, and a fixed shape lets the converter drop the SHAPE/PACK/
+STRIDED_SLICE bookkeeping that a dynamic ``UpSampling2D`` would otherwise leave behind.
+
+TensorFlow is imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from edgecolor.errors import UsageError
+
+FORMATS_CONVERTIBLE = ("int8", "float16", "float32")
+IO_TYPES = ("int8", "uint8", "float32")
+# How many calibration images the converter sees at most: enough to settle the activation
+# ranges of a small generator, few enough that calibration takes seconds.
+MAX_REPRESENTATIVE_SAMPLES = 64
+
+
+def _resize_L(L_scaled: np.ndarray, image_size: int) -> np.ndarray:
+    """float32 (H, W) L/50-1 -> float32 (1, S, S, 1), bilinear when the size differs."""
+    L_scaled = np.asarray(L_scaled, dtype=np.float32)
+    if L_scaled.ndim == 3 and L_scaled.shape[-1] == 1:
+        L_scaled = L_scaled[..., 0]
+    if L_scaled.ndim != 2:
+        raise ValueError(f"representative L must be (H, W), got shape {L_scaled.shape}")
+    if L_scaled.shape != (image_size, image_size):
+        from PIL import Image
+
+        L_scaled = np.asarray(
+            Image.fromarray(L_scaled, mode="F").resize((image_size, image_size), Image.BILINEAR),
+            dtype=np.float32,
+        )
+    return np.clip(L_scaled, -1.0, 1.0)[None, :, :, None]
+
+
+def _representative_dataset(
+    representative_L: Iterable[np.ndarray], image_size: int
+) -> tuple[list[np.ndarray], int]:
+    samples = []
+    for L_scaled in representative_L:
+        samples.append(_resize_L(L_scaled, image_size))
+        if len(samples) >= MAX_REPRESENTATIVE_SAMPLES:
+            break
+    return samples, len(samples)
+
+
+def convert_generator(
+    model,
+    fmt: str,
+    image_size: int,
+    representative_L: Iterable[np.ndarray] | None = None,
+    io: str = "int8",
+) -> bytes:
+    """Convert a generator (float or QAT-wrapped ``tf_keras`` model) to a TFLite flatbuffer.
+
+    Args:
+        model: (N, H, W, 1) L/50-1 -> (N, H, W, 2) ab/110; a float model or the output of
+            ``tfmot.quantization.keras.quantize_model`` (then the int8 graph uses the
+            fake-quant ranges learned in QAT; otherwise it is post-training quantization).
+        fmt: "int8" (integer weights and activations), "float16" (half weights) or "float32".
+        image_size: the fixed square input side of the converted graph (batch 1).
+        representative_L: for int8, calibration images, float32 (H, W) L/50-1 in [-1, 1]
+            (resized to ``image_size`` when they differ). Ignored for float formats.
+        io: input/output tensor type: "int8" or "uint8" for int8 models, "float32" for
+            float models (an int8 model with "float32" I/O gets QUANTIZE/DEQUANTIZE at the ends).
+
+    Returns:
+        The .tflite file's bytes. Input (1, S, S, 1), output (1, S, S, 2).
+    """
+    from edgecolor.models.keras import tf
+
+    if fmt not in FORMATS_CONVERTIBLE:
+        raise UsageError(f"unknown format {fmt!r}; choose from {list(FORMATS_CONVERTIBLE)}")
+    if io not in IO_TYPES:
+        raise UsageError(f"unknown I/O type {io!r}; choose from {list(IO_TYPES)}")
+    if fmt != "int8" and io != "float32":
+        raise UsageError(f"--io {io} needs --int8; {fmt} models have float32 input and output")
+
+    @tf.function(input_signature=[tf.TensorSpec((1, image_size, image_size, 1), tf.float32)])
+    def serve(L_scaled):
+        return model(L_scaled, training=False)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function()], model
+    )
+    if fmt == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif fmt == "int8":
+        samples, count = _representative_dataset(representative_L or [], image_size)
+        if not count:
+            raise UsageError("int8 conversion needs at least one representative image")
+
+        def representative() -> Iterator[list[np.ndarray]]:
+            for sample in samples:
+                yield [sample]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        # Integer-only kernels: conversion fails rather than leaving a float op behind.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_dtype = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[io]
+        converter.inference_input_type = io_dtype
+        converter.inference_output_type = io_dtype
+    return bytes(converter.convert())
