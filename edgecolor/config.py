@@ -62,6 +62,9 @@ class TrainConfig:
     plateau_patience: int = 3
     min_learning_rate: float = 1e-6
     holdout_fraction: float = 0.1
+    # Photos whose mean Lab chroma sqrt(a^2 + b^2) is below this are skipped as gray or
+    # near-achromatic (they teach no colour); ordinary colour photos score 10 or more.
+    min_chroma: float = 4.0
     seed: int = 0
     eval_every: int = 200
     checkpoint_every: int = 200

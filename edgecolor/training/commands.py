@@ -1,5 +1,258 @@
-"""Subcommands: train, summary (placeholder, being built)."""
+"""Subcommands of the training stage: ``edgecolor train`` and ``edgecolor summary``.
+
+Nothing heavy is imported at module load: TensorFlow comes in inside ``run_train`` and
+``run_summary``, after the cheap checks (config, run folder, data folders) have passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from edgecolor.config import RunConfig
+from edgecolor.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+# Flags that map one-to-one onto config fields: (flag attribute, section, field).
+_OVERRIDES = (
+    ("image_size", "train", "image_size"),
+    ("steps", "train", "steps"),
+    ("batch_size", "train", "batch_size"),
+    ("gan_weight", "train", "gan_weight"),
+    ("pretrain_steps", "train", "pretrain_steps"),
+    ("generator", "generator", "name"),
+    ("discriminator", "discriminator", "name"),
+)
 
 
 def register(subparsers) -> None:
-    """Add this stage's subcommands to the `edgecolor` parser."""
+    """Add ``train`` and ``summary`` to the ``edgecolor`` parser."""
+    train = subparsers.add_parser(
+        "train",
+        help="train a colorization cGAN into a run folder",
+        description=(
+            "Train the generator (grayscale L -> ab) against a discriminator on a folder tree "
+            "of colour photos. Flags override the --config file; the resolved config is "
+            "written to RUN_DIR/config.json. --steps is the run's total: with --resume the "
+            "run continues from its last checkpoint up to it."
+        ),
+    )
+    train.add_argument(
+        "--data", nargs="+", metavar="DIR", help="folders of colour photos (searched recursively)"
+    )
+    train.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created)")
+    train.add_argument("--config", metavar="FILE", help="JSON config, e.g. training/default.json")
+    train.add_argument("--image-size", type=int, metavar="N", help="square training crop side")
+    train.add_argument("--steps", type=int, metavar="N", help="total training steps of the run")
+    train.add_argument("--batch-size", type=int, metavar="N", help="global batch size")
+    train.add_argument(
+        "--generator", metavar="NAME", help="generator network: edge (default) or seed"
+    )
+    train.add_argument(
+        "--discriminator", metavar="NAME", help="discriminator: patchgan (default) or seed"
+    )
+    train.add_argument(
+        "--gan-weight",
+        type=float,
+        metavar="W",
+        help="weight of the adversarial loss; 0 = the L1-only baseline",
+    )
+    train.add_argument(
+        "--pretrain-steps",
+        type=int,
+        metavar="N",
+        help="generator-only L1 steps before the adversarial phase",
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint"
+    )
+    train.set_defaults(func=run_train)
+
+    summary = subparsers.add_parser(
+        "summary",
+        help="print the networks' parameters and MACs",
+        description="Parameters and multiply-accumulates (per image) of the generator and discriminator.",
+    )
+    summary.add_argument("--config", metavar="FILE", help="JSON config to read the networks from")
+    summary.add_argument(
+        "--generator", metavar="NAME", help="generator network (default: the config's)"
+    )
+    summary.add_argument(
+        "--discriminator", metavar="NAME", help="discriminator (default: the config's)"
+    )
+    summary.add_argument(
+        "--image-size", type=int, metavar="N", help="input side (default: the config's)"
+    )
+    summary.set_defaults(func=run_summary)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def resolve_config(args: argparse.Namespace) -> RunConfig:
+    """The run's config: file (or the run folder's, on --resume) + flags, validated."""
+    from edgecolor.training.checkpoint import load_run_config
+
+    run_dir = Path(args.out)
+    if args.resume:
+        if args.config:
+            raise UsageError(
+                "--config cannot be combined with --resume: the run keeps RUN_DIR/config.json"
+            )
+        config = load_run_config(run_dir)
+        for attribute, section, name in _OVERRIDES:
+            value = getattr(args, attribute)
+            saved = getattr(getattr(config, section), name)
+            if value is not None and attribute != "steps" and value != saved:
+                flag = "--" + attribute.replace("_", "-")
+                raise UsageError(
+                    f"{flag} {value} differs from the run's config.json ({saved}); a resumed run keeps its config"
+                )
+        if args.steps is not None:
+            config.train.steps = args.steps
+        if args.data:
+            config.train.data = [str(Path(directory)) for directory in args.data]
+    else:
+        config = RunConfig.load(args.config) if args.config else RunConfig()
+        for attribute, section, name in _OVERRIDES:
+            value = getattr(args, attribute)
+            if value is not None:
+                setattr(getattr(config, section), name, value)
+        if args.data:
+            config.train.data = [str(Path(directory)) for directory in args.data]
+    validate_train_config(config)
+    return config
+
+
+def validate_train_config(config: RunConfig) -> None:
+    """Raise UsageError naming the first out-of-range training value (no TensorFlow)."""
+    train = config.train
+    positive = (
+        "image_size",
+        "steps",
+        "batch_size",
+        "eval_every",
+        "checkpoint_every",
+        "sample_every",
+        "keep_checkpoints",
+        "plateau_patience",
+    )
+    for name in positive:
+        value = getattr(train, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise UsageError(f"train.{name} must be a positive integer, got {value!r}")
+    for name in ("pretrain_steps", "sample_count"):
+        value = getattr(train, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UsageError(f"train.{name} must be an integer >= 0, got {value!r}")
+    for name in ("gan_weight", "l1_weight", "min_chroma"):
+        if getattr(train, name) < 0:
+            raise UsageError(f"train.{name} must be >= 0, got {getattr(train, name)!r}")
+    if not 0 < train.learning_rate < 1:
+        raise UsageError(f"train.learning_rate must be in (0, 1), got {train.learning_rate!r}")
+    if not 0 < train.real_label <= 1:
+        raise UsageError(f"train.real_label must be in (0, 1], got {train.real_label!r}")
+    if not 0 <= train.holdout_fraction < 1:
+        raise UsageError(
+            f"train.holdout_fraction must be in [0, 1), got {train.holdout_fraction!r}"
+        )
+    if not 0 < train.lr_decay_factor <= 1:
+        raise UsageError(f"train.lr_decay_factor must be in (0, 1], got {train.lr_decay_factor!r}")
+    if not train.data:
+        raise UsageError("no training data: pass --data DIR (or set train.data in the config)")
+
+
+def check_networks(config: RunConfig) -> None:
+    """Unknown network names and image sizes a network cannot take raise UsageError (imports TF)."""
+    from edgecolor.models import DISCRIMINATORS, GENERATORS, check_image_size
+
+    if config.generator.name not in GENERATORS:
+        raise UsageError(
+            f"unknown generator {config.generator.name!r}; choose from {sorted(GENERATORS)}"
+        )
+    if config.discriminator.name not in DISCRIMINATORS:
+        raise UsageError(
+            f"unknown discriminator {config.discriminator.name!r}; choose from {sorted(DISCRIMINATORS)}"
+        )
+    check_image_size(config.generator, config.train.image_size)
+    if config.discriminator.name == "seed" and config.train.image_size != 120:
+        raise UsageError(
+            f"image size {config.train.image_size}: the seed discriminator takes only 120"
+        )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``edgecolor train``: returns 0 when the run reaches its total step count."""
+    from edgecolor.training.checkpoint import CONFIG_FILE, has_checkpoint
+
+    run_dir = Path(args.out)
+    if args.resume and not has_checkpoint(run_dir):
+        raise UsageError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+    if not args.resume and has_checkpoint(run_dir):
+        raise UsageError(
+            f"run folder {run_dir} already has checkpoints: pass --resume to continue it, or choose a new --out"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--out {run_dir} exists and is not a folder")
+    config = resolve_config(args)
+
+    from edgecolor.training.data import find_images
+
+    for directory in config.train.data:
+        find_images([directory])  # missing or empty folders fail before TensorFlow loads
+
+    check_networks(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / CONFIG_FILE)
+
+    from edgecolor.training.train import train
+
+    result = train(config, run_dir, resume=args.resume, progress=True)
+    metrics = result.metrics
+    summary = ", ".join(
+        f"{name} {metrics[name]:.4g}"
+        for name in ("holdout_l1", "holdout_psnr", "holdout_colorfulness")
+        if name in metrics
+    )
+    print(f"trained {run_dir} to step {result.step}" + (f" ({summary})" if summary else ""))
+    print(f"checkpoint: {result.checkpoint}")
+    if result.sample_grid:
+        print(f"samples: {result.sample_grid}")
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """``edgecolor summary``: parameters and MACs of both networks at one input size."""
+    config = RunConfig.load(args.config) if args.config else RunConfig()
+    if args.generator:
+        config.generator.name = args.generator
+    if args.discriminator:
+        config.discriminator.name = args.discriminator
+    if args.image_size is not None:
+        config.train.image_size = args.image_size
+    check_networks(config)
+
+    from edgecolor.models import build_discriminator, build_generator
+    from edgecolor.models.summary import summarize
+
+    size = config.train.image_size
+    rows = [
+        summarize(build_generator(config.generator, size)),
+        summarize(build_discriminator(config.discriminator, size)),
+    ]
+    out = sys.stdout
+    print(f"networks at {size}x{size} (per image):", file=out)
+    print(f"{'network':<22} {'parameters':>12} {'MACs':>16}  input -> output", file=out)
+    for row in rows:
+        print(
+            f"{row['name']:<22} {row['parameters']:>12,} {row['macs']:>16,}  "
+            f"{tuple(row['input_shape'][1:])} -> {tuple(row['output_shape'][1:])}",
+            file=out,
+        )
+    return 0

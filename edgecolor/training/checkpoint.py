@@ -1,0 +1,201 @@
+"""Checkpoints of a training run, and loading a run's generator for export.
+
+``RUN_DIR/checkpoints/`` is a ``tf.train.CheckpointManager`` holding the generator, the
+discriminator, both optimizers, the step, the learning rate and the plateau state, so
+``--resume`` continues exactly where the run stopped.
+
+Crash safety (verified in TensorFlow 2.21's source, ``checkpoint/functional_saver.py`` and
+``checkpoint/checkpoint_management.py``): a save writes ``ckpt-N.data-*``/``.index``
+through a ``_temp`` folder that is merged and renamed at the end, and only then rewrites
+the small ``checkpoint`` index file with ``atomic_write_string_to_file``. A run killed
+mid-save (even with SIGKILL) therefore still points at the previous, complete checkpoint:
+it loses at most one checkpoint interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from edgecolor.config import RunConfig
+from edgecolor.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.json"
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR
+
+
+def latest_checkpoint(run_dir: str | Path) -> str | None:
+    """Path prefix of the newest complete checkpoint in ``RUN_DIR/checkpoints``, or None."""
+    import tensorflow as tf
+
+    directory = checkpoint_dir(run_dir)
+    if not directory.is_dir():
+        return None
+    return tf.train.latest_checkpoint(str(directory))
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """True when the run folder holds at least one complete checkpoint (no TensorFlow)."""
+    state = checkpoint_dir(run_dir) / "checkpoint"
+    if not state.is_file():
+        return False
+    # The index file names the latest checkpoint; it is complete when its .index exists.
+    for line in state.read_text().splitlines():
+        if line.startswith("model_checkpoint_path:"):
+            name = json.loads(line.split(":", 1)[1].strip())
+            return (checkpoint_dir(run_dir) / f"{name}.index").is_file()
+    return False
+
+
+class RunCheckpoint:
+    """The training state of a run, saved and restored with ``tf.train.CheckpointManager``.
+
+    Attributes ``step`` (int64), ``learning_rate`` (float32), ``best_holdout_l1`` and
+    ``evals_without_improvement`` are ``tf.Variable``s saved with the networks and the
+    optimizers, so a resumed run keeps its schedule and its plateau detection.
+    """
+
+    def __init__(
+        self,
+        run_dir,
+        generator,
+        discriminator,
+        generator_optimizer,
+        discriminator_optimizer,
+        learning_rate: float,
+        keep: int = 3,
+        write_dir: str | Path | None = None,
+    ):
+        import tensorflow as tf
+
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.learning_rate = tf.Variable(
+            learning_rate, dtype=tf.float32, trainable=False, name="learning_rate"
+        )
+        self.best_holdout_l1 = tf.Variable(
+            float("inf"), dtype=tf.float32, trainable=False, name="best_holdout_l1"
+        )
+        self.evals_without_improvement = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="evals_without_improvement"
+        )
+        self.checkpoint = tf.train.Checkpoint(
+            generator=generator,
+            discriminator=discriminator,
+            generator_optimizer=generator_optimizer,
+            discriminator_optimizer=discriminator_optimizer,
+            step=self.step,
+            learning_rate=self.learning_rate,
+            best_holdout_l1=self.best_holdout_l1,
+            evals_without_improvement=self.evals_without_improvement,
+        )
+        # Multi-worker training: every worker must take part in a save, but only the chief
+        # writes into the run folder; the others write to a scratch folder (write_dir).
+        directory = Path(write_dir) if write_dir is not None else checkpoint_dir(run_dir)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=keep)
+        self.read_manager = (
+            self.manager
+            if write_dir is None
+            else tf.train.CheckpointManager(
+                self.checkpoint, str(checkpoint_dir(run_dir)), max_to_keep=keep
+            )
+        )
+
+    def restore_latest(self) -> int:
+        """Restore the newest checkpoint; returns its step.
+
+        Raises:
+            UsageError: there is no checkpoint, or it does not match the networks.
+        """
+        path = self.read_manager.latest_checkpoint
+        if path is None:
+            raise UsageError(f"no checkpoint to resume from in {self.read_manager.directory}")
+        try:
+            status = self.checkpoint.restore(path)
+            status.assert_existing_objects_matched()
+        except (AssertionError, ValueError) as error:
+            raise UsageError(
+                f"checkpoint {path} does not match the run's config.json: {_first_line(error)}"
+            ) from None
+        log.info("resumed from %s (step %d)", path, int(self.step.numpy()))
+        return int(self.step.numpy())
+
+    def save(self) -> str:
+        """Save at the current step (checkpoint number = step); returns the path prefix."""
+        step = int(self.step.numpy())
+        return self.manager.save(checkpoint_number=step)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """``RUN_DIR/config.json`` as a RunConfig (UsageError when missing or invalid)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise UsageError(f"not a training run folder (no {CONFIG_FILE}): {run_dir}")
+    return RunConfig.load(path)
+
+
+def load_generator(run_dir: str | Path, image_size: int | None = None):
+    """Rebuild a run's generator from ``config.json`` and restore its newest weights.
+
+    Only the generator is restored (the discriminator and optimizers are not needed for
+    export). The model is built in float32 whatever the run's mixed-precision setting.
+
+    Args:
+        run_dir: a training run folder.
+        image_size: fixed square input size; None builds the edge generator with a free
+            input size (it is fully convolutional) and the other networks at the run's
+            training size.
+    Returns:
+        (keras.Model mapping float32 (N, H, W, 1) L / 50 - 1 -> (N, H, W, 2) ab / 110,
+        RunConfig, training step of the restored checkpoint).
+    Raises:
+        UsageError: not a run folder, no checkpoint, or a checkpoint that does not match
+            the generator described by config.json.
+    """
+    import tensorflow as tf
+
+    from edgecolor.models import build_generator
+    from edgecolor.models.keras import keras
+
+    config = load_run_config(run_dir)
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise UsageError(f"no checkpoint in {checkpoint_dir(run_dir)}: train first")
+    if image_size is None and config.generator.name != "edge":
+        image_size = config.train.image_size
+    keras.mixed_precision.set_global_policy("float32")
+    generator = build_generator(config.generator, image_size)
+
+    # Every generator variable must be in the checkpoint with the same shape, and the
+    # checkpoint must hold no generator variable the rebuilt network lacks.
+    stored = {
+        name: shape
+        for name, shape in tf.train.list_variables(path)
+        if name.startswith("generator/") and "OPTIMIZER_SLOT" not in name
+    }
+    expected = len(generator.weights)
+    if len(stored) != expected:
+        raise UsageError(
+            f"checkpoint {path} holds {len(stored)} generator variables but config.json's "
+            f"generator {config.generator.name!r} has {expected}: config and checkpoint do not match"
+        )
+    step = tf.Variable(0, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(generator=generator, step=step)
+    try:
+        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:
+        raise UsageError(
+            f"checkpoint {path} does not match config.json's generator: {_first_line(error)}"
+        ) from None
+    return generator, config, int(step.numpy())

@@ -1,0 +1,448 @@
+"""The cGAN training loop behind ``edgecolor train``.
+
+One training step (DESIGN.md): G(x); D on the real pair (L, ab) and on the generated pair
+(L, G(L)); the generator loss (non-saturating adversarial + lambda * L1) and the
+discriminator loss; gradients from two tapes; both Adam optimizers (beta_1 = 0.5) step.
+Before ``pretrain_steps`` (and always with ``gan_weight`` 0, the study's L1-only
+baseline) only the generator trains, on L1 alone.
+
+Every device setup runs the same code: ``make_strategy`` picks MirroredStrategy over all
+visible GPUs, MultiWorkerMirroredStrategy when ``TF_CONFIG`` describes a cluster, and the
+default (one-replica) strategy on a CPU. ``train.mixed_precision`` and ``train.xla``
+switch on float16 compute (with loss scaling) and XLA compilation of the step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecolor.config import RunConfig
+from edgecolor.errors import EdgecolorError
+from edgecolor.training import data as data_module
+from edgecolor.training.checkpoint import RunCheckpoint
+from edgecolor.training.samples import evaluate, write_sample_grid
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "log.jsonl"
+SAMPLES_DIR = "samples"
+TENSORBOARD_DIR = "tensorboard"
+TEXT_LOG = "logs/train.log"
+# Training losses go to TensorBoard this often (steps); evaluations at eval_every.
+SCALAR_EVERY = 10
+
+
+class TrainingDivergedError(EdgecolorError):
+    """A loss became NaN or infinite; the run stopped without saving the bad state."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    step: int
+    checkpoint: str | None
+    metrics: dict = field(default_factory=dict)
+    images_per_second: float = 0.0
+    sample_grid: Path | None = None
+
+
+def make_strategy():
+    """The tf.distribute strategy for the visible hardware (one code path for all).
+
+    * ``TF_CONFIG`` set: MultiWorkerMirroredStrategy (synchronous data parallelism
+      across machines, each with its GPUs).
+    * GPUs visible: MirroredStrategy over all of them.
+    * Otherwise the default strategy: one replica on the CPU.
+    """
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    """True on the worker that writes checkpoints, samples and logs (always, on one machine)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not os.environ.get("TF_CONFIG"):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)
+
+
+class Trainer:
+    """Builds the networks, optimizers, checkpoint and step functions of one run.
+
+    Args:
+        config: the resolved run config.
+        run_dir: the run folder (config.json, checkpoints/, samples/, log.jsonl, ...).
+        strategy: a tf.distribute strategy; None picks one with ``make_strategy``.
+    """
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, strategy=None):
+        import tensorflow as tf
+
+        from edgecolor.models import build_discriminator, build_generator
+        from edgecolor.models.keras import keras
+
+        self.config = config
+        self.run_dir = Path(run_dir)
+        train = config.train
+        self.strategy = strategy or make_strategy()
+        self.chief = is_chief(self.strategy)
+        keras.utils.set_random_seed(train.seed)
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if train.mixed_precision else "float32"
+        )
+        size = train.image_size
+        with self.strategy.scope():
+            self.generator = build_generator(config.generator, size)
+            self.discriminator = build_discriminator(config.discriminator, size)
+            self.generator_adam = keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1)
+            self.discriminator_adam = keras.optimizers.Adam(
+                train.learning_rate, beta_1=train.beta_1
+            )
+            self.generator_optimizer = self.generator_adam
+            self.discriminator_optimizer = self.discriminator_adam
+            if train.mixed_precision:
+                scaler = keras.mixed_precision.LossScaleOptimizer
+                self.generator_optimizer = scaler(self.generator_adam)
+                self.discriminator_optimizer = scaler(self.discriminator_adam)
+            # Create the optimizers' slots now so a restore fills them immediately.
+            self.generator_optimizer.build(self.generator.trainable_variables)
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+            write_dir = None
+            if not self.chief:
+                write_dir = self.run_dir / f".worker-{self.strategy.cluster_resolver.task_id}"
+            self.state = RunCheckpoint(
+                self.run_dir,
+                self.generator,
+                self.discriminator,
+                self.generator_optimizer,
+                self.discriminator_optimizer,
+                train.learning_rate,
+                train.keep_checkpoints,
+                write_dir,
+            )
+        self._l1_step = self._make_step(adversarial=False)
+        self._gan_step = self._make_step(adversarial=True)
+        self._tf = tf
+
+    # ------------------------------------------------------------------ steps
+
+    def _make_step(self, adversarial: bool):
+        """A distributed tf.function running one step on a per-replica batch."""
+        import tensorflow as tf
+
+        from edgecolor.training.losses import discriminator_loss, generator_loss
+
+        train = self.config.train
+        strategy = self.strategy
+        generator, discriminator = self.generator, self.discriminator
+        generator_optimizer, discriminator_optimizer = (
+            self.generator_optimizer,
+            self.discriminator_optimizer,
+        )
+        mixed = train.mixed_precision
+        gan_weight = train.gan_weight if adversarial else 0.0
+
+        @tf.function(jit_compile=train.xla)
+        def gradients(L_scaled, ab_scaled):
+            replicas = tf.cast(tf.distribute.get_replica_context().num_replicas_in_sync, tf.float32)
+            with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+                fake_ab = generator(L_scaled, training=True)
+                fake_ab = tf.cast(fake_ab, L_scaled.dtype)
+                if adversarial:
+                    real_logits = discriminator(tf.concat([L_scaled, ab_scaled], -1), training=True)
+                    fake_logits = discriminator(tf.concat([L_scaled, fake_ab], -1), training=True)
+                    d_loss = discriminator_loss(real_logits, fake_logits, train.real_label)
+                else:
+                    fake_logits, d_loss = None, tf.constant(0.0)
+                g_total, g_adversarial, l1 = generator_loss(
+                    fake_logits, ab_scaled, fake_ab, gan_weight, train.l1_weight
+                )
+                # Each replica's mean over its own batch; the replicas' gradients are summed.
+                g_objective = g_total / replicas
+                d_objective = d_loss / replicas
+                if mixed:
+                    g_objective = generator_optimizer.get_scaled_loss(g_objective)
+                    d_objective = discriminator_optimizer.get_scaled_loss(d_objective)
+            g_gradients = generator_tape.gradient(g_objective, generator.trainable_variables)
+            if mixed:
+                g_gradients = generator_optimizer.get_unscaled_gradients(g_gradients)
+            d_gradients = []
+            if adversarial:
+                d_gradients = discriminator_tape.gradient(
+                    d_objective, discriminator.trainable_variables
+                )
+                if mixed:
+                    d_gradients = discriminator_optimizer.get_unscaled_gradients(d_gradients)
+            losses = {
+                "g_loss": g_total,
+                "g_adversarial": g_adversarial,
+                "g_l1": l1,
+                "d_loss": d_loss,
+            }
+            return g_gradients, d_gradients, losses
+
+        def replica_step(L_scaled, ab_scaled):
+            g_gradients, d_gradients, losses = gradients(L_scaled, ab_scaled)
+            generator_optimizer.apply_gradients(
+                zip(g_gradients, generator.trainable_variables, strict=True)
+            )
+            if adversarial:
+                discriminator_optimizer.apply_gradients(
+                    zip(d_gradients, discriminator.trainable_variables, strict=True)
+                )
+            return losses
+
+        @tf.function
+        def distributed_step(batch):
+            per_replica = strategy.run(replica_step, args=batch)
+            return {
+                name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                for name, value in per_replica.items()
+            }
+
+        return distributed_step
+
+    def set_learning_rate(self, value: float) -> None:
+        """Set both optimizers' learning rate (and the checkpointed copy)."""
+        self.state.learning_rate.assign(value)
+        self.generator_adam.learning_rate.assign(value)
+        self.discriminator_adam.learning_rate.assign(value)
+
+    def train_step(self, batch, adversarial: bool) -> dict[str, float]:
+        """One distributed step on ``batch`` = (L_scaled, ab_scaled); returns the mean losses."""
+        step = self._gan_step if adversarial else self._l1_step
+        return {name: float(value) for name, value in step(batch).items()}
+
+    # ------------------------------------------------------------------ loop
+
+    def run(
+        self,
+        resume: bool = False,
+        progress: bool = True,
+        prepared: data_module.PreparedData | None = None,
+    ) -> TrainResult:
+        """Train up to ``config.train.steps`` (the run's total), resuming when asked.
+
+        ``prepared``: the run's decoded photos (``data.prepare_data``), or None to load them.
+
+        Raises:
+            UsageError: resume without a checkpoint, or a checkpoint that does not match.
+            TrainingDivergedError: a loss became NaN/Inf (the last good checkpoint stays).
+        """
+        from tqdm import tqdm
+
+        tf = self._tf
+        config, train = self.config, self.config.train
+        start = self.state.restore_latest() if resume else 0
+        self.set_learning_rate(float(self.state.learning_rate.numpy()))
+        prepared = prepared or data_module.prepare_data(config, self.run_dir)
+        # A resumed run draws a fresh data order (seed offset by the step) instead of
+        # replaying the first batches again.
+        dataset = data_module.training_dataset(
+            prepared.train, train.image_size, train.batch_size, train.seed + start
+        )
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        holdout = data_module.holdout_arrays(prepared.holdout, train.image_size, limit=64)
+        samples = (
+            holdout
+            if len(holdout[0])
+            else data_module.holdout_arrays(prepared.train, train.image_size)
+        )
+        samples = tuple(array[: train.sample_count] for array in samples)
+
+        writer = (
+            tf.summary.create_file_writer(str(self.run_dir / TENSORBOARD_DIR))
+            if self.chief
+            else None
+        )
+        last_checkpoint = self.state.manager.latest_checkpoint if resume else None
+        saved_step = start if resume else -1
+        sample_path = None
+        metrics: dict = {}
+        totals: dict[str, float] = {}
+        counted = 0
+        images_per_second = 0.0
+        timer_start, timer_steps = None, 0
+        step = start
+        if step >= train.steps:
+            log.info("run is already at step %d of %d: nothing to train", step, train.steps)
+
+        bar = tqdm(
+            total=train.steps,
+            initial=start,
+            unit="step",
+            disable=not progress,
+            dynamic_ncols=True,
+            desc="train",
+            # Redirected output (a log file) gets a line every half minute, not a flood.
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        )
+        try:
+            while step < train.steps:
+                adversarial = train.gan_weight > 0 and step >= train.pretrain_steps
+                if adversarial and step == train.pretrain_steps and train.pretrain_steps > 0:
+                    # Hold-out L1 jumps when the adversarial term starts: plateau anew.
+                    self.state.best_holdout_l1.assign(float("inf"))
+                    self.state.evals_without_improvement.assign(0)
+                    log.info("step %d: L1 pretraining done, adversarial training starts", step)
+                losses = self.train_step(next(iterator), adversarial)
+                bad = [name for name, value in losses.items() if not math.isfinite(value)]
+                if bad:
+                    raise TrainingDivergedError(
+                        f"{bad[0]} became {losses[bad[0]]} at step {step + 1}; stopped without saving. "
+                        f"Last good checkpoint: {last_checkpoint or 'none'}. "
+                        "Lower the learning rate or disable mixed precision, then --resume."
+                    )
+                step += 1
+                self.state.step.assign(step)
+                for name, value in losses.items():
+                    totals[name] = totals.get(name, 0.0) + value
+                counted += 1
+                # The first step traces and compiles: time from the second one.
+                if timer_start is None:
+                    timer_start, timer_steps = time.perf_counter(), 0
+                else:
+                    timer_steps += 1
+                    elapsed = time.perf_counter() - timer_start
+                    images_per_second = timer_steps * train.batch_size / max(elapsed, 1e-9)
+                bar.update(1)
+                bar.set_postfix(
+                    l1=f"{losses['g_l1']:.4f}",
+                    g=f"{losses['g_adversarial']:.3f}",
+                    d=f"{losses['d_loss']:.3f}",
+                    img_s=f"{images_per_second:.1f}",
+                    refresh=False,
+                )
+                if writer is not None and step % SCALAR_EVERY == 0:
+                    with writer.as_default(step=step):
+                        for name, value in losses.items():
+                            tf.summary.scalar(f"train/{name}", value)
+                        tf.summary.scalar(
+                            "train/learning_rate", float(self.state.learning_rate.numpy())
+                        )
+                        tf.summary.scalar("train/images_per_second", images_per_second)
+                last = step == train.steps
+                if step % train.eval_every == 0 or last:
+                    averages = {name: value / counted for name, value in totals.items()}
+                    totals, counted = {}, 0
+                    metrics = self._evaluate(
+                        step, adversarial, averages, holdout, images_per_second, writer
+                    )
+                if self.chief and (step % train.sample_every == 0 or last):
+                    sample_path = write_sample_grid(
+                        self.run_dir / SAMPLES_DIR / f"step_{step:07d}.png",
+                        self.generator,
+                        samples[0],
+                        samples[1],
+                    )
+                if step % train.checkpoint_every == 0 or last:
+                    last_checkpoint = self.state.save()
+                    saved_step = step
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.flush()
+            self._cleanup_worker_dir()
+        if saved_step != step:
+            last_checkpoint = self.state.save() if step > 0 else last_checkpoint
+        log.info("done: step %d, checkpoint %s", step, last_checkpoint)
+        if sample_path is not None:
+            log.info("samples: %s", sample_path)
+        return TrainResult(step, last_checkpoint, metrics, images_per_second, sample_path)
+
+    def _evaluate(self, step, adversarial, averages, holdout, images_per_second, writer) -> dict:
+        """Hold-out metrics, plateau detection (learning rate / 10), log.jsonl, TensorBoard."""
+        tf = self._tf
+        train = self.config.train
+        metrics = evaluate(self.generator, *holdout)
+        holdout_l1 = metrics.get("holdout_l1", averages.get("g_l1", float("nan")))
+        if holdout_l1 < float(self.state.best_holdout_l1.numpy()) - 1e-5:
+            self.state.best_holdout_l1.assign(holdout_l1)
+            self.state.evals_without_improvement.assign(0)
+        else:
+            self.state.evals_without_improvement.assign_add(1)
+            if int(self.state.evals_without_improvement.numpy()) >= train.plateau_patience:
+                old = float(self.state.learning_rate.numpy())
+                new = max(old * train.lr_decay_factor, train.min_learning_rate)
+                if new < old:
+                    self.set_learning_rate(new)
+                    log.info(
+                        "step %d: hold-out L1 plateaued, learning rate %.3g -> %.3g", step, old, new
+                    )
+                self.state.evals_without_improvement.assign(0)
+        record = {
+            "step": step,
+            "time": round(time.time(), 3),
+            "phase": "adversarial" if adversarial else "l1",
+            "learning_rate": float(f"{float(self.state.learning_rate.numpy()):.6g}"),
+            **{name: round(value, 6) for name, value in averages.items()},
+            **{name: round(value, 6) for name, value in metrics.items()},
+            "images_per_second": round(images_per_second, 2),
+        }
+        if self.chief:
+            with open(self.run_dir / LOG_FILE, "a") as stream:
+                stream.write(json.dumps(record) + "\n")
+            if writer is not None:
+                with writer.as_default(step=step):
+                    for name, value in metrics.items():
+                        tf.summary.scalar(f"holdout/{name}", value)
+        log.debug("eval %s", record)
+        return record
+
+    def _cleanup_worker_dir(self) -> None:
+        if not self.chief:
+            shutil.rmtree(
+                self.run_dir / f".worker-{self.strategy.cluster_resolver.task_id}",
+                ignore_errors=True,
+            )
+
+
+def train(
+    config: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True
+) -> TrainResult:
+    """Train a run folder (see ``Trainer.run``). ``config.json`` must already be written.
+
+    The photos are decoded before the networks are built, so data errors come first.
+    """
+    run_dir = Path(run_dir)
+    _add_file_log(run_dir)
+    # TensorFlow's own INFO chatter (e.g. checkpoint sharding timings) is not for users.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    prepared = data_module.prepare_data(config, run_dir)
+    trainer = Trainer(config, run_dir)
+    return trainer.run(resume=resume, progress=progress, prepared=prepared)
+
+
+def _add_file_log(run_dir: Path) -> None:
+    """Also log to RUN_DIR/logs/train.log (skipped files, schedule changes, results)."""
+    path = run_dir / TEXT_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger("edgecolor")
+    for handler in root.handlers:
+        if (
+            isinstance(handler, logging.FileHandler)
+            and Path(handler.baseFilename) == path.resolve()
+        ):
+            return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
