@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# Install edgecolor on Raspberry Pi OS Bookworm (64-bit): apt packages, a venv that sees
+# them, edgecolor[device] with numpy held to the system's version, optional Coral Edge TPU
+# runtime and systemd services. Safe to run again: every step checks before it changes.
+#
+#   sudo device/install.sh                          # edgecolor[device] from PyPI
+#   sudo device/install.sh dist/edgecolor-0.1.0-py3-none-any.whl
+#   sudo device/install.sh /home/pi/edgecolor       # a checkout: built into a wheel first
+#   sudo device/install.sh --coral --services       # + Edge TPU runtime, + systemd units
+#   device/install.sh --dry-run --coral --services  # print every command, change nothing
+#
+# Run `device/install.sh --help` for every option; device/README.md explains the choices.
+
+set -euo pipefail
+
+PREFIX=/opt/edgecolor              # venv in $PREFIX/venv, constraints in $PREFIX/constraints.txt
+CONFIG_DIR=/etc/edgecolor          # EnvironmentFile of the systemd units
+STATE_DIR=/var/lib/edgecolor       # home of the service user; default scan folders
+SERVICE_USER=edgecolor
+SYSTEM_PYTHON=/usr/bin/python3
+SOURCE=""                          # empty: PyPI; else a .whl file or a checkout directory
+WITH_CAMERA=1                      # python3-picamera2 (Raspberry Pi OS only)
+WITH_OPENCV=1                      # python3-opencv from apt (USB cameras, video, windows)
+WITH_CORAL=0
+WITH_SERVICES=0
+LIBEDGETPU_DEB=""                  # install this libedgetpu .deb instead of Coral's apt package
+DRY_RUN=0
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+
+# Coral's apt repository (https://coral.ai/software/#debian-packages). The key is Google's
+# Cloud packages key; it goes into its own keyring, trusted for this repository only.
+CORAL_APT_LINE="deb [signed-by=/usr/share/keyrings/coral-edgetpu-archive-keyring.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"
+CORAL_APT_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
+# USB ids of the Coral USB Accelerator: before its firmware is loaded, and after.
+CORAL_USB_IDS=("1a6e:089a" "18d1:9302")
+
+usage() {
+    cat <<'EOF'
+Usage: sudo device/install.sh [OPTIONS] [SOURCE]
+
+SOURCE   what to install: nothing = "edgecolor[device]" from PyPI; a path to an edgecolor
+         wheel (.whl); or a path to an edgecolor checkout (built into a wheel first).
+
+Options:
+  --prefix DIR        where the venv goes (default /opt/edgecolor; venv in DIR/venv)
+  --coral             set up a Coral USB Accelerator: Coral's apt repository,
+                      libedgetpu1-std, its udev rule, users in the plugdev group
+  --libedgetpu-deb F  with --coral: install this libedgetpu .deb instead of Coral's
+                      package (e.g. a rebuild that matches LiteRT; see device/README.md)
+  --services          install the systemd units edgecolor-live and edgecolor-scan,
+                      the service user "edgecolor" and /etc/edgecolor/edgecolor.env
+                      (installed, not enabled: enable them with systemctl)
+  --no-camera         skip python3-picamera2 (for a plain Debian arm64 system or a
+                      container that has no Raspberry Pi repository)
+  --no-opencv         skip python3-opencv (photos and scans only: no USB camera,
+                      no video files, no window)
+  --python PATH       the system Python the venv is made from (default /usr/bin/python3)
+  --dry-run           print every command that would change the system; change nothing
+  -h, --help          this text
+EOF
+}
+
+# ---------------------------------------------------------------------------- messages
+if [[ -t 1 ]]; then BOLD=$'\e[1m'; GREEN=$'\e[32m'; YELLOW=$'\e[33m'; RED=$'\e[31m'; RESET=$'\e[0m'
+else BOLD=""; GREEN=""; YELLOW=""; RED=""; RESET=""; fi
+step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
+ok()   { printf '%s  ok%s %s\n' "$GREEN" "$RESET" "$*"; }
+note() { printf '     %s\n' "$*"; }
+warn() { printf '%s  warning:%s %s\n' "$YELLOW" "$RESET" "$*" >&2; }
+die()  { printf '%serror:%s %s\n' "$RED" "$RESET" "$*" >&2; exit 1; }
+
+# Run a command that changes the system; in --dry-run only print it.
+run() {
+    if (( DRY_RUN )); then printf '  +'; printf ' %q' "$@"; printf '\n'; return 0; fi
+    "$@"
+}
+
+# Write stdin to a file (mode $2) only when the content differs; say what happened.
+install_text() {
+    local destination=$1 mode=$2 content
+    content=$(cat)
+    if [[ -f $destination ]] && [[ "$(cat -- "$destination")" == "$content" ]]; then
+        ok "$destination is up to date"; return 0
+    fi
+    if (( DRY_RUN )); then printf '  + write %s (mode %s)\n' "$destination" "$mode"; return 0; fi
+    mkdir -p -- "$(dirname -- "$destination")"
+    # Temp file + rename: a half-written unit or rule is never seen by systemd or udev.
+    printf '%s\n' "$content" > "$destination.tmp.$$"
+    chmod "$mode" "$destination.tmp.$$"
+    mv -f -- "$destination.tmp.$$" "$destination"
+    ok "wrote $destination"
+}
+
+# ---------------------------------------------------------------------------- arguments
+while (( $# )); do
+    case $1 in
+        --prefix) PREFIX=${2:?--prefix needs a directory}; shift ;;
+        --prefix=*) PREFIX=${1#*=} ;;
+        --coral) WITH_CORAL=1 ;;
+        --libedgetpu-deb) LIBEDGETPU_DEB=${2:?--libedgetpu-deb needs a .deb file}; shift ;;
+        --libedgetpu-deb=*) LIBEDGETPU_DEB=${1#*=} ;;
+        --services) WITH_SERVICES=1 ;;
+        --no-camera) WITH_CAMERA=0 ;;
+        --no-opencv) WITH_OPENCV=0 ;;
+        --python) SYSTEM_PYTHON=${2:?--python needs a path}; shift ;;
+        --python=*) SYSTEM_PYTHON=${1#*=} ;;
+        --dry-run) DRY_RUN=1 ;;
+        -h|--help) usage; exit 0 ;;
+        -*) usage >&2; die "unknown option: $1" ;;
+        *) [[ -z $SOURCE ]] || die "only one SOURCE may be given (got '$SOURCE' and '$1')"
+           SOURCE=$1 ;;
+    esac
+    shift
+done
+
+VENV=$PREFIX/venv
+CONSTRAINTS=$PREFIX/constraints.txt
+
+if [[ -n $LIBEDGETPU_DEB ]]; then
+    (( WITH_CORAL )) || die "--libedgetpu-deb only makes sense with --coral"
+    [[ -f $LIBEDGETPU_DEB ]] || die "--libedgetpu-deb: no such file: $LIBEDGETPU_DEB"
+    LIBEDGETPU_DEB=$(realpath -- "$LIBEDGETPU_DEB")
+fi
+if [[ -n $SOURCE ]]; then
+    [[ -e $SOURCE ]] || die "SOURCE not found: $SOURCE (give a .whl file, a checkout directory, or nothing for PyPI)"
+    SOURCE=$(realpath -- "$SOURCE")
+    if [[ -f $SOURCE && $SOURCE != *.whl ]]; then die "SOURCE is a file but not a wheel (.whl): $SOURCE"; fi
+    if [[ -d $SOURCE && ! -f $SOURCE/pyproject.toml ]]; then die "SOURCE directory has no pyproject.toml: $SOURCE"; fi
+fi
+if (( ! DRY_RUN )) && [[ $EUID -ne 0 ]]; then
+    die "run as root (sudo $0 ...): apt, /opt, udev and systemd need it. --dry-run works as any user."
+fi
+if (( DRY_RUN )); then printf '%sDry run: nothing will be changed.%s\n' "$BOLD" "$RESET"; fi
+
+# The person who ran sudo gets the hardware groups too, so `edgecolor live` works from
+# their shell, not only from the service.
+LOGIN_USER=${SUDO_USER:-}
+if [[ $LOGIN_USER == root ]]; then LOGIN_USER=""; fi
+
+# ---------------------------------------------------------------------------- 1. system
+step "Checking the system"
+ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
+# shellcheck source=/dev/null
+CODENAME=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")
+MODEL=$(tr -d '\0' 2>/dev/null < /proc/device-tree/model || echo "not a Raspberry Pi (no /proc/device-tree/model)")
+note "architecture $ARCH, Debian codename $CODENAME, board: $MODEL"
+[[ $ARCH == arm64 ]] || warn "expected arm64 (64-bit Raspberry Pi OS); LiteRT publishes no 32-bit ARM wheels"
+[[ $CODENAME == bookworm ]] || warn "written for Bookworm; this is '$CODENAME' - package names may differ"
+
+step "Installing apt packages"
+APT_PACKAGES=(python3 python3-venv python3-numpy python3-pil ca-certificates usbutils)
+if (( WITH_CAMERA )); then APT_PACKAGES+=(python3-picamera2); fi
+if (( WITH_OPENCV )); then APT_PACKAGES+=(python3-opencv); fi
+export DEBIAN_FRONTEND=noninteractive
+run apt-get update
+if (( WITH_CAMERA )) && (( ! DRY_RUN )); then
+    # python3-picamera2 lives only in the Raspberry Pi repository (archive.raspberrypi.com).
+    if ! apt-cache policy python3-picamera2 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        die "python3-picamera2 is not in your apt sources: this is not Raspberry Pi OS. Re-run with --no-camera (photos, scans, USB cameras and video files still work)."
+    fi
+fi
+# --no-install-recommends keeps the desktop previews (Qt, OpenGL) off a headless Pi.
+run apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+ok "apt: ${APT_PACKAGES[*]}"
+
+# ---------------------------------------------------------------------------- 2. venv
+step "Creating the virtual environment $VENV"
+[[ -x $SYSTEM_PYTHON ]] || (( DRY_RUN )) || die "no Python at $SYSTEM_PYTHON (use --python)"
+# The system numpy that apt's picamera2, simplejpeg and opencv were compiled against.
+if SYSTEM_NUMPY=$("$SYSTEM_PYTHON" -c 'import numpy; print(numpy.__version__)' 2>/dev/null); then
+    ok "system numpy $SYSTEM_NUMPY (held in the venv)"
+elif (( DRY_RUN )); then
+    SYSTEM_NUMPY="<system numpy version>"; note "numpy not installed yet; apt would install it"
+else
+    die "the system Python cannot import numpy after installing python3-numpy"
+fi
+if [[ -x $VENV/bin/python ]] && grep -q '^include-system-site-packages = true' "$VENV/pyvenv.cfg" 2>/dev/null; then
+    ok "venv exists (with system site packages)"
+else
+    # --system-site-packages: picamera2, libcamera and cv2 come from apt and cannot be
+    # pip-installed; the venv sees them.
+    run mkdir -p "$PREFIX"
+    run "$SYSTEM_PYTHON" -m venv --system-site-packages "$VENV"
+fi
+
+# pip's numpy 2 would shadow apt's numpy 1.x inside the venv, and the compiled modules
+# apt installed (picamera2 -> simplejpeg, python3-opencv) fail with "numpy.dtype size
+# changed" or "compiled using NumPy 1.x cannot be run in NumPy 2". Holding numpy to the
+# system's exact version keeps one numpy for everything.
+printf '# Written by device/install.sh: the system numpy (apt) is the only numpy.\nnumpy==%s\n' \
+    "$SYSTEM_NUMPY" | install_text "$CONSTRAINTS" 0644
+
+step "Installing edgecolor"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# --only-binary: a missing wheel must fail in seconds, not start an hour-long compile.
+PIP_INSTALL=("${PIP[@]}" install --only-binary=:all: --constraint "$CONSTRAINTS")
+BUILD_DIR=""
+cleanup() { [[ -n $BUILD_DIR ]] && rm -rf -- "$BUILD_DIR"; return 0; }
+trap cleanup EXIT
+if [[ -z $SOURCE ]]; then
+    REQUIREMENT="edgecolor[device]"
+elif [[ -f $SOURCE ]]; then
+    REQUIREMENT="edgecolor[device] @ file://$SOURCE"
+else
+    # A checkout: build its wheel (pure Python) first, so the install itself stays binary-only.
+    BUILD_DIR=$(mktemp -d)
+    run "${PIP[@]}" wheel --no-deps --wheel-dir "$BUILD_DIR" "$SOURCE"
+    if (( DRY_RUN )); then WHEEL="$BUILD_DIR/edgecolor-*.whl"
+    else WHEEL=$(ls "$BUILD_DIR"/edgecolor-*.whl)
+    fi
+    REQUIREMENT="edgecolor[device] @ file://$WHEEL"
+fi
+run "${PIP_INSTALL[@]}" "$REQUIREMENT"
+
+# The "camera" extra minus its OpenCV wheel: opencv-python-headless needs numpy 2, so on
+# the Pi cv2 comes from apt (python3-opencv, built for the system numpy). PyAV (audio in
+# colorized videos) has no numpy pin. The versions come from edgecolor's own metadata.
+if (( ! DRY_RUN )); then
+    mapfile -t CAMERA_EXTRAS < <("$VENV/bin/python" - <<'EOF'
+import importlib.metadata as metadata
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # not every system has python3-packaging; pip always carries a copy
+    from pip._vendor.packaging.requirements import Requirement
+for text in metadata.requires("edgecolor") or []:
+    requirement = Requirement(text)
+    if requirement.marker and requirement.marker.evaluate({"extra": "camera"}) \
+            and not requirement.marker.evaluate({"extra": ""}) \
+            and not requirement.name.startswith("opencv"):
+        print(f"{requirement.name}{requirement.specifier}")
+EOF
+    ) || CAMERA_EXTRAS=()
+else
+    CAMERA_EXTRAS=("av")
+fi
+if (( WITH_OPENCV )) && (( ${#CAMERA_EXTRAS[@]} )); then
+    if run "${PIP_INSTALL[@]}" "${CAMERA_EXTRAS[@]}"; then ok "video extras: ${CAMERA_EXTRAS[*]}"
+    else warn "could not install ${CAMERA_EXTRAS[*]}: colorized videos will have no audio"; fi
+fi
+
+run ln -sfn "$VENV/bin/edgecolor" /usr/local/bin/edgecolor
+if (( ! DRY_RUN )); then
+    "$VENV/bin/python" - <<'EOF' || die "the venv is inconsistent (see the message above)"
+import numpy, sys
+import edgecolor
+print(f"     edgecolor {edgecolor.__version__}, numpy {numpy.__version__} from {numpy.__file__}")
+try:
+    import ai_edge_litert
+    from ai_edge_litert import interpreter  # noqa: F401 (loads the native runtime)
+    print(f"     LiteRT (ai-edge-litert) {getattr(ai_edge_litert, '__version__', '?')}")
+except Exception as error:  # a broken runtime must stop the install, with its reason
+    sys.exit(f"LiteRT does not load: {error}")
+for module in ("cv2", "picamera2", "av"):
+    try:
+        imported = __import__(module)
+        print(f"     {module} {getattr(imported, '__version__', '')}".rstrip())
+    except Exception as error:
+        print(f"     {module}: not available ({type(error).__name__}: {error})")
+EOF
+    [[ "$("$VENV/bin/python" -c 'import numpy; print(numpy.__version__)')" == "$SYSTEM_NUMPY" ]] \
+        || die "the venv's numpy is not the system's $SYSTEM_NUMPY"
+    ok "edgecolor --version: $("$VENV/bin/edgecolor" --version)"
+fi
+
+# ---------------------------------------------------------------------------- 3. groups
+add_to_group() {  # user group
+    local user=$1 group=$2
+    getent group "$group" >/dev/null || run groupadd --system "$group"
+    if id -nG "$user" 2>/dev/null | tr ' ' '\n' | grep -qx "$group"; then
+        ok "$user is in $group"
+    else
+        run usermod -aG "$group" "$user"
+        note "$user added to $group (takes effect at the next login)"
+    fi
+}
+
+if (( WITH_SERVICES )); then
+    step "Service user $SERVICE_USER"
+    if id "$SERVICE_USER" >/dev/null 2>&1; then ok "user $SERVICE_USER exists"
+    else
+        run useradd --system --user-group --home-dir "$STATE_DIR" --create-home \
+            --shell /usr/sbin/nologin --comment "edgecolor services" "$SERVICE_USER"
+    fi
+    # video: the camera (/dev/video*, /dev/media*, /dev/dma_heap); plugdev: the Coral;
+    # scanner: SANE's USB scanners. The units name these groups, so they must exist.
+    add_to_group "$SERVICE_USER" video
+    add_to_group "$SERVICE_USER" plugdev
+    add_to_group "$SERVICE_USER" scanner
+    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0755 \
+        "$STATE_DIR" "$STATE_DIR/inbox" "$STATE_DIR/colorized"
+fi
+if [[ -n $LOGIN_USER ]]; then
+    step "Hardware groups for $LOGIN_USER"
+    add_to_group "$LOGIN_USER" video
+    if (( WITH_CORAL )); then add_to_group "$LOGIN_USER" plugdev; fi
+fi
+
+# ---------------------------------------------------------------------------- 4. Coral
+if (( WITH_CORAL )); then
+    step "Coral Edge TPU runtime"
+    if [[ -n $LIBEDGETPU_DEB ]]; then
+        run apt-get install -y "$LIBEDGETPU_DEB"
+    else
+        if [[ -f /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg ]]; then ok "Coral apt key present"
+        else
+            run apt-get install -y --no-install-recommends curl gnupg
+            if (( DRY_RUN )); then
+                printf '  + curl -fsSL %s | gpg --dearmor -o %s\n' "$CORAL_APT_KEY_URL" /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg
+            else
+                curl -fsSL "$CORAL_APT_KEY_URL" | gpg --dearmor --yes -o /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg
+                ok "Coral apt key installed"
+            fi
+        fi
+        printf '%s\n' "$CORAL_APT_LINE" | install_text /etc/apt/sources.list.d/coral-edgetpu.list 0644
+        run apt-get update
+        # -std runs the TPU at reduced clock (cooler); -max is faster and gets hot.
+        run apt-get install -y libedgetpu1-std
+    fi
+    # libedgetpu1-std ships this rule (/lib/udev/rules.d/60-libedgetpu1-std.rules); a
+    # library installed some other way may not, so add ours only when none exists.
+    if grep -qsl '1a6e' /lib/udev/rules.d/*.rules /etc/udev/rules.d/*.rules; then
+        ok "a udev rule for the Coral USB Accelerator exists"
+    else
+        install_text /etc/udev/rules.d/65-edgecolor-coral.rules 0644 <<'EOF'
+# Coral USB Accelerator, before (1a6e:089a) and after (18d1:9302) its firmware loads:
+# readable and writable by the plugdev group (written by edgecolor's device/install.sh).
+SUBSYSTEM=="usb", ATTRS{idVendor}=="1a6e", ATTRS{idProduct}=="089a", GROUP="plugdev", MODE="0664"
+SUBSYSTEM=="usb", ATTRS{idVendor}=="18d1", ATTRS{idProduct}=="9302", GROUP="plugdev", MODE="0664"
+EOF
+        if [[ -d /run/udev ]]; then
+            run udevadm control --reload-rules
+            run udevadm trigger --subsystem-match=usb
+        fi
+    fi
+    # The delegate can only be tried with the accelerator plugged in. It runs in a child
+    # process: a libedgetpu built for another TensorFlow version can crash (SIGSEGV).
+    plugged=""
+    for id in "${CORAL_USB_IDS[@]}"; do lsusb -d "$id" >/dev/null 2>&1 && plugged=$id; done
+    if (( DRY_RUN )); then :
+    elif [[ -z $plugged ]]; then
+        note "no Coral USB Accelerator plugged in: the delegate is not tried now."
+        note "later: $VENV/bin/python -c \"from ai_edge_litert.interpreter import load_delegate; load_delegate('libedgetpu.so.1')\""
+    elif "$VENV/bin/python" -c "from ai_edge_litert.interpreter import load_delegate; load_delegate('libedgetpu.so.1')"; then
+        ok "Coral ($plugged): the Edge TPU delegate loads"
+        note "next: edgecolor bench MODEL_edgetpu.tflite --device edgetpu"
+    else
+        warn "Coral ($plugged) is plugged in but the delegate does not load (exit $?)."
+        warn "If the exit was 139 (segfault), libedgetpu and LiteRT were built against different"
+        warn "TensorFlow versions: see 'Coral' in device/README.md. --device cpu still works."
+    fi
+fi
+
+# ---------------------------------------------------------------------------- 5. services
+if (( WITH_SERVICES )); then
+    step "systemd units"
+    UNIT_DIR=$SCRIPT_DIR/systemd
+    [[ -d $UNIT_DIR ]] || die "no $UNIT_DIR: run install.sh from an edgecolor checkout to install services"
+    for unit in edgecolor-live.service edgecolor-scan.service; do
+        sed -e "s|/opt/edgecolor/venv|$VENV|g" "$UNIT_DIR/$unit" | install_text "/etc/systemd/system/$unit" 0644
+    done
+    if [[ -f $CONFIG_DIR/edgecolor.env ]]; then
+        ok "$CONFIG_DIR/edgecolor.env exists (kept: it holds your settings)"
+    else
+        install_text "$CONFIG_DIR/edgecolor.env" 0644 < "$UNIT_DIR/edgecolor.env"
+    fi
+    if [[ -d /run/systemd/system ]]; then run systemctl daemon-reload
+    else note "systemd is not running here (container or chroot): units installed, not loaded"; fi
+    note "start the phone preview: sudo systemctl enable --now edgecolor-live"
+    note "start the scan watcher:  sudo systemctl enable --now edgecolor-scan"
+    note "settings: $CONFIG_DIR/edgecolor.env; logs: journalctl -u edgecolor-live -f"
+fi
+
+step "Done"
+note "edgecolor is at /usr/local/bin/edgecolor (venv $VENV)"
+note "try: edgecolor colorize photo.jpg -o colorized/"
+note "upgrade later with: sudo $VENV/bin/pip install --only-binary=:all: -c $CONSTRAINTS --upgrade 'edgecolor[device]'"
