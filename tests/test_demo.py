@@ -1,0 +1,76 @@
+"""`edgecolor demo`: bundled photos and clip through the device runtime, outputs and summary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgecolor.cli import main
+from edgecolor.demo import DEMO_CLIP, demo_photos
+
+
+@pytest.mark.slow
+def test_demo_writes_photos_grid_clip_and_summary(tiny_model, tmp_path, capsys):
+    import cv2
+
+    out = tmp_path / "demo-output"
+    assert main(["demo", "--out", str(out), "--model", str(tiny_model)]) == 0
+
+    photos = demo_photos()
+    for path in photos:
+        with (
+            Image.open(path) as original,
+            Image.open(out / "photos" / f"{path.stem}.jpg") as result,
+        ):
+            assert result.mode == "RGB" and result.size == original.size
+    with Image.open(out / "before-after.png") as grid:
+        assert grid.mode == "RGB" and grid.width > grid.height
+
+    clip_out = out / DEMO_CLIP.replace(".mp4", "-colorized.mp4")
+    capture = cv2.VideoCapture(str(clip_out))
+    frames = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames += 1
+        assert frame.shape == (240, 320, 3)
+    capture.release()
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["photos_done"] == len(photos)
+    assert summary["photos_failed"] == []
+    assert summary["clip"]["frames"] == frames >= 40
+    assert summary["clip"]["fps"] > 0
+    assert summary["backend"] and summary["model"]["format"] == "int8"
+    assert summary["model"]["file"] == str(tiny_model)
+    assert not list(out.rglob(".*partial*")), "no temp files left behind"
+
+    printed = capsys.readouterr().out
+    assert "Look at" in printed and str(out / "before-after.png") in printed
+
+
+@pytest.mark.slow
+def test_demo_output_keeps_the_inputs_luminance(tiny_model, tmp_path):
+    """The colorized photo's gray (lightness) matches the bundled black-and-white input."""
+    from edgecolor.evaluation.metrics import to_grayscale
+
+    out = tmp_path / "demo-output"
+    assert main(["demo", "--out", str(out), "--model", str(tiny_model)]) == 0
+    path = demo_photos()[0]
+    original = np.asarray(Image.open(path), dtype=np.int16)
+    result = np.asarray(Image.open(out / "photos" / f"{path.stem}.jpg").convert("RGB"))
+    # JPEG output and 8-bit rounding allow a few levels of difference.
+    assert np.abs(to_grayscale(result).astype(np.int16) - original).mean() < 3.0
+
+
+def test_demo_with_a_missing_model_exits_2(tmp_path, capsys):
+    assert (
+        main(["demo", "--out", str(tmp_path / "out"), "--model", str(tmp_path / "none.tflite")])
+        == 2
+    )
+    assert "none.tflite" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
