@@ -171,7 +171,7 @@ def clean_output(text: str) -> str:
     lines = []
     # split("\n"), not splitlines(): splitlines() also splits at the \r of a redraw.
     for line in text.split("\n"):
-        line = line.rsplit("\r", 1)[-1].rstrip()  # a tqdm bar redraws with \r: keep the last state
+        line = line.rstrip("\r").rsplit("\r", 1)[-1].rstrip()  # a tqdm bar redraws with \r: keep the last state
         if NOISE.search(line):
             continue
         lines.append(line)
