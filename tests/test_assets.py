@@ -80,3 +80,24 @@ def test_package_data_ships_the_demo_inputs():
     shipped = {path for pattern in patterns for path in PACKAGE.glob(pattern) if path.is_file()}
     for path in [*demo_photos(), demo_clip(), DEMO_ASSETS / "ATTRIBUTION.md"]:
         assert path in shipped, f"{path} is not covered by package-data {patterns}"
+
+
+def test_model_card_covers_data_licence_and_failure_modes():
+    card = (PACKAGE / "assets" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for needed in ("## Data", "## Training", "## Quality", "## Speed", "## Known failure modes"):
+        assert needed in card
+    assert "Sepia" in card and "Grass" in card and "CC-BY-SA" in card and "Apache-2.0" in card
+    for link in re.findall(r"\]\(([^)#]+)\)", card):
+        assert (PACKAGE / "assets" / link).resolve().exists(), (
+            f"broken link in MODEL_CARD.md: {link}"
+        )
+
+
+def test_training_data_attribution_lists_every_photo_with_a_licence():
+    text = (PACKAGE / "assets" / "TRAINING_DATA.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]*) \| ([^|]*) \|", text, flags=re.MULTILINE)
+    assert len(rows) == 267
+    licences = {licence.strip() for _, _, licence in rows}
+    assert not licences & {"unknown", "see folder README", "-"}, licences
+    assert "CC-BY-SA-4.0" in licences and "CC0-1.0" in licences
+    assert "## opencv-doc" in text and "Apache-2.0 / BSD-3-Clause" in text
