@@ -1,0 +1,352 @@
+"""Vectorized pixel work for the Colorizer: luminance, resizing, and the Lab join.
+
+Everything works on row bands, so a 36-megapixel scan never needs more than a few
+full-size float planes at once. numpy only; OpenCV is used for the downscale when it is
+installed (it is faster), Pillow otherwise.
+
+Value conventions: RGB float32 in [0, 1] (sRGB-encoded), Lab L in [0, 100], ab in about
+[-110, 110] (see ``edgecolor.color``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from edgecolor import color
+from edgecolor.errors import UsageError
+
+# Rows per band scale with the width so that a band holds about this many pixels: small
+# enough that the join's ~60 bytes of temporaries per pixel stay near 60 MB.
+BAND_PIXELS = 1 << 16
+# Frames up to this size get their ab upsampled in one piece (a video frame); larger images
+# (scans) in bands of rows.
+WHOLE_FRAME_PIXELS = 1 << 22
+# The gray-join lookup table: a and b on a grid of this step over [-AB_LIMIT, AB_LIMIT].
+AB_LIMIT = 110
+AB_TABLE_STEP = 2
+
+
+def band_rows(width: int) -> int:
+    """How many image rows make one band for an image ``width`` pixels wide."""
+    return max(1, BAND_PIXELS // max(1, width))
+
+
+def unit_scale(dtype: np.dtype) -> float:
+    """The value that means full intensity for an image dtype (255, 65535 or 1.0)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if dtype.kind == "f":
+        return 1.0
+    raise UsageError(f"unsupported image dtype {dtype}: use uint8, uint16 or float in [0, 1]")
+
+
+@functools.lru_cache(maxsize=2)
+def _gray_luminance_table(dtype_name: str) -> np.ndarray:
+    """L for every value of an 8- or 16-bit gray level: float32 (256,) or (65536,)."""
+    levels = 256 if dtype_name == "uint8" else 65536
+    return color.gray_to_luminance(np.arange(levels, dtype=np.float32) / (levels - 1))
+
+
+@functools.lru_cache(maxsize=2)
+def _linear_table(dtype_name: str) -> np.ndarray:
+    """Linear light for every value of an 8- or 16-bit sRGB channel: float32 (256,) or (65536,)."""
+    levels = 256 if dtype_name == "uint8" else 65536
+    return color.srgb_to_linear(np.arange(levels, dtype=np.float32) / (levels - 1))
+
+
+def luminance(pixels: np.ndarray) -> np.ndarray:
+    """Lab L of gray or colour pixels, at their full precision.
+
+    Args:
+        pixels: (rows, W) gray or (rows, W, C) with C >= 3 (RGB first, alpha ignored);
+            uint8, uint16 (full 16-bit precision, via lookup tables) or float in [0, 1].
+    Returns:
+        float32 (rows, W), L in [0, 100].
+    """
+    integer = pixels.dtype in (np.uint8, np.uint16)
+    if pixels.ndim == 2:
+        if integer:
+            return _gray_luminance_table(pixels.dtype.name)[pixels]
+        return color.gray_to_luminance(np.clip(pixels, 0.0, 1.0))
+    rgb = pixels[..., :3]
+    if integer:
+        linear = _linear_table(pixels.dtype.name)[rgb]
+    else:
+        linear = color.srgb_to_linear(np.clip(rgb, 0.0, 1.0))
+    # Y of linear sRGB: the second row of the RGB -> XYZ matrix, then Lab's cube-root curve.
+    weights = color._RGB_TO_XYZ[1]
+    y = weights[0] * linear[..., 0] + weights[1] * linear[..., 1] + weights[2] * linear[..., 2]
+    return (116.0 * color._lab_f(y) - 16.0).astype(np.float32)
+
+
+def _resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """float32 (h, w) -> (height, width): area averaging down, bilinear up."""
+    shrinking = width <= plane.shape[1] and height <= plane.shape[0]
+    try:
+        import cv2
+    except ImportError:
+        from PIL import Image
+
+        resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+        resized = Image.fromarray(np.ascontiguousarray(plane, np.float32), mode="F").resize(
+            (width, height), resample
+        )
+        return np.asarray(resized, dtype=np.float32)
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(plane, (width, height), interpolation=interpolation)
+
+
+def model_luminance(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Full-resolution L of ``image`` resized to the model's input size.
+
+    Area averaging is separable, so each band of rows is resized across first and the
+    (H, width) result down afterwards: the full-size L plane never exists at once.
+
+    Args:
+        image: (H, W) or (H, W, C) uint8/uint16/float, as for :func:`luminance`.
+        height, width: the model's input size.
+    Returns:
+        float32 (height, width), L in [0, 100].
+    """
+    rows = band_rows(image.shape[1])
+    narrow = np.empty((image.shape[0], width), dtype=np.float32)
+    for start in range(0, image.shape[0], rows):
+        band = luminance(image[start : start + rows])
+        narrow[start : start + rows] = _resize_plane(band, width, band.shape[0])
+    return _resize_plane(narrow, width, height)
+
+
+def _bilinear_taps(output_size: int, input_size: int, start: int = 0, stop: int | None = None):
+    """Source indices and weights of half-pixel-centred bilinear resampling (as OpenCV/Pillow).
+
+    Returns (index0, index1, weight1), each (stop - start,): output i = (1 - w) * in[i0] + w * in[i1].
+    """
+    stop = output_size if stop is None else stop
+    position = (np.arange(start, stop, dtype=np.float64) + 0.5) * (input_size / output_size) - 0.5
+    position = np.clip(position, 0.0, input_size - 1)
+    index0 = np.floor(position).astype(np.intp)
+    index1 = np.minimum(index0 + 1, input_size - 1)
+    return index0, index1, (position - index0).astype(np.float32)
+
+
+def widen_planes(small: np.ndarray, width: int) -> np.ndarray:
+    """Bilinear resize along the width only: float32 (h, w, C) -> planar float32 (C, h, width).
+
+    The first half of the full bilinear upsample; :func:`upsample_band` does the rows.
+    """
+    column0, column1, weight = _bilinear_taps(width, small.shape[1])
+    planes = np.ascontiguousarray(np.moveaxis(np.asarray(small, np.float32), -1, 0))
+    return planes[:, :, column0] * (1.0 - weight) + planes[:, :, column1] * weight
+
+
+def upsample_band(wide: np.ndarray, height: int, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of the bilinear upsample of ``wide`` to ``height`` rows.
+
+    Args:
+        wide: planar float32 (C, h, W) from :func:`widen_planes`.
+    Returns:
+        planar float32 (C, stop - start, W): exactly those rows of the full resize, so bands
+        join without seams.
+    """
+    row0, row1, weight = _bilinear_taps(height, wide.shape[1], start, stop)
+    weight = weight[None, :, None]
+    return wide[:, row0] * (1.0 - weight) + wide[:, row1] * weight
+
+
+def upsample(small: np.ndarray, height: int, width: int) -> np.ndarray:
+    """float32 (h, w, C) -> float32 (height, width, C), bilinear with half-pixel centres."""
+    return np.moveaxis(upsample_band(widen_planes(small, width), height, 0, height), 0, -1)
+
+
+def ab_bands(ab_small: np.ndarray, height: int, width: int):
+    """Yield ``(start, stop, a, b)``: the bilinear upsample of ``ab_small`` band by band.
+
+    Images up to :data:`WHOLE_FRAME_PIXELS` are one band resized by OpenCV when it is
+    installed (a video frame: fast); larger ones go in bands of rows, so the full-size ab
+    (8 bytes a pixel) never exists at once.
+
+    Args:
+        ab_small: float32 (h, w, 2).
+    Yields:
+        start, stop (rows), and a, b: float32 (stop - start, width) planes.
+    """
+    if height * width <= WHOLE_FRAME_PIXELS:
+        try:
+            import cv2
+        except ImportError:
+            pass
+        else:
+            ab = cv2.resize(ab_small, (width, height), interpolation=cv2.INTER_LINEAR)
+            a, b = cv2.split(ab)
+            yield 0, height, a, b
+            return
+    wide = widen_planes(ab_small, width)
+    rows = band_rows(width)
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        a, b = upsample_band(wide, height, start, stop)
+        yield start, stop, a, b
+
+
+def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
+    """Lab's inverse companding, in place on a float32 plane: f^3, linear near black."""
+    dark = f <= np.float32(6.0 / 29.0)
+    dark_values = f[dark] if dark.any() else None
+    np.multiply(f, f * f, out=f)
+    if dark_values is not None:
+        # Below 6/29 the curve is the straight segment 3 (6/29)^2 (f - 4/29).
+        f[dark] = np.float32(3.0 * (6.0 / 29.0) ** 2) * (dark_values - np.float32(4.0 / 29.0))
+    return f
+
+
+# Linear RGB of the neutral gray with Y = 1 under D65 (about (1, 1, 1)): a gray of
+# luminance Y is Y times this vector.
+_GRAY_RGB = (color._XYZ_TO_RGB.astype(np.float64) @ color._WHITE_D65.astype(np.float64)).astype(
+    np.float32
+)
+
+
+def lab_to_rgb_keep_luminance(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Lab planes -> sRGB planes, where out-of-gamut colours lose chroma, never luminance.
+
+    Clipping RGB would change the luminance (and the hue); instead a colour outside sRGB
+    is mixed in linear light with the gray of the same luminance Y, just enough to fit.
+    Y is linear in linear RGB, so the mix keeps Y, hence Lab L, exactly (and the dominant
+    wavelength: the colour moves straight towards the white point).
+
+    Args:
+        L: float32 (rows, W), in [0, 100].
+        a, b: float32 (rows, W), in about [-110, 110]; overwritten (used as scratch).
+    Returns:
+        [R, G, B]: three float32 (rows, W) planes, sRGB in [0, 1].
+    """
+    fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
+    a *= np.float32(1.0 / 500.0)
+    a += fy
+    x = _lab_f_inverse(a)
+    x *= color._WHITE_D65[0]
+    b *= np.float32(-1.0 / 200.0)
+    b += fy
+    z = _lab_f_inverse(b)
+    z *= color._WHITE_D65[2]
+    y = _lab_f_inverse(fy)
+    matrix = color._XYZ_TO_RGB
+    linear = [matrix[k, 0] * x + matrix[k, 1] * y + matrix[k, 2] * z for k in range(3)]
+
+    outside = np.zeros(y.shape, dtype=bool)
+    for channel in linear:
+        outside |= (channel < 0.0) | (channel > 1.0)
+    if outside.any():
+        # Largest s in [0, 1] with gray + s (colour - gray) inside [0, 1] in every channel.
+        y_out = y[outside]
+        share = np.ones(y_out.shape, np.float32)
+        grays = []
+        for k, channel in enumerate(linear):
+            gray = np.clip(y_out * _GRAY_RGB[k], 0.0, 1.0)
+            value = channel[outside]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                limit = np.where(
+                    value > 1.0,
+                    (1.0 - gray) / (value - gray),
+                    np.where(value < 0.0, gray / (gray - value), 1.0),
+                )
+            np.minimum(share, np.nan_to_num(limit, nan=0.0, posinf=1.0), out=share)
+            grays.append((gray, value))
+        np.clip(share, 0.0, 1.0, out=share)
+        for channel, (gray, value) in zip(linear, grays, strict=True):
+            channel[outside] = gray + share * (value - gray)
+    for channel in linear:
+        np.clip(channel, 0.0, 1.0, out=channel)
+    return [_linear_to_srgb_inplace(channel) for channel in linear]
+
+
+def _linear_to_srgb_inplace(linear: np.ndarray) -> np.ndarray:
+    """Linear light in [0, 1] -> sRGB in [0, 1], in place on a float32 plane."""
+    dark = linear <= np.float32(0.0031308)
+    dark_values = linear[dark] * np.float32(12.92) if dark.any() else None
+    np.power(linear, np.float32(1.0 / 2.4), out=linear)
+    linear *= np.float32(1.055)
+    linear -= np.float32(0.055)
+    if dark_values is not None:
+        linear[dark] = dark_values
+    return linear
+
+
+def from_unit(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float32 in [0, 1] -> ``dtype`` (uint8/uint16 rounded, float as float32); scales ``rgb`` in place."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return rgb.astype(np.float32, copy=False)
+    rgb *= np.float32(unit_scale(dtype))
+    rgb += np.float32(0.5)  # round half up; values are >= 0, so truncation then rounds
+    return rgb.astype(dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def gray_join_table() -> np.ndarray:
+    """sRGB for every (8-bit gray level, a, b) on the ab grid: uint32 (256 * n * n,).
+
+    Each entry is an RGBX pixel (4 bytes, X unused) so that one gather moves whole pixels.
+
+    Built once (about 3 million colours through :func:`lab_to_rgb_keep_luminance`, a few
+    tenths of a second) so that joining an 8-bit gray frame costs one table look-up per
+    pixel instead of a dozen float passes: the live loop's fast path. The index of
+    (gray, a, b) is ``gray * n * n + ia * n + ib`` with ``ia = (a + AB_LIMIT) / AB_TABLE_STEP``.
+    """
+    steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
+    grid = np.arange(steps, dtype=np.float32) * AB_TABLE_STEP - AB_LIMIT
+    L_levels = _gray_luminance_table("uint8")
+    table = np.zeros((256, steps * steps, 4), dtype=np.uint8)
+    a = np.repeat(grid, steps)
+    b = np.tile(grid, steps)
+    for level in range(256):
+        L = np.full(a.shape, L_levels[level], dtype=np.float32)
+        planes = lab_to_rgb_keep_luminance(L, a.copy(), b.copy())
+        for channel, plane in enumerate(planes):
+            table[level, :, channel] = from_unit(plane, np.uint8)
+    return table.reshape(-1, 4).view(np.uint32)[:, 0]
+
+
+def join_gray_uint8(
+    gray: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """8-bit gray + ab -> sRGB uint8 through :func:`gray_join_table` (nearest ab on its grid).
+
+    The luminance is exact (the table has a row for each gray level); a and b are rounded to
+    the grid, at most ``AB_TABLE_STEP / 2`` per axis (a colour difference below 1.5 Delta E).
+
+    Args:
+        gray: uint8 (rows, W).
+        a, b: float32 (rows, W), clipped into [-AB_LIMIT, AB_LIMIT].
+        out: optional contiguous uint8 (rows, W, 3) to write into.
+    Returns:
+        uint8 (rows, W, 3) (``out`` when given).
+    """
+    steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
+    scale = np.float32(1.0 / AB_TABLE_STEP)
+    offset = np.float32(AB_LIMIT / AB_TABLE_STEP + 0.5)  # + 0.5: truncation rounds
+    index = gray.astype(np.int32)
+    index *= steps * steps
+    for plane, weight in ((a, steps), (b, 1)):
+        level = np.clip(plane, -AB_LIMIT, AB_LIMIT)
+        level *= scale
+        level += offset
+        part = level.astype(np.int32)
+        if weight != 1:
+            part *= weight
+        index += part
+    rgbx = np.take(gray_join_table(), index).view(np.uint8).reshape(*gray.shape, 4)
+    if out is None:
+        out = np.empty((*gray.shape, 3), dtype=np.uint8)
+    try:
+        import cv2
+    except ImportError:
+        out[...] = rgbx[..., :3]
+    else:
+        cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, but vectorized
+    return out
