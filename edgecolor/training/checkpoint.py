@@ -187,8 +187,8 @@ def load_generator(run_dir: str | Path, image_size: int | None = None):
     expected = len(generator.weights)
     if len(stored) != expected:
         raise UsageError(
-            f"checkpoint {path} holds {len(stored)} generator variables but config.json's "
-            f"generator {config.generator.name!r} has {expected}: config and checkpoint do not match"
+            f"checkpoint {path} does not match config.json: it holds {len(stored)} generator "
+            f"variables, config.json's generator {config.generator.name!r} has {expected}"
         )
     step = tf.Variable(0, dtype=tf.int64)
     checkpoint = tf.train.Checkpoint(generator=generator, step=step)

@@ -85,14 +85,20 @@ def sample_grid(rgb: np.ndarray, L_scaled: np.ndarray, predicted_ab: np.ndarray)
     return (np.clip(grid, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def write_sample_grid(path: str | Path, generator, rgb, L_scaled) -> Path:
-    """Colorize the hold-out crops and write the grid PNG atomically (temp file + rename)."""
+def write_sample_grid(path: str | Path, generator, rgb, L_scaled, write: bool = True) -> Path:
+    """Colorize the hold-out crops and write the grid PNG atomically (temp file + rename).
+
+    ``write`` False only colorizes: in multi-worker training every worker must run the
+    generator the same way (its variables are synchronised collectively), but only the
+    chief writes files.
+    """
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     grid = sample_grid(rgb, L_scaled, predict_ab(generator, L_scaled))
-    temporary = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(grid).save(temporary, format="PNG")
-    os.replace(temporary, path)
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        Image.fromarray(grid).save(temporary, format="PNG")
+        os.replace(temporary, path)
     return path

@@ -102,6 +102,7 @@ class Trainer:
         train = config.train
         self.strategy = strategy or make_strategy()
         self.chief = is_chief(self.strategy)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         keras.utils.set_random_seed(train.seed)
         keras.mixed_precision.set_global_policy(
             "mixed_float16" if train.mixed_precision else "float32"
@@ -344,12 +345,13 @@ class Trainer:
                     metrics = self._evaluate(
                         step, adversarial, averages, holdout, images_per_second, writer
                     )
-                if self.chief and (step % train.sample_every == 0 or last):
+                if step % train.sample_every == 0 or last:
                     sample_path = write_sample_grid(
                         self.run_dir / SAMPLES_DIR / f"step_{step:07d}.png",
                         self.generator,
                         samples[0],
                         samples[1],
+                        write=self.chief,
                     )
                 if step % train.checkpoint_every == 0 or last:
                     last_checkpoint = self.state.save()
@@ -361,6 +363,11 @@ class Trainer:
             self._cleanup_worker_dir()
         if saved_step != step:
             last_checkpoint = self.state.save() if step > 0 else last_checkpoint
+        if not self.chief:
+            # This worker's own copies were scratch; the chief's are the run's.
+            if last_checkpoint is not None:
+                last_checkpoint = str(self.run_dir / "checkpoints" / Path(last_checkpoint).name)
+            sample_path = None
         log.info("done: step %d, checkpoint %s", step, last_checkpoint)
         if sample_path is not None:
             log.info("samples: %s", sample_path)

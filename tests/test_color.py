@@ -1,0 +1,118 @@
+"""edgecolor.color against scikit-image: sRGB <-> Lab within 0.5 delta E, numpy and TensorFlow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import color as skcolor
+
+from edgecolor import color
+
+EDGE_CASES = np.array(
+    [
+        [0, 0, 0],  # black
+        [1, 1, 1],  # white
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],  # primaries
+        [1, 1, 0],
+        [0, 1, 1],
+        [1, 0, 1],  # secondaries
+        [0.5, 0.5, 0.5],
+        [0.01, 0.01, 0.01],  # near black: the linear segment of sRGB and of Lab's f()
+        [0.04045, 0.04045, 0.04045],  # the sRGB break point
+        [0.2, 0.1, 0.05],  # dark brown
+        [1.0, 0.0, 0.0001],
+    ],
+    dtype=np.float32,
+)
+
+
+def random_colours(count: int = 5000) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0.0, 1.0, (count, 3)).astype(np.float32)
+
+
+def all_colours() -> np.ndarray:
+    return np.concatenate([EDGE_CASES, random_colours()])
+
+
+def delta_e(lab_a: np.ndarray, lab_b: np.ndarray) -> np.ndarray:
+    return skcolor.deltaE_ciede2000(lab_a.astype(np.float64), lab_b.astype(np.float64))
+
+
+def test_rgb_to_lab_matches_scikit_image():
+    rgb = all_colours()
+    ours = color.rgb_to_lab(rgb)
+    reference = skcolor.rgb2lab(rgb.astype(np.float64)[None])[0]
+    assert ours.dtype == np.float32 and ours.shape == rgb.shape
+    assert delta_e(ours, reference).max() < 0.5
+    assert np.abs(ours - reference).max() < 0.05
+
+
+def test_lab_to_rgb_matches_scikit_image_and_round_trips():
+    rgb = all_colours()
+    lab = skcolor.rgb2lab(rgb.astype(np.float64)[None])[0].astype(np.float32)
+    ours = color.lab_to_rgb(lab)
+    reference = skcolor.lab2rgb(lab.astype(np.float64)[None])[0]
+    assert np.abs(ours - reference).max() < 2e-3
+    # round trip through our own pair, judged in Lab
+    assert delta_e(color.rgb_to_lab(ours), lab).max() < 0.5
+    np.testing.assert_allclose(color.lab_to_rgb(color.rgb_to_lab(rgb)), rgb, atol=2e-3)
+
+
+def test_edge_cases_exact_values():
+    lab = color.rgb_to_lab(EDGE_CASES)
+    np.testing.assert_allclose(lab[0], [0, 0, 0], atol=1e-3)
+    np.testing.assert_allclose(lab[1], [100, 0, 0], atol=0.05)
+    assert np.abs(lab[8, 1:]).max() < 0.05  # grays have no chroma
+
+
+def test_tf_versions_match_numpy_and_scikit_image():
+    import tensorflow as tf
+
+    rgb = all_colours()
+    tf_lab = color.tf_rgb_to_lab(tf.constant(rgb)).numpy()
+    reference = skcolor.rgb2lab(rgb.astype(np.float64)[None])[0]
+    assert delta_e(tf_lab, reference).max() < 0.5
+    np.testing.assert_allclose(tf_lab, color.rgb_to_lab(rgb), atol=0.02)
+    tf_rgb = color.tf_lab_to_rgb(tf.constant(reference.astype(np.float32))).numpy()
+    np.testing.assert_allclose(tf_rgb, skcolor.lab2rgb(reference[None])[0], atol=2e-3)
+
+
+def test_tf_rgb_to_lab_keeps_batch_shape():
+    import tensorflow as tf
+
+    rgb = np.random.default_rng(1).uniform(0, 1, (2, 5, 7, 3)).astype(np.float32)
+    assert tuple(color.tf_rgb_to_lab(tf.constant(rgb)).shape) == (2, 5, 7, 3)
+
+
+def test_scaling_maps_srgb_gamut_into_unit_range():
+    lab = color.rgb_to_lab(all_colours())
+    L_scaled = color.scale_L(lab[..., 0])
+    ab_scaled = color.scale_ab(lab[..., 1:])
+    assert L_scaled.min() >= -1.0 - 1e-6 and L_scaled.max() <= 1.0 + 1e-5
+    assert np.abs(ab_scaled).max() <= 1.0
+    np.testing.assert_allclose(color.unscale_L(L_scaled), lab[..., 0], atol=1e-4)
+    np.testing.assert_allclose(color.unscale_ab(ab_scaled), lab[..., 1:], atol=1e-4)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.003, 0.2, 0.5, 1.0])
+def test_gray_luminance_matches_rgb_luminance(value):
+    gray = np.full((3, 3), value, np.float32)
+    expected = color.rgb_to_lab(np.stack([gray] * 3, axis=-1))[..., 0]
+    np.testing.assert_allclose(color.gray_to_luminance(gray), expected, atol=1e-3)
+    np.testing.assert_allclose(
+        color.rgb_to_luminance(np.stack([gray] * 3, axis=-1)), expected, atol=1e-3
+    )
+
+
+def test_colorfulness_zero_for_gray_and_higher_for_colour():
+    gray = np.full((8, 8, 3), 0.4, np.float32)
+    vivid = np.zeros((8, 8, 3), np.float32)
+    vivid[::2, :, 0] = 1.0
+    vivid[1::2, :, 2] = 1.0
+    assert color.colorfulness(gray) == pytest.approx(0.0, abs=1e-9)
+    assert color.colorfulness(vivid) > 50
+    assert color.colorfulness((vivid * 255).astype(np.uint8)) == pytest.approx(
+        color.colorfulness(vivid)
+    )

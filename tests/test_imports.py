@@ -1,0 +1,48 @@
+"""The light modules never pull in TensorFlow (a Raspberry Pi has none)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+LIGHT_MODULES = [
+    "edgecolor",
+    "edgecolor.color",
+    "edgecolor.cli",
+    "edgecolor.config",
+    "edgecolor.errors",
+]
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_light_module_imports_no_tensorflow(module):
+    code = (
+        "import sys, importlib\n"
+        f"importlib.import_module({module!r})\n"
+        "heavy = sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))\n"
+        "print(heavy)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, (
+        f"{module} imported {result.stdout.strip()} {result.stderr[-500:]}"
+    )
+
+
+def test_cli_help_builds_every_subcommand_without_tensorflow():
+    """Building the full parser imports every stage's commands module: none may load TF."""
+    code = (
+        "import sys\n"
+        "from edgecolor import cli\n"
+        "parser = cli.build_parser()\n"
+        "assert 'train' in parser.format_help() and 'summary' in parser.format_help()\n"
+        "sys.exit(1 if 'tensorflow' in sys.modules else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-800:]
