@@ -30,8 +30,14 @@ def test_auto_without_edgetpu_model_uses_cpu_and_logs_it(tiny_model, caplog):
 
 
 def test_missing_runtime_names_the_install_command(tiny_model, monkeypatch):
-    for module in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime",
-                   "tflite_runtime.interpreter", "tensorflow", "tensorflow.lite"):
+    for module in (
+        "ai_edge_litert",
+        "ai_edge_litert.interpreter",
+        "tflite_runtime",
+        "tflite_runtime.interpreter",
+        "tensorflow",
+        "tensorflow.lite",
+    ):
         monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     with pytest.raises(MissingDependencyError, match=r"pip install 'edgecolor\[device\]'"):
         backends.load_interpreter(tiny_model, device="cpu")
@@ -95,7 +101,9 @@ def test_auto_picks_the_edgetpu_when_it_loads(tiny_model, tmp_path, monkeypatch,
 
 @pytest.mark.hardware
 def test_edgetpu_runs_a_compiled_model_on_a_real_coral():
-    pytest.skip("needs a Coral Edge TPU (USB or PCIe) with libedgetpu and an *_edgetpu.tflite model")
+    pytest.skip(
+        "needs a Coral Edge TPU (USB or PCIe) with libedgetpu and an *_edgetpu.tflite model"
+    )
 
 
 def test_bad_arguments_are_usage_errors(tiny_model, tmp_path):

@@ -103,10 +103,18 @@ class _ConstantInterpreter:
     """A fake interpreter (the Interpreter protocol) that predicts one colour everywhere."""
 
     def __init__(self, ab_scaled, size=8):
-        self._input = {"index": 0, "shape": np.array([1, size, size, 1]), "dtype": np.float32,
-                       "quantization": (0.0, 0)}
-        self._output = {"index": 1, "shape": np.array([1, size, size, 2]), "dtype": np.float32,
-                        "quantization": (0.0, 0)}
+        self._input = {
+            "index": 0,
+            "shape": np.array([1, size, size, 1]),
+            "dtype": np.float32,
+            "quantization": (0.0, 0),
+        }
+        self._output = {
+            "index": 1,
+            "shape": np.array([1, size, size, 2]),
+            "dtype": np.float32,
+            "quantization": (0.0, 0),
+        }
         self._ab = np.broadcast_to(np.float32(ab_scaled), (1, size, size, 2)).copy()
         self.calls = 0
 
@@ -136,7 +144,9 @@ def _fake_colorizer(ab_scaled, saturation=1.0):
         "output": {"shape": [1, 8, 8, 2], "dtype": "float32", "scale": None, "zero_point": None},
         "scaling": color.scaling_metadata(),
     }
-    loaded = backends.LoadedInterpreter(interpreter, "fake", __import__("pathlib").Path("fake"), "cpu")
+    loaded = backends.LoadedInterpreter(
+        interpreter, "fake", __import__("pathlib").Path("fake"), "cpu"
+    )
     return Colorizer.from_interpreter(loaded, metadata, saturation=saturation), interpreter
 
 

@@ -15,8 +15,7 @@ NOT_AT_LOAD = ("cv2", "picamera2", "libcamera", "pycoral", "tflite_runtime", "ai
 
 def _device_modules() -> list[str]:
     names = [
-        f"edgecolor.device.{info.name}"
-        for info in pkgutil.iter_modules(edgecolor.device.__path__)
+        f"edgecolor.device.{info.name}" for info in pkgutil.iter_modules(edgecolor.device.__path__)
     ]
     assert "edgecolor.device.colorizer" in names and "edgecolor.device.backends" in names
     return ["edgecolor.device", *sorted(names)]
@@ -39,7 +38,9 @@ def test_every_device_module_imports_without_tensorflow_or_hardware_libraries():
     for module in modules:
         loaded = _top_level(_modules_loaded_by(f"import {module}"))
         assert not loaded & set(FORBIDDEN), f"{module} imports {loaded & set(FORBIDDEN)}"
-        assert not loaded & set(NOT_AT_LOAD), f"{module} imports {loaded & set(NOT_AT_LOAD)} at load"
+        assert not loaded & set(NOT_AT_LOAD), (
+            f"{module} imports {loaded & set(NOT_AT_LOAD)} at load"
+        )
 
 
 def test_colorizing_through_litert_never_imports_tensorflow(tiny_model):
@@ -54,5 +55,7 @@ def test_colorizing_through_litert_never_imports_tensorflow(tiny_model):
 
 
 def test_command_line_parser_imports_nothing_heavy():
-    loaded = _top_level(_modules_loaded_by("from edgecolor.cli import build_parser; build_parser()"))
+    loaded = _top_level(
+        _modules_loaded_by("from edgecolor.cli import build_parser; build_parser()")
+    )
     assert not loaded & set(FORBIDDEN + NOT_AT_LOAD)

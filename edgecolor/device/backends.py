@@ -17,11 +17,14 @@ Nothing here imports a runtime at module load, so the module imports on any mach
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import logging
 import os
 import platform
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -130,7 +133,9 @@ def load_edgetpu_delegate(runtime: Any, label: str, device_name: str | None = No
     """
     library = EDGETPU_SHARED_LIBRARY.get(platform.system())
     if library is None:
-        raise MissingDependencyError(f"the Edge TPU runtime for {platform.system()}", INSTALL_EDGETPU)
+        raise MissingDependencyError(
+            f"the Edge TPU runtime for {platform.system()}", INSTALL_EDGETPU
+        )
     options = {"device": device_name} if device_name else {}
     try:
         # Open the library ourselves first: LiteRT's Delegate prints a spurious traceback
@@ -191,8 +196,9 @@ def load_interpreter(
 
     thread_count = threads or default_threads()
     try:
-        interpreter = runtime.Interpreter(model_path=str(model_path), num_threads=thread_count)
-        interpreter.allocate_tensors()
+        with _native_log_filtered():
+            interpreter = runtime.Interpreter(model_path=str(model_path), num_threads=thread_count)
+            interpreter.allocate_tensors()
     except ValueError as error:
         raise UsageError(f"{model_path} is not a TFLite model LiteRT can load: {error}") from None
     backend = f"{label} cpu (xnnpack, {thread_count} thread{'s' if thread_count > 1 else ''})"
@@ -228,6 +234,33 @@ def _try_edgetpu(
     backend = f"{label} edgetpu ({EDGETPU_SHARED_LIBRARY[platform.system()]})"
     logger.info("back-end: %s, model %s", backend, edgetpu_model_path.name)
     return LoadedInterpreter(interpreter, backend, edgetpu_model_path, "edgetpu")
+
+
+@contextlib.contextmanager
+def _native_log_filtered():
+    """Drop the runtime's own "Created TensorFlow Lite XNNPACK delegate" line from stderr.
+
+    The C++ runtime prints it on every load; edgecolor logs the back-end itself. Anything
+    else the runtime prints (warnings, errors) is passed through unchanged.
+    """
+    try:
+        stderr_descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (embedded, some test runners)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(stderr_descriptor)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), stderr_descriptor)
+        try:
+            yield
+        finally:
+            os.dup2(saved, stderr_descriptor)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if "Created TensorFlow Lite XNNPACK delegate" not in line:
+                    sys.stderr.write(line)
 
 
 # --------------------------------------------------------------------------- tensor adapters

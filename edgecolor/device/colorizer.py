@@ -216,4 +216,3 @@ class Colorizer:
     def __repr__(self) -> str:
         height, width = self._input_size
         return f"Colorizer({self.model_path.name}, {height}x{width}, {self.backend_name})"
-

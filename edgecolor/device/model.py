@@ -29,9 +29,7 @@ def default_model_path() -> Path:
     """
     path = Path(__file__).resolve().parent.parent / "assets" / DEFAULT_MODEL_NAME
     if not path.is_file():
-        raise UsageError(
-            f"no bundled default model ({path} is missing): pass --model FILE.tflite"
-        )
+        raise UsageError(f"no bundled default model ({path} is missing): pass --model FILE.tflite")
     return path
 
 
@@ -83,9 +81,7 @@ def load_metadata(tflite_path: str | Path) -> dict[str, Any]:
     for side in ("input", "output"):
         description = metadata[side]
         if not isinstance(description, dict) or any(key not in description for key in TENSOR_KEYS):
-            raise UsageError(
-                f"model metadata {path}: {side!r} must have {', '.join(TENSOR_KEYS)}"
-            )
+            raise UsageError(f"model metadata {path}: {side!r} must have {', '.join(TENSOR_KEYS)}")
     channels = (metadata["input"]["shape"][-1], metadata["output"]["shape"][-1])
     if len(metadata["input"]["shape"]) != 4 or channels != (1, 2):
         raise UsageError(
@@ -126,7 +122,10 @@ def check_interpreter(
         if not check_quantization or described["scale"] is None:
             continue
         scale, zero_point = detail.get("quantization", (0.0, 0))
-        if not np.isclose(scale, described["scale"], rtol=1e-5) or zero_point != described["zero_point"]:
+        if (
+            not np.isclose(scale, described["scale"], rtol=1e-5)
+            or zero_point != described["zero_point"]
+        ):
             raise UsageError(
                 f"{model_path}: {side} quantization ({scale}, {zero_point}) differs from its "
                 f"metadata ({described['scale']}, {described['zero_point']})"

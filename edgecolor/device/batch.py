@@ -1,0 +1,331 @@
+"""Batches of files: ``edgecolor colorize`` and the scan watcher share this.
+
+A batch never loses anything:
+
+* originals are only read; an output path that would be an input is refused;
+* every output goes to a temporary file first and is moved into place when complete;
+* a file that cannot be read is reported with its name and the reason, nothing is written
+  under its name, and the batch goes on;
+* finished outputs are left alone on a re-run (unless ``overwrite``), so an interrupted
+  batch resumes where it stopped. ``OUT_DIR/.edgecolor/manifest.jsonl`` records each
+  finished output with its source's size and modification time (a changed source is done
+  again); ``OUT_DIR/.edgecolor/log.txt`` keeps the failures with their reasons.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgecolor.device import images, video
+from edgecolor.errors import EdgecolorError, UsageError
+
+logger = logging.getLogger(__name__)
+
+BOOKKEEPING_DIR = ".edgecolor"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its colorized version goes."""
+
+    source: Path
+    output: Path
+    kind: str  # "image" or "video"
+
+    @property
+    def name(self) -> str:
+        """The input as the user knows it (the path they gave, or under the folder they gave)."""
+        return str(self.source)
+
+
+@dataclass
+class Outcome:
+    """What happened to one job: "done", "skipped" (already done) or "failed" (with a reason)."""
+
+    job: Job
+    status: str
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    ignored: int = 0
+    failures: list[Outcome] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+        if outcome.status == "failed":
+            self.failures.append(outcome)
+
+    def line(self, out_dir: Path) -> str:
+        parts = [f"{self.done} colorized", f"{self.skipped} already done", f"{self.failed} failed"]
+        if self.ignored:
+            parts.append(f"{self.ignored} other file{'s' if self.ignored > 1 else ''} ignored")
+        text = ", ".join(parts) + f" -> {out_dir}"
+        if self.failed:
+            text += f" (reasons in {out_dir / BOOKKEEPING_DIR / 'log.txt'})"
+        return text
+
+
+def kind_of(path: Path) -> str | None:
+    """ "video", "image" or None (not a file edgecolor colorizes), by suffix."""
+    if video.is_video(path):
+        return "video"
+    if path.suffix.lower() in images.image_suffixes():
+        return "image"
+    return None
+
+
+def output_for(source: Path, relative: Path, out_dir: Path, kind: str) -> Path:
+    suffix = video.output_suffix(source) if kind == "video" else images.output_suffix(source)
+    return out_dir / relative.with_suffix(suffix)
+
+
+def collect_jobs(paths: Iterable[str | Path], out_dir: Path) -> tuple[list[Job], int]:
+    """Expand files and folders (recursively) into jobs; return (jobs, ignored file count).
+
+    A file named on the command line is always tried (and fails with a reason when it is not
+    an image); inside folders only files with an image or video suffix are taken, hidden
+    files and folders and the output folder itself are skipped.
+
+    Raises:
+        UsageError: a path that does not exist, or an output folder that is an input folder.
+    """
+    out_dir = Path(out_dir)
+    out_resolved = out_dir.resolve()
+    jobs: list[Job] = []
+    ignored = 0
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            raise UsageError(f"input not found: {path}")
+        if path.is_dir():
+            if path.resolve() == out_resolved:
+                raise UsageError(f"-o {out_dir} is the input folder itself: choose another folder")
+            for source in _walk(path, out_resolved):
+                kind = kind_of(source)
+                if kind is None:
+                    ignored += 1
+                    continue
+                relative = source.relative_to(path)
+                jobs.append(Job(source, output_for(source, relative, out_dir, kind), kind))
+        else:
+            kind = kind_of(path) or "image"
+            jobs.append(Job(path, output_for(path, Path(path.name), out_dir, kind), kind))
+    return jobs, ignored
+
+
+def _walk(folder: Path, skip: Path) -> list[Path]:
+    found = []
+    for root, directories, files in os.walk(folder):
+        root_path = Path(root)
+        directories[:] = sorted(
+            name
+            for name in directories
+            if not name.startswith(".") and (root_path / name).resolve() != skip
+        )
+        found.extend(root_path / name for name in sorted(files) if not name.startswith("."))
+    return found
+
+
+# --------------------------------------------------------------------------- bookkeeping
+
+
+def fingerprint(path: Path) -> dict[str, int]:
+    status = path.stat()
+    return {"size": status.st_size, "mtime_ns": status.st_mtime_ns}
+
+
+class Manifest:
+    """``OUT_DIR/.edgecolor/manifest.jsonl``: one JSON line per finished output, append-only.
+
+    Appending a line (flushed and fsync'ed) is atomic enough for a crash: at worst the last,
+    unterminated line is lost and that file is redone. Later lines win.
+    """
+
+    def __init__(self, out_dir: Path):
+        self.directory = Path(out_dir) / BOOKKEEPING_DIR
+        self.path = self.directory / "manifest.jsonl"
+        self.log_path = self.directory / "log.txt"
+        self.records: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                    self.records[record["output"]] = record
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+
+    def _key(self, output: Path) -> str:
+        return str(output.resolve())
+
+    def record_for(self, output: Path) -> dict[str, Any] | None:
+        return self.records.get(self._key(output))
+
+    def sources(self) -> set[str]:
+        """Resolved paths of every source with a finished output."""
+        return {record["source"] for record in self.records.values() if "source" in record}
+
+    def add(self, job: Job, source_fingerprint: dict[str, int], extra: dict[str, Any]) -> None:
+        record = {
+            "output": self._key(job.output),
+            "source": str(job.source.resolve()),
+            **source_fingerprint,
+            "kind": job.kind,
+            "time": _now(),
+            **extra,
+        }
+        self.records[record["output"]] = record
+        self._append(self.path, json.dumps(record) + "\n")
+
+    def log(self, message: str) -> None:
+        self._append(self.log_path, f"{_now()} {message}\n")
+
+    def _append(self, path: Path, text: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- processing
+
+
+def is_done(job: Job, manifest: Manifest) -> bool:
+    """True when ``job.output`` exists and was not made from an older version of its source."""
+    if not job.output.exists():
+        return False
+    record = manifest.record_for(job.output)
+    if record is None:
+        return True  # an output we did not make is never clobbered without --overwrite
+    try:
+        current = fingerprint(job.source)
+    except OSError:
+        return True
+    return record.get("size") == current["size"] and record.get("mtime_ns") == current["mtime_ns"]
+
+
+def process(
+    job: Job,
+    colorizer_factory: Callable[[], Any],
+    manifest: Manifest,
+    overwrite: bool = False,
+    frame_progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Colorize one job unless it is done; never raises for a bad input (returns "failed")."""
+    if not overwrite and is_done(job, manifest):
+        return Outcome(job, "skipped")
+    still = None
+    try:
+        if job.source.resolve() == job.output.resolve():
+            raise UsageError("the output would overwrite the original")
+        source_fingerprint = fingerprint(job.source)
+        if job.kind == "image":
+            still = images.read_image(job.source)
+    except (images.UnreadableFile, UsageError) as error:
+        return _failed(job, str(error), manifest)
+    except OSError as error:
+        return _failed(job, f"cannot read: {error.strerror or error}", manifest)
+    # Outside the per-file handling: a missing model or runtime stops the batch (exit 2).
+    colorizer = colorizer_factory()
+    try:
+        if still is None:
+            result = video.colorize_video(
+                job.source, job.output, colorizer.colorize, frame_progress
+            )
+            extra = {"frames": result.frames, "fps": result.fps, "audio": result.audio}
+            notes = result.notes
+        else:
+            frames = [colorizer.colorize(frame) for frame in still.frames]
+            images.write_image(job.output, frames, still)
+            extra = {"frames": len(frames)}
+            notes = still.notes
+    except (images.UnreadableFile, UsageError) as error:
+        return _failed(job, str(error), manifest)
+    except EdgecolorError:
+        raise  # a missing dependency stops the batch: no other file would work either
+    except MemoryError:
+        return _failed(job, "out of memory", manifest)
+    except OSError as error:
+        return _failed(job, f"cannot read or write: {error.strerror or error}", manifest)
+    except Exception as error:  # an unexpected failure on one file must not end the batch
+        logger.debug("failure on %s", job.source, exc_info=True)
+        return _failed(job, f"{type(error).__name__}: {error}", manifest)
+    extra["model"] = colorizer.model_path.name
+    manifest.add(job, source_fingerprint, extra)
+    return Outcome(job, "done", notes=notes)
+
+
+def _failed(job: Job, reason: str, manifest: Manifest) -> Outcome:
+    manifest.log(f"FAILED {job.name}: {reason}")
+    return Outcome(job, "failed", reason)
+
+
+class LazyColorizer:
+    """Build the Colorizer on first use, so a re-run with nothing to do loads no model."""
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._colorizer = None
+
+    def __call__(self):
+        if self._colorizer is None:
+            from edgecolor.device.colorizer import Colorizer
+
+            self._colorizer = Colorizer(**self._options)
+            logger.debug("model %s on %s", self._colorizer.model_path, self._colorizer.backend_name)
+        return self._colorizer
+
+
+def run_batch(
+    jobs: list[Job],
+    colorizer_factory: Callable[[], Any],
+    out_dir: Path,
+    overwrite: bool = False,
+    report: Callable[[str], None] | None = None,
+    show_progress: bool | None = None,
+) -> Summary:
+    """Process every job with a progress bar; print each failure as ``name: reason``.
+
+    Args:
+        show_progress: True/False, or None = only when stderr is a terminal.
+    """
+    from tqdm import tqdm
+
+    manifest = Manifest(out_dir)
+    summary = Summary()
+    with tqdm(total=len(jobs), unit="file", disable=_progress_disabled(show_progress)) as bar:
+        say = report or (lambda text: bar.write(text, file=sys.stderr))
+        for job in jobs:
+            bar.set_postfix_str(job.source.name[-30:], refresh=False)
+            outcome = process(job, colorizer_factory, manifest, overwrite)
+            summary.add(outcome)
+            if outcome.status == "failed":
+                say(f"failed {job.name}: {outcome.reason}")
+            for note in outcome.notes:
+                say(f"note {job.name}: {note}")
+            bar.update(1)
+    return summary
+
+
+def _progress_disabled(show_progress: bool | None) -> bool | None:
+    if show_progress is None:
+        return None  # tqdm: disable when not a terminal
+    return not show_progress

@@ -1,0 +1,282 @@
+"""`edgecolor colorize`: folders and files in, outputs beside each other, nothing lost."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+from skimage import data
+
+from edgecolor.cli import main
+from edgecolor.device import pixels
+
+
+def _png_with_size(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's signature)."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    content = bytearray(buffer.getvalue())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(content[24:29])
+    content[12:29] = header
+    content[29:33] = struct.pack(">I", zlib.crc32(header))
+    return bytes(content)
+
+
+@pytest.fixture
+def archive(tmp_path) -> Path:
+    """A folder of good and broken files, with a subfolder, like a real scan archive."""
+    folder = tmp_path / "archive"
+    (folder / "1950s" / "summer").mkdir(parents=True)
+    gray = np.asarray(Image.fromarray(data.astronaut()).convert("L").resize((64, 48)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways; viewers rotate it 90 degrees clockwise
+    exif[0x010F] = "Old Camera Co."
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(gray).save(
+        folder / "portrait.jpg", quality=95, exif=exif.tobytes(), icc_profile=srgb, dpi=(600, 600)
+    )
+    rgba = np.dstack(
+        [data.coffee()[::8, ::8], np.linspace(0, 255, 75, dtype=np.uint8)[None, :].repeat(50, 0)]
+    )
+    Image.fromarray(rgba).save(folder / "1950s" / "cutout.png")
+    sixteen = (np.linspace(0, 65535, 40 * 30).reshape(30, 40)).astype(np.uint16)
+    Image.fromarray(sixteen).save(folder / "1950s" / "scan16.png")
+    frames = [Image.fromarray(np.roll(gray, shift, axis=1)).convert("P") for shift in (0, 8, 16)]
+    frames[0].save(
+        folder / "1950s" / "summer" / "wave.gif",
+        save_all=True,
+        append_images=frames[1:],
+        duration=[80, 90, 100],
+        loop=0,
+    )
+    Image.new("L", (1, 1), 77).save(folder / "1950s" / "dot.png")
+    Image.fromarray(data.camera()[::8, ::8]).convert("CMYK").save(folder / "print.tif")
+    # broken ones
+    good = (folder / "portrait.jpg").read_bytes()
+    (folder / "torn.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "1950s" / "notes.jpg").write_text("these are my notes, not a photo")
+    (folder / "bomb.png").write_bytes(_png_with_size(60000, 60000))
+    (folder / "readme.txt").write_text("not an image suffix: ignored")
+    return folder
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def _stats(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(folder)): (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file() and ".edgecolor" not in path.parts
+    }
+
+
+def test_batch_names_broken_files_colorizes_the_rest_and_reruns_write_nothing(
+    archive, tmp_path, tiny_model, capsys
+):
+    out = tmp_path / "out"
+    originals = _snapshot(archive)
+    code = main(["colorize", str(archive), "-o", str(out), "--model", str(tiny_model)])
+    assert code == 1
+    stderr = capsys.readouterr().err
+    for name, reason in [
+        ("torn.jpg", "truncated"),
+        ("empty.png", "empty file"),
+        ("notes.jpg", "not an image"),
+        ("bomb.png", "decompression bomb"),
+    ]:
+        line = next(line for line in stderr.splitlines() if name in line)
+        assert line.startswith("failed ") and reason in line
+    assert "6 colorized, 0 already done, 4 failed, 1 other file ignored" in stderr
+    assert _snapshot(archive) == originals  # byte-identical, nothing added or removed
+
+    written = sorted(
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if ".edgecolor" not in p.parts and p.is_file()
+    )
+    assert written == sorted(
+        [
+            "portrait.jpg",
+            "print.tif",
+            "1950s/cutout.png",
+            "1950s/scan16.png",
+            "1950s/dot.png",
+            "1950s/summer/wave.gif",
+        ]
+    )
+    log = (out / ".edgecolor" / "log.txt").read_text()
+    assert "torn.jpg" in log and "bomb.png" in log
+    assert len((out / ".edgecolor" / "manifest.jsonl").read_text().splitlines()) == 6
+
+    # re-run: nothing rewritten (same inode and modification time), still exit 1
+    before = _stats(out)
+    assert main(["colorize", str(archive), "-o", str(out), "--model", str(tiny_model)]) == 1
+    assert "0 colorized, 6 already done, 4 failed" in capsys.readouterr().err
+    assert _stats(out) == before
+
+    # --overwrite redoes them; a changed source is redone without it
+    assert (
+        main(
+            [
+                "colorize",
+                str(archive / "portrait.jpg"),
+                "-o",
+                str(out),
+                "--model",
+                str(tiny_model),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
+    assert _stats(out)["portrait.jpg"] != before["portrait.jpg"]
+    Image.new("L", (2, 2), 200).save(archive / "1950s" / "dot.png")
+    assert main(["colorize", str(archive), "-o", str(out), "--model", str(tiny_model)]) == 1
+    assert "1 colorized, 5 already done" in capsys.readouterr().err
+    assert Image.open(out / "1950s" / "dot.png").size == (2, 2)
+
+
+def test_outputs_keep_orientation_luminance_alpha_and_metadata(archive, tmp_path, tiny_model):
+    out = tmp_path / "out"
+    main(["colorize", str(archive), "-o", str(out), "--model", str(tiny_model)])
+
+    with Image.open(out / "portrait.jpg") as colour, Image.open(archive / "portrait.jpg") as source:
+        upright = np.asarray(
+            source.transpose(Image.Transpose.ROTATE_270)
+        )  # what orientation 6 means
+        assert colour.size == (48, 64) and colour.mode == "RGB"
+        assert colour.getexif().get(0x0112) is None  # pixels are upright, no tag needed
+        assert colour.getexif().get(0x010F) == "Old Camera Co."
+        assert colour.info["dpi"] == pytest.approx((600, 600))
+        assert ImageCms.getProfileName(
+            ImageCms.ImageCmsProfile(io.BytesIO(colour.info["icc_profile"]))
+        )
+        L_difference = pixels.luminance(np.asarray(colour)) - pixels.luminance(upright)
+        assert np.abs(L_difference).mean() < 1.5  # JPEG's own loss only
+
+    with Image.open(out / "1950s" / "cutout.png") as cutout:
+        source = np.asarray(Image.open(archive / "1950s" / "cutout.png"))
+        colour = np.asarray(cutout)
+        assert colour.shape == source.shape
+        np.testing.assert_array_equal(colour[..., 3], source[..., 3])
+        assert np.abs(pixels.luminance(colour) - pixels.luminance(source)).max() < 0.6
+
+    cv2 = pytest.importorskip("cv2")
+    scan = cv2.imread(str(out / "1950s" / "scan16.png"), cv2.IMREAD_UNCHANGED)
+    assert scan.dtype == np.uint16 and scan.shape == (30, 40, 3)
+    source16 = np.asarray(Image.open(archive / "1950s" / "scan16.png")).astype(np.uint16)
+    L_colour = pixels.luminance(cv2.cvtColor(scan, cv2.COLOR_BGR2RGB))
+    assert np.abs(L_colour - pixels.luminance(source16)).max() < 0.01
+
+    with Image.open(out / "1950s" / "summer" / "wave.gif") as wave:
+        assert wave.n_frames == 3
+        assert [
+            frame.info["duration"]
+            for frame in __import__("PIL.ImageSequence").ImageSequence.Iterator(wave)
+        ] == [80, 90, 100]
+    assert Image.open(out / "1950s" / "dot.png").size == (1, 1)
+    assert Image.open(out / "print.tif").mode == "RGB"
+
+
+def test_video_in_gives_video_out_with_every_frame_and_the_audio(tmp_path, tiny_model, capsys):
+    av = pytest.importorskip("av")
+    cv2 = pytest.importorskip("cv2")
+    source = tmp_path / "home movie.mp4"
+    frame_count, fps = 24, 12
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("aac", rate=16000)
+        for index in range(frame_count):
+            image = np.full((48, 64, 3), index * 10, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+        tone = (0.2 * np.sin(np.arange(16000 * 2) / 16000 * 2 * np.pi * 330)).astype(np.float32)
+        for start in range(0, tone.size, 1024):
+            chunk = av.AudioFrame.from_ndarray(
+                tone[None, start : start + 1024], format="fltp", layout="mono"
+            )
+            chunk.sample_rate = 16000
+            for packet in audio.encode(chunk):
+                container.mux(packet)
+        for packet in audio.encode(None):
+            container.mux(packet)
+
+    out = tmp_path / "out"
+    assert main(["colorize", str(source), "-o", str(out), "--model", str(tiny_model)]) == 0
+    result = out / "home movie.mp4"
+    capture = cv2.VideoCapture(str(result))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == frame_count
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
+    assert frames[0].shape == (48, 64, 3)
+    with av.open(str(result)) as container:
+        assert len(container.streams.audio) == 1
+
+
+def test_usage_errors_exit_2(archive, tmp_path, tiny_model, capsys):
+    assert main(["colorize", str(archive), "-o", str(archive), "--model", str(tiny_model)]) == 2
+    assert "is the input folder itself" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "colorize",
+                str(tmp_path / "missing"),
+                "-o",
+                str(tmp_path / "o"),
+                "--model",
+                str(tiny_model),
+            ]
+        )
+        == 2
+    )
+    assert "input not found" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "colorize",
+                str(archive),
+                "-o",
+                str(tmp_path / "o"),
+                "--model",
+                str(tmp_path / "none.tflite"),
+            ]
+        )
+        == 2
+    )
+    assert "model file not found" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "colorize",
+                str(archive),
+                "-o",
+                str(tmp_path / "o"),
+                "--model",
+                str(tiny_model),
+                "--saturation",
+                "-1",
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "o").exists()  # nothing written for a usage error
