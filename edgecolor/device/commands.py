@@ -58,6 +58,58 @@ def register(subparsers) -> None:
     )
     colorize.set_defaults(func=run_colorize)
 
+    scan = subparsers.add_parser(
+        "scan",
+        help="watch a scanner's folder and colorize each new photo once",
+        description=(
+            "Watch DIR (recursively) and colorize every image or video once it is completely "
+            "written (size and time unchanged for --settle seconds). A manifest in "
+            "OUT_DIR/.edgecolor/ survives restarts: nothing is redone, nothing missed."
+        ),
+    )
+    scan.add_argument("--watch", required=True, metavar="DIR", help="the folder to watch")
+    scan.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
+    scan.add_argument(
+        "--once",
+        action="store_true",
+        help="process what is there (waiting for files being written), then exit",
+    )
+    scan.add_argument(
+        "--move-originals",
+        metavar="DIR",
+        help="move each finished original here (default: leave it where it is)",
+    )
+    scan.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="a file counts as written after this long unchanged (default: 2)",
+    )
+    scan.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="polling interval (default: 1)",
+    )
+    scan.add_argument(
+        "--scanimage",
+        action="store_true",
+        help="scan with SANE's scanimage into DIR (asks before each page; with --once: one page)",
+    )
+    scan.add_argument("--scan-device", metavar="NAME", help="scanimage device (default: the first)")
+    scan.add_argument(
+        "--scan-resolution",
+        type=int,
+        default=600,
+        metavar="DPI",
+        help="scan resolution (default: 600)",
+    )
+    _model_options(scan)
+    _saturation_option(scan)
+    scan.set_defaults(func=run_scan)
+
 
 def check_common(args: argparse.Namespace) -> None:
     """Validate options shared by the commands (argparse checks types, this checks ranges)."""
@@ -87,3 +139,41 @@ def run_colorize(args: argparse.Namespace) -> int:
     summary.ignored = ignored
     print(summary.line(out_dir), file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgecolor.device import batch
+    from edgecolor.device.model import resolve_model_path
+    from edgecolor.device.scan import Scanner, Watcher
+
+    check_common(args)
+    if args.settle < 0 or args.interval <= 0:
+        raise UsageError(f"--settle {args.settle} / --interval {args.interval}: must be positive")
+    model_path = resolve_model_path(args.model)
+    factory = batch.LazyColorizer(
+        model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
+    )
+    watcher = Watcher(
+        Path(args.watch),
+        Path(args.output),
+        factory,
+        move_originals=Path(args.move_originals) if args.move_originals else None,
+        settle=args.settle,
+    )
+    scanner = None
+    if args.scanimage:
+        scanner = Scanner(
+            device=args.scan_device,
+            resolution=args.scan_resolution,
+            prompt=not args.once and sys.stdin.isatty(),
+        )
+    if not args.once:
+        print(f"watching {args.watch} -> {args.output} (Ctrl+C to stop)", file=sys.stderr)
+    try:
+        watcher.run(once=args.once, interval=args.interval, scanner=scanner)
+    except KeyboardInterrupt:
+        pass
+    print(watcher.summary.line(Path(args.output)), file=sys.stderr)
+    return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK

@@ -1,0 +1,272 @@
+"""The photo-scanner workflow: watch the folder a scanner writes into, colorize each new file once.
+
+A file is taken only when it is completely written: its size and modification time have
+not changed for ``settle`` seconds, it is not empty, not hidden and not a temporary name
+(``*.part``, ``*.tmp``, ``*.crdownload``, ``*~``), and it can be opened for reading. Each
+file is colorized once: the batch manifest in ``OUT_DIR/.edgecolor/`` survives restarts,
+so nothing is redone and nothing is missed after a reboot. A file that fails is reported
+once and tried again only when it changes. With ``move_originals`` a finished original is
+moved there (never over another file); otherwise it stays where the scanner put it.
+
+``--scanimage`` drives a SANE scanner: each scan goes to a temporary name in the watched
+folder and is renamed when ``scanimage`` has finished, so the watcher sees complete files.
+
+Polling (not inotify) keeps this portable, also on network shares and FAT SD cards.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgecolor.device import batch
+from edgecolor.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
+INSTALL_SANE = "sudo apt-get install sane-utils"
+
+
+@dataclass
+class _Observation:
+    size: int
+    mtime_ns: int
+    stable_since: float
+
+
+class Watcher:
+    """Poll a folder and colorize each completely written image or video once.
+
+    Args:
+        watch_dir: the folder the scanner writes into (searched recursively).
+        out_dir: where outputs go (same relative path and stem), bookkeeping in ``.edgecolor/``.
+        colorizer_factory: returns the Colorizer (called on the first file).
+        move_originals: move each finished original here, or None to leave it.
+        settle: seconds a file's size and time must stay unchanged before it is read.
+        clock: monotonic seconds (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        watch_dir: Path,
+        out_dir: Path,
+        colorizer_factory: Callable[[], Any],
+        move_originals: Path | None = None,
+        settle: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        report: Callable[[str], None] | None = None,
+    ):
+        self.watch_dir = Path(watch_dir)
+        self.out_dir = Path(out_dir)
+        self.move_originals = Path(move_originals) if move_originals else None
+        if not self.watch_dir.is_dir():
+            raise UsageError(f"--watch {self.watch_dir}: not a folder")
+        for name, folder in (("-o", self.out_dir), ("--move-originals", self.move_originals)):
+            if folder is not None and folder.resolve() == self.watch_dir.resolve():
+                raise UsageError(f"{name} {folder} is the watched folder itself: choose another")
+        self.colorizer_factory = colorizer_factory
+        self.settle = settle
+        self.clock = clock
+        self.report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.manifest = batch.Manifest(self.out_dir)
+        self.summary = batch.Summary()
+        self._observations: dict[Path, _Observation] = {}
+        self._failed: dict[Path, tuple[int, int]] = {}  # path -> fingerprint it failed with
+        self._skip = {self.out_dir.resolve()}
+        if self.move_originals:
+            self._skip.add(self.move_originals.resolve())
+
+    # ------------------------------------------------------------------ one pass
+
+    def _candidates(self) -> list[Path]:
+        found = []
+        for root, directories, files in os.walk(self.watch_dir):
+            root_path = Path(root)
+            directories[:] = sorted(
+                name
+                for name in directories
+                if not name.startswith(".") and (root_path / name).resolve() not in self._skip
+            )
+            for name in sorted(files):
+                lower = name.lower()
+                if name.startswith(".") or name.endswith("~") or lower.endswith(TEMPORARY_SUFFIXES):
+                    continue
+                path = root_path / name
+                if batch.kind_of(path) is not None:
+                    found.append(path)
+        return found
+
+    def _job(self, path: Path) -> batch.Job:
+        kind = batch.kind_of(path)
+        relative = path.relative_to(self.watch_dir)
+        return batch.Job(path, batch.output_for(path, relative, self.out_dir, kind), kind)
+
+    def _is_complete(self, path: Path, status: os.stat_result, now: float) -> bool:
+        """Record what the file looks like now; True once it has stayed the same long enough.
+
+        A file last modified at least ``settle`` seconds ago (by the wall clock) counts as
+        settled at once, so files already there at start-up go without waiting.
+        """
+        fingerprint = (status.st_size, status.st_mtime_ns)
+        observed = self._observations.get(path)
+        if observed is None or (observed.size, observed.mtime_ns) != fingerprint:
+            observed = _Observation(status.st_size, status.st_mtime_ns, now)
+            self._observations[path] = observed
+            if time.time() - status.st_mtime_ns / 1e9 < self.settle:
+                return False
+        elif now - observed.stable_since < self.settle:
+            return False
+        if status.st_size == 0:
+            return False
+        try:
+            with open(path, "rb") as handle:
+                handle.read(1)
+        except OSError:
+            return False  # still locked or not yet readable by us
+        return True
+
+    def poll(self) -> list[batch.Outcome]:
+        """Look at the folder once; colorize the files that are complete; return their outcomes."""
+        now = self.clock()
+        outcomes = []
+        present = set()
+        for path in self._candidates():
+            try:
+                status = path.stat()
+            except FileNotFoundError:
+                continue
+            fingerprint = (status.st_size, status.st_mtime_ns)
+            if self._failed.get(path) == fingerprint:
+                continue  # reported already; tried again only when the file changes
+            job = self._job(path)
+            if batch.is_done(job, self.manifest):
+                self._move_original(job)  # a restart after colorizing but before the move
+                continue
+            present.add(path)
+            if not self._is_complete(path, status, now):
+                continue
+            del self._observations[path]
+            outcome = batch.process(job, self.colorizer_factory, self.manifest)
+            self.summary.add(outcome)
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                self._failed[path] = fingerprint
+                self.report(f"failed {job.name}: {outcome.reason}")
+            elif outcome.status == "done":
+                self.report(f"colorized {job.name} -> {job.output}")
+                self._move_original(job)
+        for path in set(self._observations) - present:
+            del self._observations[path]
+        return outcomes
+
+    @property
+    def waiting(self) -> int:
+        """Files seen but not complete yet (still being written or settling)."""
+        return len(self._observations)
+
+    def _move_original(self, job: batch.Job) -> None:
+        if self.move_originals is None or not job.source.exists():
+            return
+        target = self.move_originals / job.source.relative_to(self.watch_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stem, suffix, number = target.stem, target.suffix, 1
+        while target.exists():  # never over another original
+            target = target.with_name(f"{stem}-{number}{suffix}")
+            number += 1
+        shutil.move(str(job.source), str(target))
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(
+        self, once: bool = False, interval: float = 1.0, scanner: Scanner | None = None
+    ) -> None:
+        """Poll until interrupted; ``once``: until every file present at the start is settled.
+
+        With a ``scanner``, each round first asks it for a new scan (it returns False to stop).
+        """
+        while True:
+            if scanner is not None:
+                if not scanner.scan_into(self.watch_dir):
+                    scanner = None
+                    once = True  # no more scans: finish what is there
+            self.poll()
+            if once and not self.waiting and scanner is None:
+                return
+            time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- SANE
+
+
+class Scanner:
+    """Runs SANE's ``scanimage`` to put each new scan into the watched folder.
+
+    Args:
+        device: ``scanimage -d`` device name, or None for the default scanner.
+        resolution: dots per inch.
+        mode: ``Gray`` (a black-and-white print) or ``Color``.
+        prompt: ask on the terminal before each scan (False: scan once and stop).
+        command: the executable (tests point it at a fake).
+    """
+
+    def __init__(
+        self,
+        device: str | None = None,
+        resolution: int = 600,
+        mode: str = "Gray",
+        prompt: bool = True,
+        command: str = "scanimage",
+    ):
+        executable = shutil.which(command)
+        if executable is None:
+            raise UsageError(
+                f"--scanimage: the SANE `{command}` command is not installed ({INSTALL_SANE})"
+            )
+        self.executable = executable
+        self.device = device
+        self.resolution = resolution
+        self.mode = mode
+        self.prompt = prompt
+        self.scans = 0
+
+    def arguments(self) -> list[str]:
+        arguments = [self.executable, "--format=tiff", f"--resolution={self.resolution}"]
+        arguments.append(f"--mode={self.mode}")
+        if self.device:
+            arguments.append(f"--device-name={self.device}")
+        return arguments
+
+    def scan_into(self, folder: Path) -> bool:
+        """Scan one page into ``folder``; False when the user is done (or after one, no prompt)."""
+        if self.prompt:
+            try:
+                input("Place a photo on the scanner and press Enter (Ctrl+D to finish): ")
+            except EOFError:
+                return False
+        elif self.scans:
+            return False
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        final = folder / f"scan-{stamp}-{self.scans + 1:03d}.tif"
+        partial = final.with_name(f".{final.name}.part")  # hidden from the watcher
+        with open(partial, "wb") as output:
+            result = subprocess.run(self.arguments(), stdout=output, stderr=subprocess.PIPE)
+        if result.returncode != 0 or partial.stat().st_size == 0:
+            partial.unlink(missing_ok=True)
+            message = result.stderr.decode(errors="replace").strip().splitlines()
+            raise UsageError(
+                f"scanimage failed (exit {result.returncode}): {message[-1] if message else 'no output'}"
+            )
+        os.replace(partial, final)
+        self.scans += 1
+        logger.info("scanned %s", final.name)
+        return True
