@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     float_path = args.float_model
     if float_path is None and args.run is not None:
         height = load_metadata(int8_path)["input"]["shape"][1]  # (1, H, W, 1)
-        float_path = export_float(args.run, height, work / "float32.tflite")
+        float_path = export_float(
+            args.run, height, work / f"{args.run.resolve().name}-float32.tflite"
+        )
     if float_path is not None:
         model_paths.append(float_path)
     candidates = load_candidates(model_paths, "cpu", None)
