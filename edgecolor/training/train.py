@@ -431,6 +431,7 @@ def train(
     _add_file_log(run_dir)
     # TensorFlow's own INFO chatter (e.g. checkpoint sharding timings) is not for users.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    logging.getLogger("absl").setLevel(logging.WARNING)
     prepared = data_module.prepare_data(config, run_dir)
     trainer = Trainer(config, run_dir)
     return trainer.run(resume=resume, progress=progress, prepared=prepared)
