@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ TENSORBOARD_DIR = "tensorboard"
 TEXT_LOG = "logs/train.log"
 # Training losses go to TensorBoard this often (steps); evaluations at eval_every.
 SCALAR_EVERY = 10
+# images/s in the progress bar and the log is measured over this many recent steps.
+RATE_WINDOW = 50
 
 
 class TrainingDivergedError(EdgecolorError):
@@ -279,7 +282,7 @@ class Trainer:
         totals: dict[str, float] = {}
         counted = 0
         images_per_second = 0.0
-        timer_start, timer_steps = None, 0
+        step_times: deque[float] = deque(maxlen=RATE_WINDOW + 1)
         step = start
         if step >= train.steps:
             log.info("run is already at step %d of %d: nothing to train", step, train.steps)
@@ -298,9 +301,11 @@ class Trainer:
             while step < train.steps:
                 adversarial = train.gan_weight > 0 and step >= train.pretrain_steps
                 if adversarial and step == train.pretrain_steps and train.pretrain_steps > 0:
-                    # Hold-out L1 jumps when the adversarial term starts: plateau anew.
+                    # Hold-out L1 jumps when the adversarial term starts: plateau anew, from
+                    # the initial learning rate (the discriminator starts from scratch).
                     self.state.best_holdout_l1.assign(float("inf"))
                     self.state.evals_without_improvement.assign(0)
+                    self.set_learning_rate(train.learning_rate)
                     log.info("step %d: L1 pretraining done, adversarial training starts", step)
                 losses = self.train_step(next(iterator), adversarial)
                 bad = [name for name, value in losses.items() if not math.isfinite(value)]
@@ -315,13 +320,14 @@ class Trainer:
                 for name, value in losses.items():
                     totals[name] = totals.get(name, 0.0) + value
                 counted += 1
-                # The first step traces and compiles: time from the second one.
-                if timer_start is None:
-                    timer_start, timer_steps = time.perf_counter(), 0
-                else:
-                    timer_steps += 1
-                    elapsed = time.perf_counter() - timer_start
-                    images_per_second = timer_steps * train.batch_size / max(elapsed, 1e-9)
+                # Throughput over the last RATE_WINDOW steps: the first steps of each phase
+                # trace and compile, so a whole-run average would understate it.
+                step_times.append(time.perf_counter())
+                if len(step_times) > 1:
+                    elapsed = step_times[-1] - step_times[0]
+                    images_per_second = (
+                        (len(step_times) - 1) * train.batch_size / max(elapsed, 1e-9)
+                    )
                 bar.update(1)
                 bar.set_postfix(
                     l1=f"{losses['g_l1']:.4f}",
