@@ -322,8 +322,12 @@ def test_adversarial_phase_restarts_from_the_initial_learning_rate(photos, tmp_p
     trainer.state.learning_rate.assign(1e-5)  # as if the L1 phase had plateaued twice
     trainer.state.best_holdout_l1.assign(0.01)
     trainer.run(progress=False)
-    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    ]
     assert [(r["step"], r["phase"]) for r in records] == [(2, "l1"), (3, "adversarial")]
     assert records[0]["learning_rate"] == pytest.approx(1e-5)
     assert records[1]["learning_rate"] == pytest.approx(1e-3)
-    assert float(trainer.state.best_holdout_l1.numpy()) == pytest.approx(records[1]["holdout_l1"], rel=1e-5)
+    assert float(trainer.state.best_holdout_l1.numpy()) == pytest.approx(
+        records[1]["holdout_l1"], rel=1e-5
+    )
