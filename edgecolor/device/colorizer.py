@@ -115,6 +115,9 @@ class Colorizer:
         if not saturation >= 0.0:
             raise UsageError(f"saturation {saturation}: must be 0 or more")
         self.saturation = float(saturation)
+        # False: join 8-bit gray exactly (slower) until the lookup table exists (the live
+        # loop builds it in the background so that the first frame comes quickly).
+        self.wait_for_table = True
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -194,8 +197,13 @@ class Colorizer:
         ab_small = np.asarray(ab_scaled, np.float32) * np.float32(self._ab_scale * self.saturation)
         # sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1).
         np.clip(ab_small, -pixels.AB_LIMIT, pixels.AB_LIMIT, out=ab_small)
-        # 8-bit gray (every video frame, most scans) joins through a lookup table.
-        fast_gray = image.ndim == 2 and image.dtype == np.uint8
+        # 8-bit gray (every video frame, most scans) joins through a lookup table, built
+        # on first use, or (wait_for_table False) used once a background build is done.
+        fast_gray = (
+            image.ndim == 2
+            and image.dtype == np.uint8
+            and (self.wait_for_table or pixels.gray_table_ready())
+        )
         for start, stop, a, b in pixels.ab_bands(ab_small, height, width):
             band = image[start:stop]
             if fast_gray:

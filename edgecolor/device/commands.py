@@ -110,6 +110,45 @@ def register(subparsers) -> None:
     _saturation_option(scan)
     scan.set_defaults(func=run_scan)
 
+    live = subparsers.add_parser(
+        "live",
+        help="colorize a camera, video file or stream live, with a window or a web preview",
+        description=(
+            "Colorize frames from the Raspberry Pi camera (picamera2), a USB camera (usb:N), a "
+            "video file or a network stream (URL). A camera always gives its newest frame (stale "
+            "frames are dropped); a file gives every frame in order, at its own pace when you "
+            "watch it (--display/--serve), as fast as possible when only recording."
+        ),
+    )
+    live.add_argument(
+        "--source", required=True, metavar="SOURCE", help="picamera2, usb:N, a video file or a URL"
+    )
+    live.add_argument("--display", action="store_true", help="show a window (needs a desktop)")
+    live.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
+    )
+    live.add_argument("--record", metavar="FILE", help="write the output video (.mp4 or .avi)")
+    live.add_argument("--frames", type=int, metavar="N", help="stop after N colorized frames")
+    live.add_argument("--loop", action="store_true", help="restart a video file at its end")
+    live.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="window and recording show gray | colour (the web page always does)",
+    )
+    live.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.5,
+        metavar="X",
+        help="temporal colour smoothing, 0 (off) to 0.95 (slow); reset at scene cuts (default: 0.5)",
+    )
+    live.add_argument("--no-overlay", action="store_true", help="no frame-rate overlay")
+    _model_options(live)
+    _saturation_option(live)
+    live.set_defaults(func=run_live)
+
 
 def check_common(args: argparse.Namespace) -> None:
     """Validate options shared by the commands (argparse checks types, this checks ranges)."""
@@ -177,3 +216,82 @@ def run_scan(args: argparse.Namespace) -> int:
         pass
     print(watcher.summary.line(Path(args.output)), file=sys.stderr)
     return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK
+
+
+def run_live(args: argparse.Namespace) -> int:
+    import logging
+
+    from edgecolor.device import pixels
+    from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.live import LiveLoop, SourceLost
+    from edgecolor.device.sinks import VideoFileSink, WindowSink
+    from edgecolor.device.sources import parse_source
+
+    check_common(args)
+    if args.frames is not None and args.frames < 1:
+        raise UsageError(f"--frames {args.frames}: must be at least 1")
+    if not 0.0 <= args.smoothing <= 0.95:
+        raise UsageError(f"--smoothing {args.smoothing}: must be between 0 and 0.95")
+    bind = None
+    if args.serve:
+        from edgecolor.device.web import parse_bind
+
+        bind = parse_bind(args.serve)
+    source = parse_source(args.source)
+    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
+    # The first frames join exactly while the fast lookup table is built beside them.
+    colorizer.wait_for_table = False
+    pixels.prebuild_gray_table()
+    try:
+        source.open()
+    except OSError as error:
+        raise UsageError(f"--source {args.source}: {error}") from None
+
+    sinks = []
+    preview = None
+    try:
+        if args.record:
+            sinks.append(VideoFileSink(args.record, source.fps or 25.0, realtime=source.live))
+        if args.display:
+            sinks.append(WindowSink())
+        if bind:
+            from edgecolor.device.web import PreviewServer
+
+            preview = PreviewServer(
+                *bind, source_name=source.name, model_name=colorizer.model_path.name
+            )
+            print(f"web preview: {preview.url}", file=sys.stderr, flush=True)
+        loop = LiveLoop(
+            colorizer,
+            source,
+            sinks,
+            preview=preview,
+            side_by_side=args.side_by_side,
+            frames=args.frames,
+            loop=args.loop,
+            pace=not source.live and bool(args.display or args.serve),
+            smoothing=args.smoothing,
+            overlay=not args.no_overlay,
+            source_is_open=True,
+        )
+        try:
+            result = loop.run()
+        except SourceLost as error:
+            print(f"edgecolor live: error: {error}", file=sys.stderr)
+            return EXIT_PARTIAL
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        source.close()
+        if preview is not None:
+            preview.close()
+    stages = ", ".join(f"{stage} {result.median_ms(stage):.1f}" for stage in result.stage_seconds)
+    logging.getLogger("edgecolor.device.live").info(
+        "%d frames in %.1f s (%.1f fps), %d dropped; median ms: %s",
+        result.frames,
+        result.seconds,
+        result.fps,
+        result.dropped,
+        stages,
+    )
+    return EXIT_OK

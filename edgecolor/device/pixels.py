@@ -11,6 +11,7 @@ Value conventions: RGB float32 in [0, 1] (sRGB-encoded), Lab L in [0, 100], ab i
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -287,8 +288,32 @@ def from_unit(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return rgb.astype(dtype)
 
 
-@functools.lru_cache(maxsize=1)
+_table_lock = threading.Lock()
+_table: np.ndarray | None = None
+
+
+def gray_table_ready() -> bool:
+    """True once :func:`gray_join_table` has been built in this process."""
+    return _table is not None
+
+
+def prebuild_gray_table() -> threading.Thread:
+    """Build the gray-join table in a background thread (the live loop starts it early)."""
+    thread = threading.Thread(target=gray_join_table, name="edgecolor-table", daemon=True)
+    thread.start()
+    return thread
+
+
 def gray_join_table() -> np.ndarray:
+    """The table of :func:`_build_gray_join_table`, built once per process (thread-safe)."""
+    global _table
+    with _table_lock:
+        if _table is None:
+            _table = _build_gray_join_table()
+        return _table
+
+
+def _build_gray_join_table() -> np.ndarray:
     """sRGB for every (8-bit gray level, a, b) on the ab grid: uint32 (256 * n * n,).
 
     Each entry is an RGBX pixel (4 bytes, X unused) so that one gather moves whole pixels.

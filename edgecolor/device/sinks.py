@@ -1,0 +1,170 @@
+"""Where live frames go: a video file, a window, the web preview (``edgecolor.device.web``).
+
+Each sink is a small protocol (:class:`FrameSink`): ``write`` gets the picture to show
+(RGB uint8) with its timestamp, ``close`` finishes. The live loop composes the picture once
+(side by side or colour only, with the fps overlay) and hands it to every sink.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from edgecolor.errors import MissingDependencyError, UsageError
+
+logger = logging.getLogger(__name__)
+
+INSTALL_CAMERA = "pip install 'edgecolor[camera]'"
+
+
+class FrameSink(Protocol):
+    """A consumer of composed frames: RGB uint8 (H, W, 3)."""
+
+    def write(self, picture: np.ndarray, timestamp: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StopRequested(Exception):
+    """A sink asks the loop to stop (the window was closed, q was pressed)."""
+
+
+def side_by_side(gray: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) gray and (H, W, 3) colour -> uint8 (H, 2W, 3): gray | colour."""
+    picture = np.empty((colour.shape[0], colour.shape[1] * 2, 3), dtype=np.uint8)
+    picture[:, : colour.shape[1]] = gray[:, :, None]
+    picture[:, colour.shape[1] :] = colour
+    return picture
+
+
+def draw_label(picture: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` (e.g. "12.5 fps") in the top-left corner, in place; returns ``picture``."""
+    height = picture.shape[0]
+    scale = max(0.4, height / 600.0)
+    try:
+        import cv2
+    except ImportError:
+        from PIL import Image, ImageDraw
+
+        image = Image.fromarray(picture)
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((0, 0, 8 + 7 * len(text), 18), fill=(0, 0, 0))
+        draw.text((4, 3), text, fill=(255, 255, 255))
+        picture[...] = np.asarray(image)
+        return picture
+    thickness = max(1, int(round(scale * 2)))
+    (width, text_height), baseline = cv2.getTextSize(
+        text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness
+    )
+    cv2.rectangle(picture, (0, 0), (width + 12, text_height + baseline + 10), (0, 0, 0), -1)
+    origin = (6, text_height + 5)
+    cv2.putText(
+        picture,
+        text,
+        origin,
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 255),
+        thickness,
+        cv2.LINE_AA,
+    )
+    return picture
+
+
+class VideoFileSink:
+    """``--record FILE``: a video OpenCV reads back (MJPG in .avi, mp4v in .mp4/.mov/.mkv).
+
+    For a file source every frame is written once, so the recording has the source's frame
+    count and rate. For a camera (``realtime``), frames are repeated or skipped to follow the
+    wall clock, so the recording plays at the speed things happened even when the model is
+    slower than the camera.
+
+    The file is written under a temporary name and moved into place by ``close``.
+    """
+
+    def __init__(self, path: str | Path, fps: float, realtime: bool = False):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in (".avi", ".mp4", ".mov", ".mkv", ".m4v"):
+            raise UsageError(f"--record {self.path}: use a .mp4, .avi, .mov or .mkv file name")
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.realtime = realtime
+        self.frames_written = 0
+        self._writer = None
+        self._temporary: Path | None = None
+        self._first_timestamp: float | None = None
+
+    def write(self, picture: np.ndarray, timestamp: float) -> None:
+        try:
+            import cv2
+        except ImportError:
+            raise MissingDependencyError("OpenCV (for --record)", INSTALL_CAMERA) from None
+        from edgecolor.device import images, video
+
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._temporary = images.atomic_path(self.path)
+            self._writer = video.open_video_writer(
+                self._temporary, self.fps, picture.shape[1], picture.shape[0]
+            )
+            self._first_timestamp = timestamp
+        bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+        copies = 1
+        if self.realtime:
+            due = int(round((timestamp - self._first_timestamp) * self.fps)) + 1
+            copies = max(0, due - self.frames_written)
+        for _ in range(copies):
+            self._writer.write(bgr)
+        self.frames_written += copies
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        from edgecolor.device import images
+
+        self._writer.release()
+        self._writer = None
+        if self.frames_written:
+            images.commit(self._temporary, self.path)
+            logger.info("recorded %d frames to %s", self.frames_written, self.path)
+        else:
+            self._temporary.unlink(missing_ok=True)
+
+
+class WindowSink:
+    """``--display``: an OpenCV window; q or Esc (or closing the window) stops the loop."""
+
+    TITLE = "edgecolor live"
+
+    def __init__(self):
+        try:
+            import cv2
+        except ImportError:
+            raise MissingDependencyError("OpenCV (for --display)", INSTALL_CAMERA) from None
+        try:
+            cv2.namedWindow(self.TITLE, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise UsageError(
+                "--display needs OpenCV with a GUI (pip install opencv-python, not -headless) "
+                "and a desktop; on a headless Pi use --serve and a browser instead"
+            ) from None
+        self._shown = False
+
+    def write(self, picture: np.ndarray, timestamp: float) -> None:
+        import cv2
+
+        cv2.imshow(self.TITLE, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27):
+            raise StopRequested("q pressed")
+        if self._shown and cv2.getWindowProperty(self.TITLE, cv2.WND_PROP_VISIBLE) < 1:
+            raise StopRequested("window closed")
+        self._shown = True
+
+    def close(self) -> None:
+        import cv2
+
+        cv2.destroyWindow(self.TITLE)
+        cv2.waitKey(1)

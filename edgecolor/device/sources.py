@@ -1,0 +1,239 @@
+"""Frame sources for the live loop: cameras, video files, network streams.
+
+A source is a small protocol (:class:`FrameSource`) so the loop runs the same on a Pi
+camera, a USB webcam, a file or a test fake. Hardware libraries are imported in ``open``,
+never at module load:
+
+* :class:`Picamera2Source`: the Raspberry Pi camera through picamera2. Two YUV420 streams:
+  the small ``lores`` stream's Y plane is the model's input and the ``main`` stream's Y
+  plane is the luminance the colour is joined with. A Y plane *is* the gray image, so there
+  is no colour conversion at all.
+* :class:`OpenCVSource`: ``cv2.VideoCapture`` for USB webcams (``usb:N``), video files and
+  network streams (``rtsp://``, ``http://``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgecolor.errors import MissingDependencyError, UsageError
+
+logger = logging.getLogger(__name__)
+
+INSTALL_CAMERA = "pip install 'edgecolor[camera]'"
+INSTALL_PICAMERA2 = "sudo apt install python3-picamera2  (and a venv with --system-site-packages)"
+
+
+@dataclass
+class Frame:
+    """One captured frame.
+
+    Attributes:
+        gray: uint8 (H, W): the picture's luminance; the colorized output has this size.
+        index: the frame's number from the source, counting from 0.
+        timestamp: seconds; the presentation time for files, ``time.monotonic()`` for cameras.
+        model_gray: optional smaller uint8 (h, w) gray for the model input (picamera2's lores
+            stream); None = ``gray`` is resized instead.
+    """
+
+    gray: np.ndarray
+    index: int
+    timestamp: float
+    model_gray: np.ndarray | None = None
+
+
+class FrameSource(Protocol):
+    """Where frames come from.
+
+    Attributes:
+        name: shown in messages ("usb:0", "clip.mp4", "picamera2").
+        live: True for cameras and streams (the newest frame wins, stale frames are dropped);
+            False for files (every frame, in order).
+        fps: the nominal frame rate, or None when unknown.
+    """
+
+    name: str
+    live: bool
+    fps: float | None
+
+    def open(self) -> None:
+        """Start capturing; raise (OSError, MissingDependencyError) when the device is not there."""
+
+    def read(self) -> Frame | None:
+        """The next frame; None at the end of a file or when a camera stops delivering."""
+
+    def close(self) -> None:
+        """Release the device; safe to call twice."""
+
+
+def parse_source(spec: str) -> FrameSource:
+    """``picamera2``, ``usb:N``, a URL or a video file -> a source (not opened yet).
+
+    Raises:
+        UsageError: a malformed ``usb:`` index or a file that does not exist.
+    """
+    if spec == "picamera2":
+        return Picamera2Source()
+    if spec.startswith("usb:"):
+        try:
+            index = int(spec[4:])
+        except ValueError:
+            raise UsageError(
+                f"--source {spec}: expected usb:N with a camera number, e.g. usb:0"
+            ) from None
+        return OpenCVSource(index, name=spec, live=True)
+    if "://" in spec:
+        return OpenCVSource(spec, name=spec, live=True)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise UsageError(
+            f"--source {spec}: no such file (use picamera2, usb:N, a URL or a video file)"
+        )
+    return OpenCVSource(str(path), name=path.name, live=False)
+
+
+class OpenCVSource:
+    """``cv2.VideoCapture``: USB cameras (an int index), files and network streams."""
+
+    def __init__(self, target: int | str, name: str, live: bool):
+        self.target = target
+        self.name = name
+        self.live = live
+        self.fps: float | None = None
+        self._capture = None
+        self._index = 0
+
+    def open(self) -> None:
+        try:
+            import cv2
+        except ImportError:
+            raise MissingDependencyError("OpenCV", INSTALL_CAMERA) from None
+        capture = cv2.VideoCapture(self.target)
+        if not capture.isOpened():
+            capture.release()
+            raise OSError(f"cannot open {self.name}")
+        if self.live and isinstance(self.target, int):
+            # Keep the driver's own queue short so that "newest frame" really is new.
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        self._capture = capture
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        import cv2
+
+        if self._capture is None:
+            return None
+        ok, image = self._capture.read()
+        if not ok or image is None:
+            return None
+        if image.ndim == 3:
+            gray = cv2.cvtColor(
+                image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+            )
+        else:
+            gray = image
+        if self.live:
+            timestamp = time.monotonic()
+        else:
+            milliseconds = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+            timestamp = (
+                milliseconds / 1000.0 if milliseconds > 0 else self._index / (self.fps or 25.0)
+            )
+        frame = Frame(gray, self._index, timestamp)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class Picamera2Source:
+    """The Raspberry Pi camera: lores Y plane -> model input, main Y plane -> joined luminance.
+
+    Args:
+        main_size: (width, height) of the main stream, the output's size.
+        lores_size: (width, height) of the lores stream, near the model's input size.
+        fps: requested frame rate.
+        camera_factory: builds the camera object (default ``picamera2.Picamera2``); tests
+            pass a fake with the same methods.
+    """
+
+    def __init__(
+        self,
+        main_size: tuple[int, int] = (1280, 960),
+        lores_size: tuple[int, int] = (320, 240),
+        fps: float = 30.0,
+        camera_factory: Any = None,
+    ):
+        self.name = "picamera2"
+        self.live = True
+        self.fps: float | None = fps
+        self.main_size = main_size
+        self.lores_size = lores_size
+        self._factory = camera_factory
+        self._camera = None
+        self._index = 0
+
+    def open(self) -> None:
+        factory = self._factory
+        if factory is None:
+            try:
+                from picamera2 import Picamera2
+            except ImportError:
+                raise MissingDependencyError("picamera2", INSTALL_PICAMERA2) from None
+            factory = Picamera2
+        try:
+            camera = factory()
+        except (IndexError, RuntimeError) as error:  # picamera2: no camera attached
+            raise OSError(f"no Raspberry Pi camera found ({error})") from None
+        configuration = camera.create_video_configuration(
+            main={"size": self.main_size, "format": "YUV420"},
+            lores={"size": self.lores_size, "format": "YUV420"},
+            controls={"FrameRate": self.fps},
+        )
+        camera.configure(configuration)
+        camera.start()
+        self._camera = camera
+        self._index = 0
+
+    @staticmethod
+    def y_plane(yuv420: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The Y plane of a picamera2 YUV420 array: uint8 (H * 3 / 2, stride) -> (H, W) view."""
+        width, height = size
+        return yuv420[:height, :width]
+
+    def read(self) -> Frame | None:
+        if self._camera is None:
+            return None
+        try:
+            request = self._camera.capture_request()
+        except Exception as error:  # the camera went away mid-stream
+            logger.debug("picamera2 capture failed: %s", error)
+            return None
+        try:
+            # Copies: the request's buffers go back to the camera on release.
+            gray = self.y_plane(request.make_array("main"), self.main_size).copy()
+            model_gray = self.y_plane(request.make_array("lores"), self.lores_size).copy()
+        finally:
+            request.release()
+        frame = Frame(gray, self._index, time.monotonic(), model_gray=model_gray)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._camera is not None:
+            try:
+                self._camera.stop()
+                self._camera.close()
+            finally:
+                self._camera = None

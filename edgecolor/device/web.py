@@ -1,0 +1,249 @@
+"""``--serve``: the live picture in a browser, for a headless Pi watched from a phone.
+
+Two addresses and nothing else (any other path is 404):
+
+* ``/`` a page with the picture (gray | colour, side by side) and the frame rate;
+* ``/stream`` the picture as MJPEG (``multipart/x-mixed-replace``), which every browser
+  shows in an ``<img>`` without JavaScript.
+
+The server binds 127.0.0.1 unless told otherwise; a non-loopback address prints a warning,
+because anyone on that network can then watch. Frames are JPEG-encoded once each, and only
+while somebody is watching.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+from edgecolor.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+BOUNDARY = "edgecolorframe"
+JPEG_QUALITY = 80
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>edgecolor live</title>
+<style>
+ body {{ margin: 0; background: #111; color: #eee; font: 16px system-ui, sans-serif; }}
+ header {{ display: flex; justify-content: space-between; padding: 0.5em 1em; }}
+ img {{ display: block; width: 100%; max-width: 1600px; margin: 0 auto; }}
+ .labels {{ display: flex; max-width: 1600px; margin: 0 auto; }}
+ .labels span {{ flex: 1; text-align: center; padding: 0.3em; color: #aaa; }}
+</style>
+</head>
+<body>
+<header><strong>edgecolor live</strong><span>source: {source} &middot; model: {model}
+ &middot; <span id="fps">{fps:.1f}</span> fps</span></header>
+<div class="labels"><span>gray (input)</span><span>colour (edgecolor)</span></div>
+<img id="stream" src="/stream" alt="live picture: gray input and colorized output side by side">
+</body>
+</html>
+"""
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """``PORT`` or ``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); HOST defaults to 127.0.0.1."""
+    host, separator, port_text = value.rpartition(":")
+    if not separator:
+        host, port_text = DEFAULT_HOST, value
+    host = host.strip("[]") or DEFAULT_HOST
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(
+            f"--serve {value}: expected PORT or HOST:PORT, e.g. 8080 or 0.0.0.0:8080"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--serve {value}: port {port} is out of range")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PreviewServer:
+    """The web preview: publish pictures with :meth:`publish`; serves them until :meth:`close`.
+
+    Args:
+        host, port: where to listen (port 0 = any free port; see :attr:`url`).
+        source_name, model_name: shown on the page.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 8080,
+        source_name: str = "",
+        model_name: str = "",
+    ):
+        if not is_loopback(host):
+            logger.warning(
+                "serving on %s: anyone who can reach this machine on that network can watch", host
+            )
+        self.source_name = source_name
+        self.model_name = model_name
+        self.fps = 0.0
+        self._condition = threading.Condition()
+        self._jpeg: bytes | None = None
+        self._sequence = 0
+        self._clients = 0
+        self._closing = False
+        try:
+            self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        except OSError as error:
+            raise UsageError(
+                f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
+            ) from None
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="edgecolor-web", daemon=True
+        )
+        self._thread.start()
+        logger.info("web preview at %s", self.url)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return host, port
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}/"
+
+    @property
+    def clients(self) -> int:
+        """How many browsers are watching /stream right now."""
+        return self._clients
+
+    def publish(self, picture: np.ndarray, fps: float) -> bool:
+        """Offer a new picture, RGB uint8 (H, W, 3); encoded only if someone watches. True if encoded."""
+        self.fps = fps
+        if not self._clients:
+            return False
+        jpeg = encode_jpeg(picture)
+        with self._condition:
+            self._jpeg = jpeg
+            self._sequence += 1
+            self._condition.notify_all()
+        return True
+
+    def close(self) -> None:
+        with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _page(self) -> bytes:
+        return PAGE.format(
+            source=html.escape(self.source_name),
+            model=html.escape(self.model_name),
+            fps=self.fps,
+        ).encode()
+
+    def _next_jpeg(self, last_sequence: int) -> tuple[bytes | None, int]:
+        """Wait for a picture newer than ``last_sequence``; (None, ...) when closing."""
+        with self._condition:
+            while not self._closing and (self._jpeg is None or self._sequence == last_sequence):
+                self._condition.wait(timeout=0.5)
+            if self._closing:
+                return None, last_sequence
+            return self._jpeg, self._sequence
+
+    def _handler_class(self):
+        preview = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "edgecolor"
+
+            def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
+                logger.debug("web %s - %s", self.address_string(), format % args)
+
+            def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
+                path = self.path.split("?", 1)[0]
+                if path == "/":
+                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", preview._page())
+                elif path == "/stream":
+                    self._stream()
+                else:
+                    self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
+
+            def _send(self, status, content_type, body):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _stream(self):
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                with preview._condition:
+                    preview._clients += 1
+                sequence = -1
+                try:
+                    while True:
+                        jpeg, sequence = preview._next_jpeg(sequence)
+                        if jpeg is None:
+                            return
+                        self.wfile.write(
+                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                            f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                        )
+                        self.wfile.write(jpeg)
+                        self.wfile.write(b"\r\n")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                    pass  # the browser went away
+                finally:
+                    with preview._condition:
+                        preview._clients -= 1
+
+        return Handler
+
+
+def encode_jpeg(picture: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """RGB uint8 (H, W, 3) -> JPEG bytes (OpenCV when installed: fast; else Pillow)."""
+    try:
+        import cv2
+    except ImportError:
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(picture).save(buffer, format="JPEG", quality=quality)
+        return buffer.getvalue()
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return encoded.tobytes()

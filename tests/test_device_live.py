@@ -1,0 +1,316 @@
+"""The live loop: files to recordings, cameras' newest frames, lost cameras, picamera2's Y planes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecolor.cli import main
+from edgecolor.device import pixels
+from edgecolor.device.colorizer import Colorizer
+from edgecolor.device.live import ColourSmoother, LiveLoop, SourceLost
+from edgecolor.device.sources import Frame, Picamera2Source, parse_source
+
+cv2 = pytest.importorskip("cv2")
+
+
+@pytest.fixture(scope="module")
+def colorizer(tiny_model):
+    return Colorizer(tiny_model, device="cpu", threads=1)
+
+
+def make_video(path: Path, frames: int = 20, fps: float = 10.0, size=(64, 48)) -> Path:
+    """A gray test clip: a bright bar sweeping across, one cut to a darker scene halfway."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    for index in range(frames):
+        level = 60 if index < frames // 2 else 180
+        image = np.full((height, width, 3), level, np.uint8)
+        column = (index * 5) % width
+        image[:, column : column + 6] = 255
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def read_video(path: Path) -> tuple[list[np.ndarray], float]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return frames, fps
+
+
+def test_live_runs_a_video_file_to_a_recording(tmp_path, tiny_model, capsys):
+    clip = make_video(tmp_path / "clip.avi")
+    recording = tmp_path / "out" / "colour.avi"
+    code = main(
+        ["live", "--source", str(clip), "--record", str(recording), "--model", str(tiny_model)]
+    )
+    assert code == 0
+    frames, fps = read_video(recording)
+    assert len(frames) == 20 and fps == pytest.approx(10.0)
+    assert frames[0].shape == (48, 64, 3)
+    colour = cv2.cvtColor(frames[5], cv2.COLOR_BGR2RGB)
+    assert np.abs(colour[..., 0].astype(int) - colour[..., 2]).max() > 3  # not gray
+
+    side = tmp_path / "side.mp4"
+    assert (
+        main(
+            [
+                "live",
+                "--source",
+                str(clip),
+                "--record",
+                str(side),
+                "--side-by-side",
+                "--frames",
+                "5",
+                "--model",
+                str(tiny_model),
+            ]
+        )
+        == 0
+    )
+    frames, _ = read_video(side)
+    assert len(frames) == 5 and frames[0].shape == (48, 128, 3)
+    left = frames[3][:, 20:40].astype(int)  # the gray half, away from the overlay
+    assert np.abs(left[..., 0] - left[..., 2]).max() <= 8  # still gray (after compression)
+
+    looped = tmp_path / "looped.avi"
+    assert (
+        main(
+            [
+                "live",
+                "--source",
+                str(clip),
+                "--record",
+                str(looped),
+                "--loop",
+                "--frames",
+                "45",
+                "--model",
+                str(tiny_model),
+            ]
+        )
+        == 0
+    )
+    assert len(read_video(looped)[0]) == 45
+
+
+def test_bad_live_options_are_usage_errors(tmp_path, tiny_model, capsys):
+    clip = make_video(tmp_path / "clip.avi", frames=2)
+    assert main(["live", "--source", str(tmp_path / "none.mp4"), "--model", str(tiny_model)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["live", "--source", "usb:x", "--model", str(tiny_model)]) == 2
+    assert (
+        main(
+            [
+                "live",
+                "--source",
+                str(clip),
+                "--record",
+                str(tmp_path / "a.gif"),
+                "--model",
+                str(tiny_model),
+            ]
+        )
+        == 2
+    )
+    assert "--record" in capsys.readouterr().err
+    assert (
+        main(["live", "--source", str(clip), "--serve", "host:port", "--model", str(tiny_model)])
+        == 2
+    )
+    assert main(["live", "--source", str(clip), "--frames", "0", "--model", str(tiny_model)]) == 2
+
+
+class FakeCamera:
+    """A live source: produces frames as fast as asked, counts them; can disappear."""
+
+    name = "fake-camera"
+    live = True
+    fps = 30.0
+
+    def __init__(
+        self, frames_before_loss: int | None = None, comes_back: bool = False, delay: float = 0.0
+    ):
+        self.produced = 0
+        self.opens = 0
+        self.frames_before_loss = frames_before_loss
+        self.comes_back = comes_back
+        self.delay = delay
+        self.lost = False
+
+    def open(self):
+        self.opens += 1
+        if self.lost and not self.comes_back:
+            raise OSError("no such device")
+        self.lost = False
+
+    def read(self):
+        if self.lost:
+            return None
+        if self.frames_before_loss is not None and self.produced >= self.frames_before_loss:
+            self.lost = True
+            self.frames_before_loss = None if self.comes_back else self.frames_before_loss
+            return None
+        time.sleep(self.delay)
+        gray = np.full((24, 32), (self.produced * 7) % 256, np.uint8)
+        frame = Frame(gray, self.produced, float(self.produced))
+        self.produced += 1
+        return frame
+
+    def close(self):
+        pass
+
+
+class SlowSink:
+    """Records which frames arrived; takes its time, as a slow display would."""
+
+    def __init__(self, seconds: float = 0.01):
+        self.timestamps = []
+        self.seconds = seconds
+        self.closed = False
+
+    def write(self, picture, timestamp):
+        self.timestamps.append(timestamp)
+        time.sleep(self.seconds)
+
+    def close(self):
+        self.closed = True
+
+
+def test_camera_gives_the_newest_frame_and_drops_stale_ones(colorizer):
+    camera = FakeCamera(delay=0.001)
+    sink = SlowSink(seconds=0.02)
+    result = LiveLoop(colorizer, camera, [sink], frames=15).run()
+    assert result.frames == 15 and sink.closed
+    indices = np.array(sink.timestamps)
+    assert (np.diff(indices) > 0).all()  # in order...
+    assert np.diff(indices).max() > 1  # ...with stale frames skipped, not queued
+    assert result.dropped > 0
+    # what was shown was fresh: never more than a couple of frames behind the camera
+    assert camera.produced - indices[-1] <= 3 + int(0.03 / 0.001)
+
+
+def test_a_lost_camera_is_retried_then_reported(colorizer):
+    camera = FakeCamera(frames_before_loss=3)
+    loop = LiveLoop(colorizer, camera, [SlowSink(0)], retry_delays=(0.01, 0.02, 0.03))
+    with pytest.raises(
+        SourceLost, match="fake-camera .* did not come back after 3 reconnection attempts"
+    ):
+        loop.run()
+    assert camera.opens == 1 + 3
+
+
+def test_a_camera_that_comes_back_keeps_going(colorizer):
+    camera = FakeCamera(frames_before_loss=3, comes_back=True)
+    result = LiveLoop(colorizer, camera, [SlowSink(0)], frames=8, retry_delays=(0.01, 0.02)).run()
+    assert result.frames == 8 and result.reconnects == 1
+
+
+def test_smoothing_blends_colour_and_restarts_at_a_scene_cut():
+    smoother = ColourSmoother(previous_weight=0.5, cut_threshold=0.15)
+    L = np.zeros((4, 4), np.float32)
+    red, blue = np.full((4, 4, 2), 0.4, np.float32), np.full((4, 4, 2), -0.4, np.float32)
+    np.testing.assert_allclose(smoother.update(L, red), 0.4)
+    np.testing.assert_allclose(smoother.update(L + 0.01, blue), 0.0, atol=1e-6)  # blended
+    np.testing.assert_allclose(smoother.update(L + 0.9, blue), -0.4)  # a cut: no memory
+    assert smoother.cuts == 1
+    off = ColourSmoother(previous_weight=0.0)
+    off.update(L, red)
+    np.testing.assert_allclose(off.update(L, blue), -0.4)
+
+
+class FakePicamera2:
+    """Stands in for picamera2.Picamera2: YUV420 arrays whose U and V planes are garbage."""
+
+    def __init__(self):
+        self.configuration = None
+        self.started = self.stopped = False
+
+    def create_video_configuration(self, main, lores, controls):
+        return {"main": main, "lores": lores, "controls": controls}
+
+    def configure(self, configuration):
+        self.configuration = configuration
+
+    def start(self):
+        self.started = True
+
+    def stop(self):
+        self.stopped = True
+
+    def close(self):
+        pass
+
+    def capture_request(self):
+        camera = self
+
+        class Request:
+            def make_array(self, name):
+                width, height = camera.configuration[name]["size"]
+                stride = width + 16  # rows are padded to the stride, as on the Pi
+                yuv = np.full((height * 3 // 2, stride), 255, np.uint8)  # U, V: nonsense
+                ramp = np.linspace(10, 240, width).astype(np.uint8)
+                yuv[:height, :width] = ramp[None, :]
+                return yuv
+
+            def release(self):
+                pass
+
+        return Request()
+
+
+def test_picamera2_uses_the_y_planes_without_colour_conversion(colorizer):
+    camera = FakePicamera2()
+    source = Picamera2Source(main_size=(96, 64), lores_size=(48, 32), camera_factory=lambda: camera)
+    sink = SlowSink(0)
+    pictures = []
+    sink.write = lambda picture, timestamp: pictures.append(picture.copy())
+    LiveLoop(colorizer, source, [sink], frames=3, overlay=False, smoothing=0).run()
+    assert camera.configuration["main"] == {"size": (96, 64), "format": "YUV420"}
+    assert camera.configuration["lores"] == {"size": (48, 32), "format": "YUV420"}
+    assert camera.started and camera.stopped
+    assert pictures[0].shape == (64, 96, 3)
+    ramp = np.tile(np.linspace(10, 240, 96).astype(np.uint8), (64, 1))
+    assert np.abs(pixels.luminance(pictures[0]) - pixels.luminance(ramp)).max() < 0.6
+
+
+@pytest.mark.hardware
+def test_picamera2_on_a_real_raspberry_pi(colorizer):
+    pytest.importorskip(
+        "picamera2", reason="needs a Raspberry Pi with python3-picamera2 and a camera"
+    )
+    source = parse_source("picamera2")
+    try:
+        result = LiveLoop(colorizer, source, [SlowSink(0)], frames=10).run()
+    except OSError as error:
+        pytest.skip(f"no camera attached: {error}")
+    assert result.frames == 10
+
+
+def test_file_source_in_a_thread_stops_cleanly_when_the_file_ends(tmp_path, colorizer):
+    clip = make_video(tmp_path / "clip.avi", frames=6)
+    sink = SlowSink(0)
+    outcome = {}
+    worker = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "result", LiveLoop(colorizer, parse_source(str(clip)), [sink]).run()
+        )
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert outcome["result"].frames == 6 and len(sink.timestamps) == 6
+    assert sink.timestamps == sorted(sink.timestamps)

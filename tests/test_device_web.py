@@ -1,0 +1,153 @@
+"""The web preview: a real server on 127.0.0.1, fetched by real HTTP clients (and a browser)."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import logging
+import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_device_live import make_video  # tests/ is on sys.path (pytest rootdir import)
+
+from edgecolor.device.colorizer import Colorizer
+from edgecolor.device.live import LiveLoop
+from edgecolor.device.sources import parse_source
+from edgecolor.device.web import BOUNDARY, PreviewServer, is_loopback, parse_bind
+from edgecolor.errors import UsageError
+
+
+def test_parse_bind_defaults_to_loopback():
+    assert parse_bind("8080") == ("127.0.0.1", 8080)
+    assert parse_bind("0.0.0.0:9000") == ("0.0.0.0", 9000)
+    assert parse_bind("[::1]:81") == ("::1", 81)
+    for bad in ("http", "host:", "1.2.3.4:70000"):
+        with pytest.raises(UsageError, match="--serve"):
+            parse_bind(bad)
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.7")
+
+
+def test_non_loopback_bind_warns(caplog):
+    with caplog.at_level(logging.WARNING, logger="edgecolor.device.web"):
+        server = PreviewServer("0.0.0.0", 0)
+    server.close()
+    assert "anyone who can reach this machine" in caplog.text
+
+
+@pytest.fixture
+def running_preview(tmp_path, tiny_model):
+    """A live loop on a looping clip feeding a preview server on 127.0.0.1 (a free port)."""
+    clip = make_video(tmp_path / "clip.avi", frames=10, size=(64, 48))
+    # The tiny random model's colours are faint: strengthen them so the test can see them.
+    colorizer = Colorizer(tiny_model, device="cpu", threads=1, saturation=5.0)
+    server = PreviewServer("127.0.0.1", 0, source_name="clip.avi", model_name="tiny")
+    loop = LiveLoop(colorizer, parse_source(str(clip)), preview=server, loop=True, pace=True)
+    stop = threading.Event()
+    loop.frame_limit = None
+    worker = threading.Thread(target=_run_until, args=(loop, stop), daemon=True)
+    worker.start()
+    yield server
+    stop.set()
+    worker.join(timeout=30)
+    server.close()
+    assert not worker.is_alive()
+
+
+def _run_until(loop: LiveLoop, stop: threading.Event) -> None:
+    original = loop._process
+
+    def process(*args):
+        if stop.is_set():
+            from edgecolor.device.sinks import StopRequested
+
+            raise StopRequested("test finished")
+        original(*args)
+
+    loop._process = process
+    loop.run()
+
+
+def _read_part(response) -> bytes:
+    """One multipart part of an MJPEG response: the JPEG bytes."""
+    line = response.readline()
+    while line in (b"\r\n", b"\n"):
+        line = response.readline()
+    assert line.strip() == f"--{BOUNDARY}".encode()
+    headers = {}
+    while line := response.readline().strip():
+        key, _, value = line.decode().partition(":")
+        headers[key.lower()] = value.strip()
+    assert headers["content-type"] == "image/jpeg"
+    return response.read(int(headers["content-length"]))
+
+
+def test_page_stream_and_nothing_else(running_preview):
+    host, port = running_preview.address
+    base = f"http://{host}:{port}"
+    with urllib.request.urlopen(base + "/", timeout=10) as page:
+        assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+        text = page.read().decode()
+    assert '<img id="stream" src="/stream"' in text and "fps" in text and "clip.avi" in text
+
+    for path in ("/favicon.ico", "/stream/x", "/../etc/passwd", "/index.html"):
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(base + path, timeout=10)
+        assert error.value.code == 404
+
+    connection = http.client.HTTPConnection(host, port, timeout=20)
+    connection.request("GET", "/stream")
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+    first = Image.open(io.BytesIO(_read_part(response)))
+    second = Image.open(io.BytesIO(_read_part(response)))
+    assert running_preview.clients == 1
+    connection.close()
+    for picture in (first, second):
+        assert picture.size == (128, 48)  # gray | colour, side by side
+    pixels = np.asarray(second.convert("RGB")).astype(int)
+    gray_half, colour_half = pixels[20:, :64], pixels[20:, 64:]
+    assert np.abs(gray_half[..., 0] - gray_half[..., 2]).max() <= 12
+    assert np.abs(colour_half[..., 0] - colour_half[..., 2]).max() > 12
+
+
+CHROMIUM = next(
+    (path for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if shutil.which(path)),
+    None,
+)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless browser test needs /usr/bin/chromium (apt-get install chromium)",
+)
+def test_page_renders_in_a_headless_browser(running_preview, tmp_path):
+    host, port = running_preview.address
+    screenshot = tmp_path / "page.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--virtual-time-budget=3000",
+            "--window-size=800,600",
+            f"--screenshot={screenshot}",
+            f"http://{host}:{port}/",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    picture = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)
+    assert picture.shape[:2] == (600, 800)
+    # The stream is drawn: somewhere on the page there is colour (not the gray page alone).
+    assert (np.abs(picture[..., 0] - picture[..., 2]) > 12).sum() > 1000
