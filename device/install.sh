@@ -212,6 +212,11 @@ else
     REQUIREMENT="edgecolor[device] @ file://$WHEEL"
 fi
 run "${PIP_INSTALL[@]}" "$REQUIREMENT"
+if [[ -n $SOURCE ]]; then
+    # pip keeps an installed edgecolor of the same version number even when the wheel is
+    # newer (a development build): replace the package itself, not its dependencies.
+    run "${PIP_INSTALL[@]}" --no-deps --force-reinstall "${REQUIREMENT#*@ file://}"
+fi
 
 # The "camera" extra minus its OpenCV wheel: opencv-python-headless needs numpy 2, so on
 # the Pi cv2 comes from apt (python3-opencv, built for the system numpy). PyAV (audio in
@@ -234,8 +239,12 @@ EOF
 else
     CAMERA_EXTRAS=("av")
 fi
+# picamera2 depends on apt's python3-av: a pip PyAV in the venv would shadow it, so an
+# apt PyAV is kept as it is.
 if (( WITH_OPENCV )) && (( ${#CAMERA_EXTRAS[@]} )); then
-    if run "${PIP_INSTALL[@]}" "${CAMERA_EXTRAS[@]}"; then ok "video extras: ${CAMERA_EXTRAS[*]}"
+    if APT_AV=$("$SYSTEM_PYTHON" -c 'import av; print(av.__version__)' 2>/dev/null); then
+        ok "PyAV $APT_AV from apt (kept; not installing ${CAMERA_EXTRAS[*]})"
+    elif run "${PIP_INSTALL[@]}" "${CAMERA_EXTRAS[@]}"; then ok "video extras: ${CAMERA_EXTRAS[*]}"
     else warn "could not install ${CAMERA_EXTRAS[*]}: colorized videos will have no audio"; fi
 fi
 

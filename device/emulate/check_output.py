@@ -1,0 +1,63 @@
+"""Checks for check-arm64.sh; exit status 1 (with the reason) when a check fails.
+
+    python check_output.py compare HOST.npy ARM.npy
+        the raw int8 outputs of the same invoke on x86-64 and on arm64 agree (<= 1 LSB)
+    python check_output.py colorized ORIGINAL OUTPUT_STEM
+        exactly one colorized file OUTPUT_STEM.*, with the original's size and luminance
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+
+import numpy as np
+
+
+def compare(host_path: str, arm_path: str) -> None:
+    host = np.load(host_path).astype(np.int32)
+    arm = np.load(arm_path).astype(np.int32)
+    if host.shape != arm.shape:
+        sys.exit(f"FAIL: output shapes differ: x86 {host.shape}, arm64 {arm.shape}")
+    difference = np.abs(host - arm)
+    print(
+        f"raw int8 output {arm.shape}: max |arm64 - x86| = {difference.max()} LSB, "
+        f"{(difference > 0).mean():.2%} of values differ"
+    )
+    if difference.max() > 1:
+        sys.exit("FAIL: arm64 and x86 XNNPACK disagree")
+
+
+def colorized(original_path: str, output_stem: str) -> None:
+    from PIL import Image
+
+    from edgecolor import color
+
+    outputs = glob.glob(output_stem + ".*")
+    if len(outputs) != 1:
+        sys.exit(f"FAIL: expected one output for {output_stem}, found {outputs}")
+    original = Image.open(original_path)
+    result = Image.open(outputs[0])
+    if result.size != original.size:
+        sys.exit(f"FAIL: output size {result.size} != input size {original.size}")
+    gray = np.asarray(original.convert("L"), np.float32) / 255.0
+    lab = color.rgb_to_lab(np.asarray(result.convert("RGB"), np.float32) / 255.0)
+    difference = np.abs(lab[..., 0] - color.gray_to_luminance(gray))
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    print(
+        f"{outputs[0]}: {result.size} {result.mode}; L difference mean {difference.mean():.2f}, "
+        f"p99 {np.percentile(difference, 99):.2f}; mean chroma {chroma.mean():.1f}"
+    )
+    # 8-bit RGB rounding (and gamut clipping of strong colours) moves L a little only.
+    if difference.mean() > 1.0:
+        sys.exit("FAIL: the colorized image does not keep the input's luminance")
+    print("PASS: size and luminance kept")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "compare":
+        compare(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "colorized":
+        colorized(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
