@@ -186,6 +186,21 @@ def test_gray_table_join_matches_the_exact_join(colorizer):
     assert difference.max() < 3.0
 
 
+def test_buffered_frame_join_matches_the_banded_table_join(colorizer, monkeypatch):
+    pytest.importorskip("cv2")
+    gray = _astronaut_gray((120, 160))
+    prepared = colorizer.prepare(gray)
+    ab = colorizer.predict_ab(prepared.L_scaled) * 3.0
+    frame_join = colorizer.join(prepared, ab)
+    frame_join_again = colorizer.join(prepared, ab)  # buffers reused: same result
+    monkeypatch.setattr(pixels, "WHOLE_FRAME_PIXELS", 0)
+    banded = colorizer.join(prepared, ab)
+    np.testing.assert_array_equal(frame_join, frame_join_again)
+    difference = np.abs(frame_join.astype(int) - banded)
+    # both use the same table; only an ab exactly half-way between grid points may round apart
+    assert (difference.max(axis=-1) == 0).mean() > 0.99
+
+
 def test_bands_join_without_seams(colorizer, monkeypatch):
     image = data.astronaut()[::2, ::2]  # (256, 256, 3)
     whole = colorizer.colorize(image)

@@ -118,6 +118,7 @@ class Colorizer:
         # False: join 8-bit gray exactly (slower) until the lookup table exists (the live
         # loop builds it in the background so that the first frame comes quickly).
         self.wait_for_table = True
+        self._joiner: pixels.GrayFrameJoiner | None | bool = None
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -204,6 +205,10 @@ class Colorizer:
             and image.dtype == np.uint8
             and (self.wait_for_table or pixels.gray_table_ready())
         )
+        if fast_gray and height * width <= pixels.WHOLE_FRAME_PIXELS:
+            joiner = self._frame_joiner()
+            if joiner is not None:  # a video frame: the buffered OpenCV path
+                return joiner(image, ab_small, output)
         for start, stop, a, b in pixels.ab_bands(ab_small, height, width):
             band = image[start:stop]
             if fast_gray:
@@ -215,6 +220,15 @@ class Colorizer:
             if channels == 4:
                 output[start:stop, :, 3] = band[..., 3]  # alpha as it was, never composited
         return output
+
+    def _frame_joiner(self) -> pixels.GrayFrameJoiner | None:
+        """The buffered OpenCV join for video frames, or None without OpenCV."""
+        if self._joiner is None:
+            try:
+                self._joiner = pixels.GrayFrameJoiner()
+            except ImportError:
+                self._joiner = False
+        return self._joiner or None
 
     def colorize(self, image: Any) -> np.ndarray:
         """Colorize one image: prepare, one model call, join. See :meth:`join` for the output."""

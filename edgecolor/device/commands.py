@@ -149,6 +149,26 @@ def register(subparsers) -> None:
     _saturation_option(live)
     live.set_defaults(func=run_live)
 
+    bench = subparsers.add_parser(
+        "bench",
+        help="latency, fps and per-stage times of a model in the live pipeline at 640x480",
+        description=(
+            "Run the live pipeline (capture, prepare, invoke, join, encode) on a 640x480 clip "
+            "and print latency percentiles, frames per second and each stage's share."
+        ),
+    )
+    bench.add_argument(
+        "model", metavar="MODEL", help="exported .tflite model (its .json beside it)"
+    )
+    bench.add_argument("--device", choices=DEVICES, default="auto", help="auto, cpu or edgetpu")
+    bench.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: every core)")
+    bench.add_argument(
+        "--frames", type=int, default=200, metavar="N", help="frames timed (default: 200)"
+    )
+    bench.add_argument("--source", metavar="FILE", help="a video to use (resized to 640x480)")
+    bench.add_argument("--json", metavar="FILE", help="also write the raw timings as JSON")
+    bench.set_defaults(func=run_bench)
+
 
 def check_common(args: argparse.Namespace) -> None:
     """Validate options shared by the commands (argparse checks types, this checks ranges)."""
@@ -294,4 +314,25 @@ def run_live(args: argparse.Namespace) -> int:
         result.dropped,
         stages,
     )
+    return EXIT_OK
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from edgecolor.device.benchmark import report, run_benchmark
+    from edgecolor.device.model import resolve_model_path
+
+    check_common(args)
+    if args.frames < 1:
+        raise UsageError(f"--frames {args.frames}: must be at least 1")
+    if args.source and not Path(args.source).is_file():
+        raise UsageError(f"--source {args.source}: no such file")
+    result = run_benchmark(
+        resolve_model_path(args.model), args.device, args.threads, args.frames, source=args.source
+    )
+    print(report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return EXIT_OK
