@@ -77,7 +77,6 @@ def load_discriminator(run_dir: str | Path, config: RunConfig):
         raise UsageError(
             f"checkpoint {path} does not match config.json's discriminator: {first_line}"
         ) from None
-    discriminator.trainable = False
     return discriminator
 
 
@@ -89,6 +88,7 @@ def qat_finetune(
     steps: int,
     learning_rate: float | None = None,
     log_every: int = 50,
+    discriminator_batch_statistics: bool = True,
 ):
     """Quantization-aware fine-tuning with the run's generator objective.
 
@@ -100,6 +100,9 @@ def qat_finetune(
         config: the run's config (loss weights, learning rate, beta_1).
         steps: fine-tuning steps; 0 returns the wrapped model with untrained ranges.
         learning_rate: Adam step size; None = ``QAT_LEARNING_RATE_FACTOR`` x the run's.
+        discriminator_batch_statistics: run the frozen discriminator's batch norm on batch
+            statistics, exactly as it judged fakes during training (True), or on its moving
+            averages (False). Its weights are never updated either way.
     Returns:
         (qat_model, history): the quantize-wrapped generator and a list of per-step
         {"step", "g_loss", "g_l1", "g_adversarial"} dicts (every ``log_every`` steps and the last).
@@ -127,8 +130,10 @@ def qat_finetune(
             fake_ab = qat_model(L_scaled, training=True)
             fake_logits = None
             if adversarial:
-                # Frozen: inference-mode batch norm, and no gradient is applied to it.
-                fake_logits = discriminator(tf.concat([L_scaled, fake_ab], -1), training=False)
+                # Frozen: no gradient is ever applied to the discriminator's weights.
+                fake_logits = discriminator(
+                    tf.concat([L_scaled, fake_ab], -1), training=discriminator_batch_statistics
+                )
             total, adversarial_term, l1 = generator_loss(
                 fake_logits, ab_scaled, fake_ab, train.gan_weight, train.l1_weight
             )
