@@ -314,3 +314,13 @@ def test_file_source_in_a_thread_stops_cleanly_when_the_file_ends(tmp_path, colo
     assert not worker.is_alive()
     assert outcome["result"].frames == 6 and len(sink.timestamps) == 6
     assert sink.timestamps == sorted(sink.timestamps)
+
+
+def test_bench_command_prints_every_stage(tiny_model, capsys):
+    assert (
+        main(["bench", str(tiny_model), "--frames", "3", "--threads", "1", "--device", "cpu"]) == 0
+    )
+    output = capsys.readouterr().out
+    for stage in ("capture", "prepare", "invoke", "join", "encode"):
+        assert f"\n{stage} " in output
+    assert "latency ms: p50" in output and "fps" in output and "of invoke" in output
