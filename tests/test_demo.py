@@ -37,14 +37,15 @@ def test_demo_writes_photos_grid_clip_and_summary(tiny_model, tmp_path, capsys):
         if not ok:
             break
         frames += 1
-        assert frame.shape == (240, 320, 3)
+        assert frame.shape == (240, 640, 3)  # black-and-white | colorized
     capture.release()
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["photos_done"] == len(photos)
     assert summary["photos_failed"] == []
     assert summary["clip"]["frames"] == frames >= 40
-    assert summary["clip"]["fps"] > 0
+    assert summary["clip"]["fps"] > 0 and summary["clip"]["dropped"] == 0
+    assert set(summary["clip"]["median_ms"]) == {"capture", "prepare", "invoke", "join", "encode"}
     assert summary["backend"] and summary["model"]["format"] == "int8"
     assert summary["model"]["file"] == str(tiny_model)
     assert not list(out.rglob(".*partial*")), "no temp files left behind"
