@@ -4,6 +4,8 @@
         the raw int8 outputs of the same invoke on x86-64 and on arm64 agree (<= 1 LSB)
     python check_output.py colorized ORIGINAL OUTPUT_STEM
         exactly one colorized file OUTPUT_STEM.*, with the original's size and luminance
+    python check_output.py video SOURCE RECORDED FRAMES
+        the recorded video reads back with OpenCV: FRAMES colour frames of SOURCE's size
 """
 
 from __future__ import annotations
@@ -54,10 +56,35 @@ def colorized(original_path: str, output_stem: str) -> None:
     print("PASS: size and luminance kept")
 
 
+def video(source_path: str, recorded_path: str, frames: int) -> None:
+    import cv2
+
+    source = cv2.VideoCapture(source_path)
+    size = (int(source.get(cv2.CAP_PROP_FRAME_WIDTH)), int(source.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    recorded = cv2.VideoCapture(recorded_path)
+    count, chroma = 0, []
+    while True:
+        ok, frame = recorded.read()
+        if not ok:
+            break
+        count += 1
+        if (frame.shape[1], frame.shape[0]) != size:
+            sys.exit(f"FAIL: recorded frame {count} is {frame.shape[1]}x{frame.shape[0]}, source {size}")
+        lab = cv2.cvtColor(frame, cv2.COLOR_BGR2LAB).astype(np.float32)
+        chroma.append(float(np.hypot(lab[..., 1] - 128, lab[..., 2] - 128).mean()))
+    print(f"{recorded_path}: {count} frames of {size[0]}x{size[1]} (OpenCV {cv2.__version__}); "
+          f"mean chroma {np.mean(chroma) if chroma else 0:.1f} (8-bit Lab units)")
+    if count != frames:
+        sys.exit(f"FAIL: expected {frames} frames, read {count}")
+    print("PASS: the recording reads back with every frame")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "colorized":
         colorized(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 5 and sys.argv[1] == "video":
+        video(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         sys.exit(__doc__)
