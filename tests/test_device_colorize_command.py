@@ -280,3 +280,34 @@ def test_usage_errors_exit_2(archive, tmp_path, tiny_model, capsys):
         == 2
     )
     assert not (tmp_path / "o").exists()  # nothing written for a usage error
+
+
+def test_tiff_tags_transparent_gif_and_animated_webp(tmp_path, tiny_model):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    rgb = data.chelsea()[::6, ::6]  # (50, 76, 3)
+    Image.fromarray(rgb).save(
+        folder / "print.tif",
+        dpi=(1200, 1200),
+        tiffinfo={315: "A. Photographer", 270: "Grandma, 1952"},
+    )
+    rgba = np.dstack(
+        [rgb, np.where(np.arange(76) < 30, 0, 255).astype(np.uint8)[None, :].repeat(50, 0)]
+    )
+    Image.fromarray(rgba).save(folder / "sticker.gif")
+    frames = [Image.fromarray(np.roll(rgb, shift, axis=1)) for shift in (0, 10)]
+    frames[0].save(
+        folder / "loop.webp", save_all=True, append_images=frames[1:], duration=120, loop=0
+    )
+    assert main(["colorize", str(folder), "-o", str(out), "--model", str(tiny_model)]) == 0
+
+    with Image.open(out / "print.tif") as tiff:
+        assert tiff.size == (76, 50) and tiff.mode == "RGB"
+        assert tiff.info["dpi"] == pytest.approx((1200, 1200))
+        assert tiff.getexif().get(315) == "A. Photographer"
+        assert tiff.getexif().get(270) == "Grandma, 1952"
+    with Image.open(out / "sticker.gif") as sticker:
+        alpha = np.asarray(sticker.convert("RGBA"))[..., 3]
+        assert (alpha[:, :30] == 0).all() and (alpha[:, 30:] == 255).all()
+    with Image.open(out / "loop.webp") as webp:
+        assert webp.n_frames == 2 and webp.size == (76, 50)

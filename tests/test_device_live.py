@@ -324,3 +324,24 @@ def test_bench_command_prints_every_stage(tiny_model, capsys):
     for stage in ("capture", "prepare", "invoke", "join", "encode"):
         assert f"\n{stage} " in output
     assert "latency ms: p50" in output and "fps" in output and "of invoke" in output
+
+
+def test_display_without_a_desktop_is_a_clear_usage_error(
+    tmp_path, tiny_model, monkeypatch, capsys
+):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    clip = make_video(tmp_path / "clip.avi", frames=2)
+    assert main(["live", "--source", str(clip), "--display", "--model", str(tiny_model)]) == 2
+    assert "--serve" in capsys.readouterr().err
+
+
+def test_a_watched_file_plays_no_faster_than_its_own_frame_rate(tmp_path, colorizer):
+    clip = make_video(tmp_path / "clip.avi", frames=12, fps=20.0)
+    sink = SlowSink(0)
+    sink_times = []
+    sink.write = lambda picture, timestamp: sink_times.append(time.monotonic())
+    result = LiveLoop(colorizer, parse_source(str(clip)), [sink], pace=True).run()
+    assert result.frames == 12
+    # 11 intervals of 1/20 s at least (a busy machine can only make it slower)
+    assert sink_times[-1] - sink_times[0] >= 11 / 20.0 * 0.9

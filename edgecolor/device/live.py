@@ -43,6 +43,8 @@ STAGES = ("capture", "prepare", "invoke", "join", "encode")
 # slow pan, well below a cut between shots.
 SCENE_CUT_THRESHOLD = 0.15
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# How late (seconds) a paced file frame may be before the pace clock is moved instead.
+PACE_SLACK = 0.1
 # Per-stage timings kept for medians and percentiles: bounded, so memory stays flat.
 TIMING_WINDOW = 2000
 
@@ -136,7 +138,9 @@ class _Capture(threading.Thread):
         self.pace = pace
         self.retry_delays = tuple(retry_delays)
         self.stop = threading.Event()
-        self.handoff = _Latest() if source.live else queue.Queue(maxsize=4)
+        # A paced file keeps at most one frame in hand, so a stall of the consumer is not
+        # followed by a burst of already-due frames; an unpaced one reads a few ahead.
+        self.handoff = _Latest() if source.live else queue.Queue(maxsize=1 if pace else 4)
         self.reconnects = 0
 
     def _deliver(self, item) -> None:
@@ -195,7 +199,11 @@ class _Capture(threading.Thread):
                 if pace_origin is None:
                     pace_origin = time.monotonic() - due
                 delay = pace_origin + due - time.monotonic()
-                if delay > 0 and self.stop.wait(delay):
+                if delay < -PACE_SLACK:
+                    # Behind (the consumer stalled): move the clock instead of rushing the
+                    # next frames out in a burst, as a video player does.
+                    pace_origin -= delay
+                elif delay > 0 and self.stop.wait(delay):
                     return
             else:
                 last_timestamp = frame.timestamp

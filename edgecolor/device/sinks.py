@@ -8,6 +8,8 @@ Each sink is a small protocol (:class:`FrameSink`): ``write`` gets the picture t
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -143,13 +145,19 @@ class WindowSink:
             import cv2
         except ImportError:
             raise MissingDependencyError("OpenCV (for --display)", INSTALL_CAMERA) from None
+        message = (
+            "--display needs OpenCV with a GUI (pip install opencv-python, not -headless) "
+            "and a desktop; on a headless Pi use --serve and a browser instead"
+        )
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            # Without a desktop, OpenCV's GUI back-ends abort the whole process: refuse first.
+            raise UsageError(message + " (no DISPLAY is set)")
         try:
             cv2.namedWindow(self.TITLE, cv2.WINDOW_NORMAL)
         except cv2.error:
-            raise UsageError(
-                "--display needs OpenCV with a GUI (pip install opencv-python, not -headless) "
-                "and a desktop; on a headless Pi use --serve and a browser instead"
-            ) from None
+            raise UsageError(message) from None
         self._shown = False
 
     def write(self, picture: np.ndarray, timestamp: float) -> None:
