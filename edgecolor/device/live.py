@@ -43,7 +43,7 @@ STAGES = ("capture", "prepare", "invoke", "join", "encode")
 # slow pan, well below a cut between shots.
 SCENE_CUT_THRESHOLD = 0.15
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-# How late (seconds) a paced file frame may be before the pace clock is moved instead.
+# How late (seconds) a paced file frame may be before the pace clock moves instead.
 PACE_SLACK = 0.1
 # Per-stage timings kept for medians and percentiles: bounded, so memory stays flat.
 TIMING_WINDOW = 2000
@@ -131,16 +131,13 @@ _END = object()
 class _Capture(threading.Thread):
     """Reads the source; hands (frame, capture seconds) over; signals the end or a lost source."""
 
-    def __init__(self, source: FrameSource, loop: bool, pace: bool, retry_delays: Sequence[float]):
+    def __init__(self, source: FrameSource, loop: bool, retry_delays: Sequence[float]):
         super().__init__(name="edgecolor-capture", daemon=True)
         self.source = source
         self.loop = loop
-        self.pace = pace
         self.retry_delays = tuple(retry_delays)
         self.stop = threading.Event()
-        # A paced file keeps at most one frame in hand, so a stall of the consumer is not
-        # followed by a burst of already-due frames; an unpaced one reads a few ahead.
-        self.handoff = _Latest() if source.live else queue.Queue(maxsize=1 if pace else 4)
+        self.handoff = _Latest() if source.live else queue.Queue(maxsize=4)
         self.reconnects = 0
 
     def _deliver(self, item) -> None:
@@ -174,8 +171,7 @@ class _Capture(threading.Thread):
             self._deliver((SourceLost(f"{self.source.name}: {error}"), 0.0))
 
     def _run(self) -> None:
-        pace_origin: float | None = None  # wall time of the pace clock's zero
-        time_offset = 0.0  # file time added by earlier loops
+        time_offset = 0.0  # file time of the earlier passes (--loop): timestamps keep growing
         last_timestamp = 0.0
         while not self.stop.is_set():
             started = time.perf_counter()
@@ -186,26 +182,15 @@ class _Capture(threading.Thread):
                     if not self.loop:
                         self._deliver((_END, 0.0))
                         return
-                    time_offset += last_timestamp + 1.0 / (self.source.fps or 25.0)
+                    time_offset = last_timestamp + 1.0 / (self.source.fps or 25.0)
                     self.source.close()
                     self.source.open()
                     continue
                 if not self._reconnect():
                     return
                 continue
-            if self.pace and not self.source.live:
-                last_timestamp = frame.timestamp
-                due = frame.timestamp + time_offset
-                if pace_origin is None:
-                    pace_origin = time.monotonic() - due
-                delay = pace_origin + due - time.monotonic()
-                if delay < -PACE_SLACK:
-                    # Behind (the consumer stalled): move the clock instead of rushing the
-                    # next frames out in a burst, as a video player does.
-                    pace_origin -= delay
-                elif delay > 0 and self.stop.wait(delay):
-                    return
-            else:
+            if not self.source.live:
+                frame.timestamp += time_offset
                 last_timestamp = frame.timestamp
             self._deliver((frame, capture_seconds))
 
@@ -313,6 +298,7 @@ class LiveLoop:
         self.retry_delays = retry_delays
         self.frame_rate = FrameRate()
         self._source_is_open = source_is_open
+        self._pace_origin: float | None = None
 
     def run(self) -> LiveResult:
         """Run until the file ends, ``frames`` are done, a sink stops it or Ctrl+C.
@@ -325,7 +311,8 @@ class LiveLoop:
         started = time.perf_counter()
         if not self._source_is_open:
             self.source.open()
-        capture = _Capture(self.source, self.loop, self.pace, self.retry_delays)
+        capture = _Capture(self.source, self.loop, self.retry_delays)
+        self._pace_origin = None
         capture.start()
         try:
             while self.frame_limit is None or result.frames < self.frame_limit:
@@ -360,6 +347,21 @@ class LiveLoop:
                     logger.exception("closing %s failed", type(sink).__name__)
         return result
 
+    def _wait_until_due(self, timestamp: float) -> None:
+        """Present file frames at the file's pace, like a video player.
+
+        The clock starts at the first frame; when a frame is late (the machine stalled) the
+        clock moves, so the frames after it keep their spacing instead of bursting out.
+        """
+        now = time.monotonic()
+        if self._pace_origin is None:
+            self._pace_origin = now - timestamp
+        delay = self._pace_origin + timestamp - now
+        if delay < -PACE_SLACK:
+            self._pace_origin -= delay
+        elif delay > 0:
+            time.sleep(delay)
+
     def _process(self, frame: Frame, capture_seconds: float, result: LiveResult) -> None:
         timings = result.stage_seconds
         timings["capture"].append(capture_seconds)
@@ -376,6 +378,9 @@ class LiveLoop:
         ab = self.smoother.update(prepared.L_scaled, ab)
         colour = self.colorizer.join(prepared, ab)
         after_join = clock()
+        if self.pace and not self.source.live:
+            self._wait_until_due(frame.timestamp)
+            after_join = clock()  # the wait is not part of any stage
         fps = self.frame_rate.tick(after_join)
         label = f"{fps:4.1f} fps" if fps else "-- fps"
         if self.sinks:
