@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageSequence
 from skimage import data
 
 from edgecolor.cli import main
@@ -182,10 +182,7 @@ def test_outputs_keep_orientation_luminance_alpha_and_metadata(archive, tmp_path
 
     with Image.open(out / "1950s" / "summer" / "wave.gif") as wave:
         assert wave.n_frames == 3
-        assert [
-            frame.info["duration"]
-            for frame in __import__("PIL.ImageSequence").ImageSequence.Iterator(wave)
-        ] == [80, 90, 100]
+        assert [frame.info["duration"] for frame in ImageSequence.Iterator(wave)] == [80, 90, 100]
     assert Image.open(out / "1950s" / "dot.png").size == (1, 1)
     assert Image.open(out / "print.tif").mode == "RGB"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from skimage import data
@@ -144,9 +146,7 @@ def _fake_colorizer(ab_scaled, saturation=1.0):
         "output": {"shape": [1, 8, 8, 2], "dtype": "float32", "scale": None, "zero_point": None},
         "scaling": color.scaling_metadata(),
     }
-    loaded = backends.LoadedInterpreter(
-        interpreter, "fake", __import__("pathlib").Path("fake"), "cpu"
-    )
+    loaded = backends.LoadedInterpreter(interpreter, "fake", Path("fake"), "cpu")
     return Colorizer.from_interpreter(loaded, metadata, saturation=saturation), interpreter
 
 

@@ -19,6 +19,7 @@ them, always through a temporary file and ``os.replace``: a crash never leaves h
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
@@ -88,6 +89,9 @@ class StillImage:
         dpi: (x, y) dots per inch, or None.
         exif: EXIF bytes without the orientation tag, or None.
         format: Pillow's name of the source format ("JPEG", "PNG", ...).
+        orientation: the source's EXIF orientation (already applied to ``frames``).
+        source_profile: the source's own ICC profile (``icc_profile`` is the output's).
+        notes: remarks for the user (e.g. what a format could not keep).
     """
 
     frames: list[np.ndarray]
@@ -98,6 +102,7 @@ class StillImage:
     exif: bytes | None = None
     format: str | None = None
     orientation: int = 1
+    source_profile: bytes | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -166,7 +171,7 @@ def _read_metadata(image: Any, still: StillImage) -> None:
     from PIL import Image
 
     icc = image.info.get("icc_profile")
-    still.icc_profile = icc or None
+    still.icc_profile = still.source_profile = icc or None
     dpi = image.info.get("dpi")
     if dpi:
         still.dpi = (float(dpi[0]), float(dpi[1]))
@@ -202,38 +207,48 @@ def _profile_colour_space(icc: bytes | None) -> str | None:
     return icc[16:20].decode("ascii", "replace")
 
 
-def _to_srgb(frame: Any, still: StillImage) -> Any:
-    """Convert a CMYK or gray-profiled frame to sRGB through its ICC profile (if any)."""
-    from PIL import ImageCms
+def _colour_managed(frame: Any, still: StillImage, path: Path) -> Any:
+    """A CMYK frame, or a gray one with a gray ICC profile, converted to sRGB through the
+    source's profile (LittleCMS); sets the profile the output will carry.
 
-    source = ImageCms.ImageCmsProfile(__import__("io").BytesIO(still.icc_profile))
-    target = ImageCms.createProfile("sRGB")
-    converted = ImageCms.profileToProfile(frame, source, target, outputMode="RGB")
+    An RGB profile stays with the pixels as they are (it is carried over to the output);
+    a gray or CMYK profile cannot describe an RGB output, so the pixels are converted.
+    """
+    from PIL import Image, ImageCms
+
+    source_profile = still.source_profile
+    space = _profile_colour_space(source_profile)
+    if space not in ("CMYK", "GRAY") and frame.mode != "CMYK":
+        return frame
+    still.icc_profile = None
+    convertible = (frame.mode == "CMYK" and space == "CMYK") or (
+        frame.mode in ("L", "LA") and space == "GRAY"
+    )
+    if not convertible:
+        return frame.convert("RGB") if frame.mode == "CMYK" else frame
+    alpha = frame.getchannel("A") if frame.mode == "LA" else None
+    try:
+        target = ImageCms.createProfile("sRGB")
+        converted = ImageCms.profileToProfile(
+            frame.convert("L") if alpha is not None else frame,
+            ImageCms.ImageCmsProfile(io.BytesIO(source_profile)),
+            target,
+            outputMode="RGB",
+        )
+    except Exception as error:  # a broken profile: Pillow's plain conversion instead
+        logger.warning("%s: ICC conversion failed (%s); converting without it", path, error)
+        return frame.convert("RGB") if frame.mode == "CMYK" else frame
     still.icc_profile = ImageCms.ImageCmsProfile(target).tobytes()
+    if alpha is not None:
+        converted = Image.merge("RGBA", (*converted.split(), alpha))
     return converted
 
 
 def _frame_array(frame: Any, still: StillImage, path: Path) -> np.ndarray:
     """One Pillow frame -> upright (H, W[, 3|4]) uint8/uint16 array."""
     frame.load()  # decode now, so truncated data raises here
+    frame = _colour_managed(frame, still, path)
     mode = frame.mode
-    space = _profile_colour_space(still.icc_profile)
-    if mode == "CMYK" or (mode in ("L", "LA") and space == "GRAY"):
-        if still.icc_profile and space in ("CMYK", "GRAY"):
-            try:
-                frame = _to_srgb(frame.convert("L") if mode == "LA" else frame, still)
-                mode = frame.mode
-            except Exception as error:  # a broken profile: fall back to Pillow's plain conversion
-                logger.warning("%s: ICC conversion failed (%s); converting without it", path, error)
-                still.icc_profile = None
-        elif mode == "CMYK":
-            frame, mode = frame.convert("RGB"), "RGB"
-            still.icc_profile = None
-        else:
-            still.icc_profile = None  # a gray profile cannot be embedded in an RGB output
-    elif space in ("GRAY", "CMYK"):
-        still.icc_profile = None
-
     if mode in ("RGB", "RGBA", "L") or mode.startswith("I;16"):
         pass
     elif mode == "LA" or mode == "PA" or (mode == "P" and "transparency" in frame.info):
