@@ -241,7 +241,6 @@ def run_scan(args: argparse.Namespace) -> int:
 def run_live(args: argparse.Namespace) -> int:
     import logging
 
-    from edgecolor.device import pixels
     from edgecolor.device.colorizer import Colorizer
     from edgecolor.device.live import LiveLoop, SourceLost
     from edgecolor.device.sinks import VideoFileSink, WindowSink
@@ -259,9 +258,9 @@ def run_live(args: argparse.Namespace) -> int:
         bind = parse_bind(args.serve)
     source = parse_source(args.source)
     colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
-    # The first frames join exactly while the fast lookup table is built beside them.
+    # The first frames join exactly while the fast lookup table is built beside them
+    # (the loop starts building it after the first frame).
     colorizer.wait_for_table = False
-    pixels.prebuild_gray_table()
     try:
         source.open()
     except OSError as error:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgecolor.device import pixels
 from edgecolor.device.colorizer import Colorizer, PreparedImage
 from edgecolor.device.sinks import FrameSink, StopRequested, draw_label, side_by_side
 from edgecolor.device.sources import Frame, FrameSource
@@ -330,6 +331,9 @@ class LiveLoop:
                 if result.first_frame_seconds is None:
                     result.first_frame_seconds = time.perf_counter() - started
                     logger.info("first colorized frame after %.2f s", result.first_frame_seconds)
+                    if not self.colorizer.wait_for_table and not pixels.gray_table_ready():
+                        # Only now: building it earlier would compete with the first frame.
+                        pixels.prebuild_gray_table()
         except StopRequested as reason:
             logger.info("stopped: %s", reason)
         finally:
