@@ -308,3 +308,15 @@ def test_tiff_tags_transparent_gif_and_animated_webp(tmp_path, tiny_model):
         assert (alpha[:, :30] == 0).all() and (alpha[:, 30:] == 255).all()
     with Image.open(out / "loop.webp") as webp:
         assert webp.n_frames == 2 and webp.size == (76, 50)
+
+
+def test_two_inputs_with_one_output_name_do_not_overwrite_each_other(tmp_path, tiny_model, capsys):
+    first, second, out = tmp_path / "box1", tmp_path / "box2", tmp_path / "out"
+    first.mkdir()
+    second.mkdir()
+    Image.new("L", (8, 8), 30).save(first / "photo.png")
+    Image.new("L", (8, 8), 220).save(second / "photo.png")
+    code = main(["colorize", str(first), str(second), "-o", str(out), "--model", str(tiny_model)])
+    assert code == 1
+    assert "box2/photo.png: its output" in capsys.readouterr().err
+    assert np.asarray(Image.open(out / "photo.png")).mean() < 100  # the first one's, untouched

@@ -14,6 +14,7 @@ A batch never loses anything:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -39,6 +40,7 @@ class Job:
     source: Path
     output: Path
     kind: str  # "image" or "video"
+    conflict: str = ""  # why this job cannot run (another input has the same output)
 
     @property
     def name(self) -> str:
@@ -124,7 +126,24 @@ def collect_jobs(paths: Iterable[str | Path], out_dir: Path) -> tuple[list[Job],
         else:
             kind = kind_of(path) or "image"
             jobs.append(Job(path, output_for(path, Path(path.name), out_dir, kind), kind))
-    return jobs, ignored
+    return _mark_conflicts(jobs), ignored
+
+
+def _mark_conflicts(jobs: list[Job]) -> list[Job]:
+    """A second input that would write the same output (a.pgm and a.ppm, two folders with
+    the same names) fails with a reason instead of being silently skipped or overwriting."""
+    first: dict[Path, Job] = {}
+    marked = []
+    for job in jobs:
+        key = job.output.resolve()
+        if key in first:
+            job = dataclasses.replace(
+                job, conflict=f"its output {job.output} is already that of {first[key].source}"
+            )
+        else:
+            first[key] = job
+        marked.append(job)
+    return marked
 
 
 def _walk(folder: Path, skip: Path) -> list[Path]:
@@ -230,6 +249,8 @@ def process(
     frame_progress: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Colorize one job unless it is done; never raises for a bad input (returns "failed")."""
+    if job.conflict:
+        return _failed(job, job.conflict, manifest)
     if not overwrite and is_done(job, manifest):
         return Outcome(job, "skipped")
     still = None
