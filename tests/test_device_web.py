@@ -151,3 +151,46 @@ def test_page_renders_in_a_headless_browser(running_preview, tmp_path):
     assert picture.shape[:2] == (600, 800)
     # The stream is drawn: somewhere on the page there is colour (not the gray page alone).
     assert (np.abs(picture[..., 0] - picture[..., 2]) > 12).sum() > 1000
+
+
+def test_live_command_serves_the_preview(tmp_path, tiny_model, capsys):
+    from edgecolor.cli import main
+
+    clip = make_video(tmp_path / "clip.avi", frames=20, fps=50.0)
+    arguments = [
+        "live",
+        "--source",
+        str(clip),
+        "--serve",
+        "127.0.0.1:0",
+        "--loop",
+        "--frames",
+        "150",
+    ]
+    outcome = {}
+    worker = threading.Thread(
+        target=lambda: outcome.setdefault("code", main([*arguments, "--model", str(tiny_model)])),
+        daemon=True,
+    )
+    worker.start()
+    url, seen = None, ""
+    for _ in range(300):
+        seen += capsys.readouterr().err
+        found = [
+            line for line in seen.splitlines() if line.startswith("web preview: http://127.0.0.1:")
+        ]
+        if found:
+            url = found[0].split(": ", 1)[1]
+            break
+        worker.join(timeout=0.05)
+    assert url, seen
+    with urllib.request.urlopen(url, timeout=10) as page:
+        assert b'src="/stream"' in page.read()
+    host, port = url[len("http://") :].rstrip("/").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=20)
+    connection.request("GET", "/stream")
+    picture = Image.open(io.BytesIO(_read_part(connection.getresponse())))
+    assert picture.size == (128, 48)
+    connection.close()
+    worker.join(timeout=60)
+    assert outcome.get("code") == 0
