@@ -247,18 +247,30 @@ def run_export(options: ExportOptions) -> ExportResult:
     )
     verify_photos, verify_names, verify_source = verification_photos(split)
 
-    from edgecolor.export.tflite import convert_generator
+    from edgecolor.export.tflite import convert_generator, strip_final_upsampling
     from edgecolor.training.checkpoint import load_generator
 
-    generator, config, step = load_generator(options.run_dir)
+    full_generator, config, step = load_generator(options.run_dir)
+    # The float reference for verification ends where the exported file ends (the
+    # runtime does the final upsampling for both).
+    generator, output_stride = strip_final_upsampling(full_generator)
     quantization: dict = {"method": "none", "io": io}
     to_convert = generator
     if options.format == "int8":
         quantization = {"method": "ptq" if options.ptq else "qat", "io": io}
         quantization["calibration"] = calibration_source
         if not options.ptq:
-            to_convert, qat = _quantization_aware_training(options, config)
+            # QAT trains the full model (its loss is at full resolution), then drops the resize.
+            qat_model, qat = _quantization_aware_training(options, config)
+            to_convert, _ = strip_final_upsampling(qat_model)
             quantization.update(qat)
+    if output_stride > 1:
+        log.info(
+            "exporting without the final x%d bilinear upsampling: ab comes out at 1/%d of the "
+            "input size and the device upsamples it with the photo's full-resolution L",
+            output_stride,
+            output_stride,
+        )
     log.info("converting to %s at %dx%d (io %s)", options.format, image_size, image_size, io)
     content = convert_generator(
         to_convert,
@@ -309,6 +321,7 @@ def run_export(options: ExportOptions) -> ExportResult:
             "photos_source": verify_source,
             **figures,
             "size_bytes": len(content),
+            "output_stride": output_stride,
             "failures": failures,
             "forced": bool(failures and options.force),
         }

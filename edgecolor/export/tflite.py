@@ -50,6 +50,36 @@ def _representative_dataset(
     return samples, len(samples)
 
 
+def strip_final_upsampling(model):
+    """Drop a generator's last layer when it is a bilinear ``UpSampling2D`` (also QAT-wrapped).
+
+    The edge generator ends in tanh at half resolution followed by a bilinear x2 that has
+    no weights. On the device that last resize is wasted work: the runtime upsamples ab to
+    the photo's full resolution anyway (``Colorizer.join``), so exporting the model without
+    it gives the same colours, saves the most memory-bound op of the graph (~10-15% of the
+    edge generator's time at 256x256, docs/export-variants.md) and removes the Edge TPU's
+    largest resize. The trained weights are untouched.
+
+    Args:
+        model: (N, H, W, 1) -> (N, H, W, 2) ``tf_keras`` functional model, float or QAT.
+    Returns:
+        (model, factor): the model ending before the resize, (N, H, W, 1) ->
+        (N, H / factor, W / factor, 2), and the factor; (model, 1) when there is none.
+    """
+    from edgecolor.models.keras import keras, layers
+
+    last = model.layers[-1]
+    inner = getattr(last, "layer", last)  # tfmot's QuantizeWrapper keeps the layer in .layer
+    if (
+        len(model.outputs) != 1
+        or not isinstance(inner, layers.UpSampling2D)
+        or inner.interpolation != "bilinear"
+        or inner.size[0] != inner.size[1]
+    ):
+        return model, 1
+    return keras.Model(model.inputs, last.input, name=model.name), int(inner.size[0])
+
+
 def convert_generator(
     model,
     fmt: str,
@@ -71,7 +101,8 @@ def convert_generator(
             float models (an int8 model with "float32" I/O gets QUANTIZE/DEQUANTIZE at the ends).
 
     Returns:
-        The .tflite file's bytes. Input (1, S, S, 1), output (1, S, S, 2).
+        The .tflite file's bytes. Input (1, S, S, 1); output (1, S, S, 2), or smaller when
+        the model ends below full resolution (see ``strip_final_upsampling``).
     """
     from edgecolor.models.keras import tf
 

@@ -34,7 +34,9 @@ MAX_VERIFY_PHOTOS = 24
 class QualityReport:
     """Quality of an exported file and of its float generator on the same photos.
 
-    PSNR in dB over 8-bit RGB and mean CIEDE2000, each averaged over the photos; ``ab_error``
+    PSNR in dB over 8-bit RGB, mean CIEDE2000 and the colourfulness ratio (output /
+    original, 1 = as colourful; L1-only models drift below it), each averaged over the
+    photos; ``ab_error``
     compares the file's raw ab output (``Colorizer.predict_ab``) with the Keras model's on
     the same model-size L: mean and max absolute difference in ab/110 units.
     """
@@ -44,6 +46,8 @@ class QualityReport:
     psnr_float: float
     delta_e2000: float
     delta_e2000_float: float
+    colorfulness_ratio: float
+    colorfulness_ratio_float: float
     ab_mean_error: float
     ab_max_error: float
     backend: str
@@ -103,7 +107,13 @@ def verify_quality(
         threads: XNNPACK threads for the Colorizer.
     """
     from edgecolor.device import Colorizer
-    from edgecolor.evaluation.metrics import mean_delta_e2000, psnr, to_grayscale
+    from edgecolor.evaluation.metrics import (
+        colorfulness_ratio,
+        is_color_photo,
+        mean_delta_e2000,
+        psnr,
+        to_grayscale,
+    )
 
     if not photos:
         raise ValueError("verification needs at least one photo")
@@ -128,11 +138,19 @@ def verify_quality(
                 "psnr_float": psnr(original, floating),
                 "delta_e2000": mean_delta_e2000(original, exported),
                 "delta_e2000_float": mean_delta_e2000(original, floating),
+                # Undefined for a gray original (nothing to compare colour against).
+                "colorfulness_ratio": colorfulness_ratio(original, exported)
+                if is_color_photo(original)
+                else None,
+                "colorfulness_ratio_float": colorfulness_ratio(original, floating)
+                if is_color_photo(original)
+                else None,
             }
         )
 
     def mean(key: str) -> float:
-        return float(np.mean([row[key] for row in rows]))
+        values = [row[key] for row in rows if row[key] is not None]
+        return float(np.mean(values)) if values else float("nan")
 
     report = QualityReport(
         photos=len(rows),
@@ -140,6 +158,8 @@ def verify_quality(
         psnr_float=mean("psnr_float"),
         delta_e2000=mean("delta_e2000"),
         delta_e2000_float=mean("delta_e2000_float"),
+        colorfulness_ratio=mean("colorfulness_ratio"),
+        colorfulness_ratio_float=mean("colorfulness_ratio_float"),
         ab_mean_error=float(np.mean([error.mean() for error in ab_errors])),
         ab_max_error=float(max(error.max() for error in ab_errors)),
         backend=colorizer.backend_name,
@@ -147,7 +167,8 @@ def verify_quality(
     )
     log.info(
         "verification on %d photos (%s): PSNR %.2f dB (float %.2f dB, drop %.2f dB), "
-        "CIEDE2000 %.2f (float %.2f), ab error mean %.4f max %.4f",
+        "CIEDE2000 %.2f (float %.2f), colourfulness ratio %.2f (float %.2f), "
+        "ab error mean %.4f max %.4f",
         report.photos,
         report.backend,
         report.psnr,
@@ -155,6 +176,8 @@ def verify_quality(
         report.psnr_drop,
         report.delta_e2000,
         report.delta_e2000_float,
+        report.colorfulness_ratio,
+        report.colorfulness_ratio_float,
         report.ab_mean_error,
         report.ab_max_error,
     )

@@ -48,7 +48,7 @@ def quantize_generator(generator):
 
     try:
         return tfmot.quantization.keras.quantize_model(generator)
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError, TypeError) as error:
         raise UsageError(
             f"generator {generator.name!r} cannot be quantization-aware trained: {error}"
         ) from None
