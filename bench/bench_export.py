@@ -40,9 +40,8 @@ EDGE_SIZE = 256
 MAX_INT8_BYTES = 2 * 1024 * 1024
 
 
-def _peak_conv():
-    """(int8 .tflite bytes, MACs) of the one large convolution."""
-    from edgecolor.export.tflite import convert_generator  # noqa: F401  (same converter setup)
+def _peak_conv(fmt: str = "int8"):
+    """(.tflite bytes, MACs) of the one large convolution, int8 or float32."""
     from edgecolor.models.keras import keras, layers, tf
 
     side, channels_in, channels_out = PEAK_SHAPE
@@ -56,6 +55,9 @@ def _peak_conv():
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [serve.get_concrete_function()], model
     )
+    macs = side * side * channels_in * channels_out * 9
+    if fmt == "float32":
+        return converter.convert(), macs
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     rng = np.random.default_rng(0)
     converter.representative_dataset = lambda: (
@@ -64,7 +66,7 @@ def _peak_conv():
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return converter.convert(), side * side * channels_in * channels_out * 9
+    return converter.convert(), macs
 
 
 def _representative(size: int, count: int = 8) -> list[np.ndarray]:
@@ -91,6 +93,13 @@ def build_models(generator_config, model_path: Path | None = None) -> dict[str, 
     models = {}
     content, macs = _peak_conv()
     models["int8 peak conv"] = {
+        "content": content,
+        "macs": macs,
+        "pixels": None,
+        "parameters": None,
+    }
+    content, macs = _peak_conv("float32")
+    models["fp32 peak conv"] = {
         "content": content,
         "macs": macs,
         "pixels": None,
@@ -249,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
             "1, input to output",
         ),
     ]
-    print("\nratios (medians unless stated)")
+    int8_over_float = rate("int8 peak conv", "median") / rate("fp32 peak conv", "median")
+    print(f"\nthis CPU: int8 peak / fp32 peak on the same convolution = {int8_over_float:.2f}x")
+    print("ratios (medians unless stated)")
     failed = 0
     for label, value, passed, target in checks:
         failed += not passed

@@ -69,6 +69,13 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
     assert [entry["step"] for entry in history] == [1, 2, 3]
     assert all(np.isfinite(entry["g_loss"]) and entry["g_adversarial"] > 0 for entry in history)
     assert any("quant" in layer.name for layer in qat_model.layers)
+    # The generator's batch norms keep their trained statistics; the convolutions adapt.
+    np.testing.assert_array_equal(
+        qat_model.get_layer("quant_enc1_bn").layer.moving_variance.numpy(),
+        generator.get_layer("enc1_bn").moving_variance.numpy(),
+    )
+    qat_kernel = next(w for w in qat_model.weights if "enc1_conv" in w.name and "kernel" in w.name)
+    assert not np.array_equal(qat_kernel.numpy(), generator.get_layer("enc1_conv").kernel.numpy())
     # The discriminator is frozen: its weights never move (its batch-norm averages may).
     for weight in discriminator.trainable_weights:
         assert np.array_equal(frozen[weight.name], weight.numpy()), weight.name

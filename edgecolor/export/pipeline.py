@@ -352,7 +352,12 @@ def _quantization_aware_training(options: ExportOptions, config) -> tuple[object
 
     from edgecolor.training.checkpoint import load_generator
     from edgecolor.training.data import make_training_dataset
-    from edgecolor.training.qat import DEFAULT_QAT_STEPS, load_discriminator, qat_finetune
+    from edgecolor.training.qat import (
+        DEFAULT_QAT_STEPS,
+        QAT_LEARNING_RATE_FACTOR,
+        load_discriminator,
+        qat_finetune,
+    )
 
     steps = options.qat_steps or DEFAULT_QAT_STEPS
     # A fresh copy: the float generator stays untouched as the verification reference.
@@ -375,6 +380,8 @@ def _quantization_aware_training(options: ExportOptions, config) -> tuple[object
         "qat_image_size": config.train.image_size,
         "qat_batch_size": config.train.batch_size,
         "qat_seconds": round(seconds, 1),
+        "qat_learning_rate_factor": QAT_LEARNING_RATE_FACTOR,
+        "qat_batch_norm": "frozen (trained statistics)",
         "qat_final": history[-1] if history else None,
         "adversarial": discriminator is not None,
     }
