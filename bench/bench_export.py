@@ -222,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         return models[name]["macs"] / figures[name][statistic]
 
     peak_share = rate("edge int8", "median") / rate("int8 peak conv", "median")
-    peak_share_min = rate("edge int8", "min") / rate("int8 peak conv", "min")
     versus_float = figures["edge float32"]["median"] / figures["edge int8"]["median"]
     versus_pix2pix = figures["pix2pix int8"]["median"] / figures["edge int8"]["median"]
     per_pixel = lambda name: figures[name]["median"] / models[name]["pixels"]  # noqa: E731
@@ -235,12 +234,6 @@ def main(argv: list[str] | None = None) -> int:
             "edge int8 GMAC/s, % of int8 peak (medians)",
             100 * peak_share,
             peak_share >= 0.5,
-            ">= 50 (aim 70)",
-        ),
-        (
-            "edge int8 GMAC/s, % of int8 peak (minimums)",
-            100 * peak_share_min,
-            peak_share_min >= 0.5,
             ">= 50 (aim 70)",
         ),
         (
@@ -258,9 +251,23 @@ def main(argv: list[str] | None = None) -> int:
             "1, input to output",
         ),
     ]
+    if "edge int8 (file)" in models:
+        file_share = rate("edge int8 (file)", "median") / rate("int8 peak conv", "median")
+        file_partitions = figures["edge int8 (file)"]["partitions"]
+        checks += [
+            ("exported file: GMAC/s, % of int8 peak", 100 * file_share, file_share >= 0.5, ">= 50"),
+            (
+                "exported file: XNNPACK partitions",
+                file_partitions.partitions,
+                file_partitions.one_partition,
+                "1, input to output",
+            ),
+        ]
     int8_over_float = rate("int8 peak conv", "median") / rate("fp32 peak conv", "median")
     print(f"\nthis CPU: int8 peak / fp32 peak on the same convolution = {int8_over_float:.2f}x")
-    print("ratios (medians unless stated)")
+    # Minimums are printed in the table but not used for ratios: a one-op graph finds an
+    # idle moment on a shared machine far more easily than a 30-op one.
+    print("ratios (medians)")
     failed = 0
     for label, value, passed, target in checks:
         failed += not passed
