@@ -55,6 +55,10 @@ class TrainConfig:
     # One-sided label smoothing: real images are labelled this, fakes 0.
     real_label: float = 0.9
     learning_rate: float = 2e-4
+    # Learning rate at the start of the adversarial phase (after pretrain_steps); None = the
+    # initial learning_rate. A smaller one makes the adversarial phase a gentle fine-tune of
+    # the L1-pretrained generator (what the default recipe does: see training/README.md).
+    adversarial_learning_rate: float | None = None
     beta_1: float = 0.5
     # Divide the learning rate by lr_decay_factor when the hold-out L1 has not improved
     # for plateau_patience evaluations, down to min_learning_rate.

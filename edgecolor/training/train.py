@@ -302,10 +302,14 @@ class Trainer:
                 adversarial = train.gan_weight > 0 and step >= train.pretrain_steps
                 if adversarial and step == train.pretrain_steps and train.pretrain_steps > 0:
                     # Hold-out L1 jumps when the adversarial term starts: plateau anew, from
-                    # the initial learning rate (the discriminator starts from scratch).
+                    # the adversarial phase's own starting learning rate.
                     self.state.best_holdout_l1.assign(float("inf"))
                     self.state.evals_without_improvement.assign(0)
-                    self.set_learning_rate(train.learning_rate)
+                    self.set_learning_rate(
+                        train.learning_rate
+                        if train.adversarial_learning_rate is None
+                        else train.adversarial_learning_rate
+                    )
                     log.info("step %d: L1 pretraining done, adversarial training starts", step)
                 losses = self.train_step(next(iterator), adversarial)
                 bad = [name for name, value in losses.items() if not math.isfinite(value)]
