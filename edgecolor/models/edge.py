@@ -5,9 +5,11 @@ Choices, each for a measured reason (see docs/export-variants.md):
 * Downsampling by stride-2 3x3 convolutions (no pooling): one CONV_2D op each.
 * Conv (no bias) -> BatchNorm -> ReLU everywhere: tfmot folds the batch norm into the
   convolution, and ReLU (unlike LeakyReLU) runs on the Edge TPU and fuses into the conv.
-* Upsampling by bilinear resize (RESIZE_BILINEAR): XNNPACK keeps int8 bilinear resize in
-  its partition, while int8 TRANSPOSE_CONV and RESIZE_NEAREST_NEIGHBOR split the graph,
-  and the Edge TPU has no DEPTH_TO_SPACE.
+* Upsampling by bilinear resize (RESIZE_BILINEAR): it costs no MACs, XNNPACK keeps it in
+  its int8 partition and the Edge TPU maps it. Measured alternatives (LiteRT 2.3):
+  RESIZE_NEAREST_NEIGHBOR splits the XNNPACK graph into 5 partitions; int8 TRANSPOSE_CONV
+  stays in the partition but costs 15% more MACs, 40% more bytes and is fragile in the
+  Edge TPU compiler; the Edge TPU has no DEPTH_TO_SPACE.
 * Skip connections by concatenation; dropout in the first decoder levels is the GAN noise.
 * Fully convolutional: one trained model exports at any size that is a multiple of
   ``2 ** len(filters)``.
