@@ -1,6 +1,7 @@
 # The two commands for a fresh machine (Python 3.11, no GPU, no data of your own):
 #   make demo   set up .venv, then colorize the bundled photos and clip into demo-output/
 #   make test   set up .venv, then run the test suite
+#   make bench  [RUN=runs/default] every benchmark into docs/benchmarks.md
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,7 +26,7 @@ lint: $(VENV)
 	$(BIN)/ruff check edgecolor tests bench
 
 bench: $(VENV)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(if $(RUN),--run $(RUN))
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
