@@ -45,8 +45,9 @@ EDGECOLOR = [sys.executable, "-m", "edgecolor.cli"]
 def stand_in_model(folder: Path, image_size: int = 256) -> Path:
     """Export the default edge generator with untrained weights (timing only)."""
     from edgecolor.config import RunConfig
-    from edgecolor.export.metadata import atomic_write, build_metadata, write_metadata
+    from edgecolor.export.metadata import build_metadata, write_metadata
     from edgecolor.export.tflite import convert_generator
+    from edgecolor.files import atomic_write_bytes
     from edgecolor.models import build_generator
 
     config = RunConfig()
@@ -58,7 +59,7 @@ def stand_in_model(folder: Path, image_size: int = 256) -> Path:
     ]
     content = convert_generator(model, "int8", image_size, representative, io="int8")
     path = folder / f"stand-in-default-{image_size}-int8.tflite"
-    atomic_write(path, content)
+    atomic_write_bytes(path, content)
     metadata = build_metadata(
         content,
         path.name,

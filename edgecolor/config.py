@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecolor.errors import UsageError
+from edgecolor.files import atomic_write_text
 
 
 @dataclass
@@ -128,10 +129,7 @@ class RunConfig:
 
     def save(self, path: str | Path) -> None:
         """Write as JSON, atomically (temp file + rename)."""
-        path = Path(path)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(self.to_json() + "\n")
-        temporary.replace(path)
+        atomic_write_text(path, self.to_json() + "\n")
 
 
 def _section(cls, values: dict[str, Any], source: str):

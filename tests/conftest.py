@@ -30,8 +30,9 @@ def _tiny_representative_L(count: int = 8) -> list[np.ndarray]:
 def _export_tiny(directory: Path, fmt: str) -> Path:
     """Build a tiny edge generator (fixed seed), convert it to ``fmt`` and write .tflite + .json."""
     from edgecolor.config import GeneratorConfig, RunConfig
-    from edgecolor.export.metadata import atomic_write, build_metadata, write_metadata
+    from edgecolor.export.metadata import build_metadata, write_metadata
     from edgecolor.export.tflite import convert_generator
+    from edgecolor.files import atomic_write_bytes
     from edgecolor.models import build_generator
     from edgecolor.models.keras import keras
 
@@ -41,7 +42,7 @@ def _export_tiny(directory: Path, fmt: str) -> Path:
     io = "int8" if fmt == "int8" else "float32"
     content = convert_generator(model, fmt, TINY_IMAGE_SIZE, _tiny_representative_L(), io=io)
     path = directory / f"tiny-{fmt}.tflite"
-    atomic_write(path, content)
+    atomic_write_bytes(path, content)
     metadata = build_metadata(
         content,
         path.name,

@@ -48,9 +48,10 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
     from edgecolor.device import Colorizer
     from edgecolor.export.edgetpu import lint
     from edgecolor.export.graph import check_int8_graph, inspect_graph, xnnpack_partitions
-    from edgecolor.export.metadata import atomic_write, build_metadata, write_metadata
+    from edgecolor.export.metadata import build_metadata, write_metadata
     from edgecolor.export.pipeline import representative_L
     from edgecolor.export.tflite import convert_generator, strip_final_upsampling
+    from edgecolor.files import atomic_write_bytes
     from edgecolor.training.checkpoint import load_generator
     from edgecolor.training.data import make_training_dataset
     from edgecolor.training.qat import load_discriminator, qat_finetune
@@ -108,7 +109,7 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
 
     # 5. Through the device Colorizer, against the Keras QAT model on the same input.
     model_path = tmp_path / "tiny.tflite"
-    atomic_write(model_path, content)
+    atomic_write_bytes(model_path, content)
     write_metadata(
         model_path,
         build_metadata(

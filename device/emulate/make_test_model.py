@@ -35,8 +35,9 @@ def representative_L(size: int, count: int = 8) -> list[np.ndarray]:
 def write_model(directory: Path, size: int) -> Path:
     """Export the default-config edge generator (random weights) to int8 at ``size``."""
     from edgecolor.config import RunConfig
-    from edgecolor.export.metadata import atomic_write, build_metadata, write_metadata
+    from edgecolor.export.metadata import build_metadata, write_metadata
     from edgecolor.export.tflite import convert_generator
+    from edgecolor.files import atomic_write_bytes
     from edgecolor.models import build_generator
     from edgecolor.models.keras import keras
 
@@ -45,7 +46,7 @@ def write_model(directory: Path, size: int) -> Path:
     model = build_generator(run_config.generator)
     content = convert_generator(model, "int8", size, representative_L(size), io="int8")
     path = directory / f"edge-random-int8-{size}.tflite"
-    atomic_write(path, content)
+    atomic_write_bytes(path, content)
     metadata = build_metadata(
         content,
         path.name,

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgecolor.errors import EdgecolorError
+from edgecolor.files import commit, temporary_beside
 
 logger = logging.getLogger(__name__)
 
@@ -336,21 +335,6 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_path(path: Path) -> Path:
-    """A fresh temporary file beside ``path`` with the same suffix (writers pick formats by it)."""
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
-    )
-    os.close(descriptor)
-    return Path(temporary)
-
-
-def commit(temporary: Path, path: Path) -> None:
-    """Move a finished temporary file into place (readable like any normal file)."""
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-
-
 def write_image(path: str | Path, frames: list[np.ndarray], source: StillImage) -> Path:
     """Save colorized frames to ``path`` atomically, carrying ``source``'s metadata over.
 
@@ -363,7 +347,7 @@ def write_image(path: str | Path, frames: list[np.ndarray], source: StillImage) 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = atomic_path(path)
+    temporary = temporary_beside(path)
     try:
         if frames[0].dtype == np.uint16:
             _write_sixteen_bit(temporary, frames[0], source)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgecolor import files
 from edgecolor.errors import MissingDependencyError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -103,11 +104,11 @@ class VideoFileSink:
             import cv2
         except ImportError:
             raise MissingDependencyError("OpenCV (for --record)", INSTALL_CAMERA) from None
-        from edgecolor.device import images, video
+        from edgecolor.device import video
 
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._temporary = images.atomic_path(self.path)
+            self._temporary = files.temporary_beside(self.path)
             self._writer = video.open_video_writer(
                 self._temporary, self.fps, picture.shape[1], picture.shape[0]
             )
@@ -124,12 +125,11 @@ class VideoFileSink:
     def close(self) -> None:
         if self._writer is None:
             return
-        from edgecolor.device import images
 
         self._writer.release()
         self._writer = None
         if self.frames_written:
-            images.commit(self._temporary, self.path)
+            files.commit(self._temporary, self.path)
             logger.info("recorded %d frames to %s", self.frames_written, self.path)
         else:
             self._temporary.unlink(missing_ok=True)

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.device.images import UnreadableFile, atomic_path, commit
+from edgecolor.device.images import UnreadableFile
 from edgecolor.errors import MissingDependencyError
+from edgecolor.files import commit, temporary_beside
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def colorize_video(
     """
     source, output = Path(source), Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = atomic_path(output)
+    temporary = temporary_beside(output)
     try:
         try:
             import av  # noqa: F401

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgecolor.files import atomic_output, atomic_write_text
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
 
@@ -68,22 +68,6 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def _replace_atomically(path: Path, write) -> None:
-    """Call ``write(temp_path)`` on a temp file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
-    )
-    os.close(handle)
-    try:
-        write(Path(temp_name))
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 def save_image(path: Path, image: np.ndarray, quality: int = 92) -> Path:
     """Write uint8 (H, W) or (H, W, 3) to ``path`` atomically; format from the suffix."""
     from PIL import Image
@@ -92,7 +76,8 @@ def save_image(path: Path, image: np.ndarray, quality: int = 92) -> Path:
     suffix = Path(path).suffix.lower()
     options = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
     format_name = Image.registered_extensions().get(suffix)
-    _replace_atomically(Path(path), lambda temp: picture.save(temp, format=format_name, **options))
+    with atomic_output(path) as temporary:
+        picture.save(temporary, format=format_name, **options)
     return Path(path)
 
 
@@ -118,5 +103,5 @@ def _finite(value: Any):
 def write_json(path: Path, data: dict) -> Path:
     """Write ``data`` as indented, strict JSON (inf/nan -> null) to ``path`` atomically."""
     text = json.dumps(_finite(data), indent=2, default=_json_value, allow_nan=False) + "\n"
-    _replace_atomically(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+    atomic_write_text(path, text)
     return Path(path)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from edgecolor import __version__
 from edgecolor.color import scaling_metadata
+from edgecolor.files import atomic_write_text
 
 SCHEMA = "edgecolor.model/1"
 REQUIRED_KEYS = (
@@ -136,22 +135,5 @@ def write_metadata(tflite_path: str | Path, metadata: dict) -> Path:
         raise ValueError(f"model metadata schema {metadata['schema']!r} is not {SCHEMA!r}")
     path = metadata_path(tflite_path)
     text = json.dumps(metadata, indent=2, default=_json_default) + "\n"
-    atomic_write(path, text.encode())
+    atomic_write_text(path, text)
     return path
-
-
-def atomic_write(path: str | Path, content: bytes) -> None:
-    """Write bytes to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-        # mkstemp creates the file private (0600); an exported model is meant to be shared.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -25,7 +25,8 @@ import numpy as np
 
 from edgecolor.errors import UsageError
 from edgecolor.export.formats import FORMATS, validate_options
-from edgecolor.export.metadata import atomic_write, build_metadata, metadata_path, write_metadata
+from edgecolor.export.metadata import build_metadata, metadata_path, write_metadata
+from edgecolor.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ def run_export(options: ExportOptions) -> ExportResult:
         )
 
     try:
-        atomic_write(temporary, content)
+        atomic_write_bytes(temporary, content)
         write_metadata(temporary, metadata_for(temporary, {}))
         from edgecolor.export.verify import verify_quality
 

@@ -33,6 +33,7 @@ import numpy as np
 from edgecolor import color
 from edgecolor.config import RunConfig
 from edgecolor.errors import UsageError
+from edgecolor.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +267,7 @@ def write_split(
     """Write ``RUN_DIR/split.json`` atomically."""
     path = Path(run_dir) / SPLIT_FILE
     document = {"seed": seed, "holdout_fraction": fraction, **split}
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(document, indent=2) + "\n")
     return path
 
 

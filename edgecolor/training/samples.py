@@ -6,12 +6,12 @@ grayscale input | generated colours | original. It is written with Pillow, atomi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from edgecolor import color
+from edgecolor.files import atomic_output
 
 
 def predict_ab(generator, L_scaled: np.ndarray, batch_size: int = 16) -> np.ndarray:
@@ -97,8 +97,6 @@ def write_sample_grid(path: str | Path, generator, rgb, L_scaled, write: bool = 
     path = Path(path)
     grid = sample_grid(rgb, L_scaled, predict_ab(generator, L_scaled))
     if write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        Image.fromarray(grid).save(temporary, format="PNG")
-        os.replace(temporary, path)
+        with atomic_output(path) as temporary:
+            Image.fromarray(grid).save(temporary, format="PNG")
     return path
