@@ -26,7 +26,7 @@ def build_pix2pix_generator(config: GeneratorConfig, image_size: int | None = 25
             x = layers.BatchNormalization(name=f"down{index}_bn")(x)
         x = layers.LeakyReLU(0.2, name=f"down{index}_lrelu")(x)
         skips.append(x)
-    for index, (filters, skip) in enumerate(zip(_UP, reversed(skips[:-1]))):
+    for index, (filters, skip) in enumerate(zip(_UP, reversed(skips[:-1]), strict=True)):
         x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, name=f"up{index}")(x)
         x = layers.BatchNormalization(name=f"up{index}_bn")(x)
         if index < 3:

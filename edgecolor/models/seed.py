@@ -35,7 +35,7 @@ def build_seed_generator(config: GeneratorConfig, image_size: int | None = SEED_
             x = layers.LeakyReLU(0.2, name=f"enc{stage}_{index}_lrelu")(x)
         skips.append(x)  # 112, 104, 96 at a 120 input
     x = layers.Conv2D(128, 3, padding="same", activation="tanh", name="bottleneck")(x)
-    for stage, convs in zip((3, 2, 1), _DECODER):
+    for stage, convs in zip((3, 2, 1), _DECODER, strict=True):
         x = layers.Concatenate(name=f"skip{stage}")([x, skips[stage - 1]])
         for index, (filters, kernel) in enumerate(convs, start=1):
             last = stage == 1 and index == len(convs)
