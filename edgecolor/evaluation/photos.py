@@ -9,9 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.files import atomic_output, atomic_write_text
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
+from edgecolor.files import IMAGE_SUFFIXES, atomic_output, atomic_write_text
 
 
 def find_photos(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:

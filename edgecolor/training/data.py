@@ -33,11 +33,10 @@ import numpy as np
 from edgecolor import color
 from edgecolor.config import RunConfig
 from edgecolor.errors import UsageError
-from edgecolor.files import atomic_write_text
+from edgecolor.files import IMAGE_SUFFIXES, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
 # Decoded photos are cached with their short side this many times the training size, so
 # random crops with scale jitter still have room to move and are resized down, not up.
 CACHE_SCALE = 1.25
