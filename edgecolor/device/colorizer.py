@@ -44,10 +44,13 @@ class PreparedImage:
     Attributes:
         image: the caller's array, not copied: (H, W) or (H, W, C), C in 1, 3, 4.
         L_scaled: float32 (h, w), the model-size luminance as L / 50 - 1 in [-1, 1].
+        model_gray: uint8 (h, w), the 8-bit frame at the model's size (``mode="video"``
+            only; the NV12 join needs it), else None.
     """
 
     image: np.ndarray
     L_scaled: np.ndarray
+    model_gray: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -83,7 +86,14 @@ class Colorizer:
         device: ``"auto"`` (Edge TPU when present, else CPU), ``"cpu"`` or ``"edgetpu"``.
         threads: CPU threads for XNNPACK; None = every core.
         saturation: factor on the predicted colour (1 = as predicted, 0 = gray).
+        mode: ``"photo"`` (every image; the exact Lab join: the output's Lab L equals the
+            input's) or ``"video"`` (the live loop's: 8-bit gray frames of even size with
+            OpenCV installed are shrunk by box halvings and joined in NV12, Y'CbCr 4:2:0,
+            about 4x faster than the exact join and within about 1 CIEDE2000 of it, see
+            :class:`~edgecolor.device.pixels.Yuv420FrameJoiner`; other images as a photo).
     """
+
+    MODES = ("photo", "video")
 
     def __init__(
         self,
@@ -91,13 +101,16 @@ class Colorizer:
         device: str = "auto",
         threads: int | None = None,
         saturation: float = 1.0,
+        mode: str = "photo",
     ):
+        if mode not in self.MODES:
+            raise UsageError(f"mode {mode!r}: use one of {', '.join(self.MODES)}")
         model_path = resolve_model_path(model_path)
         metadata = load_metadata(model_path)
         loaded = backends.load_interpreter(
             model_path, device, threads, edgetpu_model_path(model_path, metadata)
         )
-        self._setup(loaded, metadata, saturation)
+        self._setup(loaded, metadata, saturation, mode)
 
     @classmethod
     def from_interpreter(
@@ -105,20 +118,27 @@ class Colorizer:
         loaded: backends.LoadedInterpreter,
         metadata: dict[str, Any],
         saturation: float = 1.0,
+        mode: str = "photo",
     ) -> Colorizer:
         """A Colorizer around an interpreter that is already loaded (tests use a fake)."""
+        if mode not in cls.MODES:
+            raise UsageError(f"mode {mode!r}: use one of {', '.join(cls.MODES)}")
         colorizer = cls.__new__(cls)
-        colorizer._setup(loaded, metadata, saturation)
+        colorizer._setup(loaded, metadata, saturation, mode)
         return colorizer
 
-    def _setup(self, loaded: backends.LoadedInterpreter, metadata: dict, saturation: float) -> None:
+    def _setup(
+        self, loaded: backends.LoadedInterpreter, metadata: dict, saturation: float, mode: str
+    ) -> None:
         if not saturation >= 0.0:
             raise UsageError(f"saturation {saturation}: must be 0 or more")
         self.saturation = float(saturation)
-        # False: join 8-bit gray exactly (slower) until the lookup table exists (the live
-        # loop builds it in the background so that the first frame comes quickly).
+        self.mode = mode
+        # False: join 8-bit gray exactly (slower) until the lookup tables exist (the live
+        # loop builds them in the background so that the first frame comes quickly).
         self.wait_for_table = True
         self._joiner: pixels.GrayFrameJoiner | None | bool = None
+        self._yuv_joiner: pixels.Yuv420FrameJoiner | None | bool = None
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -138,6 +158,11 @@ class Colorizer:
         self._ab_scale = float(scaling["ab"]["scale"])
         _, height, width, _ = (int(size) for size in self._input["shape"])
         self._input_size = (height, width)
+        # L / 50 - 1 of every 8-bit gray level: the video mode's prepare is one look-up.
+        self._gray_L_scaled = (
+            pixels.gray_luminance_table("uint8") / np.float32(self._L_scale)
+            - np.float32(self._L_offset)
+        ).astype(np.float32)
 
     # ------------------------------------------------------------------ properties
 
@@ -161,6 +186,10 @@ class Colorizer:
         """
         image = check_image(image)
         height, width = self._input_size
+        if self._video_frame(image):
+            model_gray = pixels.frame_model_gray(image, height, width)
+            L_scaled = pixels.gray_lookup(model_gray, self._gray_L_scaled)
+            return PreparedImage(image, L_scaled, model_gray)
         L_small = pixels.model_luminance(image, height, width)
         L_scaled = L_small / np.float32(self._L_scale) - np.float32(self._L_offset)
         return PreparedImage(image, L_scaled.astype(np.float32, copy=False))
@@ -203,8 +232,10 @@ class Colorizer:
         fast_gray = (
             image.ndim == 2
             and image.dtype == np.uint8
-            and (self.wait_for_table or pixels.gray_table_ready())
+            and (self.wait_for_table or pixels.join_tables_ready())
         )
+        if fast_gray and prepared.model_gray is not None and self._video_frame(image):
+            return self._yuv_join(image, prepared.model_gray, ab_small, output)
         if fast_gray and height * width <= pixels.WHOLE_FRAME_PIXELS:
             joiner = self._frame_joiner()
             if joiner is not None:  # a video frame: the buffered OpenCV path
@@ -220,6 +251,29 @@ class Colorizer:
             if channels == 4:
                 output[start:stop, :, 3] = band[..., 3]  # alpha as it was, never composited
         return output
+
+    def _video_frame(self, image: np.ndarray) -> bool:
+        """Whether ``image`` takes the video mode's fast path (else it is a photo)."""
+        return (
+            self.mode == "video"
+            and image.ndim == 2
+            and image.dtype == np.uint8
+            and image.shape[0] % 2 == 0
+            and image.shape[1] % 2 == 0
+            and image.shape[0] * image.shape[1] <= pixels.WHOLE_FRAME_PIXELS
+            and pixels.opencv_available()
+        )
+
+    def _yuv_join(
+        self, image: np.ndarray, model_gray: np.ndarray, ab_small: np.ndarray, output: np.ndarray
+    ) -> np.ndarray:
+        """The video mode's NV12 join (:class:`~edgecolor.device.pixels.Yuv420FrameJoiner`)."""
+        if self._yuv_joiner is None:
+            self._yuv_joiner = pixels.Yuv420FrameJoiner()
+        ab_height, ab_width = ab_small.shape[:2]
+        if model_gray.shape != (ab_height, ab_width):  # the model's ab may be at half size
+            model_gray = pixels.frame_model_gray(model_gray, ab_height, ab_width)
+        return self._yuv_joiner(image, model_gray, ab_small, output)
 
     def _frame_joiner(self) -> pixels.GrayFrameJoiner | None:
         """The buffered OpenCV join for video frames, or None without OpenCV."""

@@ -257,9 +257,9 @@ def run_live(args: argparse.Namespace) -> int:
 
         bind = parse_bind(args.serve)
     source = parse_source(args.source)
-    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
-    # The first frames join exactly while the fast lookup table is built beside them
-    # (the loop starts building it after the first frame).
+    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation, mode="video")
+    # The first frames join exactly while the fast lookup tables are built beside them
+    # (the loop starts building them after the first frame).
     colorizer.wait_for_table = False
     try:
         source.open()
@@ -322,6 +322,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     from edgecolor.device.benchmark import report, run_benchmark
     from edgecolor.device.model import resolve_model_path
+    from edgecolor.files import atomic_write_text
 
     check_common(args)
     if args.frames < 1:
@@ -333,5 +334,5 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     print(report(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        atomic_write_text(Path(args.json), json.dumps(result, indent=1) + "\n")
     return EXIT_OK

@@ -331,9 +331,9 @@ class LiveLoop:
                 if result.first_frame_seconds is None:
                     result.first_frame_seconds = time.perf_counter() - started
                     logger.info("first colorized frame after %.2f s", result.first_frame_seconds)
-                    if not self.colorizer.wait_for_table and not pixels.gray_table_ready():
-                        # Only now: building it earlier would compete with the first frame.
-                        pixels.prebuild_gray_table()
+                    if not self.colorizer.wait_for_table and not pixels.join_tables_ready():
+                        # Only now: building them earlier would compete with the first frame.
+                        pixels.prebuild_join_tables()
         except StopRequested as reason:
             logger.info("stopped: %s", reason)
         finally:
@@ -372,8 +372,8 @@ class LiveLoop:
         clock = time.perf_counter
         start = clock()
         if frame.model_gray is not None:  # picamera2: the lores stream feeds the model
-            L_scaled = self.colorizer.prepare(frame.model_gray).L_scaled
-            prepared = PreparedImage(frame.gray, L_scaled)
+            small = self.colorizer.prepare(frame.model_gray)
+            prepared = PreparedImage(frame.gray, small.L_scaled, small.model_gray)
         else:
             prepared = self.colorizer.prepare(frame.gray)
         after_prepare = clock()
