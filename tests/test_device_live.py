@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from edgecolor.cli import main
 from edgecolor.device import pixels
 from edgecolor.device.colorizer import Colorizer
 from edgecolor.device.live import ColourSmoother, LiveLoop, SourceLost
+from edgecolor.device.sinks import side_by_side
 from edgecolor.device.sources import Frame, Picamera2Source, parse_source
 
 cv2 = pytest.importorskip("cv2")
@@ -239,8 +241,8 @@ class FakePicamera2:
         self.configuration = None
         self.started = self.stopped = False
 
-    def create_video_configuration(self, main, lores, controls):
-        return {"main": main, "lores": lores, "controls": controls}
+    def create_video_configuration(self, main, lores, controls, colour_space=None):
+        return {"main": main, "lores": lores, "controls": controls, "colour_space": colour_space}
 
     def configure(self, configuration):
         self.configuration = configuration
@@ -272,19 +274,29 @@ class FakePicamera2:
         return Request()
 
 
-def test_picamera2_uses_the_y_planes_without_colour_conversion(colorizer):
+@pytest.mark.parametrize("mode", ["photo", "video"])
+def test_picamera2_uses_the_y_planes_without_colour_conversion(tiny_model, mode):
+    colorizer = Colorizer(tiny_model, device="cpu", threads=1, mode=mode)
     camera = FakePicamera2()
-    source = Picamera2Source(main_size=(96, 64), lores_size=(48, 32), camera_factory=lambda: camera)
+    source = Picamera2Source(
+        main_size=(96, 64),
+        lores_size=(48, 32),
+        camera_factory=lambda: camera,
+        colour_space_factory=lambda: "sYCC",
+    )
     sink = SlowSink(0)
     pictures = []
     sink.write = lambda picture, timestamp: pictures.append(picture.copy())
     LiveLoop(colorizer, source, [sink], frames=3, overlay=False, smoothing=0).run()
     assert camera.configuration["main"] == {"size": (96, 64), "format": "YUV420"}
     assert camera.configuration["lores"] == {"size": (48, 32), "format": "YUV420"}
+    assert camera.configuration["colour_space"] == "sYCC"  # full range: Y is the sRGB gray
     assert camera.started and camera.stopped
     assert pictures[0].shape == (64, 96, 3)
     ramp = np.tile(np.linspace(10, 240, 96).astype(np.uint8), (64, 1))
-    assert np.abs(pixels.luminance(pictures[0]) - pixels.luminance(ramp)).max() < 0.6
+    # photo: exact up to 8-bit rounding; video: exact where flat, this ramp is steep
+    tolerance = 0.6 if mode == "photo" else 1.0
+    assert np.abs(pixels.luminance(pictures[0]) - pixels.luminance(ramp)).max() < tolerance
 
 
 @pytest.mark.hardware
@@ -345,3 +357,15 @@ def test_a_watched_file_plays_no_faster_than_its_own_frame_rate(tmp_path, colori
     assert result.frames == 12
     # 11 intervals of 1/20 s at least (a busy machine can only make it slower)
     assert sink_times[-1] - sink_times[0] >= 11 / 20.0 * 0.9
+
+
+def test_side_by_side_puts_the_gray_left_of_the_colour(monkeypatch):
+    rng = np.random.default_rng(5)
+    gray = rng.integers(0, 256, (6, 10), dtype=np.uint8)
+    colour = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    picture = side_by_side(gray, colour)
+    assert picture.shape == (6, 20, 3) and picture.dtype == np.uint8
+    np.testing.assert_array_equal(picture[:, :10], np.dstack([gray] * 3))
+    np.testing.assert_array_equal(picture[:, 10:], colour)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # the numpy path, without OpenCV
+    np.testing.assert_array_equal(side_by_side(gray, colour), picture)

@@ -157,8 +157,23 @@ class OpenCVSource:
             self._capture = None
 
 
+def full_range_colour_space() -> Any:
+    """libcamera's sYCC: full-range BT.601 Y'CbCr of sRGB, so a Y plane is the sRGB gray.
+
+    picamera2's video configurations default to SMPTE 170M or Rec.709, whose Y' is video
+    range (16..235): taken as gray, blacks would come out lifted and whites dimmed, and
+    the model would see less contrast than it was trained on.
+    """
+    from libcamera import ColorSpace  # installed with python3-picamera2
+
+    return ColorSpace.Sycc()
+
+
 class Picamera2Source:
     """The Raspberry Pi camera: lores Y plane -> model input, main Y plane -> joined luminance.
+
+    Both streams are YUV420 in full-range sYCC (:func:`full_range_colour_space`), so their
+    Y planes are the 8-bit gray the Colorizer takes, without any colour conversion.
 
     Args:
         main_size: (width, height) of the main stream, the output's size.
@@ -166,6 +181,8 @@ class Picamera2Source:
         fps: requested frame rate.
         camera_factory: builds the camera object (default ``picamera2.Picamera2``); tests
             pass a fake with the same methods.
+        colour_space_factory: gives the configuration's colour space (default
+            :func:`full_range_colour_space`); tests pass a stand-in.
     """
 
     def __init__(
@@ -174,6 +191,7 @@ class Picamera2Source:
         lores_size: tuple[int, int] = (320, 240),
         fps: float = 30.0,
         camera_factory: Any = None,
+        colour_space_factory: Any = full_range_colour_space,
     ):
         self.name = "picamera2"
         self.live = True
@@ -181,6 +199,7 @@ class Picamera2Source:
         self.main_size = main_size
         self.lores_size = lores_size
         self._factory = camera_factory
+        self._colour_space_factory = colour_space_factory
         self._camera = None
         self._index = 0
 
@@ -200,6 +219,7 @@ class Picamera2Source:
             main={"size": self.main_size, "format": "YUV420"},
             lores={"size": self.lores_size, "format": "YUV420"},
             controls={"FrameRate": self.fps},
+            colour_space=self._colour_space_factory(),
         )
         camera.configure(configuration)
         camera.start()
