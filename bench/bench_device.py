@@ -121,6 +121,60 @@ def section_pipeline(model: Path, clip: Path, threads: int) -> None:
     print(f"\nprepare + join = {share:.0%} of invoke (target <= 50%: {verdict})\n")
 
 
+def section_video_mode_accuracy(model: Path, clip: Path, threads: int, frames: int = 12) -> None:
+    """What the video mode's fast join costs in colour: it against the exact photo join."""
+    import cv2
+    from skimage import data
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from edgecolor.device.colorizer import Colorizer
+
+    print("## 1b. Video mode vs photo mode: the same colours, joined fast (NV12) and exactly\n")
+    video = Colorizer(model, "cpu", threads, mode="video")
+    photo = Colorizer.from_interpreter(video._loaded, video.metadata, mode="photo")
+    images = []
+    capture = cv2.VideoCapture(str(clip))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or frames
+    for index in np.linspace(0, count - 1, frames).astype(int):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, image = capture.read()
+        if ok:
+            images.append(("clip", cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)))
+    capture.release()
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"):
+        rgb = cv2.resize(getattr(data, name)(), (640, 480), interpolation=cv2.INTER_AREA)
+        images.append((name, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+    rows = []
+    for _, gray in images:
+        prepared = video.prepare(gray)
+        ab = video.predict_ab(prepared.L_scaled)
+        fast = rgb2lab(video.join(prepared, ab))
+        exact = rgb2lab(photo.join(photo.prepare(gray), ab))
+        L_input = rgb2lab(np.dstack([gray] * 3))[..., 0]
+        difference = deltaE_ciede2000(exact, fast)
+        L_error = np.abs(fast[..., 0] - L_input)
+        rows.append(
+            (
+                difference.mean(),
+                np.percentile(difference, 99),
+                L_error.mean(),
+                np.percentile(L_error, 99),
+                np.abs(exact[..., 0] - L_input).mean(),
+            )
+        )
+    mean = np.mean(rows, axis=0)
+    print(
+        f"{len(images)} frames at 640x480 ({sum(1 for n, _ in images if n == 'clip')} from the "
+        f"clip, {sum(1 for n, _ in images if n != 'clip')} scikit-image photos), the model's "
+        "own colours joined both ways:"
+    )
+    print(f"- CIEDE2000, video vs photo join: mean {mean[0]:.2f}, 99th percentile {mean[1]:.2f}")
+    print(
+        f"- |L out - L in|: video join mean {mean[2]:.2f}, 99th percentile {mean[3]:.2f}; "
+        f"photo join mean {mean[4]:.2f}\n"
+    )
+
+
 def section_memory(model: Path, clip: Path, threads: int, frames: int) -> None:
     print(f"## 2. `edgecolor live` resident memory over {frames} frames\n")
     command = [
@@ -303,6 +357,7 @@ def main() -> int:
         )
         del colorizer
         section_pipeline(model, clip, args.threads)
+        section_video_mode_accuracy(model, clip, args.threads)
         if not args.skip_memory:
             section_memory(model, clip, args.threads, args.live_frames)
         section_start(model, clip, args.threads)

@@ -404,8 +404,9 @@ def _build_nv12_join_tables(rgb_table: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """
     steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
     rgbx = rgb_table.view(np.uint8).reshape(256, steps, steps, 4)
-    uv = np.full((steps, 256, 256, 2), 128, np.uint8)
-    y_correction = np.full((steps, 256, 256), Y_CORRECTION_OFFSET, np.uint8)
+    # np.zeros: the padding's pages are never touched, so never resident
+    uv = np.zeros((steps, 256, 256, 2), np.uint8)
+    y_correction = np.zeros((steps, 256, 256), np.uint8)
     for level in range(256):  # a level at a time: a few MB of temporaries, not 150
         nv12 = rgbx[level, :, :, :3].astype(np.float32) @ _RGB_TO_NV12.T  # Y'-16, U-128, V-128
         uv[:, :steps, level] = np.clip(nv12[..., 1:] + 128.5, 0, 255)
