@@ -10,7 +10,16 @@ import sys
 import edgecolor.device
 
 FORBIDDEN = ("tensorflow", "tf_keras", "keras")
-NOT_AT_LOAD = ("cv2", "picamera2", "libcamera", "pycoral", "tflite_runtime", "ai_edge_litert", "av")
+NOT_AT_LOAD = (
+    "cv2",
+    "picamera2",
+    "libcamera",
+    "pycoral",
+    "tflite_runtime",
+    "ai_edge_litert",
+    "av",
+    "simplejpeg",
+)
 
 
 def _device_modules() -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ from edgecolor.cli import main
 from edgecolor.device import pixels
 from edgecolor.device.colorizer import Colorizer
 from edgecolor.device.live import ColourSmoother, LiveLoop, SourceLost
-from edgecolor.device.sinks import side_by_side
 from edgecolor.device.sources import Frame, Picamera2Source, parse_source
 
 cv2 = pytest.importorskip("cv2")
@@ -294,9 +292,8 @@ def test_picamera2_uses_the_y_planes_without_colour_conversion(tiny_model, mode)
     assert camera.started and camera.stopped
     assert pictures[0].shape == (64, 96, 3)
     ramp = np.tile(np.linspace(10, 240, 96).astype(np.uint8), (64, 1))
-    # photo: exact up to 8-bit rounding; video: exact where flat, this ramp is steep
-    tolerance = 0.6 if mode == "photo" else 1.0
-    assert np.abs(pixels.luminance(pictures[0]) - pixels.luminance(ramp)).max() < tolerance
+    # the loop carries frames as 4:2:0 planes, like any video: luminance within 1 L unit
+    assert np.abs(pixels.luminance(pictures[0]) - pixels.luminance(ramp)).max() < 1.0
 
 
 @pytest.mark.hardware
@@ -358,14 +355,3 @@ def test_a_watched_file_plays_no_faster_than_its_own_frame_rate(tmp_path, colori
     # 11 intervals of 1/20 s at least (a busy machine can only make it slower)
     assert sink_times[-1] - sink_times[0] >= 11 / 20.0 * 0.9
 
-
-def test_side_by_side_puts_the_gray_left_of_the_colour(monkeypatch):
-    rng = np.random.default_rng(5)
-    gray = rng.integers(0, 256, (6, 10), dtype=np.uint8)
-    colour = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
-    picture = side_by_side(gray, colour)
-    assert picture.shape == (6, 20, 3) and picture.dtype == np.uint8
-    np.testing.assert_array_equal(picture[:, :10], np.dstack([gray] * 3))
-    np.testing.assert_array_equal(picture[:, 10:], colour)
-    monkeypatch.setitem(sys.modules, "cv2", None)  # the numpy path, without OpenCV
-    np.testing.assert_array_equal(side_by_side(gray, colour), picture)

@@ -4,8 +4,9 @@ The stages are the live loop's own: capture (decode a frame from a 640x480 video
 it gray), prepare (shrink to the model's input, L, scale), invoke (quantize, run the model,
 dequantize), join (upsample the colour, join with the full-resolution luma), encode
 (compose gray | colour with the fps label and JPEG-encode it, as the web preview does).
-The live loop runs the Colorizer in its video mode (box-halving shrink, NV12 join); the
-photo mode's exact Lab prepare and join are timed on the same frames for comparison.
+The live loop runs the Colorizer in its video mode (box-halving shrink, a join into
+Y'CbCr 4:2:0 planes that JPEG encodes as they are); the photo mode's exact Lab prepare and
+join (to RGB) are timed on the same frames for comparison.
 Without ``--source`` a synthetic 640x480 clip is generated (moving shapes over gradients
 and noise).
 """
@@ -69,12 +70,12 @@ def run_benchmark(
         ) from None
     from edgecolor.device import pixels
     from edgecolor.device.colorizer import Colorizer
-    from edgecolor.device.sinks import draw_label, side_by_side
     from edgecolor.device.web import encode_jpeg
+    from edgecolor.device.yuv import Yuv420Picture
 
     colorizer = Colorizer(model_path, device, threads, mode="video")
     photo = Colorizer.from_interpreter(colorizer._loaded, colorizer.metadata, mode="photo")
-    pixels.nv12_join_tables()  # all tables: built once per process, not part of a frame's time
+    pixels.chroma_join_table()  # all tables: built once per process, not part of a frame's time
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(source) if source else synthetic_clip(Path(folder) / "clip.avi")
         capture = cv2.VideoCapture(str(clip))
@@ -104,9 +105,10 @@ def run_benchmark(
             after_prepare = clock()
             ab = colorizer.predict_ab(prepared.L_scaled)
             after_invoke = clock()
-            colour = colorizer.join(prepared, ab)
+            colour = colorizer.join_yuv420(prepared, ab)
             after_join = clock()
-            encode_jpeg(draw_label(side_by_side(gray, colour), "00.0 fps"))
+            picture = Yuv420Picture.side_by_side(Yuv420Picture.from_gray(gray), colour)
+            encode_jpeg(picture.draw_label("00.0 fps"))
             end = clock()
             # the photo mode on the same frame and colours, after the frame's own stages
             photo_start = clock()

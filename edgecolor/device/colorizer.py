@@ -32,6 +32,7 @@ from edgecolor.device.model import (
     load_metadata,
     resolve_model_path,
 )
+from edgecolor.device.yuv import Yuv420FrameJoiner, Yuv420Picture
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -88,9 +89,10 @@ class Colorizer:
         saturation: factor on the predicted colour (1 = as predicted, 0 = gray).
         mode: ``"photo"`` (every image; the exact Lab join: the output's Lab L equals the
             input's) or ``"video"`` (the live loop's: 8-bit gray frames of even size with
-            OpenCV installed are shrunk by box halvings and joined in NV12, Y'CbCr 4:2:0,
-            about 4x faster than the exact join and within about 1 CIEDE2000 of it, see
-            :class:`~edgecolor.device.pixels.Yuv420FrameJoiner`; other images as a photo).
+            OpenCV installed are shrunk by box halvings and joined as Y'CbCr 4:2:0 planes
+            that keep the frame's own luma, about 10x faster than the exact join and
+            within about 1 CIEDE2000 of it, see
+            :class:`~edgecolor.device.yuv.Yuv420FrameJoiner`; other images as a photo).
     """
 
     MODES = ("photo", "video")
@@ -138,7 +140,7 @@ class Colorizer:
         # loop builds them in the background so that the first frame comes quickly).
         self.wait_for_table = True
         self._joiner: pixels.GrayFrameJoiner | None | bool = None
-        self._yuv_joiner: pixels.Yuv420FrameJoiner | None | bool = None
+        self._yuv_joiner: Yuv420FrameJoiner | None = None
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -219,23 +221,17 @@ class Colorizer:
             (H, W, 3), or (H, W, 4) with the input's alpha unchanged; uint8 for uint8 input,
             uint16 for uint16, float32 in [0, 1] for float. Its Lab L equals the input's.
         """
+        if self._takes_yuv_join(prepared):
+            return self.join_yuv420(prepared, ab_scaled).to_rgb()
         image = prepared.image
         height, width = prepared.size
         channels = 4 if image.ndim == 3 and image.shape[2] == 4 else 3
         out_dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
         output = np.empty((height, width, channels), dtype=out_dtype)
-        ab_small = np.asarray(ab_scaled, np.float32) * np.float32(self._ab_scale * self.saturation)
-        # sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1).
-        np.clip(ab_small, -pixels.AB_LIMIT, pixels.AB_LIMIT, out=ab_small)
+        ab_small = self._ab_small(ab_scaled)
         # 8-bit gray (every video frame, most scans) joins through a lookup table, built
         # on first use, or (wait_for_table False) used once a background build is done.
-        fast_gray = (
-            image.ndim == 2
-            and image.dtype == np.uint8
-            and (self.wait_for_table or pixels.join_tables_ready())
-        )
-        if fast_gray and prepared.model_gray is not None and self._video_frame(image):
-            return self._yuv_join(image, prepared.model_gray, ab_small, output)
+        fast_gray = image.ndim == 2 and image.dtype == np.uint8 and self._tables_usable()
         if fast_gray and height * width <= pixels.WHOLE_FRAME_PIXELS:
             joiner = self._frame_joiner()
             if joiner is not None:  # a video frame: the buffered OpenCV path
@@ -252,6 +248,43 @@ class Colorizer:
                 output[start:stop, :, 3] = band[..., 3]  # alpha as it was, never composited
         return output
 
+    def join_yuv420(self, prepared: PreparedImage, ab_scaled: np.ndarray) -> Yuv420Picture:
+        """:meth:`join`, as full-range Y'CbCr 4:2:0 planes: the live loop's frame format.
+
+        A video-mode frame is joined straight into planes
+        (:class:`~edgecolor.device.yuv.Yuv420FrameJoiner`, no RGB made); any other 8-bit
+        image is joined as :meth:`join` does and converted.
+        """
+        if not self._takes_yuv_join(prepared):
+            return Yuv420Picture.from_rgb(self.join(prepared, ab_scaled))
+        if self._yuv_joiner is None:
+            self._yuv_joiner = Yuv420FrameJoiner()
+        ab_small = self._ab_small(ab_scaled)
+        model_gray = prepared.model_gray
+        ab_height, ab_width = ab_small.shape[:2]
+        if model_gray.shape != (ab_height, ab_width):  # the model's ab may be at half size
+            model_gray = pixels.frame_model_gray(model_gray, ab_height, ab_width)
+        return self._yuv_joiner(prepared.image, model_gray, ab_small)
+
+    def _ab_small(self, ab_scaled: np.ndarray) -> np.ndarray:
+        """The model's ab/110 -> Lab a, b: float32 (h, w, 2), saturation applied, clipped."""
+        ab_small = np.asarray(ab_scaled, np.float32) * np.float32(self._ab_scale * self.saturation)
+        # sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1).
+        return np.clip(ab_small, -pixels.AB_LIMIT, pixels.AB_LIMIT, out=ab_small)
+
+    def _tables_usable(self) -> bool:
+        """Whether the join tables may be used now (built on first use unless the live loop
+        builds them in the background, ``wait_for_table = False``)."""
+        return self.wait_for_table or pixels.join_tables_ready()
+
+    def _takes_yuv_join(self, prepared: PreparedImage) -> bool:
+        """Whether ``prepared`` is a video-mode frame the 4:2:0 join takes."""
+        return (
+            prepared.model_gray is not None
+            and self._video_frame(prepared.image)
+            and self._tables_usable()
+        )
+
     def _video_frame(self, image: np.ndarray) -> bool:
         """Whether ``image`` takes the video mode's fast path (else it is a photo)."""
         return (
@@ -263,17 +296,6 @@ class Colorizer:
             and image.shape[0] * image.shape[1] <= pixels.WHOLE_FRAME_PIXELS
             and pixels.opencv_available()
         )
-
-    def _yuv_join(
-        self, image: np.ndarray, model_gray: np.ndarray, ab_small: np.ndarray, output: np.ndarray
-    ) -> np.ndarray:
-        """The video mode's NV12 join (:class:`~edgecolor.device.pixels.Yuv420FrameJoiner`)."""
-        if self._yuv_joiner is None:
-            self._yuv_joiner = pixels.Yuv420FrameJoiner()
-        ab_height, ab_width = ab_small.shape[:2]
-        if model_gray.shape != (ab_height, ab_width):  # the model's ab may be at half size
-            model_gray = pixels.frame_model_gray(model_gray, ab_height, ab_width)
-        return self._yuv_joiner(image, model_gray, ab_small, output)
 
     def _frame_joiner(self) -> pixels.GrayFrameJoiner | None:
         """The buffered OpenCV join for video frames, or None without OpenCV."""

@@ -32,8 +32,9 @@ import numpy as np
 
 from edgecolor.device import pixels
 from edgecolor.device.colorizer import Colorizer, PreparedImage
-from edgecolor.device.sinks import FrameSink, StopRequested, draw_label, side_by_side
+from edgecolor.device.sinks import FrameSink, StopRequested
 from edgecolor.device.sources import Frame, FrameSource
+from edgecolor.device.yuv import Yuv420Picture
 from edgecolor.errors import EdgecolorError
 
 logger = logging.getLogger(__name__)
@@ -380,23 +381,28 @@ class LiveLoop:
         ab = self.colorizer.predict_ab(prepared.L_scaled)
         after_invoke = clock()
         ab = self.smoother.update(prepared.L_scaled, ab)
-        colour = self.colorizer.join(prepared, ab)
+        # Y'CbCr 4:2:0 planes, as the camera and JPEG hold pictures: the preview is
+        # composed and encoded in them; RGB is made once, for sinks only.
+        colour = self.colorizer.join_yuv420(prepared, ab)
         after_join = clock()
         if self.pace and not self.source.live:
             self._wait_until_due(frame.timestamp)
             after_join = clock()  # the wait is not part of any stage
         fps = self.frame_rate.tick(after_join)
         label = f"{fps:4.1f} fps" if fps else "-- fps"
+        watched = self.preview is not None and self.preview.clients
+        gray = Yuv420Picture.from_gray(frame.gray) if self.side_by_side or watched else None
         if self.sinks:
-            picture = side_by_side(frame.gray, colour) if self.side_by_side else colour
+            picture = Yuv420Picture.side_by_side(gray, colour) if self.side_by_side else colour
             if self.overlay:
-                draw_label(picture, label)
+                picture.draw_label(label)
+            rgb = picture.to_rgb()
             for sink in self.sinks:
-                sink.write(picture, frame.timestamp)
-        if self.preview is not None and self.preview.clients:
-            web_picture = side_by_side(frame.gray, colour)
+                sink.write(rgb, frame.timestamp)
+        if watched:
+            web_picture = Yuv420Picture.side_by_side(gray, colour)
             if self.overlay:
-                draw_label(web_picture, label)
+                web_picture.draw_label(label)
             self.preview.publish(web_picture, fps)
         elif self.preview is not None:
             self.preview.fps = fps

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any
 
 import numpy as np
 
@@ -318,17 +317,17 @@ def from_unit(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 _table_lock = threading.Lock()
-_tables: dict[str, Any] = {}
+_tables: dict[str, np.ndarray] = {}
 
 
 def join_tables_ready() -> bool:
-    """True once both join tables (:func:`gray_join_table`, :func:`nv12_join_tables`) exist."""
+    """True once both join tables (:func:`gray_join_table`, :func:`chroma_join_table`) exist."""
     return len(_tables) == 2
 
 
 def prebuild_join_tables() -> threading.Thread:
     """Build both join tables in a background thread (the live loop starts it early)."""
-    thread = threading.Thread(target=nv12_join_tables, name="edgecolor-tables", daemon=True)
+    thread = threading.Thread(target=chroma_join_table, name="edgecolor-tables", daemon=True)
     thread.start()
     return thread
 
@@ -341,13 +340,13 @@ def gray_join_table() -> np.ndarray:
         return _tables["rgb"]
 
 
-def nv12_join_tables() -> tuple[np.ndarray, np.ndarray]:
-    """The tables of :func:`_build_nv12_join_tables` (and the gray one they come from), built once."""
+def chroma_join_table() -> np.ndarray:
+    """The table of :func:`_build_chroma_join_table` (and the gray one it comes from), built once."""
     rgb = gray_join_table()
     with _table_lock:
-        if "nv12" not in _tables:
-            _tables["nv12"] = _build_nv12_join_tables(rgb)
-        return _tables["nv12"]
+        if "chroma" not in _tables:
+            _tables["chroma"] = _build_chroma_join_table(rgb)
+        return _tables["chroma"]
 
 
 def _build_gray_join_table() -> np.ndarray:
@@ -374,46 +373,33 @@ def _build_gray_join_table() -> np.ndarray:
     return table.reshape(-1, 4).view(np.uint32)[:, 0]
 
 
-# OpenCV's NV12 -> RGB conversion (ITU-R BT.601, video range: Y' 16..235, chroma 16..240),
-# as a matrix on (Y' - 16, U - 128, V - 128); its inverse gives the NV12 values of a colour.
-_NV12_TO_RGB = np.array([[1.164, 0.0, 1.596], [1.164, -0.391, -0.813], [1.164, 2.018, 0.0]])
-_RGB_TO_NV12 = np.linalg.inv(_NV12_TO_RGB).astype(np.float32)
-# Full-range gray g is the video-range Y' 16 + g * 219 / 255.
-VIDEO_Y_GAIN = 219.0 / 255.0
-VIDEO_Y_BLACK = 16.0
-# The luma correction is stored offset by this much in a uint8.
-Y_CORRECTION_OFFSET = 128.0
+# JFIF's RGB -> Y'CbCr (BT.601, full range): rows Y', Cb - 128, Cr - 128.
+RGB_TO_YCBCR = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+    dtype=np.float32,
+)
 
 
-def _build_nv12_join_tables(rgb_table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The gray-join table's colours as NV12 values: (UV uint16, dY uint8), both (n * 256 * 256,).
+def _build_chroma_join_table(rgb_table: np.ndarray) -> np.ndarray:
+    """The gray-join table's colours as JFIF chroma: uint16 (256 * 256 * 256,).
 
-    Entry ``(ia * 256 + ib) * 256 + gray`` describes the colour C of (gray, a, b) in
-    OpenCV's NV12 (BT.601 video range):
-
-    * UV: C's chroma (U, V), rounded: two bytes viewed as one uint16, so that one gather
-      gives an interleaved UV plane;
-    * dY: how far C's luma Y' lies from the gray's own (``16 + gray * 219/255``), plus
-      :data:`Y_CORRECTION_OFFSET`, rounded and saturated into 0..255. A colour has more
-      luminance than a gray of the same luma, so keeping the gray's luma would lighten it.
-
-    (gray's Y' + dY, U, V) converts back to C: the exact Lab join, luminance included. The
-    index is a shift of the grid point's bytes (entries with ``ib >= n`` are padding, never
-    read), and gray is the innermost axis, unlike the RGB table's: neighbouring pixels
-    share a colour and differ in gray, so a frame's gathers stay within a few cache lines.
+    Entry ``(ib * 256 + ia) * 256 + gray`` holds the chroma (Cb, Cr) of the colour of
+    (gray, a, b), full range, rounded: two bytes viewed as one uint16, so that one gather
+    gives an interleaved two-channel plane. The index is a shift of the grid point's bytes
+    (ia, ib) read as one little-endian uint16; entries with ``ia`` or ``ib >= n`` are
+    padding, never read. Gray is the innermost axis, unlike the RGB table's: neighbouring
+    pixels share a colour and differ in gray, so a frame's gathers stay within a few
+    cache lines.
     """
     steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
-    rgbx = rgb_table.view(np.uint8).reshape(256, steps, steps, 4)
+    rgbx = rgb_table.view(np.uint8).reshape(256, steps, steps, 4)  # (gray, ia, ib)
     # np.zeros: the padding's pages are never touched, so never resident
-    uv = np.zeros((steps, 256, 256, 2), np.uint8)
-    y_correction = np.zeros((steps, 256, 256), np.uint8)
+    chroma_table = np.zeros((steps, 256, 256, 2), np.uint8)  # (ib, ia, gray, CbCr)
     for level in range(256):  # a level at a time: a few MB of temporaries, not 150
-        nv12 = rgbx[level, :, :, :3].astype(np.float32) @ _RGB_TO_NV12.T  # Y'-16, U-128, V-128
-        uv[:, :steps, level] = np.clip(nv12[..., 1:] + 128.5, 0, 255)
-        y_correction[:, :steps, level] = np.clip(
-            nv12[..., 0] - np.float32(level * VIDEO_Y_GAIN) + (Y_CORRECTION_OFFSET + 0.5), 0, 255
-        )
-    return uv.reshape(-1, 2).view(np.uint16)[:, 0], y_correction.reshape(-1)
+        chroma = rgbx[level, :, :, :3].astype(np.float32) @ RGB_TO_YCBCR[1:].T + 128.5
+        np.clip(chroma, 0, 255, out=chroma)
+        chroma_table[:, :steps, level] = chroma.transpose(1, 0, 2)  # (ia, ib) -> (ib, ia)
+    return chroma_table.reshape(-1, 2).view(np.uint16)[:, 0]
 
 
 def table_index(gray: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -545,80 +531,3 @@ def frame_model_gray(gray: np.ndarray, height: int, width: int) -> np.ndarray:
     gentle = rows < 3 * height and columns < 3 * width
     interpolation = cv2.INTER_LINEAR if gentle else cv2.INTER_AREA
     return cv2.resize(gray, (width, height), interpolation=interpolation)
-
-
-class Yuv420FrameJoiner:
-    """The live loop's join: the model's colour added to an 8-bit gray frame in NV12.
-
-    NV12 (Y'CbCr 4:2:0) is how cameras, JPEG and video codecs carry colour: chroma at half
-    resolution beside full-resolution luma. Here the exact Lab join is computed only at
-    the model's (small) resolution, through :func:`nv12_join_tables`, as NV12 chroma and a
-    luma correction; the full-resolution frame keeps its own gray as the luma's detail.
-    Four cheap OpenCV passes remain instead of the exact table join's dozen
-    (:class:`GrayFrameJoiner`): the luma correction upsampled and added to the gray
-    (mapped to video range in the same pass), the chroma upsampled to half size, and
-    OpenCV's SIMD NV12 -> RGB conversion.
-
-    Where the gray is flat at the model's scale the result is the exact join, luminance
-    included; finer detail is carried as luma on top of the local colour. Measured against
-    the exact join on photos and video frames (docs/benchmarks.md): CIEDE2000 about 0.9
-    on average, Lab L within about 0.6 at the 99th percentile. Photos
-    (``Colorizer(mode="photo")``, ``edgecolor colorize``) always get the exact join.
-    """
-
-    def __init__(self):
-        import cv2
-
-        self._cv2 = cv2
-        self._size: tuple[int, int] | None = None
-
-    def _buffers(self, height: int, width: int) -> None:
-        if self._size == (height, width):
-            return
-        self._size = (height, width)
-        self._y_correction = np.empty((height, width), np.uint8)
-        self._y = np.empty((height, width), np.uint8)
-        self._uv = np.empty((height // 2, width // 2, 2), np.uint8)
-
-    def __call__(
-        self, gray: np.ndarray, gray_small: np.ndarray, ab_small: np.ndarray, out: np.ndarray
-    ) -> np.ndarray:
-        """Join one frame.
-
-        Args:
-            gray: uint8 (H, W), H and W even: the frame at full resolution.
-            gray_small: uint8 (h, w): the frame at the size of ``ab_small``.
-            ab_small: float32 (h, w, 2): Lab a and b, already clipped to +-AB_LIMIT.
-            out: contiguous uint8 (H, W, 3) to write the RGB result into.
-        Returns:
-            ``out``.
-        """
-        cv2 = self._cv2
-        height, width = gray.shape
-        self._buffers(height, width)
-        # (ab + 110) / 2 rounded to nearest: the grid point, bytes (ib, ia), read as the
-        # little-endian uint16 ia * 256 + ib
-        grid = cv2.convertScaleAbs(
-            ab_small[..., ::-1], alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
-        )
-        index = np.left_shift(grid.view("<u2")[..., 0], 8, dtype=np.int32)
-        index |= gray_small
-        uv_table, y_table = nv12_join_tables()
-        uv = np.take(uv_table, index).view(np.uint8).reshape(*gray_small.shape, 2)
-        cv2.resize(uv, (width // 2, height // 2), dst=self._uv, interpolation=cv2.INTER_LINEAR)
-        cv2.resize(
-            np.take(y_table, index),
-            (width, height),
-            dst=self._y_correction,
-            interpolation=cv2.INTER_LINEAR,
-        )
-        # Y' = 16 + gray * 219/255 + (dY - 128), rounded and saturated by OpenCV
-        cv2.addWeighted(
-            gray,
-            VIDEO_Y_GAIN,
-            self._y_correction,
-            1.0,
-            VIDEO_Y_BLACK - Y_CORRECTION_OFFSET,
-            dst=self._y,
-        )
-        return cv2.cvtColorTwoPlane(self._y, self._uv, cv2.COLOR_YUV2RGB_NV12, dst=out)

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from edgecolor.device.yuv import Yuv420Picture
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -136,8 +137,9 @@ class PreviewServer:
         """How many browsers are watching /stream right now."""
         return self._clients
 
-    def publish(self, picture: np.ndarray, fps: float) -> bool:
-        """Offer a new picture, RGB uint8 (H, W, 3); encoded only if someone watches. True if encoded."""
+    def publish(self, picture: np.ndarray | Yuv420Picture, fps: float) -> bool:
+        """Offer a new picture (RGB uint8 (H, W, 3) or 4:2:0 planes); encoded only if someone
+        watches. True if encoded."""
         self.fps = fps
         if not self._clients:
             return False
@@ -229,8 +231,25 @@ class PreviewServer:
         return Handler
 
 
-def encode_jpeg(picture: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
-    """RGB uint8 (H, W, 3) -> JPEG bytes (OpenCV when installed: fast; else Pillow)."""
+def encode_jpeg(picture: np.ndarray | Yuv420Picture, quality: int = JPEG_QUALITY) -> bytes:
+    """RGB uint8 (H, W, 3) or Y'CbCr 4:2:0 planes -> JPEG bytes.
+
+    Planes go to JPEG as they are with simplejpeg when it is installed (no colour
+    conversion: JPEG stores 4:2:0 planes itself); RGB through OpenCV when installed, else
+    Pillow.
+    """
+    if isinstance(picture, Yuv420Picture):
+        height, width = picture.shape
+        if height % 2 == 0 and width % 2 == 0:
+            try:
+                import simplejpeg
+            except ImportError:
+                pass
+            else:
+                return simplejpeg.encode_jpeg_yuv_planes(
+                    picture.y, picture.cb, picture.cr, quality=quality
+                )
+        picture = picture.to_rgb()
     try:
         import cv2
     except ImportError:

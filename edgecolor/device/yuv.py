@@ -1,0 +1,246 @@
+"""Pictures as full-range Y'CbCr 4:2:0 planes: the live loop's frame format.
+
+JPEG (JFIF) and the Pi camera's sYCC streams hold pictures this way: luma Y' at full
+resolution, chroma Cb and Cr at half resolution in each direction, all three full range
+(0..255, BT.601 matrix). The live loop joins the model's colour straight into these planes
+(:class:`~edgecolor.device.pixels.Yuv420FrameJoiner`), composes the preview in them and
+JPEG-encodes them without any colour conversion (``simplejpeg``, which picamera2 uses
+too); RGB is made only for the sinks that need it (a recording, a window).
+
+OpenCV is used when installed (its SIMD NV12 conversion for :meth:`Yuv420Picture.to_rgb`);
+numpy otherwise. Nothing here imports OpenCV at module load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgecolor.device.pixels import (
+    AB_LIMIT,
+    AB_TABLE_STEP,
+    RGB_TO_YCBCR,
+    chroma_join_table,
+    opencv_available,
+)
+
+YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR.astype(np.float64)).astype(np.float32)
+NEUTRAL = 128  # chroma of every gray
+# OpenCV's 4:2:0 conversions use video range (Y' 16..235, chroma 16..240 around 128).
+_VIDEO_Y_GAIN, _VIDEO_Y_BLACK = 219.0 / 255.0, 16.0
+_VIDEO_C_GAIN = 224.0 / 255.0
+
+
+def chroma_size(height: int, width: int) -> tuple[int, int]:
+    """(rows, columns) of the Cb and Cr planes of an (height, width) picture."""
+    return (height + 1) // 2, (width + 1) // 2
+
+
+@dataclass
+class Yuv420Picture:
+    """A picture as full-range Y'CbCr 4:2:0 planes (JFIF).
+
+    Attributes:
+        y: uint8 (H, W), luma.
+        cb, cr: uint8 (ceil(H/2), ceil(W/2)), chroma; 128 is neutral. Each sample covers a
+            2x2 block of luma, centred on it (JPEG's siting).
+        owns_luma: False when ``y`` is somebody else's array (a frame's gray, shared to
+            save a copy): :meth:`draw_label` copies it before drawing.
+    """
+
+    y: np.ndarray
+    cb: np.ndarray
+    cr: np.ndarray
+    owns_luma: bool = True
+
+    def __post_init__(self):
+        if self.y.dtype != np.uint8 or self.y.ndim != 2:
+            raise ValueError(f"luma must be uint8 (H, W), got {self.y.dtype} {self.y.shape}")
+        expected = chroma_size(*self.y.shape)
+        if self.cb.shape != expected or self.cr.shape != expected:
+            raise ValueError(
+                f"chroma planes {self.cb.shape}, {self.cr.shape}: expected {expected} "
+                f"for luma {self.y.shape}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W)."""
+        return self.y.shape
+
+    # ------------------------------------------------------------------ making one
+
+    @classmethod
+    def from_gray(cls, gray: np.ndarray) -> Yuv420Picture:
+        """A gray uint8 (H, W) picture: its own luma (not copied), neutral chroma."""
+        neutral = np.full(chroma_size(*gray.shape), NEUTRAL, np.uint8)
+        return cls(gray, neutral, neutral.copy(), owns_luma=False)
+
+    @classmethod
+    def from_rgb(cls, rgb: np.ndarray) -> Yuv420Picture:
+        """RGB uint8 (H, W, 3) (alpha, if any, ignored) -> planes; chroma area-averaged."""
+        rgb = np.ascontiguousarray(rgb[..., :3])
+        height, width = rgb.shape[:2]
+        size = chroma_size(height, width)
+        if opencv_available():
+            import cv2
+
+            y, cr, cb = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb))
+            cb, cr = (_half(plane, size, cv2) for plane in (cb, cr))
+            return cls(y, cb, cr)
+        ycbcr = rgb.astype(np.float32) @ RGB_TO_YCBCR.T
+        ycbcr[..., 1:] += NEUTRAL
+        y = _to_uint8(ycbcr[..., 0])
+        padded = _pad_even(ycbcr[..., 1:])
+        chroma = padded.reshape(size[0], 2, size[1], 2, 2).mean(axis=(1, 3))
+        return cls(y, _to_uint8(chroma[..., 0]), _to_uint8(chroma[..., 1]))
+
+    # ------------------------------------------------------------------ using one
+
+    def to_rgb(self) -> np.ndarray:
+        """The picture as RGB uint8 (H, W, 3); chroma upsampled by repeating each sample.
+
+        With OpenCV the conversion goes through its SIMD NV12 path, which works in video
+        range: values may differ by one level from the exact full-range conversion.
+        """
+        height, width = self.shape
+        if opencv_available():
+            import cv2
+
+            y = self.y
+            if height % 2 or width % 2:  # NV12 wants even sizes: repeat the last row/column
+                y = cv2.copyMakeBorder(y, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
+            # full range -> the video range OpenCV's 4:2:0 conversion expects, exactly
+            y = cv2.convertScaleAbs(y, alpha=_VIDEO_Y_GAIN, beta=_VIDEO_Y_BLACK)
+            uv = cv2.convertScaleAbs(
+                cv2.merge([self.cb, self.cr]),
+                alpha=_VIDEO_C_GAIN,
+                beta=NEUTRAL * (1.0 - _VIDEO_C_GAIN),
+            )
+            rgb = cv2.cvtColorTwoPlane(y, uv, cv2.COLOR_YUV2RGB_NV12)
+            return rgb[:height, :width] if rgb.shape[:2] != (height, width) else rgb
+        chroma = np.stack([self.cb, self.cr], axis=-1).astype(np.float32) - NEUTRAL
+        chroma = chroma.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
+        rgb = self.y.astype(np.float32)[..., None] + chroma @ YCBCR_TO_RGB[:, 1:].T
+        return _to_uint8(rgb)
+
+    @staticmethod
+    def side_by_side(left: Yuv420Picture, right: Yuv420Picture) -> Yuv420Picture:
+        """left | right, both (H, W) -> (H, 2W)."""
+        if left.shape != right.shape:
+            raise ValueError(f"side by side needs equal shapes: {left.shape}, {right.shape}")
+        if left.shape[1] % 2:  # chroma samples would straddle the seam: recompose in RGB
+            return Yuv420Picture.from_rgb(np.hstack([left.to_rgb(), right.to_rgb()]))
+        planes = [
+            np.hstack([a, b])
+            for a, b in zip((left.y, left.cb, left.cr), (right.y, right.cb, right.cr), strict=True)
+        ]
+        return Yuv420Picture(*planes)
+
+    def draw_label(self, text: str) -> Yuv420Picture:
+        """Write ``text`` (e.g. "12.5 fps") white on black in the top-left corner, in place."""
+        if not self.owns_luma:
+            self.y = self.y.copy()
+            self.owns_luma = True
+        height = self.shape[0]
+        scale = max(0.4, height / 600.0)
+        if opencv_available():
+            import cv2
+
+            thickness = max(1, int(round(scale * 2)))
+            (width, text_height), baseline = cv2.getTextSize(
+                text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness
+            )
+            box = (width + 12, text_height + baseline + 10)
+            cv2.rectangle(self.y, (0, 0), box, 0, -1)
+            cv2.putText(
+                self.y,
+                text,
+                (6, text_height + 5),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                255,
+                thickness,
+                cv2.LINE_AA,
+            )
+        else:
+            from PIL import Image, ImageDraw
+
+            image = Image.fromarray(self.y)
+            box = (8 + 7 * len(text), 18)
+            draw = ImageDraw.Draw(image)
+            draw.rectangle((0, 0, *box), fill=0)
+            draw.text((4, 3), text, fill=255)
+            self.y[...] = np.asarray(image)
+        rows, columns = (box[1] + 2) // 2, (box[0] + 2) // 2  # the box's chroma samples
+        self.cb[:rows, :columns] = NEUTRAL
+        self.cr[:rows, :columns] = NEUTRAL
+        return self
+
+
+def _half(plane: np.ndarray, size: tuple[int, int], cv2) -> np.ndarray:
+    """A full-size uint8 plane -> its (rows, columns) chroma size, 2x2 box averages."""
+    if plane.shape[0] % 2 or plane.shape[1] % 2:
+        plane = cv2.copyMakeBorder(
+            plane, 0, plane.shape[0] % 2, 0, plane.shape[1] % 2, cv2.BORDER_REPLICATE
+        )
+    return cv2.resize(plane, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def _pad_even(array: np.ndarray) -> np.ndarray:
+    """Repeat the last row/column of an (H, W, ...) array to make H and W even."""
+    height, width = array.shape[:2]
+    pad = [(0, height % 2), (0, width % 2)] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad, mode="edge") if height % 2 or width % 2 else array
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+class Yuv420FrameJoiner:
+    """The live loop's join: the model's colour added to an 8-bit gray frame as 4:2:0 planes.
+
+    The frame's own gray is the luma, as it is (a gray's luma is its gray level); the
+    chroma is that of the exact Lab join of the frame at the model's resolution
+    (:func:`~edgecolor.device.pixels.chroma_join_table`: gamut-mapped, luminance-keeping),
+    upsampled to half size. One small table look-up and two half-size resizes: about
+    0.1 ms for a 640x480 frame here, against 1.1 ms for the exact table join
+    (:class:`~edgecolor.device.pixels.GrayFrameJoiner`), and no RGB at all until a sink
+    asks for it.
+
+    What it gives up: a coloured pixel keeps the gray's luma Y' rather than its Lab L, and
+    a colour has more luminance than a gray of the same luma, so colours come out a
+    little lighter: on photos and video frames Lab L is about 0.4 higher on average (1.5
+    at the 99th percentile) and CIEDE2000 from the exact join about 1 (docs/benchmarks.md).
+    Photos (``Colorizer(mode="photo")``, ``edgecolor colorize``) always get the exact join.
+    """
+
+    def __call__(
+        self, gray: np.ndarray, gray_small: np.ndarray, ab_small: np.ndarray
+    ) -> Yuv420Picture:
+        """Join one frame.
+
+        Args:
+            gray: uint8 (H, W), H and W even: the frame at full resolution.
+            gray_small: uint8 (h, w): the frame at the size of ``ab_small``.
+            ab_small: float32 (h, w, 2): Lab a and b, already clipped to +-AB_LIMIT.
+        Returns:
+            The colour picture; its luma is ``gray`` itself (not copied, ``owns_luma``
+            False).
+        """
+        import cv2
+
+        height, width = gray.shape
+        # (ab + 110) / 2 rounded to nearest: the grid point, bytes (ia, ib), read as the
+        # little-endian uint16 ib * 256 + ia
+        grid = cv2.convertScaleAbs(
+            ab_small, alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
+        )
+        index = np.left_shift(grid.view("<u2")[..., 0], 8, dtype=np.int32)
+        index |= gray_small
+        chroma = np.take(chroma_join_table(), index).view(np.uint8).reshape(*index.shape, 2)
+        chroma = cv2.resize(chroma, (width // 2, height // 2), interpolation=cv2.INTER_LINEAR)
+        cb, cr = cv2.split(chroma)
+        return Yuv420Picture(gray, cb, cr, owns_luma=False)
