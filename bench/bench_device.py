@@ -129,7 +129,7 @@ def section_video_mode_accuracy(model: Path, clip: Path, threads: int, frames: i
 
     from edgecolor.device.colorizer import Colorizer
 
-    print("## 1b. Video mode vs photo mode: the same colours, joined fast (NV12) and exactly\n")
+    print("## 1b. Video mode vs photo mode: the same colours, joined fast (4:2:0 planes) and exactly\n")
     video = Colorizer(model, "cpu", threads, mode="video")
     photo = Colorizer.from_interpreter(video._loaded, video.metadata, mode="photo")
     images = []
