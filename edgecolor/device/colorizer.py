@@ -13,6 +13,10 @@ Example::
     colorizer = Colorizer("model.tflite")          # or Colorizer() for the bundled model
     colour = colorizer.colorize(gray_uint8_array)  # (H, W) uint8 -> (H, W, 3) uint8
 
+``Colorizer(..., mode="video")`` is the live loop's: a faster shrink and a join into
+Y'CbCr 4:2:0 planes (:meth:`Colorizer.join_yuv420`) for 8-bit gray frames; see
+docs/architecture.md for what it trades.
+
 A Colorizer holds one interpreter and is not thread-safe: use one per thread.
 """
 
@@ -46,7 +50,7 @@ class PreparedImage:
         image: the caller's array, not copied: (H, W) or (H, W, C), C in 1, 3, 4.
         L_scaled: float32 (h, w), the model-size luminance as L / 50 - 1 in [-1, 1].
         model_gray: uint8 (h, w), the 8-bit frame at the model's size (``mode="video"``
-            only; the NV12 join needs it), else None.
+            only; the 4:2:0 join needs it), else None.
     """
 
     image: np.ndarray
