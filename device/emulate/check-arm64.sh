@@ -22,7 +22,9 @@
 #        host (XNNPACK's integer results should be identical);
 #     b. edgecolor colorize of a grayscale photo with --model, and a check that the output
 #        has the input's size and luminance (check_output.py);
-#     c. edgecolor live on the bundled demo clip, recorded, and the recording read back.
+#     c. edgecolor live on the bundled demo clip, recorded, and the recording read back;
+#     d. the live loop's 4:2:0 join (Colorizer mode="video") against the exact join, and
+#        its preview JPEG.
 #     The model: the bundled default when edgecolor/assets has one, else an int8 model of
 #     the default architecture with random weights (make_test_model.py).
 #
@@ -235,6 +237,9 @@ for board in pi4:cortex-a72 pi5:cortex-a76; do
         --record /tmp/check/live.avi --no-overlay --model "$MODEL_IN_ROOT"
     in_root /opt/edgecolor/venv/bin/python /tmp/check/check_output.py video \
         /tmp/check/in/street.mp4 /tmp/check/live.avi "$LIVE_FRAMES"
+    # The live loop's own join (its first frames above join exactly while the tables build)
+    in_root /opt/edgecolor/venv/bin/python /tmp/check/check_output.py video-mode \
+        "$MODEL_IN_ROOT" /tmp/check/in/street.mp4
 done
 umount "$ROOT/proc/cpuinfo"
 

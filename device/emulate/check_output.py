@@ -6,6 +6,9 @@
         exactly one colorized file OUTPUT_STEM.*, with the original's size and luminance
     python check_output.py video SOURCE RECORDED FRAMES
         the recorded video reads back with OpenCV: FRAMES colour frames of SOURCE's size
+    python check_output.py video-mode MODEL SOURCE
+        the live loop's 4:2:0 join (Colorizer mode="video") on a frame of SOURCE: planes of
+        the right sizes, the frame's luma kept, close to the exact join, JPEG from planes
 """
 
 from __future__ import annotations
@@ -79,6 +82,39 @@ def video(source_path: str, recorded_path: str, frames: int) -> None:
     print("PASS: the recording reads back with every frame")
 
 
+def video_mode(model_path: str, source_path: str) -> None:
+    import cv2
+
+    from edgecolor.device import Colorizer
+    from edgecolor.device.web import encode_jpeg
+
+    capture = cv2.VideoCapture(source_path)
+    for _ in range(10):
+        ok, frame = capture.read()
+    if not ok:
+        sys.exit(f"FAIL: cannot read {source_path}")
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    video = Colorizer(model_path, "cpu", 2, mode="video")  # tables built on first use
+    photo = Colorizer.from_interpreter(video._loaded, video.metadata, mode="photo")
+    prepared = video.prepare(gray)
+    ab = video.predict_ab(prepared.L_scaled)
+    planes = video.join_yuv420(prepared, ab)
+    height, width = gray.shape
+    if planes.y is not gray or planes.cb.shape != (height // 2, width // 2):
+        sys.exit(f"FAIL: not the 4:2:0 join: luma shared {planes.y is gray}, chroma {planes.cb.shape}")
+    fast = planes.to_rgb().astype(np.int32)
+    exact = photo.join(photo.prepare(gray), ab).astype(np.int32)
+    difference = np.abs(fast - exact)
+    jpeg = encode_jpeg(planes.draw_label("00.0 fps"))
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    print(f"video mode on {width}x{height} (OpenCV {cv2.__version__}, numpy {np.__version__}): "
+          f"|video - exact join| mean {difference.mean():.2f}, p99 {np.percentile(difference, 99):.0f} "
+          f"(8-bit); preview JPEG {len(jpeg)} bytes, decodes to {decoded.shape}")
+    if difference.mean() > 3.0 or decoded.shape != (height, width, 3):
+        sys.exit("FAIL: the video mode's join is off, or its JPEG does not decode")
+    print("PASS: the 4:2:0 join and its preview JPEG")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
@@ -86,5 +122,7 @@ if __name__ == "__main__":
         colorized(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 5 and sys.argv[1] == "video":
         video(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "video-mode":
+        video_mode(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
