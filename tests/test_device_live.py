@@ -355,3 +355,30 @@ def test_a_watched_file_plays_no_faster_than_its_own_frame_rate(tmp_path, colori
     # 11 intervals of 1/20 s at least (a busy machine can only make it slower)
     assert sink_times[-1] - sink_times[0] >= 11 / 20.0 * 0.9
 
+
+
+def test_one_fps_label_each_for_a_sink_and_the_preview(tmp_path, tiny_model):
+    """Colour alone to a sink and gray | colour to a watched preview: each gets one label."""
+    clip = make_video(tmp_path / "clip.avi", frames=4, size=(160, 96))
+    colorizer = Colorizer(tiny_model, device="cpu", threads=1, mode="video")
+    colorizer.wait_for_table = True  # the 4:2:0 join from the first frame
+
+    class Preview:
+        clients = 1
+        fps = 0.0
+
+        def __init__(self):
+            self.pictures = []
+
+        def publish(self, picture, fps):
+            self.pictures.append(picture.to_rgb())
+
+    preview, sink = Preview(), SlowSink(0)
+    written = []
+    sink.write = lambda picture, timestamp: written.append(picture.copy())
+    LiveLoop(colorizer, parse_source(str(clip)), [sink], preview=preview, frames=2).run()
+    colour, both = written[-1], preview.pictures[-1]
+    assert colour.shape == (96, 160, 3) and both.shape == (96, 320, 3)
+    assert colour[2:6, 2:6].max() <= 2  # the label's black box on the sink's picture
+    assert both[2:6, 2:6].max() <= 2  # and on the preview's gray half...
+    assert both[2:6, 162:166].min() >= 20  # ...but not again on its colour half

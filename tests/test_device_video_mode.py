@@ -224,15 +224,41 @@ def test_yuv420_side_by_side_label_and_jpeg():
 
 
 def test_planes_are_encoded_through_rgb_without_simplejpeg(monkeypatch):
-    import sys
+    from edgecolor.device import web
 
-    picture = Yuv420Picture.from_rgb(cv2.resize(data.astronaut(), (64, 48)))
-    with_planes = encode_jpeg(picture)
-    monkeypatch.setitem(sys.modules, "simplejpeg", None)  # makes `import simplejpeg` fail
-    through_rgb = encode_jpeg(picture)
-    assert with_planes != through_rgb  # two encoders...
-    decoded = [
-        cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR)
-        for j in (with_planes, through_rgb)
-    ]
-    assert np.abs(decoded[0].astype(int) - decoded[1]).mean() < 4.0  # ...one picture
+    for size in ((48, 64), (47, 63)):  # simplejpeg takes odd sizes too
+        picture = Yuv420Picture.from_rgb(cv2.resize(data.astronaut(), size[::-1]))
+        with_planes = encode_jpeg(picture)
+        with monkeypatch.context() as patch:
+            patch.setattr(web, "_simplejpeg", lambda: None)  # as if it were not installed
+            through_rgb = encode_jpeg(picture)
+        assert with_planes != through_rgb  # two encoders...
+        decoded = [
+            cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            for jpeg in (with_planes, through_rgb)
+        ]
+        assert decoded[0].shape == (*size, 3)
+        assert np.abs(decoded[0].astype(int) - decoded[1]).mean() < 4.0  # ...one picture
+
+
+def test_join_yuv420_wants_8_bit_images(modes):
+    video, _ = modes
+    sixteen = _frame(size=(64, 48)).astype(np.uint16) * 257
+    prepared = video.prepare(sixteen)
+    with pytest.raises(UsageError, match="8-bit"):
+        video.join_yuv420(prepared, video.predict_ab(prepared.L_scaled))
+    with pytest.raises(ValueError, match="RGB uint8"):
+        Yuv420Picture.from_rgb(np.zeros((4, 4, 3), np.uint16))
+
+
+@pytest.mark.parametrize("size", [(480, 640), (240, 320), (720, 1280)])
+def test_the_frame_shrink_skips_no_row_or_column(size):
+    height, width = size
+    for axis, length in ((1, width), (0, height)):
+        for position in range(0, length, 7):
+            frame = np.zeros(size, np.uint8)
+            if axis:
+                frame[:, position] = 255
+            else:
+                frame[position] = 255
+            assert pixels.frame_model_gray(frame, 128, 128).max() > 0, (axis, position)

@@ -94,7 +94,7 @@ class Colorizer:
         mode: ``"photo"`` (every image; the exact Lab join: the output's Lab L equals the
             input's) or ``"video"`` (the live loop's: 8-bit gray frames of even size with
             OpenCV installed are shrunk by box halvings and joined as Y'CbCr 4:2:0 planes
-            that keep the frame's own luma, about 10x faster than the exact join and
+            that keep the frame's own luma, about 7x faster than the exact join and
             within about 1 CIEDE2000 of it, see
             :class:`~edgecolor.device.yuv.Yuv420FrameJoiner`; other images as a photo).
     """
@@ -223,7 +223,9 @@ class Colorizer:
             ab_scaled: float32 (h, w, 2), ab / 110 (any h, w: it is resized).
         Returns:
             (H, W, 3), or (H, W, 4) with the input's alpha unchanged; uint8 for uint8 input,
-            uint16 for uint16, float32 in [0, 1] for float. Its Lab L equals the input's.
+            uint16 for uint16, float32 in [0, 1] for float. In photo mode its Lab L equals
+            the input's; a video-mode frame is :meth:`join_yuv420` made RGB (the input's
+            luma kept, Lab L a little higher where coloured, see docs/architecture.md).
         """
         if self._takes_yuv_join(prepared):
             return self.join_yuv420(prepared, ab_scaled).to_rgb()
@@ -258,8 +260,15 @@ class Colorizer:
         A video-mode frame is joined straight into planes
         (:class:`~edgecolor.device.yuv.Yuv420FrameJoiner`, no RGB made); any other 8-bit
         image is joined as :meth:`join` does and converted.
+
+        Raises:
+            UsageError: the image is not 8-bit (planes are 8-bit).
         """
         if not self._takes_yuv_join(prepared):
+            if prepared.image.dtype != np.uint8:
+                raise UsageError(
+                    f"join_yuv420 takes 8-bit images, not {prepared.image.dtype}: use join"
+                )
             return Yuv420Picture.from_rgb(self.join(prepared, ab_scaled))
         if self._yuv_joiner is None:
             self._yuv_joiner = Yuv420FrameJoiner()

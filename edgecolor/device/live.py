@@ -392,6 +392,8 @@ class LiveLoop:
         label = f"{fps:4.1f} fps" if fps else "-- fps"
         watched = self.preview is not None and self.preview.clients
         gray = Yuv420Picture.from_gray(frame.gray) if self.side_by_side or watched else None
+        # composed before any label is drawn: labelling colour alone changes its planes
+        web_picture = Yuv420Picture.side_by_side(gray, colour) if watched else None
         if self.sinks:
             picture = Yuv420Picture.side_by_side(gray, colour) if self.side_by_side else colour
             if self.overlay:
@@ -399,8 +401,7 @@ class LiveLoop:
             rgb = picture.to_rgb()
             for sink in self.sinks:
                 sink.write(rgb, frame.timestamp)
-        if watched:
-            web_picture = Yuv420Picture.side_by_side(gray, colour)
+        if web_picture is not None:
             if self.overlay:
                 web_picture.draw_label(label)
             self.preview.publish(web_picture, fps)

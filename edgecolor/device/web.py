@@ -13,6 +13,7 @@ while somebody is watching.
 
 from __future__ import annotations
 
+import functools
 import html
 import ipaddress
 import logging
@@ -231,6 +232,16 @@ class PreviewServer:
         return Handler
 
 
+@functools.cache
+def _simplejpeg():
+    """The simplejpeg module, or None when it is not installed (looked up once)."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    return simplejpeg
+
+
 def encode_jpeg(picture: np.ndarray | Yuv420Picture, quality: int = JPEG_QUALITY) -> bytes:
     """RGB uint8 (H, W, 3) or Y'CbCr 4:2:0 planes -> JPEG bytes.
 
@@ -239,16 +250,11 @@ def encode_jpeg(picture: np.ndarray | Yuv420Picture, quality: int = JPEG_QUALITY
     Pillow.
     """
     if isinstance(picture, Yuv420Picture):
-        height, width = picture.shape
-        if height % 2 == 0 and width % 2 == 0:
-            try:
-                import simplejpeg
-            except ImportError:
-                pass
-            else:
-                return simplejpeg.encode_jpeg_yuv_planes(
-                    picture.y, picture.cb, picture.cr, quality=quality
-                )
+        simplejpeg = _simplejpeg()
+        if simplejpeg is not None:
+            return simplejpeg.encode_jpeg_yuv_planes(
+                picture.y, picture.cb, picture.cr, quality=quality
+            )
         picture = picture.to_rgb()
     try:
         import cv2

@@ -55,7 +55,7 @@ class Yuv420Picture:
     owns_luma: bool = True
 
     def __post_init__(self):
-        if self.y.dtype != np.uint8 or self.y.ndim != 2:
+        if any(plane.dtype != np.uint8 for plane in (self.y, self.cb, self.cr)) or self.y.ndim != 2:
             raise ValueError(f"luma must be uint8 (H, W), got {self.y.dtype} {self.y.shape}")
         expected = chroma_size(*self.y.shape)
         if self.cb.shape != expected or self.cr.shape != expected:
@@ -80,6 +80,8 @@ class Yuv420Picture:
     @classmethod
     def from_rgb(cls, rgb: np.ndarray) -> Yuv420Picture:
         """RGB uint8 (H, W, 3) (alpha, if any, ignored) -> planes; chroma area-averaged."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] < 3:
+            raise ValueError(f"expected RGB uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
         rgb = np.ascontiguousarray(rgb[..., :3])
         height, width = rgb.shape[:2]
         size = chroma_size(height, width)
@@ -205,16 +207,17 @@ class Yuv420FrameJoiner:
     The frame's own gray is the luma, as it is (a gray's luma is its gray level); the
     chroma is that of the exact Lab join of the frame at the model's resolution
     (:func:`~edgecolor.device.pixels.chroma_join_table`: gamut-mapped, luminance-keeping),
-    upsampled to half size. One small table look-up and two half-size resizes: about
-    0.1 ms for a 640x480 frame here, against 1.1 ms for the exact table join
-    (:class:`~edgecolor.device.pixels.GrayFrameJoiner`), and no RGB at all until a sink
-    asks for it.
+    upsampled to half size. One small table look-up and one half-size resize: about
+    0.15 ms for a 640x480 frame in the live pipeline here, against 1.4 ms for the exact
+    table join to RGB (:class:`~edgecolor.device.pixels.GrayFrameJoiner`), and no RGB at
+    all until a sink asks for it.
 
     What it gives up: a coloured pixel keeps the gray's luma Y' rather than its Lab L, and
     a colour has more luminance than a gray of the same luma, so colours come out a
-    little lighter: on photos and video frames Lab L is about 0.4 higher on average (1.5
-    at the 99th percentile) and CIEDE2000 from the exact join about 1 (docs/benchmarks.md).
-    Photos (``Colorizer(mode="photo")``, ``edgecolor colorize``) always get the exact join.
+    little lighter: on video frames and photos |L out - L in| is about 0.3 on average
+    (about 1.3 at the 99th percentile; 0.07 for the exact join) and CIEDE2000 from the
+    exact join about 1.1 (bench/bench_device.py, section 1b). Photos
+    (``Colorizer(mode="photo")``, ``edgecolor colorize``) always get the exact join.
     """
 
     def __call__(
