@@ -45,32 +45,12 @@ EDGECOLOR = [sys.executable, "-m", "edgecolor.cli"]
 def stand_in_model(folder: Path, image_size: int = 256) -> Path:
     """Export the default edge generator with untrained weights (timing only)."""
     from edgecolor.config import RunConfig
-    from edgecolor.export.metadata import build_metadata, write_metadata
-    from edgecolor.export.tflite import convert_generator
-    from edgecolor.files import atomic_write_bytes
-    from edgecolor.models import build_generator
+    from edgecolor.export.tflite import export_untrained
 
-    config = RunConfig()
-    model = build_generator(config.generator)
-    generator = np.random.default_rng(0)
-    representative = [
-        np.clip(generator.normal(0, 0.5, (image_size, image_size)), -1, 1).astype(np.float32)
-        for _ in range(8)
-    ]
-    content = convert_generator(model, "int8", image_size, representative, io="int8")
     path = folder / f"stand-in-default-{image_size}-int8.tflite"
-    atomic_write_bytes(path, content)
-    metadata = build_metadata(
-        content,
-        path.name,
-        "int8",
-        config.generator,
-        config.generator_hash(),
-        training_step=0,
-        quantization={"method": "ptq", "io": "int8", "note": "untrained stand-in for timing"},
+    return export_untrained(
+        RunConfig(), "int8", image_size, path, note="untrained stand-in for timing"
     )
-    write_metadata(path, metadata)
-    return path
 
 
 def clip_640x480(folder: Path, frames: int = 300) -> Path:
@@ -129,7 +109,9 @@ def section_video_mode_accuracy(model: Path, clip: Path, threads: int, frames: i
 
     from edgecolor.device.colorizer import Colorizer
 
-    print("## 1b. Video mode vs photo mode: the same colours, joined fast (4:2:0 planes) and exactly\n")
+    print(
+        "## 1b. Video mode vs photo mode: the same colours, joined fast (4:2:0 planes) and exactly\n"
+    )
     video = Colorizer(model, "cpu", threads, mode="video")
     photo = Colorizer.from_interpreter(video._loaded, video.metadata, mode="photo")
     images = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from videos import read_video
 
 from edgecolor.demo import DEMO_ASSETS, DEMO_CLIP, demo_clip, demo_photos
 
@@ -34,15 +35,8 @@ def test_demo_clip_is_small_grayscale_video_opencv_reads():
 
     path = demo_clip()
     assert path.stat().st_size < 1024 * 1024
-    capture = cv2.VideoCapture(str(path))
-    assert capture.isOpened()
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    assert cv2.VideoCapture(str(path)).isOpened()
+    frames, _ = read_video(path)
     assert 40 <= len(frames) <= 60
     assert frames[0].shape == (240, 320, 3)
     # Gray content: the decoded channels agree (within codec rounding).

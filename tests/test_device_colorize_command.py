@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageSequence
 from skimage import data
+from videos import read_video
 
 from edgecolor.cli import main
 from edgecolor.device import pixels
@@ -189,7 +190,7 @@ def test_outputs_keep_orientation_luminance_alpha_and_metadata(archive, tmp_path
 
 def test_video_in_gives_video_out_with_every_frame_and_the_audio(tmp_path, tiny_model, capsys):
     av = pytest.importorskip("av")
-    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("cv2")  # read_video decodes with OpenCV
     source = tmp_path / "home movie.mp4"
     frame_count, fps = 24, 12
     with av.open(str(source), "w") as container:
@@ -216,15 +217,9 @@ def test_video_in_gives_video_out_with_every_frame_and_the_audio(tmp_path, tiny_
     out = tmp_path / "out"
     assert main(["colorize", str(source), "-o", str(out), "--model", str(tiny_model)]) == 0
     result = out / "home movie.mp4"
-    capture = cv2.VideoCapture(str(result))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames, result_fps = read_video(result)
     assert len(frames) == frame_count
-    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
+    assert result_fps == pytest.approx(fps)
     assert frames[0].shape == (48, 64, 3)
     with av.open(str(result)) as container:
         assert len(container.streams.audio) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from videos import read_video
 
 from edgecolor.cli import main
 from edgecolor.device import pixels
@@ -35,19 +36,6 @@ def make_video(path: Path, frames: int = 20, fps: float = 10.0, size=(64, 48)) -
         writer.write(image)
     writer.release()
     return path
-
-
-def read_video(path: Path) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    return frames, fps
 
 
 def test_live_runs_a_video_file_to_a_recording(tmp_path, tiny_model, capsys):

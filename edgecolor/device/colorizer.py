@@ -36,7 +36,7 @@ from edgecolor.device.model import (
     load_metadata,
     resolve_model_path,
 )
-from edgecolor.device.yuv import Yuv420FrameJoiner, Yuv420Picture
+from edgecolor.device.yuv import Yuv420Picture, join_gray_frame
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Colorizer:
             OpenCV installed are shrunk by box halvings and joined as Y'CbCr 4:2:0 planes
             that keep the frame's own luma, about 7x faster than the exact join and
             within about 1 CIEDE2000 of it, see
-            :class:`~edgecolor.device.yuv.Yuv420FrameJoiner`; other images as a photo).
+            :func:`~edgecolor.device.yuv.join_gray_frame`; other images as a photo).
     """
 
     MODES = ("photo", "video")
@@ -144,7 +144,6 @@ class Colorizer:
         # loop builds them in the background so that the first frame comes quickly).
         self.wait_for_table = True
         self._joiner: pixels.GrayFrameJoiner | None | bool = None
-        self._yuv_joiner: Yuv420FrameJoiner | None = None
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -258,7 +257,7 @@ class Colorizer:
         """:meth:`join`, as full-range Y'CbCr 4:2:0 planes: the live loop's frame format.
 
         A video-mode frame is joined straight into planes
-        (:class:`~edgecolor.device.yuv.Yuv420FrameJoiner`, no RGB made); any other 8-bit
+        (:func:`~edgecolor.device.yuv.join_gray_frame`, no RGB made); any other 8-bit
         image is joined as :meth:`join` does and converted.
 
         Raises:
@@ -270,14 +269,12 @@ class Colorizer:
                     f"join_yuv420 takes 8-bit images, not {prepared.image.dtype}: use join"
                 )
             return Yuv420Picture.from_rgb(self.join(prepared, ab_scaled))
-        if self._yuv_joiner is None:
-            self._yuv_joiner = Yuv420FrameJoiner()
         ab_small = self._ab_small(ab_scaled)
         model_gray = prepared.model_gray
         ab_height, ab_width = ab_small.shape[:2]
         if model_gray.shape != (ab_height, ab_width):  # the model's ab may be at half size
             model_gray = pixels.frame_model_gray(model_gray, ab_height, ab_width)
-        return self._yuv_joiner(prepared.image, model_gray, ab_small)
+        return join_gray_frame(prepared.image, model_gray, ab_small)
 
     def _ab_small(self, ab_scaled: np.ndarray) -> np.ndarray:
         """The model's ab/110 -> Lab a, b: float32 (h, w, 2), saturation applied, clipped."""

@@ -472,7 +472,7 @@ class GrayFrameJoiner:
     """The table join of :func:`join_gray_uint8` for whole video frames, with OpenCV.
 
     The photo mode's path for frame-sized 8-bit gray images (the live loop's video mode
-    uses :class:`~edgecolor.device.yuv.Yuv420FrameJoiner`): the ab upsample, the rounding
+    uses :func:`~edgecolor.device.yuv.join_gray_frame`): the ab upsample, the rounding
     to the table's grid and the index arithmetic all write into buffers kept between
     frames (fresh multi-megabyte temporaries cost page faults on every frame), so a
     640x480 frame joins in about a millisecond. Same result as :func:`join_gray_uint8` (the ab rounding of OpenCV's

@@ -3,7 +3,7 @@
 JPEG (JFIF) and the Pi camera's sYCC streams hold pictures this way: luma Y' at full
 resolution, chroma Cb and Cr at half resolution in each direction, all three full range
 (0..255, BT.601 matrix). The live loop joins the model's colour straight into these planes
-(:class:`~edgecolor.device.pixels.Yuv420FrameJoiner`), composes the preview in them and
+(:func:`join_gray_frame`), composes the preview in them and
 JPEG-encodes them without any colour conversion (``simplejpeg``, which picamera2 uses
 too); RGB is made only for the sinks that need it (a recording, a window).
 
@@ -201,7 +201,9 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
-class Yuv420FrameJoiner:
+def join_gray_frame(
+    gray: np.ndarray, gray_small: np.ndarray, ab_small: np.ndarray
+) -> Yuv420Picture:
     """The live loop's join: the model's colour added to an 8-bit gray frame as 4:2:0 planes.
 
     The frame's own gray is the luma, as it is (a gray's luma is its gray level); the
@@ -218,32 +220,23 @@ class Yuv420FrameJoiner:
     (about 1.3 at the 99th percentile; 0.07 for the exact join) and CIEDE2000 from the
     exact join about 1.1 (bench/bench_device.py, section 1b). Photos
     (``Colorizer(mode="photo")``, ``edgecolor colorize``) always get the exact join.
+
+    Args:
+        gray: uint8 (H, W), H and W even: the frame at full resolution.
+        gray_small: uint8 (h, w): the frame at the size of ``ab_small``.
+        ab_small: float32 (h, w, 2): Lab a and b, already clipped to +-AB_LIMIT.
+    Returns:
+        The colour picture; its luma is ``gray`` itself (not copied, ``owns_luma`` False).
     """
+    import cv2
 
-    def __call__(
-        self, gray: np.ndarray, gray_small: np.ndarray, ab_small: np.ndarray
-    ) -> Yuv420Picture:
-        """Join one frame.
-
-        Args:
-            gray: uint8 (H, W), H and W even: the frame at full resolution.
-            gray_small: uint8 (h, w): the frame at the size of ``ab_small``.
-            ab_small: float32 (h, w, 2): Lab a and b, already clipped to +-AB_LIMIT.
-        Returns:
-            The colour picture; its luma is ``gray`` itself (not copied, ``owns_luma``
-            False).
-        """
-        import cv2
-
-        height, width = gray.shape
-        # (ab + 110) / 2 rounded to nearest: the grid point, bytes (ia, ib), read as the
-        # little-endian uint16 ib * 256 + ia
-        grid = cv2.convertScaleAbs(
-            ab_small, alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
-        )
-        index = np.left_shift(grid.view("<u2")[..., 0], 8, dtype=np.int32)
-        index |= gray_small
-        chroma = np.take(chroma_join_table(), index).view(np.uint8).reshape(*index.shape, 2)
-        chroma = cv2.resize(chroma, (width // 2, height // 2), interpolation=cv2.INTER_LINEAR)
-        cb, cr = cv2.split(chroma)
-        return Yuv420Picture(gray, cb, cr, owns_luma=False)
+    height, width = gray.shape
+    # (ab + 110) / 2 rounded to nearest: the grid point, bytes (ia, ib), read as the
+    # little-endian uint16 ib * 256 + ia
+    grid = cv2.convertScaleAbs(ab_small, alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP)
+    index = np.left_shift(grid.view("<u2")[..., 0], 8, dtype=np.int32)
+    index |= gray_small
+    chroma = np.take(chroma_join_table(), index).view(np.uint8).reshape(*index.shape, 2)
+    chroma = cv2.resize(chroma, (width // 2, height // 2), interpolation=cv2.INTER_LINEAR)
+    cb, cr = cv2.split(chroma)
+    return Yuv420Picture(gray, cb, cr, owns_luma=False)

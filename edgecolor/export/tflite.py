@@ -140,3 +140,59 @@ def convert_generator(
         converter.inference_input_type = io_dtype
         converter.inference_output_type = io_dtype
     return bytes(converter.convert())
+
+
+def synthetic_representative_L(size: int, count: int = 8) -> list[np.ndarray]:
+    """float32 (size, size) L/50-1 calibration images in [-1, 1]: gradients plus noise.
+
+    For models that are not exported from a training run (untrained stand-ins for tests,
+    timing benchmarks and device checks): no photos needed, the same images every time.
+    """
+    generator = np.random.default_rng(0)
+    ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+    images = []
+    for index in range(count):
+        gradient = ramp[None, :] if index % 2 else ramp[:, None]
+        noise = generator.normal(0.0, 0.3, (size, size))
+        images.append(np.clip(gradient + noise, -1.0, 1.0).astype(np.float32))
+    return images
+
+
+def export_untrained(run_config, fmt: str, image_size: int, path, note: str | None = None):
+    """Export ``run_config``'s generator with fixed random weights to ``path`` (+ its .json).
+
+    For tests, timing benchmarks and the emulated device check: the file has the real
+    architecture and the real metadata, and colours that mean nothing. int8 files have
+    int8 input/output, the others float32.
+
+    Returns:
+        The .tflite path (written atomically, its metadata beside it).
+    """
+    from pathlib import Path
+
+    from edgecolor.export.metadata import build_metadata, write_metadata
+    from edgecolor.files import atomic_write_bytes
+    from edgecolor.models import build_generator
+    from edgecolor.models.keras import keras
+
+    path = Path(path)
+    keras.utils.set_random_seed(0)
+    model = build_generator(run_config.generator)
+    io = "int8" if fmt == "int8" else "float32"
+    representative = synthetic_representative_L(image_size)
+    content = convert_generator(model, fmt, image_size, representative, io=io)
+    atomic_write_bytes(path, content)
+    quantization = {"method": "ptq" if fmt == "int8" else "none", "io": io}
+    if note:
+        quantization["note"] = note
+    metadata = build_metadata(
+        content,
+        path.name,
+        fmt,
+        run_config.generator,
+        run_config.generator_hash(),
+        training_step=0,
+        quantization=quantization,
+    )
+    write_metadata(path, metadata)
+    return path
