@@ -331,3 +331,47 @@ def test_adversarial_phase_restarts_from_the_initial_learning_rate(photos, tmp_p
     assert float(trainer.state.best_holdout_l1.numpy()) == pytest.approx(
         records[1]["holdout_l1"], rel=1e-5
     )
+
+
+def test_validation_source_is_the_holdout_and_is_never_trained_on(photos, tmp_path):
+    from edgecolor.training import data
+
+    validation = tmp_path / "other-source"
+    write_colour_photos(validation, copies=1)
+    config = make_config(photos, validation=[str(validation)], holdout_fraction=0.25)
+    prepared = data.prepare_data(config, tmp_path / "run")
+    assert {path.parent for path in prepared.holdout.paths} == {validation}
+    assert {path.parent for path in prepared.train.paths} == {photos}
+    assert len(prepared.train) == 8  # every training photo: no fraction held out
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert all(str(validation) in path for path in split["holdout"])
+    # the same folder given as both is refused
+    with pytest.raises(UsageError, match="also in the training data"):
+        data.prepare_data(make_config(photos, validation=[str(photos)]))
+
+
+def test_best_checkpoint_follows_the_holdout_and_early_stopping_ends_the_run(
+    photos, tmp_path, monkeypatch
+):
+    from edgecolor.training import train as train_module
+    from edgecolor.training.checkpoint import latest_checkpoint, load_generator
+    from edgecolor.training.train import Trainer
+
+    run_dir = tmp_path / "run"
+    config = make_config(
+        photos, steps=20, pretrain_steps=0, eval_every=2, early_stopping_evals=3, plateau_patience=9
+    )
+    config.save(run_dir / "config.json")
+    scores = iter([0.5, 0.4, 0.45, 0.41, 0.42, 0.2, 0.3])
+    monkeypatch.setattr(
+        train_module, "evaluate", lambda *args: {"holdout_l1": next(scores), "holdout_psnr": 1.0}
+    )
+    result = Trainer(config, run_dir).run(progress=False)
+    # best at step 4 (0.4); steps 6, 8, 10 do not improve -> stopped at step 10 of 20
+    assert result.step == 10
+    assert latest_checkpoint(run_dir, "best").endswith("ckpt-4")
+    assert latest_checkpoint(run_dir, "latest").endswith("ckpt-10")
+    _, _, step = load_generator(run_dir)  # export takes the best by default
+    assert step == 4
+    _, _, step = load_generator(run_dir, which="latest")
+    assert step == 10

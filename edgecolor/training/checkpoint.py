@@ -24,6 +24,8 @@ from edgecolor.errors import UsageError
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
+# The generator at its best hold-out L1 (within the run's last phase), for export.
+BEST_DIR = "checkpoints/best"
 CONFIG_FILE = "config.json"
 
 
@@ -31,10 +33,21 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR
 
 
-def latest_checkpoint(run_dir: str | Path) -> str | None:
-    """Path prefix of the newest complete checkpoint in ``RUN_DIR/checkpoints``, or None."""
+def latest_checkpoint(run_dir: str | Path, which: str = "latest") -> str | None:
+    """Path prefix of a complete checkpoint of the run, or None.
+
+    ``which``: "latest" (the newest in ``RUN_DIR/checkpoints``), "best" (the generator at
+    its best hold-out L1, ``RUN_DIR/checkpoints/best``) or "auto" (best when there is one).
+    """
     import tensorflow as tf
 
+    if which not in ("latest", "best", "auto"):
+        raise UsageError(f"checkpoint {which!r}: choose latest, best or auto")
+    if which in ("best", "auto"):
+        best_directory = Path(run_dir) / BEST_DIR
+        best = tf.train.latest_checkpoint(str(best_directory)) if best_directory.is_dir() else None
+        if best is not None or which == "best":
+            return best
     directory = checkpoint_dir(run_dir)
     if not directory.is_dir():
         return None
@@ -85,6 +98,10 @@ class RunCheckpoint:
         self.evals_without_improvement = tf.Variable(
             0, dtype=tf.int64, trainable=False, name="evals_without_improvement"
         )
+        # Evaluations since the best hold-out L1 (not reset by a learning-rate decay).
+        self.evals_since_best = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="evals_since_best"
+        )
         self.checkpoint = tf.train.Checkpoint(
             generator=generator,
             discriminator=discriminator,
@@ -94,6 +111,12 @@ class RunCheckpoint:
             learning_rate=self.learning_rate,
             best_holdout_l1=self.best_holdout_l1,
             evals_without_improvement=self.evals_without_improvement,
+            evals_since_best=self.evals_since_best,
+        )
+        self.best_manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(generator=generator, step=self.step),
+            str((Path(write_dir) / "best") if write_dir is not None else Path(run_dir) / BEST_DIR),
+            max_to_keep=1,
         )
         # Multi-worker training: every worker must take part in a save, but only the chief
         # writes into the run folder; the others write to a scratch folder (write_dir).
@@ -131,6 +154,10 @@ class RunCheckpoint:
         step = int(self.step.numpy())
         return self.manager.save(checkpoint_number=step)
 
+    def save_best(self) -> str:
+        """Save the generator as the run's best (replacing the previous best)."""
+        return self.best_manager.save(checkpoint_number=int(self.step.numpy()))
+
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
@@ -145,7 +172,7 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     return RunConfig.load(path)
 
 
-def load_generator(run_dir: str | Path, image_size: int | None = None):
+def load_generator(run_dir: str | Path, image_size: int | None = None, which: str = "auto"):
     """Rebuild a run's generator from ``config.json`` and restore its newest weights.
 
     Only the generator is restored (the discriminator and optimizers are not needed for
@@ -165,14 +192,14 @@ def load_generator(run_dir: str | Path, image_size: int | None = None):
     """
     import tensorflow as tf
 
-    from edgecolor.models import build_generator
+    from edgecolor.models import build_generator, is_fully_convolutional
     from edgecolor.models.keras import keras
 
     config = load_run_config(run_dir)
-    path = latest_checkpoint(run_dir)
+    path = latest_checkpoint(run_dir, which)
     if path is None:
-        raise UsageError(f"no checkpoint in {checkpoint_dir(run_dir)}: train first")
-    if image_size is None and config.generator.name != "edge":
+        raise UsageError(f"no {which} checkpoint in {checkpoint_dir(run_dir)}: train first")
+    if image_size is None and not is_fully_convolutional(config.generator):
         image_size = config.train.image_size
     keras.mixed_precision.set_global_policy("float32")
     generator = build_generator(config.generator, image_size)

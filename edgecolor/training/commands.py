@@ -43,13 +43,19 @@ def register(subparsers) -> None:
     train.add_argument(
         "--data", nargs="+", metavar="DIR", help="folders of colour photos (searched recursively)"
     )
+    train.add_argument(
+        "--validation",
+        nargs="+",
+        metavar="DIR",
+        help="folders of a validation source never trained on (the hold-out; see train.validation)",
+    )
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created)")
     train.add_argument("--config", metavar="FILE", help="JSON config, e.g. training/default.json")
     train.add_argument("--image-size", type=int, metavar="N", help="square training crop side")
     train.add_argument("--steps", type=int, metavar="N", help="total training steps of the run")
     train.add_argument("--batch-size", type=int, metavar="N", help="global batch size")
     train.add_argument(
-        "--generator", metavar="NAME", help="generator network: edge (default) or seed"
+        "--generator", metavar="NAME", help="generator network: edge (default), lite0 or seed"
     )
     train.add_argument(
         "--discriminator", metavar="NAME", help="discriminator: patchgan (default) or seed"
@@ -115,6 +121,8 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
             config.train.steps = args.steps
         if args.data:
             config.train.data = [str(Path(directory)) for directory in args.data]
+        if args.validation:
+            config.train.validation = [str(Path(directory)) for directory in args.validation]
     else:
         config = RunConfig.load(args.config) if args.config else RunConfig()
         for attribute, section, name in _OVERRIDES:
@@ -123,6 +131,8 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
                 setattr(getattr(config, section), name, value)
         if args.data:
             config.train.data = [str(Path(directory)) for directory in args.data]
+        if args.validation:
+            config.train.validation = [str(Path(directory)) for directory in args.validation]
     validate_train_config(config)
     return config
 
@@ -144,7 +154,7 @@ def validate_train_config(config: RunConfig) -> None:
         value = getattr(train, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise UsageError(f"train.{name} must be a positive integer, got {value!r}")
-    for name in ("pretrain_steps", "sample_count"):
+    for name in ("pretrain_steps", "sample_count", "early_stopping_evals"):
         value = getattr(train, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise UsageError(f"train.{name} must be an integer >= 0, got {value!r}")
@@ -163,25 +173,17 @@ def validate_train_config(config: RunConfig) -> None:
         raise UsageError(f"train.lr_decay_factor must be in (0, 1], got {train.lr_decay_factor!r}")
     if not train.data:
         raise UsageError("no training data: pass --data DIR (or set train.data in the config)")
+    frozen = config.generator.frozen_blocks
+    if not isinstance(frozen, int) or isinstance(frozen, bool) or frozen < 0:
+        raise UsageError(f"generator.frozen_blocks must be an integer >= 0, got {frozen!r}")
 
 
 def check_networks(config: RunConfig) -> None:
     """Unknown network names and image sizes a network cannot take raise UsageError (imports TF)."""
-    from edgecolor.models import DISCRIMINATORS, GENERATORS, check_image_size
+    from edgecolor.models import check_discriminator_size, check_image_size
 
-    if config.generator.name not in GENERATORS:
-        raise UsageError(
-            f"unknown generator {config.generator.name!r}; choose from {sorted(GENERATORS)}"
-        )
-    if config.discriminator.name not in DISCRIMINATORS:
-        raise UsageError(
-            f"unknown discriminator {config.discriminator.name!r}; choose from {sorted(DISCRIMINATORS)}"
-        )
     check_image_size(config.generator, config.train.image_size)
-    if config.discriminator.name == "seed" and config.train.image_size != 120:
-        raise UsageError(
-            f"image size {config.train.image_size}: the seed discriminator takes only 120"
-        )
+    check_discriminator_size(config.discriminator, config.train.image_size)
 
 
 # --------------------------------------------------------------------------- commands

@@ -322,6 +322,24 @@ def prepare_data(config: RunConfig, run_dir: str | Path | None = None) -> Prepar
             raise UsageError(f"no photos of {split_path} exist any more")
         decoded, report = decode_images(paths, short_side, train_config.min_chroma)
         log.info("data: reusing the split in %s", split_path)
+    elif train_config.validation:
+        # A separate validation source: train on every photo of ``data``, hold out those.
+        train_paths = find_images(train_config.data)
+        validation_paths = find_images(train_config.validation)
+        overlap = set(train_paths) & set(validation_paths)
+        if overlap:
+            raise UsageError(f"validation photo is also in the training data: {sorted(overlap)[0]}")
+        decoded, report = decode_images(
+            train_paths + validation_paths, short_side, train_config.min_chroma
+        )
+        validation_set = {str(path) for path in validation_paths}
+        split_strings = {
+            "train": sorted(str(path) for path in decoded.paths if str(path) not in validation_set),
+            "holdout": sorted(str(path) for path in decoded.paths if str(path) in validation_set),
+        }
+        if split_path is not None:
+            write_split(run_dir, split_strings, train_config.seed, 0.0)
+        split = {part: [Path(item) for item in items] for part, items in split_strings.items()}
     else:
         paths = find_images(train_config.data)
         decoded, report = decode_images(paths, short_side, train_config.min_chroma)

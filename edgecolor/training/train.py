@@ -97,7 +97,7 @@ class Trainer:
     def __init__(self, config: RunConfig, run_dir: str | Path, strategy=None):
         import tensorflow as tf
 
-        from edgecolor.models import build_discriminator, build_generator
+        from edgecolor.models import build_discriminator, build_generator, load_pretrained
         from edgecolor.models.keras import keras
 
         self.config = config
@@ -113,6 +113,11 @@ class Trainer:
         size = train.image_size
         with self.strategy.scope():
             self.generator = build_generator(config.generator, size)
+            # A fresh run starts from the pretrained weights; a resumed one's checkpoint
+            # overwrites them on restore.
+            filled = load_pretrained(config.generator, self.generator)
+            if filled:
+                log.info("generator: %d layers start from pretrained weights", filled)
             self.discriminator = build_discriminator(config.discriminator, size)
             self.generator_adam = keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1)
             self.discriminator_adam = keras.optimizers.Adam(
@@ -305,6 +310,7 @@ class Trainer:
                     # the adversarial phase's own starting learning rate.
                     self.state.best_holdout_l1.assign(float("inf"))
                     self.state.evals_without_improvement.assign(0)
+                    self.state.evals_since_best.assign(0)
                     self.set_learning_rate(
                         train.learning_rate
                         if train.adversarial_learning_rate is None
@@ -355,6 +361,14 @@ class Trainer:
                     metrics = self._evaluate(
                         step, adversarial, averages, holdout, images_per_second, writer
                     )
+                    if self._should_stop_early(adversarial):
+                        log.info(
+                            "step %d: hold-out L1 has not improved for %d evaluations: "
+                            "stopping early (best checkpoint kept)",
+                            step,
+                            train.early_stopping_evals,
+                        )
+                        last = True
                 if step % train.sample_every == 0 or last:
                     sample_path = write_sample_grid(
                         self.run_dir / SAMPLES_DIR / f"step_{step:07d}.png",
@@ -366,6 +380,8 @@ class Trainer:
                 if step % train.checkpoint_every == 0 or last:
                     last_checkpoint = self.state.save()
                     saved_step = step
+                if last:
+                    break
         finally:
             bar.close()
             if writer is not None:
@@ -383,6 +399,20 @@ class Trainer:
             log.info("samples: %s", sample_path)
         return TrainResult(step, last_checkpoint, metrics, images_per_second, sample_path)
 
+    def _should_stop_early(self, adversarial: bool) -> bool:
+        """True when early stopping is on and the last phase has stopped improving.
+
+        Only the run's last phase stops early: an L1 pretraining phase that plateaus still
+        hands over to the adversarial phase at ``pretrain_steps``.
+        """
+        train = self.config.train
+        last_phase = adversarial or train.gan_weight == 0
+        return (
+            train.early_stopping_evals > 0
+            and last_phase
+            and int(self.state.evals_since_best.numpy()) >= train.early_stopping_evals
+        )
+
     def _evaluate(self, step, adversarial, averages, holdout, images_per_second, writer) -> dict:
         """Hold-out metrics, plateau detection (learning rate / 10), log.jsonl, TensorBoard."""
         tf = self._tf
@@ -392,8 +422,12 @@ class Trainer:
         if holdout_l1 < float(self.state.best_holdout_l1.numpy()) - 1e-5:
             self.state.best_holdout_l1.assign(holdout_l1)
             self.state.evals_without_improvement.assign(0)
+            self.state.evals_since_best.assign(0)
+            if metrics:  # a real hold-out: keep this generator as the run's best
+                self.state.save_best()
         else:
             self.state.evals_without_improvement.assign_add(1)
+            self.state.evals_since_best.assign_add(1)
             if int(self.state.evals_without_improvement.numpy()) >= train.plateau_patience:
                 old = float(self.state.learning_rate.numpy())
                 new = max(old * train.lr_decay_factor, train.min_learning_rate)
