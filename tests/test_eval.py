@@ -206,3 +206,37 @@ def test_evaluate_rejects_a_colorizer_that_changes_the_size(photo_dir):
 def test_unique_labels():
     paths = [Path("a/model.tflite"), Path("b/model.tflite"), Path("c/other.tflite")]
     assert unique_labels(paths) == ["a/model", "b/model", "other"]
+
+
+@pytest.mark.slow
+def test_eval_reports_each_source_folder_on_its_own(tmp_path, tiny_model, capsys):
+    """Several --data folders (one per source): one report each, and a summary naming both."""
+    source_a, source_b = tmp_path / "source-a", tmp_path / "source-b"
+    _save(source_a / "astronaut.png", skimage.data.astronaut())
+    _save(source_a / "coffee.png", skimage.data.coffee())
+    _save(source_b / "chelsea.jpg", skimage.data.chelsea())
+    (source_b / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "out"
+    code = _run(["--model", tiny_model, "--data", source_a, source_b, "--out", out, "--grid", "1"])
+    assert code == 1  # source-b's broken file is named and skipped; the rest is done
+    first = json.loads((out / "source-a" / "eval.json").read_text())
+    second = json.loads((out / "source-b" / "eval.json").read_text())
+    assert (first["photos"], second["photos"]) == (2, 1)
+    assert [entry["path"] for entry in second["failed"]] == ["broken.jpg"]
+    summary = json.loads((out / "eval.json").read_text())
+    assert sorted(summary["sources"]) == ["source-a", "source-b"]
+    assert summary["sources"]["source-a"]["baseline"] == first["baseline"]
+    assert summary["sources"]["source-b"]["models"][0]["psnr"] == second["models"][0]["psnr"]
+    assert (out / "source-a" / "grid.png").is_file()
+    printed = capsys.readouterr().out
+    assert "== source-a" in printed and "== source-b" in printed
+
+
+def test_eval_two_sources_with_one_name_exit_2(tmp_path, tiny_model, capsys):
+    for parent in ("x", "y"):
+        _save(tmp_path / parent / "photos" / "coffee.png", skimage.data.coffee())
+    code = _run(
+        ["--model", tiny_model, "--data", tmp_path / "x" / "photos", tmp_path / "y" / "photos"]
+    )
+    assert code == 2
+    assert "'photos'" in capsys.readouterr().err

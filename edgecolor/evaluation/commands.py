@@ -1,6 +1,7 @@
 """Subcommand ``edgecolor eval``: quality of exported models against the gray baseline.
 
     edgecolor eval --model int8.tflite --model float.tflite --data photos/ --out eval-output
+    edgecolor eval --data source-a/ source-b/ --out eval-output   # one report per source
 
 Nothing heavy is imported at module load; the device runtime (LiteRT) and scikit-image are
 imported by ``run_eval``.
@@ -42,7 +43,12 @@ def register(subparsers) -> None:
         "Default: the bundled model",
     )
     parser.add_argument(
-        "--data", required=True, metavar="DIR", help="folder of colour photos (recursive)"
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="DIR",
+        help="folder(s) of colour photos (recursive); several folders (e.g. one per source) "
+        "are reported each on its own, in OUT/<folder name>/",
     )
     parser.add_argument(
         "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})"
@@ -68,11 +74,16 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_eval)
 
 
-def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], Path, Path]:
+def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], list[Path], Path]:
     """Validate paths and numbers before anything is loaded; UsageError names the bad value."""
-    data_dir = Path(args.data).expanduser()
-    if not data_dir.is_dir():
-        raise UsageError(f"data folder not found: {data_dir}")
+    data_dirs = [Path(directory).expanduser() for directory in args.data]
+    for data_dir in data_dirs:
+        if not data_dir.is_dir():
+            raise UsageError(f"data folder not found: {data_dir}")
+    names = [data_dir.resolve().name for data_dir in data_dirs]
+    if len(set(names)) != len(names):
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise UsageError(f"two --data folders are both named {duplicate!r}: rename one")
     if args.grid < 0:
         raise UsageError(f"--grid must be 0 or more, got {args.grid}")
     if args.limit is not None and args.limit <= 0:
@@ -88,7 +99,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], Path,
         if not path.is_file():
             raise UsageError(f"model file not found: {path}")
         model_paths.append(path)
-    return model_paths, data_dir, Path(args.out).expanduser()
+    return model_paths, data_dirs, Path(args.out).expanduser()
 
 
 def load_candidates(model_paths: list[Path | None], device: str, threads: int | None):
@@ -118,18 +129,54 @@ def load_candidates(model_paths: list[Path | None], device: str, threads: int | 
 def run_eval(args: argparse.Namespace) -> int:
     """``edgecolor eval``: see the parser description. Returns the exit code."""
     from edgecolor.evaluation import metrics
-    from edgecolor.evaluation.evaluate import evaluate, format_table, report
-    from edgecolor.evaluation.grid import comparison_grid
-    from edgecolor.evaluation.photos import find_photos, save_image, spread_sample, write_json
+    from edgecolor.evaluation.photos import find_photos, spread_sample, write_json
 
-    model_paths, data_dir, out_dir = _check_arguments(args)
-    photos = spread_sample(find_photos(data_dir, exclude=[out_dir]), args.limit)
-    if not photos:
-        raise UsageError(f"no photos (JPEG, PNG, WebP, TIFF, BMP) found in {data_dir}")
+    model_paths, data_dirs, out_dir = _check_arguments(args)
+    sources = []
+    for data_dir in data_dirs:
+        photos = spread_sample(find_photos(data_dir, exclude=[out_dir]), args.limit)
+        if not photos:
+            raise UsageError(f"no photos (JPEG, PNG, WebP, TIFF, BMP) found in {data_dir}")
+        sources.append((data_dir, photos))
     metrics.require_skimage()  # fail now, before loading models, if scikit-image is missing
     candidates = load_candidates(model_paths, args.device, args.threads)
 
-    evaluation = evaluate(candidates, photos, grid=args.grid, progress=True)
+    if len(sources) == 1:
+        data_dir, photos = sources[0]
+        return _evaluate_source(candidates, data_dir, photos, out_dir, args.grid)[1]
+    exit_code = EXIT_OK
+    summary = {"schema": "edgecolor.eval-sources/1", "sources": {}}
+    for data_dir, photos in sources:
+        name = data_dir.resolve().name
+        print(f"== {name} ({data_dir})")
+        data, code = _evaluate_source(candidates, data_dir, photos, out_dir / name, args.grid)
+        exit_code = max(exit_code, code)
+        summary["sources"][name] = {
+            "data": str(data_dir),
+            "report": f"{name}/eval.json",
+            "photos": data["photos"],
+            "baseline": data["baseline"],
+            "models": [
+                {
+                    key: entry.get(key)
+                    for key in ("label", "psnr", "delta_e2000", "colorfulness_ratio", "vs_baseline")
+                }
+                for entry in data["models"]
+            ],
+        }
+    print(f"summary: {write_json(out_dir / 'eval.json', summary)}")
+    return exit_code
+
+
+def _evaluate_source(
+    candidates, data_dir: Path, photos, out_dir: Path, grid: int
+) -> tuple[dict, int]:
+    """Evaluate one folder of photos: print its table, write OUT/eval.json and grid.png."""
+    from edgecolor.evaluation.evaluate import evaluate, format_table, report
+    from edgecolor.evaluation.grid import comparison_grid
+    from edgecolor.evaluation.photos import save_image, write_json
+
+    evaluation = evaluate(candidates, photos, grid=grid, progress=True)
     for path, error in evaluation.failed:
         log.error("unreadable photo skipped: %s (%s)", path, error)
     if not evaluation.photos:
@@ -155,5 +202,5 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     if evaluation.failed:
         print(f"{len(evaluation.failed)} unreadable photos skipped (named above)")
-        return EXIT_PARTIAL
-    return EXIT_OK
+        return data, EXIT_PARTIAL
+    return data, EXIT_OK
