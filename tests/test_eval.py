@@ -227,9 +227,15 @@ def test_eval_reports_each_source_folder_on_its_own(tmp_path, tiny_model, capsys
     assert sorted(summary["sources"]) == ["source-a", "source-b"]
     assert summary["sources"]["source-a"]["baseline"] == first["baseline"]
     assert summary["sources"]["source-b"]["models"][0]["psnr"] == second["models"][0]["psnr"]
+    pooled = summary["pooled"]
+    assert pooled["photos"] == 3
+    every_photo = first["per_photo"] + second["per_photo"]
+    for label, scores in pooled["scores"].items():
+        expected = np.mean([photo["scores"][label]["psnr"] for photo in every_photo])
+        assert scores["psnr"] == pytest.approx(expected)
     assert (out / "source-a" / "grid.png").is_file()
     printed = capsys.readouterr().out
-    assert "== source-a" in printed and "== source-b" in printed
+    assert "== source-a" in printed and "== source-b" in printed and "pooled: 3" in printed
 
 
 def test_eval_two_sources_with_one_name_exit_2(tmp_path, tiny_model, capsys):

@@ -146,6 +146,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return _evaluate_source(candidates, data_dir, photos, out_dir, args.grid)[1]
     exit_code = EXIT_OK
     summary = {"schema": "edgecolor.eval-sources/1", "sources": {}}
+    per_label: dict[str, list] = {}
     for data_dir, photos in sources:
         name = data_dir.resolve().name
         print(f"== {name} ({data_dir})")
@@ -164,8 +165,41 @@ def run_eval(args: argparse.Namespace) -> int:
                 for entry in data["models"]
             ],
         }
+        for photo in data["per_photo"]:
+            for label, scores in photo["scores"].items():
+                per_label.setdefault(label, []).append(metrics.Scores(**scores))
+    # Every photo of every source counted once: the figure to quote for "all sources".
+    summary["pooled"] = {
+        "photos": sum(entry["photos"] for entry in summary["sources"].values()),
+        "scores": {
+            label: metrics.mean_scores(scores).as_dict() for label, scores in per_label.items()
+        },
+    }
+    print(_pooled_table(summary["pooled"]))
     print(f"summary: {write_json(out_dir / 'eval.json', summary)}")
     return exit_code
+
+
+def _pooled_table(pooled: dict) -> str:
+    """The pooled means, one line per label (the gray baseline first, as in each table)."""
+    from edgecolor.evaluation.evaluate import BASELINE
+
+    baseline = pooled["scores"][BASELINE]
+    lines = [f"== all sources pooled: {pooled['photos']} colour photos"]
+    for label, scores in pooled["scores"].items():
+        gain = (
+            ""
+            if label == BASELINE
+            else (
+                f" ({scores['psnr'] - baseline['psnr']:+.2f} dB,"
+                f" CIEDE2000 {scores['delta_e2000'] - baseline['delta_e2000']:+.2f})"
+            )
+        )
+        lines.append(
+            f"{label:28} PSNR {scores['psnr']:6.2f}  CIEDE2000 {scores['delta_e2000']:6.2f}  "
+            f"colourful {scores['colorfulness_ratio']:.2f}{gain}"
+        )
+    return "\n".join(lines)
 
 
 def _evaluate_source(
