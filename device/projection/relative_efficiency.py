@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 EDGE_SIZES = (128, 192, 256)
+LITE0_SIZES = (128, 192, 224)
 CALIBRATION_SAMPLES = 4
 
 
@@ -52,15 +53,25 @@ def _convert_int8(model, input_shape: tuple[int, ...]) -> bytes:
 def build_models(cache: Path) -> list[tuple[str, Path, int]]:
     """(name, .tflite path, MACs) for the edge generator at each size and the two references."""
     from edgecolor.config import GeneratorConfig
+    from edgecolor.export.tflite import strip_final_upsampling
     from edgecolor.models.edge import build_edge_generator
     from edgecolor.models.keras import keras
+    from edgecolor.models.lite0 import build_lite0_generator
     from edgecolor.models.summary import count_macs
+
+    def lite0(size: int):
+        """The default lite0 generator as exported (its final x2 resize left to the device)."""
+        config = GeneratorConfig(name="lite0", frozen_blocks=5, decoder_width=1.0)
+        return strip_final_upsampling(build_lite0_generator(config, size))[0]
 
     cache.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
     builders = [
         (f"edge {size}x{size}", lambda size=size: build_edge_generator(GeneratorConfig(), size))
         for size in EDGE_SIZES
+    ]
+    builders += [
+        (f"lite0 {size}x{size}", lambda size=size: lite0(size)) for size in LITE0_SIZES
     ]
     builders += [
         ("MobileNetV2 224", lambda: keras.applications.MobileNetV2(weights=None)),
