@@ -375,3 +375,52 @@ def test_best_checkpoint_follows_the_holdout_and_early_stopping_ends_the_run(
     assert step == 4
     _, _, step = load_generator(run_dir, which="latest")
     assert step == 10
+
+
+def test_adversarial_phase_starts_from_the_best_l1_generator(photos, tmp_path, monkeypatch):
+    from edgecolor.training import train as train_module
+    from edgecolor.training.checkpoint import RunCheckpoint
+    from edgecolor.training.train import Trainer
+
+    run_dir = tmp_path / "run"
+    config = make_config(photos, steps=7, pretrain_steps=6, eval_every=2, plateau_patience=9)
+    config.save(run_dir / "config.json")
+    scores = iter([0.5, 0.3, 0.4, 0.45])  # best at step 4 of the L1 phase
+    monkeypatch.setattr(
+        train_module, "evaluate", lambda *args: {"holdout_l1": next(scores), "holdout_psnr": 1.0}
+    )
+    trainer = Trainer(config, run_dir)
+    restored = {}
+    original = RunCheckpoint.restore_best_generator
+
+    def spy(state):
+        import tensorflow as tf
+
+        before = [weight.copy() for weight in trainer.generator.get_weights()]
+        path = original(state)
+        reader = tf.train.load_checkpoint(path)  # read now: a later best replaces it
+        restored.update(
+            path=path,
+            before=before,
+            after=[weight.copy() for weight in trainer.generator.get_weights()],
+            stored=[
+                reader.get_tensor(name)
+                for name in reader.get_variable_to_shape_map()
+                if name.startswith("generator/") and "kernel" in name
+            ],
+        )
+        return path
+
+    monkeypatch.setattr(RunCheckpoint, "restore_best_generator", spy)
+    trainer.run(progress=False)
+    assert restored["path"].endswith("ckpt-4")
+    # the step-6 weights were replaced by the step-4 ones
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(restored["before"], restored["after"], strict=True)
+    )
+    # every stored kernel of the best checkpoint is now in the generator
+    after = restored["after"]
+    for kernel in restored["stored"]:
+        assert any(
+            weight.shape == kernel.shape and np.array_equal(weight, kernel) for weight in after
+        )

@@ -154,6 +154,20 @@ class RunCheckpoint:
         step = int(self.step.numpy())
         return self.manager.save(checkpoint_number=step)
 
+    def restore_best_generator(self) -> str | None:
+        """Load the generator of the best checkpoint into the live generator (its optimizer
+        state is left as it is); returns the checkpoint path, or None when there is none."""
+        path = self.best_manager.latest_checkpoint
+        if path is None:
+            return None
+        import tensorflow as tf
+
+        step = tf.Variable(0, dtype=tf.int64)
+        tf.train.Checkpoint(generator=self.checkpoint.generator, step=step).restore(
+            path
+        ).expect_partial().assert_existing_objects_matched()
+        return path
+
     def save_best(self) -> str:
         """Save the generator as the run's best (replacing the previous best)."""
         return self.best_manager.save(checkpoint_number=int(self.step.numpy()))

@@ -306,6 +306,15 @@ class Trainer:
             while step < train.steps:
                 adversarial = train.gan_weight > 0 and step >= train.pretrain_steps
                 if adversarial and step == train.pretrain_steps and train.pretrain_steps > 0:
+                    # The adversarial phase fine-tunes the best L1 generator (by hold-out L1),
+                    # not the last one: a long L1 phase on few photos overfits.
+                    best = self.state.restore_best_generator()
+                    if best is not None:
+                        log.info(
+                            "step %d: adversarial phase starts from the best L1 generator %s",
+                            step,
+                            best,
+                        )
                     # Hold-out L1 jumps when the adversarial term starts: plateau anew, from
                     # the adversarial phase's own starting learning rate.
                     self.state.best_holdout_l1.assign(float("inf"))
