@@ -212,7 +212,8 @@ def load_generator(run_dir: str | Path, image_size: int | None = None, which: st
     config = load_run_config(run_dir)
     path = latest_checkpoint(run_dir, which)
     if path is None:
-        raise UsageError(f"no {which} checkpoint in {checkpoint_dir(run_dir)}: train first")
+        kind = "" if which == "auto" else f"{which} "
+        raise UsageError(f"no {kind}checkpoint in {checkpoint_dir(run_dir)}: train first")
     if image_size is None and not is_fully_convolutional(config.generator):
         image_size = config.train.image_size
     keras.mixed_precision.set_global_policy("float32")
