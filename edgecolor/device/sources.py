@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -169,16 +170,35 @@ def full_range_colour_space() -> Any:
     return ColorSpace.Sycc()
 
 
+# Seconds picamera2 may take to hand over a frame before the camera counts as stalled (a
+# loose ribbon cable, a crashed ISP). Without a limit picamera2 waits for ever, and the live
+# loop's reconnection and a clean stop never happen. Generous: the first frame after
+# start() and long exposures take well under a second.
+PICAMERA2_CAPTURE_TIMEOUT = 5.0
+# Formats whose first H rows of W bytes are the Y plane (picamera2 arrays (H * 3 / 2, stride)).
+PLANAR_YUV420 = ("YUV420", "YVU420")
+
+
 class Picamera2Source:
     """The Raspberry Pi camera: lores Y plane -> model input, main Y plane -> joined luminance.
 
     Both streams are YUV420 in full-range sYCC (:func:`full_range_colour_space`), so their
     Y planes are the 8-bit gray the Colorizer takes, without any colour conversion.
 
+    picamera2 (libcamera) may change a requested configuration in ``configure``; the
+    sizes, strides and formats used are the ones read back from
+    ``camera_configuration()``, and a camera that does not give two planar YUV420 streams
+    (a USB webcam seen through libcamera, a packed YUYV stream) is refused with one line.
+    Every capture has a time limit; a camera that stalls is reported as lost (the live
+    loop reconnects), and its pending capture is cancelled before ``stop()``, which would
+    otherwise wait behind it for ever. A camera is closed on every failure after it was
+    acquired, so a failed start never leaves it busy.
+
     Args:
         main_size: (width, height) of the main stream, the output's size.
         lores_size: (width, height) of the lores stream, near the model's input size.
         fps: requested frame rate.
+        capture_timeout: seconds a frame may take before the camera counts as stalled.
         camera_factory: builds the camera object (default ``picamera2.Picamera2``); tests
             pass a fake with the same methods.
         colour_space_factory: gives the configuration's colour space (default
@@ -190,6 +210,7 @@ class Picamera2Source:
         main_size: tuple[int, int] = (1280, 960),
         lores_size: tuple[int, int] = (320, 240),
         fps: float = 30.0,
+        capture_timeout: float = PICAMERA2_CAPTURE_TIMEOUT,
         camera_factory: Any = None,
         colour_space_factory: Any = full_range_colour_space,
     ):
@@ -198,6 +219,9 @@ class Picamera2Source:
         self.fps: float | None = fps
         self.main_size = main_size
         self.lores_size = lores_size
+        self.capture_timeout = capture_timeout
+        # The streams as the camera accepted them: {"main": {...}, "lores": {...}}.
+        self.streams: dict[str, dict[str, Any]] = {}
         self._factory = camera_factory
         self._colour_space_factory = colour_space_factory
         self._camera = None
@@ -213,8 +237,29 @@ class Picamera2Source:
             factory = Picamera2
         try:
             camera = factory()
-        except (IndexError, RuntimeError) as error:  # picamera2: no camera attached
-            raise OSError(f"no Raspberry Pi camera found ({error})") from None
+        except (IndexError, RuntimeError) as error:  # none attached, or held by another program
+            raise OSError(f"no Raspberry Pi camera available ({_one_line(error)})") from None
+        try:
+            self.streams = self._configure(camera)
+            camera.start()
+        except Exception as error:  # RuntimeError from libcamera, or our own check
+            self._release(camera)
+            if isinstance(error, OSError):
+                raise
+            raise OSError(
+                f"the Raspberry Pi camera could not be started: {_one_line(error)}"
+            ) from None
+        self._camera = camera
+        self._index = 0
+
+    def _configure(self, camera: Any) -> dict[str, dict[str, Any]]:
+        """Configure two YUV420 streams; return them as the camera accepted them."""
+        if "ColorFilterArrangement" not in getattr(camera, "camera_properties", {}):
+            # libcamera's USB (UVC) cameras give one stream and no lores: use OpenCV.
+            raise OSError(
+                "picamera2 found a USB camera, not a Raspberry Pi camera module: "
+                "use --source usb:0 for USB webcams"
+            )
         configuration = camera.create_video_configuration(
             main={"size": self.main_size, "format": "YUV420"},
             lores={"size": self.lores_size, "format": "YUV420"},
@@ -222,9 +267,38 @@ class Picamera2Source:
             colour_space=self._colour_space_factory(),
         )
         camera.configure(configuration)
-        camera.start()
-        self._camera = camera
-        self._index = 0
+        accepted = camera.camera_configuration() or {}
+        streams = {}
+        for name in ("main", "lores"):
+            stream = accepted.get(name)
+            if not stream or stream.get("format") not in PLANAR_YUV420:
+                found = f"{stream.get('format')} {stream.get('size')}" if stream else "no stream"
+                raise OSError(
+                    f"the camera gave {found} for the {name} stream; edgecolor needs a "
+                    "planar YUV420 main and lores stream (its Y plane is the gray picture)"
+                )
+            width, height = stream["size"]
+            stride = int(stream.get("stride") or width)
+            streams[name] = {"size": (int(width), int(height)), "stride": stride}
+        if streams["main"]["size"] != tuple(self.main_size):
+            logger.info(
+                "picamera2 adjusted the main stream from %s to %s",
+                self.main_size,
+                streams["main"]["size"],
+            )
+        return streams
+
+    @staticmethod
+    def _release(camera: Any) -> None:
+        """Stop and close ``camera`` whatever state it is in; never raises."""
+        for step in ("cancel_all_and_flush", "stop", "close"):
+            method = getattr(camera, step, None)
+            if method is None:
+                continue
+            try:
+                method()
+            except Exception as error:  # the next step must still run: close frees the camera
+                logger.debug("picamera2 %s failed: %s", step, error)
 
     @staticmethod
     def y_plane(yuv420: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -233,17 +307,26 @@ class Picamera2Source:
         return yuv420[:height, :width]
 
     def read(self) -> Frame | None:
-        if self._camera is None:
+        camera = self._camera
+        if camera is None:
             return None
         try:
-            request = self._camera.capture_request()
-        except Exception as error:  # the camera went away mid-stream
+            request = camera.capture_request(wait=self.capture_timeout)
+        except (TimeoutError, FuturesTimeoutError):
+            logger.warning(
+                "picamera2: no frame within %.1f s (is the camera cable seated?)",
+                self.capture_timeout,
+            )
+            return None
+        except Exception as error:  # cancelled by close(), or the camera went away
             logger.debug("picamera2 capture failed: %s", error)
             return None
         try:
             # Copies: the request's buffers go back to the camera on release.
-            gray = self.y_plane(request.make_array("main"), self.main_size).copy()
-            model_gray = self.y_plane(request.make_array("lores"), self.lores_size).copy()
+            gray = self.y_plane(request.make_array("main"), self.streams["main"]["size"]).copy()
+            model_gray = self.y_plane(
+                request.make_array("lores"), self.streams["lores"]["size"]
+            ).copy()
         finally:
             request.release()
         frame = Frame(gray, self._index, time.monotonic(), model_gray=model_gray)
@@ -251,9 +334,12 @@ class Picamera2Source:
         return frame
 
     def close(self) -> None:
-        if self._camera is not None:
-            try:
-                self._camera.stop()
-                self._camera.close()
-            finally:
-                self._camera = None
+        """Cancel a pending capture, stop and close the camera (safe to call twice)."""
+        camera, self._camera = self._camera, None
+        if camera is not None:
+            self._release(camera)
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
