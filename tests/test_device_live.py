@@ -346,6 +346,92 @@ def test_a_camera_without_two_yuv420_streams_is_refused_and_released(camera, mes
     assert not fake_picamera2.ACQUIRED
 
 
+def _video_node(sysfs, number, driver, index, name):
+    """A /sys/class/video4linux/videoN entry as the kernel lays it out (driver as a link)."""
+    drivers = sysfs.parent / "drivers"
+    (drivers / driver).mkdir(parents=True, exist_ok=True)
+    node = sysfs / f"video{number}"
+    (node / "device").mkdir(parents=True)
+    (node / "device" / "driver").symlink_to(drivers / driver)
+    (node / "index").write_text(f"{index}\n")
+    (node / "name").write_text(f"{name}\n")
+
+
+@pytest.fixture
+def pi5_with_camera_module_and_webcam(tmp_path):
+    """Bookworm on a Pi 5 with a camera module: CSI and ISP nodes first, then a webcam."""
+    sysfs = tmp_path / "class" / "video4linux"
+    for number in range(0, 8):
+        _video_node(sysfs, number, "rp1-cfe", number, "rp1-cfe")
+    for number in range(20, 36):
+        _video_node(sysfs, number, "pispbe", number - 20, "pispbe")
+    _video_node(sysfs, 36, "uvcvideo", 0, "HD Pro Webcam C920")
+    _video_node(sysfs, 37, "uvcvideo", 1, "HD Pro Webcam C920")  # its metadata node
+    _video_node(sysfs, 38, "uvcvideo", 0, "USB2.0 Camera")
+    return sysfs
+
+
+class RecordingVideoCapture:
+    """Stands in for cv2.VideoCapture (no webcam here): records how it was opened."""
+
+    opened: list = []
+
+    def __init__(self, *arguments):
+        RecordingVideoCapture.opened.append(arguments)
+
+    def isOpened(self):
+        return True
+
+    def set(self, *arguments):
+        return True
+
+    def get(self, *arguments):
+        return 30.0
+
+    def release(self):
+        pass
+
+
+def test_usb_n_is_the_nth_uvc_webcam_opened_with_v4l2(
+    pi5_with_camera_module_and_webcam, monkeypatch
+):
+    from edgecolor.device import sources
+
+    monkeypatch.setattr(sources, "VIDEO4LINUX", pi5_with_camera_module_and_webcam)
+    assert [str(path) for path, _ in sources.uvc_cameras()] == ["/dev/video36", "/dev/video38"]
+    monkeypatch.setattr(cv2, "VideoCapture", RecordingVideoCapture)
+    RecordingVideoCapture.opened = []
+    for spec in ("usb:0", "usb:1"):
+        source = parse_source(spec)
+        source.open()
+        source.close()
+    assert RecordingVideoCapture.opened == [(36, cv2.CAP_V4L2), (38, cv2.CAP_V4L2)]
+    with pytest.raises(
+        OSError, match="no USB webcam number 2 .*/dev/video36 \\(HD Pro Webcam C920\\)"
+    ):
+        parse_source("usb:2").open()
+
+
+def test_device_paths_are_cameras_opened_with_v4l2(tmp_path, monkeypatch):
+    # /dev/null stands in for /dev/videoN: an existing character device, not a file
+    by_id = tmp_path / "usb-046d_HD_Pro_Webcam_C920-video-index0"
+    by_id.symlink_to("/dev/null")
+    monkeypatch.setattr(cv2, "VideoCapture", RecordingVideoCapture)
+    RecordingVideoCapture.opened = []
+    for spec in ("/dev/null", str(by_id)):
+        source = parse_source(spec)
+        assert source.live
+        source.open()
+    assert RecordingVideoCapture.opened == [("/dev/null", cv2.CAP_V4L2), (str(by_id), cv2.CAP_V4L2)]
+
+
+def test_live_from_a_character_device_says_it_cannot_open_it(tiny_model, capsys):
+    """The reported case: `edgecolor live --source /dev/null` said "no such file"."""
+    assert main(["live", "--source", "/dev/null", "--frames", "1", "--model", str(tiny_model)]) == 2
+    error = capsys.readouterr().err
+    assert "no such file" not in error and "cannot open /dev/null (V4L2, /dev/null)" in error
+
+
 @pytest.mark.hardware
 def test_picamera2_on_a_real_raspberry_pi(colorizer):
     pytest.importorskip(

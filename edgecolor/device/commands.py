@@ -114,14 +114,18 @@ def register(subparsers) -> None:
         "live",
         help="colorize a camera, video file or stream live, with a window or a web preview",
         description=(
-            "Colorize frames from the Raspberry Pi camera (picamera2), a USB camera (usb:N), a "
+            "Colorize frames from the Raspberry Pi camera (picamera2), a USB webcam (usb:N, the "
+            "N-th UVC webcam; or /dev/videoN, /dev/v4l/by-id/...), a "
             "video file or a network stream (URL). A camera always gives its newest frame (stale "
             "frames are dropped); a file gives every frame in order, at its own pace when you "
             "watch it (--display/--serve), as fast as possible when only recording."
         ),
     )
     live.add_argument(
-        "--source", required=True, metavar="SOURCE", help="picamera2, usb:N, a video file or a URL"
+        "--source",
+        required=True,
+        metavar="SOURCE",
+        help="picamera2, usb:N (the N-th USB webcam), /dev/videoN, a video file or a URL",
     )
     live.add_argument("--display", action="store_true", help="show a window (needs a desktop)")
     live.add_argument(
