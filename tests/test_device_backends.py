@@ -41,7 +41,9 @@ def test_missing_runtime_names_the_install_command(tiny_model, monkeypatch):
         "tensorflow",
     ):
         monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
-    with pytest.raises(MissingDependencyError, match=r"pip install 'edgecolor\[device\]'"):
+    with pytest.raises(
+        MissingDependencyError, match=r"pip install ai-edge-litert .*pip install '\.\[device\]'"
+    ):
         backends.load_interpreter(tiny_model, device="cpu")
 
 
@@ -357,3 +359,43 @@ def test_missing_bundled_model_says_pass_model(monkeypatch, tmp_path):
     monkeypatch.setattr(model, "__file__", str(tmp_path / "device" / "model.py"))
     with pytest.raises(UsageError, match="pass --model"):
         model.default_model_path()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "exit_status", "expected"),
+    [
+        ("crash-in-interpreter", 1, ["failed: libedgetpu crashed (SIGSEGV)", "16.0tf2.19.1"]),
+        ("absent", 1, ["failed: ", "Failed to open any Edge TPU (fake)", "plug the Coral"]),
+        ("ok", 0, ["ok: the Edge TPU ran tiny_edgetpu.tflite"]),
+    ],
+)
+def test_the_installers_probe_says_what_to_install(
+    tiny_model, tmp_path, fake_libedgetpu, behaviour, exit_status, expected
+):
+    """device/install.sh runs `python -m edgecolor.device.probe_edgetpu` after --coral."""
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    environment = {
+        **os.environ,
+        "LD_LIBRARY_PATH": str(fake_libedgetpu.parent),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "FAKE_EDGETPU": behaviour,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgecolor.device.probe_edgetpu",
+            "--model",
+            str(model.with_name("tiny_edgetpu.tflite")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
+    assert finished.returncode == exit_status, finished.stderr
+    for text in expected:
+        assert text in finished.stdout, finished.stdout

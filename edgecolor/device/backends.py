@@ -40,12 +40,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgecolor.errors import MissingDependencyError, UsageError
+from edgecolor.errors import INSTALL_DEVICE, MissingDependencyError, UsageError
 
 logger = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "edgetpu")
-INSTALL_LITERT = "pip install 'edgecolor[device]'  (or: pip install ai-edge-litert)"
+INSTALL_LITERT = INSTALL_DEVICE
 INSTALL_EDGETPU = "sudo device/install.sh --coral  (Coral's libedgetpu1-std; see device/README.md)"
 # The libedgetpu to install when Coral's own (built against TF 2.5) crashes or refuses to
 # bind with this runtime: a rebuild against a recent TensorFlow. Raspberry Pi OS Bookworm

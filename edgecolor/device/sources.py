@@ -32,11 +32,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgecolor.errors import MissingDependencyError, UsageError
+from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError, UsageError
 
 logger = logging.getLogger(__name__)
 
-INSTALL_CAMERA = "pip install 'edgecolor[camera]'"
 INSTALL_PICAMERA2 = "sudo apt install python3-picamera2  (and a venv with --system-site-packages)"
 
 
