@@ -414,7 +414,10 @@ def _probe_child() -> None:
             interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
         interpreter.invoke()
     except (MissingDependencyError, ValueError, RuntimeError, OSError) as error:
-        print(json.dumps({"ok": False, "reason": _one_line(error)}), flush=True)
+        # The runtime's own words ("Failed to load delegate from libedgetpu.so.1 ..."), not
+        # the install advice wrapped around them: the parent adds its own.
+        cause = error.__cause__ if isinstance(error, MissingDependencyError) else None
+        print(json.dumps({"ok": False, "reason": _one_line(cause or error)}), flush=True)
         sys.exit(3)
     print(json.dumps({"ok": True}), flush=True)
     # Interpreter and delegate are destroyed at exit: a crash there is reported too.

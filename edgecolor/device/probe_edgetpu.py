@@ -19,8 +19,15 @@ import sys
 from pathlib import Path
 
 from edgecolor.device import backends
+from edgecolor.device.backends import _one_line
 from edgecolor.device.model import default_model_path, edgetpu_model_path, load_metadata
-from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EdgecolorError
+from edgecolor.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    EdgecolorError,
+    MissingDependencyError,
+)
 
 
 def default_probe_model() -> Path:
@@ -43,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         if not model.is_file():
             raise EdgecolorError(f"--model {model}: no such file")
         runtime, label = backends._cpu_runtime()
+        try:
+            backends._edgetpu_library()
+        except MissingDependencyError as error:
+            print(f"failed: no Edge TPU runtime ({_one_line(error.__cause__ or error)})")
+            print(f"fix: {backends.INSTALL_EDGETPU}")
+            return EXIT_PARTIAL
         result = backends.probe_edgetpu(model, runtime, label, timeout=args.timeout)
     except EdgecolorError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -55,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fix: {backends.INSTALL_EDGETPU_REBUILD}")
     else:
         print(
-            "fix: plug the Coral into a USB 3 port (blue), log in again after joining "
-            f"plugdev, or install the runtime: {backends.INSTALL_EDGETPU}"
+            "fix: plug the Coral into a USB 3 port (blue); log in again after joining the "
+            "plugdev group; unplug and replug it after installing the runtime"
         )
     return EXIT_PARTIAL
 
