@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install edgecolor on Raspberry Pi OS Bookworm (64-bit): apt packages, a venv that sees
-# them, edgecolor[device] with numpy held to the system's version, optional Coral Edge TPU
-# runtime and systemd services. Safe to run again: every step checks before it changes.
+# them, edgecolor with its [device] extra (numpy held to the system's version), optional
+# Coral Edge TPU runtime and systemd services. Safe to run again: every step checks before
+# it changes.
 #
-#   sudo device/install.sh                          # edgecolor[device] from PyPI
-#   sudo device/install.sh dist/edgecolor-0.1.0-py3-none-any.whl
-#   sudo device/install.sh /home/pi/edgecolor       # a checkout: built into a wheel first
-#   sudo device/install.sh --coral --services       # + Edge TPU runtime, + systemd units
+#   sudo device/install.sh                          # the checkout this script is in
+#   sudo device/install.sh --services               # + systemd units (device/README.md)
+#   sudo device/install.sh --coral --services       # + Edge TPU runtime
+#   sudo device/install.sh dist/edgecolor-0.1.0-py3-none-any.whl   # a wheel built from it
 #   device/install.sh --dry-run --coral --services  # print every command, change nothing
 #
 # Run `device/install.sh --help` for every option; device/README.md explains the choices.
@@ -18,8 +19,8 @@ CONFIG_DIR=/etc/edgecolor          # EnvironmentFile of the systemd units
 STATE_DIR=/var/lib/edgecolor       # home of the service user; default scan folders
 SERVICE_USER=edgecolor
 SYSTEM_PYTHON=/usr/bin/python3
-SOURCE=""                          # empty: PyPI; else a .whl file or a checkout directory
-WITH_CAMERA=1                      # python3-picamera2 (Raspberry Pi OS only)
+SOURCE=""                          # a .whl file or a checkout; empty: this script's checkout
+WITH_CAMERA=auto                   # python3-picamera2: auto = when apt has it (Raspberry Pi OS)
 WITH_OPENCV=1                      # python3-opencv from apt (USB cameras, video, windows)
 WITH_CORAL=0
 WITH_SERVICES=0
@@ -32,6 +33,10 @@ SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 # Cloud packages key; it goes into its own keyring, trusted for this repository only.
 CORAL_APT_LINE="deb [signed-by=/usr/share/keyrings/coral-edgetpu-archive-keyring.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"
 CORAL_APT_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
+# feranick's libedgetpu rebuilt against TensorFlow 2.19.1 (github.com/feranick/libedgetpu),
+# for when Coral's package crashes with LiteRT. 64-bit Raspberry Pi OS Bookworm is arm64 on
+# a Pi 4 and a Pi 5 alike: the same package for both.
+LIBEDGETPU_REBUILD_URL="https://github.com/feranick/libedgetpu/releases/download/16.0TF2.19.1-1/libedgetpu1-std_16.0tf2.19.1-1.bookworm_arm64.deb"
 # USB ids of the Coral USB Accelerator: before its firmware is loaded, and after.
 CORAL_USB_IDS=("1a6e:089a" "18d1:9302")
 
@@ -39,8 +44,9 @@ usage() {
     cat <<'EOF'
 Usage: sudo device/install.sh [OPTIONS] [SOURCE]
 
-SOURCE   what to install: nothing = "edgecolor[device]" from PyPI; a path to an edgecolor
-         wheel (.whl); or a path to an edgecolor checkout (built into a wheel first).
+SOURCE   what to install: nothing = the edgecolor checkout this script is in; a path to
+         an edgecolor checkout; or an edgecolor wheel (.whl) built from one. A checkout is
+         built into a wheel first. (edgecolor is not published on a package index.)
 
 Options:
   --prefix DIR        where the venv goes (default /opt/edgecolor; venv in DIR/venv)
@@ -51,8 +57,10 @@ Options:
   --services          install the systemd units edgecolor-live and edgecolor-scan,
                       the service user "edgecolor" and /etc/edgecolor/edgecolor.env
                       (installed, not enabled: enable them with systemctl)
-  --no-camera         skip python3-picamera2 (for a plain Debian arm64 system or a
-                      container that has no Raspberry Pi repository)
+  --camera            require python3-picamera2 (fail when apt does not have it)
+  --no-camera         skip python3-picamera2. Default: installed when apt has it (the
+                      Raspberry Pi repository, i.e. Raspberry Pi OS), else skipped with
+                      a warning (plain Debian arm64, a container)
   --no-opencv         skip python3-opencv (photos and scans only: no USB camera,
                       no video files, no window)
   --python PATH       the system Python the venv is made from (default /usr/bin/python3)
@@ -101,6 +109,7 @@ while (( $# )); do
         --libedgetpu-deb) LIBEDGETPU_DEB=${2:?--libedgetpu-deb needs a .deb file}; shift ;;
         --libedgetpu-deb=*) LIBEDGETPU_DEB=${1#*=} ;;
         --services) WITH_SERVICES=1 ;;
+        --camera) WITH_CAMERA=1 ;;
         --no-camera) WITH_CAMERA=0 ;;
         --no-opencv) WITH_OPENCV=0 ;;
         --python) SYSTEM_PYTHON=${2:?--python needs a path}; shift ;;
@@ -122,8 +131,14 @@ if [[ -n $LIBEDGETPU_DEB ]]; then
     [[ -f $LIBEDGETPU_DEB ]] || die "--libedgetpu-deb: no such file: $LIBEDGETPU_DEB"
     LIBEDGETPU_DEB=$(realpath -- "$LIBEDGETPU_DEB")
 fi
+if [[ -z $SOURCE ]]; then
+    # The checkout this script belongs to (device/install.sh inside it).
+    CHECKOUT=$(cd -- "$SCRIPT_DIR/.." && pwd)
+    if [[ -f $CHECKOUT/pyproject.toml && -d $CHECKOUT/edgecolor ]]; then SOURCE=$CHECKOUT
+    else die "$SCRIPT_DIR is not inside an edgecolor checkout: give SOURCE (a checkout or a wheel)"; fi
+fi
 if [[ -n $SOURCE ]]; then
-    [[ -e $SOURCE ]] || die "SOURCE not found: $SOURCE (give a .whl file, a checkout directory, or nothing for PyPI)"
+    [[ -e $SOURCE ]] || die "SOURCE not found: $SOURCE (give an edgecolor checkout or a .whl file)"
     SOURCE=$(realpath -- "$SOURCE")
     if [[ -f $SOURCE && $SOURCE != *.whl ]]; then die "SOURCE is a file but not a wheel (.whl): $SOURCE"; fi
     if [[ -d $SOURCE && ! -f $SOURCE/pyproject.toml ]]; then die "SOURCE directory has no pyproject.toml: $SOURCE"; fi
@@ -150,14 +165,18 @@ note "architecture $ARCH, Debian codename $CODENAME, board: $MODEL"
 
 step "Installing apt packages"
 APT_PACKAGES=(python3 python3-venv python3-numpy python3-pil ca-certificates usbutils)
-if (( WITH_CAMERA )); then APT_PACKAGES+=(python3-picamera2); fi
 if (( WITH_OPENCV )); then APT_PACKAGES+=(python3-opencv); fi
 export DEBIAN_FRONTEND=noninteractive
 run apt-get update
-if (( WITH_CAMERA )) && (( ! DRY_RUN )); then
-    # python3-picamera2 lives only in the Raspberry Pi repository (archive.raspberrypi.com).
-    if ! apt-cache policy python3-picamera2 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        die "python3-picamera2 is not in your apt sources: this is not Raspberry Pi OS. Re-run with --no-camera (photos, scans, USB cameras and video files still work)."
+if [[ $WITH_CAMERA != 0 ]]; then
+    # python3-picamera2 lives only in the Raspberry Pi repository (Raspberry Pi OS).
+    if apt-cache policy python3-picamera2 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        APT_PACKAGES+=(python3-picamera2)
+    elif [[ $WITH_CAMERA == 1 ]]; then
+        die "--camera: python3-picamera2 is not in your apt sources (not Raspberry Pi OS?)"
+    else
+        warn "python3-picamera2 is not in your apt sources (not Raspberry Pi OS): no Pi camera module support; photos, scans, USB webcams and video files work"
+        WITH_CAMERA=0
     fi
 fi
 # --no-install-recommends keeps the desktop previews (Qt, OpenGL) off a headless Pi.
@@ -198,9 +217,7 @@ PIP_INSTALL=("${PIP[@]}" install --only-binary=:all: --constraint "$CONSTRAINTS"
 BUILD_DIR=""
 cleanup() { [[ -n $BUILD_DIR ]] && rm -rf -- "$BUILD_DIR"; return 0; }
 trap cleanup EXIT
-if [[ -z $SOURCE ]]; then
-    REQUIREMENT="edgecolor[device]"
-elif [[ -f $SOURCE ]]; then
+if [[ -f $SOURCE ]]; then
     REQUIREMENT="edgecolor[device] @ file://$SOURCE"
 else
     # A checkout: build its wheel (pure Python) first, so the install itself stays binary-only.
@@ -212,11 +229,9 @@ else
     REQUIREMENT="edgecolor[device] @ file://$WHEEL"
 fi
 run "${PIP_INSTALL[@]}" "$REQUIREMENT"
-if [[ -n $SOURCE ]]; then
-    # pip keeps an installed edgecolor of the same version number even when the wheel is
-    # newer (a development build): replace the package itself, not its dependencies.
-    run "${PIP_INSTALL[@]}" --no-deps --force-reinstall "${REQUIREMENT#*@ file://}"
-fi
+# pip keeps an installed edgecolor of the same version number even when the wheel is
+# newer (a development build): replace the package itself, not its dependencies.
+run "${PIP_INSTALL[@]}" --no-deps --force-reinstall "${REQUIREMENT#*@ file://}"
 
 # The "camera" extra minus its OpenCV wheel: opencv-python-headless needs numpy 2, so on
 # the Pi cv2 comes from apt (python3-opencv, built for the system numpy). PyAV (audio in
@@ -342,21 +357,30 @@ EOF
             run udevadm trigger --subsystem-match=usb
         fi
     fi
-    # The delegate can only be tried with the accelerator plugged in. It runs in a child
-    # process: a libedgetpu built for another TensorFlow version can crash (SIGSEGV).
+    # The same check `--device auto` makes before it uses the TPU: in a child process, an
+    # interpreter with the Edge TPU delegate is built, allocated and invoked once. LiteRT
+    # binds the delegate inside Interpreter(...), where a libedgetpu built against another
+    # TensorFlow version (Coral's own packages: TF 2.5) has been reported to segfault, so
+    # loading the delegate alone proves nothing.
     plugged=""
     for id in "${CORAL_USB_IDS[@]}"; do lsusb -d "$id" >/dev/null 2>&1 && plugged=$id; done
-    if (( DRY_RUN )); then :
+    PROBE=("$VENV/bin/python" -m edgecolor.device.probe_edgetpu)
+    if (( DRY_RUN )); then printf '  + %s\n' "${PROBE[*]}"
     elif [[ -z $plugged ]]; then
-        note "no Coral USB Accelerator plugged in: the delegate is not tried now."
-        note "later: $VENV/bin/python -c \"from ai_edge_litert.interpreter import load_delegate; load_delegate('libedgetpu.so.1')\""
-    elif "$VENV/bin/python" -c "from ai_edge_litert.interpreter import load_delegate; load_delegate('libedgetpu.so.1')"; then
-        ok "Coral ($plugged): the Edge TPU delegate loads"
-        note "next: edgecolor bench MODEL_edgetpu.tflite --device edgetpu"
+        note "no Coral USB Accelerator plugged in: the Edge TPU is not tried now."
+        note "later: ${PROBE[*]}"
+    elif "${PROBE[@]}"; then
+        ok "Coral ($plugged): an Edge TPU interpreter was built and ran"
+        note "next: edgecolor bench MODEL.tflite --device edgetpu (with MODEL_edgetpu.tflite beside it)"
     else
-        warn "Coral ($plugged) is plugged in but the delegate does not load (exit $?)."
-        warn "If the exit was 139 (segfault), libedgetpu and LiteRT were built against different"
-        warn "TensorFlow versions: see 'Coral' in device/README.md. --device cpu still works."
+        warn "Coral ($plugged) is plugged in but the Edge TPU does not work (see the lines above)."
+        if [[ $ARCH == arm64 ]]; then
+            warn "If it crashed: libedgetpu and LiteRT were built against different TensorFlow versions."
+            warn "On a Pi 4 or Pi 5 with 64-bit Bookworm install the rebuilt library:"
+            warn "  curl -fLO $LIBEDGETPU_REBUILD_URL"
+            warn "  sudo device/install.sh --coral --libedgetpu-deb $(basename "$LIBEDGETPU_REBUILD_URL")"
+        fi
+        warn "edgecolor runs on the CPU meanwhile (--device auto falls back, with a warning)."
     fi
 fi
 
@@ -383,4 +407,4 @@ fi
 step "Done"
 note "edgecolor is at /usr/local/bin/edgecolor (venv $VENV)"
 note "try: edgecolor colorize photo.jpg -o colorized/"
-note "upgrade later with: sudo $VENV/bin/pip install --only-binary=:all: -c $CONSTRAINTS --upgrade 'edgecolor[device]'"
+note "upgrade later: git pull in $SOURCE (a checkout), then run this script again"

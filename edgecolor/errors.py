@@ -10,6 +10,14 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 
+# Install commands named in MissingDependencyError messages. edgecolor is installed from
+# its checkout (or a wheel built from it), not from a package index: name the libraries
+# themselves, and the extra for a checkout.
+INSTALL_DEVICE = "pip install ai-edge-litert  (in the edgecolor checkout: pip install '.[device]')"
+INSTALL_CAMERA = (
+    "pip install opencv-python-headless av  (in the edgecolor checkout: pip install '.[camera]')"
+)
+
 
 class EdgecolorError(Exception):
     """Base class for errors edgecolor reports to the user."""

@@ -33,3 +33,14 @@ def tiny_model(tmp_path_factory) -> Path:
 def tiny_float_model(tmp_path_factory) -> Path:
     """Path to a tiny float32 edge-generator .tflite (32x32, float I/O) with its .json beside it."""
     return _export_tiny(tmp_path_factory.mktemp("tiny_float32"), "float32")
+
+
+@pytest.fixture(scope="session")
+def fake_libedgetpu(tmp_path_factory) -> Path:
+    """A stand-in libedgetpu.so.1 (see fake_edgetpu.py); its folder goes on LD_LIBRARY_PATH."""
+    from fake_edgetpu import build_fake_libedgetpu
+
+    library = build_fake_libedgetpu(tmp_path_factory.mktemp("fake_libedgetpu"))
+    if library is None:
+        pytest.skip("needs a C compiler (cc) to build the stand-in libedgetpu.so.1")
+    return library

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,10 +39,11 @@ def test_missing_runtime_names_the_install_command(tiny_model, monkeypatch):
         "tflite_runtime",
         "tflite_runtime.interpreter",
         "tensorflow",
-        "tensorflow.lite",
     ):
         monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
-    with pytest.raises(MissingDependencyError, match=r"pip install 'edgecolor\[device\]'"):
+    with pytest.raises(
+        MissingDependencyError, match=r"pip install ai-edge-litert .*pip install '\.\[device\]'"
+    ):
         backends.load_interpreter(tiny_model, device="cpu")
 
 
@@ -88,15 +92,187 @@ def test_auto_picks_the_edgetpu_when_it_loads(tiny_model, tmp_path, monkeypatch,
     compiled = tmp_path / "tiny_edgetpu.tflite"
     shutil.copy(tiny_model, compiled)
     runtime = _FakeRuntime()
+    probed = []
     monkeypatch.setattr(backends, "_cpu_runtime", lambda: (runtime, "litert"))
     monkeypatch.setattr(backends.ctypes, "CDLL", lambda name: None)
     monkeypatch.setattr(backends.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(
+        backends,
+        "probe_edgetpu",
+        lambda path, *args: probed.append(path) or backends.EdgeTpuProbe(True),
+    )
     with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
         loaded = backends.load_interpreter(tiny_model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "edgetpu" and loaded.model_path == compiled
     assert runtime.delegates == [("libedgetpu.so.1", {})]
     assert runtime.created == [(str(compiled), None, ["edgetpu-delegate"])]
+    assert probed == [compiled]  # built in this process only after the child's probe
     assert "edgetpu" in caplog.text
+
+
+# ----------------------------------------------------- a libedgetpu that crashes (real LiteRT)
+
+
+def _model_with_edgetpu_copy(tiny_model, folder):
+    """A copy of the tiny model whose metadata names an ``_edgetpu.tflite`` beside it.
+
+    The "compiled" file is the CPU model itself: a delegate that takes no op leaves it all
+    on the CPU, which is enough for the delegate and the interpreter to be built and run.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "tiny.tflite"
+    shutil.copy(tiny_model, model)
+    shutil.copy(tiny_model, folder / "tiny_edgetpu.tflite")
+    metadata = json.loads(tiny_model.with_suffix(".json").read_text())
+    metadata["model_file"] = "tiny.tflite"
+    metadata["edgetpu_model_file"] = "tiny_edgetpu.tflite"
+    model.with_suffix(".json").write_text(json.dumps(metadata))
+    return model
+
+
+@pytest.fixture
+def fake_edgetpu_here(fake_libedgetpu, tmp_path, monkeypatch):
+    """The stand-in libedgetpu for this process (absolute path) and its probe children.
+
+    Returns the log file that counts delegate creations.
+    """
+    library_folder = str(fake_libedgetpu.parent)
+    monkeypatch.setenv(
+        "LD_LIBRARY_PATH",
+        os.pathsep.join(filter(None, [library_folder, os.environ.get("LD_LIBRARY_PATH")])),
+    )
+    monkeypatch.setitem(backends.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    log = tmp_path / "delegate-creations.log"
+    monkeypatch.setenv("FAKE_EDGETPU_LOG", str(log))
+    return log
+
+
+def _creations(log) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_a_libedgetpu_crashing_in_the_interpreter_falls_back_to_the_cpu_once_probed(
+    tiny_model, tmp_path, monkeypatch, fake_edgetpu_here, caplog
+):
+    # LiteRT binds the delegate inside Interpreter(...): that is where it crashes.
+    monkeypatch.setenv("FAKE_EDGETPU", "crash-in-interpreter")
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    compiled = model.with_name("tiny_edgetpu.tflite")
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+        loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
+    assert loaded.device == "cpu" and loaded.model_path == model  # and this process lives
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "SIGSEGV" in warnings[0].getMessage()
+    assert backends.LIBEDGETPU_REBUILD_DEB in warnings[0].getMessage()
+    assert _creations(fake_edgetpu_here) == 1
+    # the result is cached: in this process, and on disk for the next one
+    with pytest.raises(UsageError, match="SIGSEGV.*feranick"):
+        backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
+    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    assert backends.probe_edgetpu(compiled).crashed
+    assert _creations(fake_edgetpu_here) == 1
+    assert backends.probe_cache_path().is_file()
+
+
+def test_a_probe_runs_again_when_the_library_changes(
+    tiny_model, tmp_path, monkeypatch, fake_edgetpu_here, fake_libedgetpu
+):
+    monkeypatch.setenv("FAKE_EDGETPU", "crash")
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    compiled = model.with_name("tiny_edgetpu.tflite")
+    assert backends.probe_edgetpu(compiled).crashed
+    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    os.utime(fake_libedgetpu)  # "another libedgetpu installed": its file changed
+    monkeypatch.setenv("FAKE_EDGETPU", "ok")
+    assert backends.probe_edgetpu(compiled) == backends.EdgeTpuProbe(True)
+    assert _creations(fake_edgetpu_here) == 2
+
+
+def test_a_working_delegate_is_used_and_a_missing_tpu_falls_back_with_one_warning(
+    tiny_model, tmp_path, monkeypatch, fake_edgetpu_here, caplog
+):
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    compiled = model.with_name("tiny_edgetpu.tflite")
+    monkeypatch.setenv("FAKE_EDGETPU", "ok")
+    loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
+    assert loaded.device == "edgetpu" and loaded.model_path == compiled
+    loaded.interpreter.invoke()  # the real LiteRT interpreter with the (empty) delegate runs
+    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    monkeypatch.setenv("FAKE_EDGETPU", "absent")
+    other = model.with_name("other_edgetpu.tflite")  # another file: not in the disk cache
+    shutil.copy(compiled, other)
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+        loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=other)
+    assert loaded.device == "cpu"
+    warnings = [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING
+    ]
+    assert len(warnings) == 1 and "Failed to open any Edge TPU (fake)" in warnings[0]
+    assert not backends.probe_edgetpu(other).ok
+    assert (
+        backends._read_probe_cache(  # "no TPU" is not kept on disk: plug it in, it is used
+            backends._probe_key(other, *backends._cpu_runtime(), None)
+        )
+        is None
+    )
+
+
+def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
+    tiny_model, tmp_path, fake_libedgetpu
+):
+    """The reported case: `edgecolor colorize` (device auto) died with exit 139."""
+    from PIL import Image
+
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.tile(np.arange(0, 256, 4, dtype=np.uint8), (48, 1))).save(photo)
+    log = tmp_path / "delegate-creations.log"
+    environment = {
+        **os.environ,
+        "LD_LIBRARY_PATH": str(fake_libedgetpu.parent),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "FAKE_EDGETPU": "crash",
+        "FAKE_EDGETPU_LOG": str(log),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    command = [sys.executable, "-m", "edgecolor.cli", "colorize", str(photo), "--model", str(model)]
+    for run in range(2):
+        finished = subprocess.run(
+            [*command, "-o", str(tmp_path / f"out{run}")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=environment,
+        )
+        assert finished.returncode == 0, finished.stderr
+        assert (tmp_path / f"out{run}" / "photo.png").is_file()
+        warnings = [
+            line for line in finished.stderr.splitlines() if "Edge TPU does not work" in line
+        ]
+        assert len(warnings) == 1 and "SIGSEGV" in warnings[0], finished.stderr
+    assert _creations(log) == 1  # the second run took the crash from the cache
+
+
+def test_tf_lite_fallback_runs_a_model(tiny_model, monkeypatch):
+    """Without LiteRT and tflite_runtime, TensorFlow's tf.lite (the dev venv has it) runs."""
+    for module in (
+        "ai_edge_litert",
+        "ai_edge_litert.interpreter",
+        "tflite_runtime",
+        "tflite_runtime.interpreter",
+    ):
+        monkeypatch.setitem(sys.modules, module, None)
+    from edgecolor.device.colorizer import Colorizer
+
+    colorizer = Colorizer(tiny_model, device="cpu", threads=1)
+    assert colorizer.backend_name.startswith("tf.lite cpu")
+    colour = colorizer.colorize(np.full((20, 30), 128, np.uint8))
+    assert colour.shape == (20, 30, 3) and colour.dtype == np.uint8
 
 
 @pytest.mark.hardware
@@ -183,3 +359,43 @@ def test_missing_bundled_model_says_pass_model(monkeypatch, tmp_path):
     monkeypatch.setattr(model, "__file__", str(tmp_path / "device" / "model.py"))
     with pytest.raises(UsageError, match="pass --model"):
         model.default_model_path()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "exit_status", "expected"),
+    [
+        ("crash-in-interpreter", 1, ["failed: libedgetpu crashed (SIGSEGV)", "16.0tf2.19.1"]),
+        ("absent", 1, ["failed: ", "Failed to open any Edge TPU (fake)", "plug the Coral"]),
+        ("ok", 0, ["ok: the Edge TPU ran tiny_edgetpu.tflite"]),
+    ],
+)
+def test_the_installers_probe_says_what_to_install(
+    tiny_model, tmp_path, fake_libedgetpu, behaviour, exit_status, expected
+):
+    """device/install.sh runs `python -m edgecolor.device.probe_edgetpu` after --coral."""
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    environment = {
+        **os.environ,
+        "LD_LIBRARY_PATH": str(fake_libedgetpu.parent),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "FAKE_EDGETPU": behaviour,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgecolor.device.probe_edgetpu",
+            "--model",
+            str(model.with_name("tiny_edgetpu.tflite")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
+    assert finished.returncode == exit_status, finished.stderr
+    for text in expected:
+        assert text in finished.stdout, finished.stdout

@@ -6,8 +6,10 @@ import threading
 import time
 from pathlib import Path
 
+import fake_picamera2
 import numpy as np
 import pytest
+from fake_picamera2 import FakePicamera2
 from videos import read_video
 
 from edgecolor.cli import main
@@ -220,68 +222,214 @@ def test_smoothing_blends_colour_and_restarts_at_a_scene_cut():
     np.testing.assert_allclose(off.update(L, blue), -0.4)
 
 
-class FakePicamera2:
-    """Stands in for picamera2.Picamera2: YUV420 arrays whose U and V planes are garbage."""
+@pytest.fixture(autouse=True)
+def no_camera_held():
+    """Each test starts with the (fake) camera free, as after a reboot."""
+    fake_picamera2.ACQUIRED.clear()
+    yield
+    fake_picamera2.ACQUIRED.clear()
 
-    def __init__(self):
-        self.configuration = None
-        self.started = self.stopped = False
 
-    def create_video_configuration(self, main, lores, controls, colour_space=None):
-        return {"main": main, "lores": lores, "controls": controls, "colour_space": colour_space}
+def _picamera2_source(*cameras, **options):
+    """A Picamera2Source whose camera factory hands out ``cameras`` one per open()."""
+    queue = list(cameras)
 
-    def configure(self, configuration):
-        self.configuration = configuration
+    def factory():
+        camera = queue.pop(0)
+        return camera() if callable(camera) else camera
 
-    def start(self):
-        self.started = True
-
-    def stop(self):
-        self.stopped = True
-
-    def close(self):
-        pass
-
-    def capture_request(self):
-        camera = self
-
-        class Request:
-            def make_array(self, name):
-                width, height = camera.configuration[name]["size"]
-                stride = width + 16  # rows are padded to the stride, as on the Pi
-                yuv = np.full((height * 3 // 2, stride), 255, np.uint8)  # U, V: nonsense
-                ramp = np.linspace(10, 240, width).astype(np.uint8)
-                yuv[:height, :width] = ramp[None, :]
-                return yuv
-
-            def release(self):
-                pass
-
-        return Request()
+    options.setdefault("main_size", (96, 64))
+    options.setdefault("lores_size", (64, 32))
+    return Picamera2Source(camera_factory=factory, colour_space_factory=lambda: "sYCC", **options)
 
 
 @pytest.mark.parametrize("mode", ["photo", "video"])
 def test_picamera2_uses_the_y_planes_without_colour_conversion(tiny_model, mode):
     colorizer = Colorizer(tiny_model, device="cpu", threads=1, mode=mode)
     camera = FakePicamera2()
-    source = Picamera2Source(
-        main_size=(96, 64),
-        lores_size=(48, 32),
-        camera_factory=lambda: camera,
-        colour_space_factory=lambda: "sYCC",
-    )
+    source = _picamera2_source(camera)
     sink = SlowSink(0)
     pictures = []
     sink.write = lambda picture, timestamp: pictures.append(picture.copy())
     LiveLoop(colorizer, source, [sink], frames=3, overlay=False, smoothing=0).run()
-    assert camera.configuration["main"] == {"size": (96, 64), "format": "YUV420"}
-    assert camera.configuration["lores"] == {"size": (48, 32), "format": "YUV420"}
-    assert camera.configuration["colour_space"] == "sYCC"  # full range: Y is the sRGB gray
-    assert camera.started and camera.stopped
+    assert camera.requested["main"]["size"] == (96, 64)
+    assert camera.requested["main"]["format"] == "YUV420"
+    assert camera.requested["lores"]["size"] == (64, 32)
+    assert camera.requested["lores"]["format"] == "YUV420"
+    assert camera.requested["colour_space"] == "sYCC"  # full range: Y is the sRGB gray
+    assert camera.stopped and camera.closed and not camera.acquired
     assert pictures[0].shape == (64, 96, 3)
     ramp = np.tile(np.linspace(10, 240, 96).astype(np.uint8), (64, 1))
     # the loop carries frames as 4:2:0 planes, like any video: luminance within 1 L unit
     assert np.abs(pixels.luminance(pictures[0]) - pixels.luminance(ramp)).max() < 1.0
+
+
+def test_a_stalled_picamera2_times_out_reconnects_and_stops_cleanly(colorizer):
+    """picamera2 waits for ever without ``wait``; a stuck job must be cancelled before stop()."""
+    stalling = FakePicamera2(stall_after=3)
+    healthy = FakePicamera2
+    source = _picamera2_source(stalling, healthy, capture_timeout=0.2)
+    loop = LiveLoop(colorizer, source, [SlowSink(0)], frames=6, retry_delays=(0.01, 0.01))
+    result = loop.run()
+    assert result.frames == 6 and result.reconnects == 1
+    assert not stalling.blocked_forever and set(stalling.capture_waits) == {0.2}
+    assert stalling.cancelled_jobs >= 1 and not stalling.stop_blocked
+    assert stalling.closed and not stalling.acquired
+    assert not fake_picamera2.ACQUIRED  # the second camera was closed at the end too
+
+
+def test_stopping_while_a_capture_is_stuck_does_not_hang(colorizer):
+    camera = FakePicamera2(stall_after=1, forever=3.0)
+    source = _picamera2_source(camera, capture_timeout=10.0)
+    source.open()
+    assert source.read() is not None
+    stuck = threading.Thread(target=source.read)  # waits in capture_request
+    stuck.start()
+    assert fake_picamera2.wait_until(lambda: len(camera.capture_waits) == 2)
+    started = time.monotonic()
+    source.close()  # as the loop does on Ctrl+C or `systemctl stop`
+    stuck.join(5.0)
+    assert time.monotonic() - started < 1.0 and not stuck.is_alive()
+    assert camera.closed and not camera.stop_blocked and not camera.acquired
+
+
+@pytest.mark.parametrize("fail_in", ["configure", "start"])
+def test_a_failed_picamera2_set_up_releases_the_camera(fail_in):
+    broken = FakePicamera2(fail_in=fail_in)
+    source = _picamera2_source(broken, FakePicamera2)
+    with pytest.raises(OSError, match="could not be started: .*(Configuration|start)") as error:
+        source.open()
+    assert "\n" not in str(error.value)
+    assert broken.closed and not broken.acquired
+    source.open()  # the camera is free again: the next open works
+    assert source.read() is not None
+    source.close()
+
+
+def test_picamera2_close_closes_even_when_stop_fails():
+    camera = FakePicamera2()
+    source = _picamera2_source(camera)
+    source.open()
+
+    def failing_stop():
+        raise RuntimeError("Failed to stop camera: Device or resource busy")
+
+    camera.stop = failing_stop
+    source.close()
+    assert not camera.acquired
+
+
+def test_picamera2_uses_the_configuration_the_camera_accepted():
+    # libcamera aligns the lores width down to 32 pixels: 80 -> 64; rows are padded.
+    camera = FakePicamera2(size_alignment=32)
+    source = _picamera2_source(camera, main_size=(96, 64), lores_size=(80, 40))
+    source.open()
+    frame = source.read()
+    source.close()
+    assert source.streams["lores"]["size"] == (64, 40)
+    assert frame.model_gray.shape == (40, 64) and frame.gray.shape == (64, 96)
+    ramp = np.linspace(10, 240, 64).astype(np.uint8)
+    assert (frame.model_gray == ramp[None, :]).all()  # no padding bytes, no U/V rows
+
+
+@pytest.mark.parametrize(
+    ("camera", "message"),
+    [
+        (lambda: FakePicamera2(accept_formats=("YUYV",)), "YUYV .* planar YUV420"),
+        (lambda: FakePicamera2(raspberry_pi_sensor=False), "USB camera.*usb:0"),
+    ],
+)
+def test_a_camera_without_two_yuv420_streams_is_refused_and_released(camera, message):
+    source = _picamera2_source(camera)
+    with pytest.raises(OSError, match=message):
+        source.open()
+    assert not fake_picamera2.ACQUIRED
+
+
+def _video_node(sysfs, number, driver, index, name):
+    """A /sys/class/video4linux/videoN entry as the kernel lays it out (driver as a link)."""
+    drivers = sysfs.parent / "drivers"
+    (drivers / driver).mkdir(parents=True, exist_ok=True)
+    node = sysfs / f"video{number}"
+    (node / "device").mkdir(parents=True)
+    (node / "device" / "driver").symlink_to(drivers / driver)
+    (node / "index").write_text(f"{index}\n")
+    (node / "name").write_text(f"{name}\n")
+
+
+@pytest.fixture
+def pi5_with_camera_module_and_webcam(tmp_path):
+    """Bookworm on a Pi 5 with a camera module: CSI and ISP nodes first, then a webcam."""
+    sysfs = tmp_path / "class" / "video4linux"
+    for number in range(0, 8):
+        _video_node(sysfs, number, "rp1-cfe", number, "rp1-cfe")
+    for number in range(20, 36):
+        _video_node(sysfs, number, "pispbe", number - 20, "pispbe")
+    _video_node(sysfs, 36, "uvcvideo", 0, "HD Pro Webcam C920")
+    _video_node(sysfs, 37, "uvcvideo", 1, "HD Pro Webcam C920")  # its metadata node
+    _video_node(sysfs, 38, "uvcvideo", 0, "USB2.0 Camera")
+    return sysfs
+
+
+class RecordingVideoCapture:
+    """Stands in for cv2.VideoCapture (no webcam here): records how it was opened."""
+
+    opened: list = []
+
+    def __init__(self, *arguments):
+        RecordingVideoCapture.opened.append(arguments)
+
+    def isOpened(self):
+        return True
+
+    def set(self, *arguments):
+        return True
+
+    def get(self, *arguments):
+        return 30.0
+
+    def release(self):
+        pass
+
+
+def test_usb_n_is_the_nth_uvc_webcam_opened_with_v4l2(
+    pi5_with_camera_module_and_webcam, monkeypatch
+):
+    from edgecolor.device import sources
+
+    monkeypatch.setattr(sources, "VIDEO4LINUX", pi5_with_camera_module_and_webcam)
+    assert [str(path) for path, _ in sources.uvc_cameras()] == ["/dev/video36", "/dev/video38"]
+    monkeypatch.setattr(cv2, "VideoCapture", RecordingVideoCapture)
+    RecordingVideoCapture.opened = []
+    for spec in ("usb:0", "usb:1"):
+        source = parse_source(spec)
+        source.open()
+        source.close()
+    assert RecordingVideoCapture.opened == [(36, cv2.CAP_V4L2), (38, cv2.CAP_V4L2)]
+    with pytest.raises(
+        OSError, match="no USB webcam number 2 .*/dev/video36 \\(HD Pro Webcam C920\\)"
+    ):
+        parse_source("usb:2").open()
+
+
+def test_device_paths_are_cameras_opened_with_v4l2(tmp_path, monkeypatch):
+    # /dev/null stands in for /dev/videoN: an existing character device, not a file
+    by_id = tmp_path / "usb-046d_HD_Pro_Webcam_C920-video-index0"
+    by_id.symlink_to("/dev/null")
+    monkeypatch.setattr(cv2, "VideoCapture", RecordingVideoCapture)
+    RecordingVideoCapture.opened = []
+    for spec in ("/dev/null", str(by_id)):
+        source = parse_source(spec)
+        assert source.live
+        source.open()
+    assert RecordingVideoCapture.opened == [("/dev/null", cv2.CAP_V4L2), (str(by_id), cv2.CAP_V4L2)]
+
+
+def test_live_from_a_character_device_says_it_cannot_open_it(tiny_model, capsys):
+    """The reported case: `edgecolor live --source /dev/null` said "no such file"."""
+    assert main(["live", "--source", "/dev/null", "--frames", "1", "--model", str(tiny_model)]) == 2
+    error = capsys.readouterr().err
+    assert "no such file" not in error and "cannot open /dev/null (V4L2, /dev/null)" in error
 
 
 @pytest.mark.hardware
@@ -342,7 +490,6 @@ def test_a_watched_file_plays_no_faster_than_its_own_frame_rate(tmp_path, colori
     assert result.frames == 12
     # 11 intervals of 1/20 s at least (a busy machine can only make it slower)
     assert sink_times[-1] - sink_times[0] >= 11 / 20.0 * 0.9
-
 
 
 def test_one_fps_label_each_for_a_sink_and_the_preview(tmp_path, tiny_model):

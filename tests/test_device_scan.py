@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,19 +136,78 @@ def test_scan_once_from_the_command_line(tmp_path, tiny_model, capsys):
     )
 
 
-def _fake_scanimage(folder: Path) -> Path:
-    """A `scanimage` stand-in that records its arguments and prints a gray TIFF to stdout."""
+FAKE_SCANIMAGE = r"""
+import io, json, os, sys, time
+from pathlib import Path
+
+import numpy
+from PIL import Image
+
+state = Path(__file__).parent
+with open(state / "runs.jsonl", "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\n")
+options = dict(argument[2:].split("=", 1) for argument in sys.argv[1:] if "=" in argument)
+modes = (state / "modes.txt").read_text().split(",") if (state / "modes.txt").exists() else [
+    "Lineart", "Gray", "Color"]
+if options.get("mode") not in modes:
+    sys.stderr.write(f"scanimage: setting of option --mode failed (Invalid argument)\n")
+    sys.exit(1)
+
+
+def page():
+    buffer = io.BytesIO()
+    gradient = numpy.tile(numpy.arange(0, 256, 4, dtype=numpy.uint8), (40, 1))
+    Image.fromarray(gradient).save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+if "batch" not in options:
+    sys.stdout.buffer.write(page())
+    sys.exit(0)
+feeder = state / "feeder.txt"
+pages = int(feeder.read_text()) if feeder.exists() else 0
+number = int(options.get("batch-start", 1))
+scanned = 0
+while pages > 0:
+    path = options["batch"] % number
+    with open(path + ".part", "wb") as part:  # scanimage writes NAME.part, then renames
+        content = page()
+        part.write(content[: len(content) // 2])
+        part.flush()
+        time.sleep(0.05)
+        part.write(content[len(content) // 2 :])
+    os.rename(path + ".part", path)
+    pages -= 1
+    scanned += 1
+    number += 1
+    feeder.write_text(str(pages))
+sys.stderr.write(f"Batch terminated, {scanned} pages scanned\n")
+sys.exit(0 if scanned else 7)  # SANE_STATUS_NO_DOCS when the feeder was empty
+"""
+
+
+def _fake_scanimage(folder: Path, feeder: int = 0, modes: str | None = None) -> Path:
+    """A `scanimage` stand-in on PATH, behaving as SANE's (frontend/scanimage.c) where it matters.
+
+    It logs each run's arguments (``runs.jsonl``); refuses a ``--mode`` the "backend" does
+    not have (exit 1, like scanimage's "setting of option --mode failed"); without
+    ``--batch`` prints one gray TIFF to stdout; with ``--batch=FORMAT`` writes every page in
+    the feeder (``feeder.txt``) as ``FORMAT % n`` + ``.part`` and renames it when complete,
+    and exits 7 (SANE_STATUS_NO_DOCS) when the feeder was empty.
+    """
     script = folder / "scanimage"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'echo "$@" > "{folder / "arguments.txt"}"\n'
-        f'exec "{sys.executable}" -c "'
-        "import io, sys, numpy; from PIL import Image; buffer = io.BytesIO(); "
-        "Image.fromarray(numpy.tile(numpy.arange(0, 256, 4, dtype=numpy.uint8), (40, 1))).save(buffer, format='TIFF'); "
-        'sys.stdout.buffer.write(buffer.getvalue())"\n'
-    )
+    (folder / "scanimage.py").write_text(FAKE_SCANIMAGE)
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{folder / "scanimage.py"}" "$@"\n')
     script.chmod(0o755)
+    (folder / "feeder.txt").write_text(str(feeder))
+    if modes is not None:
+        (folder / "modes.txt").write_text(modes)
     return script
+
+
+def _runs(folder: Path) -> list[list[str]]:
+    log = folder / "runs.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def test_scanimage_scans_into_the_folder_and_colorizes(tmp_path, tiny_model, monkeypatch, capsys):
@@ -160,12 +223,127 @@ def test_scanimage_scans_into_the_folder_and_colorizes(tmp_path, tiny_model, mon
     )
     (scan,) = list(watch.glob("scan-*.tif"))
     assert (out / scan.name).exists() and Image.open(out / scan.name).size == (64, 40)
-    arguments = (tools / "arguments.txt").read_text()
-    assert (
-        "--format=tiff" in arguments
-        and "--resolution=300" in arguments
-        and "--mode=Gray" in arguments
+    (arguments,) = _runs(tools)
+    assert {"--format=tiff", "--resolution=300", "--mode=Gray"} <= set(arguments)
+
+
+def test_scan_mode_names_the_backends_own_grayscale_mode(tmp_path, tiny_model, monkeypatch, capsys):
+    tools, watch, out = tmp_path / "bin", tmp_path / "scanner", tmp_path / "out"
+    tools.mkdir()
+    watch.mkdir()
+    _fake_scanimage(tools, modes="Black & White,True Gray,24bit Color")  # a vendor backend
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    args = ["scan", "--watch", str(watch), "-o", str(out), "--once", "--scanimage", "--settle", "0"]
+    args += ["--interval", "0.05", "--model", str(tiny_model)]
+    assert main(args) == 2  # Gray is not one of its modes: one line that says what to do
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--scan-mode 'Gray'" in error
+    assert main([*args, "--scan-mode", "True Gray"]) == 0
+    assert "--mode=True Gray" in _runs(tools)[-1]
+    assert len(list(out.glob("scan-*.tif"))) == 1
+
+
+def _scan_command(watch, out, tiny_model, *options):
+    return [
+        sys.executable,
+        "-m",
+        "edgecolor.cli",
+        "scan",
+        "--watch",
+        str(watch),
+        "-o",
+        str(out),
+        "--settle",
+        "0",
+        "--interval",
+        "0.05",
+        "--model",
+        str(tiny_model),
+        *options,
+    ]
+
+
+def _environment(tools):
+    package_root = str(Path(__file__).resolve().parents[1])
+    return {
+        **os.environ,
+        "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+    }
+
+
+def test_scanimage_without_a_terminal_is_refused_not_one_page_and_exit_0(tmp_path, tiny_model):
+    """The reported case: `scan --watch IN -o OUT --scanimage < /dev/null` (as under systemd)."""
+    tools, watch, out = tmp_path / "bin", tmp_path / "scanner", tmp_path / "out"
+    tools.mkdir()
+    watch.mkdir()
+    _fake_scanimage(tools)
+    finished = subprocess.run(
+        _scan_command(watch, out, tiny_model, "--scanimage"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environment(tools),
     )
+    assert finished.returncode == 2, finished.stderr
+    assert "needs a terminal" in finished.stderr and "--scan-batch" in finished.stderr
+    assert len(finished.stderr.strip().splitlines()) == 1
+    assert _runs(tools) == [] and list(watch.iterdir()) == []  # nothing scanned
+
+
+def test_scan_batch_keeps_scanning_the_feeder_as_a_service(tmp_path, tiny_model):
+    tools, watch, out = tmp_path / "bin", tmp_path / "scanner", tmp_path / "out"
+    tools.mkdir()
+    watch.mkdir()
+    _fake_scanimage(tools, feeder=2)
+    options = ("--scanimage", "--scan-batch", "--scan-source", "ADF", "--scan-interval", "0.2")
+    service = subprocess.Popen(
+        _scan_command(watch, out, tiny_model, *options),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(tools),
+    )
+    try:
+        assert _wait_for(lambda: len(list(out.glob("scan-*.tif"))) == 2, 120)
+        assert _wait_for(lambda: len(_runs(tools)) >= 3, 30)  # empty feeder: it keeps trying
+        (tools / "feeder.txt").write_text("1")  # more paper, no restart needed
+        assert _wait_for(lambda: len(list(out.glob("scan-*.tif"))) == 3, 60)
+        assert service.poll() is None  # still running
+    finally:
+        service.send_signal(signal.SIGINT)
+        _, error = service.communicate(timeout=60)
+    assert service.returncode == 0, error
+    assert all(
+        {"--batch-start=1", "--source=ADF", "--mode=Gray"} <= set(run) for run in _runs(tools)
+    )
+    assert not list(watch.glob("*.part"))
+
+
+def test_scan_batch_needs_a_feeder(tmp_path, tiny_model, monkeypatch, capsys):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    _fake_scanimage(tools)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "w").mkdir()
+    args = ["scan", "--watch", str(tmp_path / "w"), "-o", str(tmp_path / "o"), "--scanimage"]
+    assert main([*args, "--scan-batch", "--model", str(tiny_model)]) == 2
+    assert "--scan-source" in capsys.readouterr().err
+    assert (
+        main([*args, "--scan-batch", "--scan-source", "Flatbed", "--model", str(tiny_model)]) == 2
+    )
+    assert _runs(tools) == []
+
+
+def _wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 def test_missing_scanimage_is_a_clear_usage_error(tmp_path, tiny_model, monkeypatch, capsys):

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -306,6 +307,20 @@ def test_compiler_not_installed_is_reported_as_none(tmp_path):
 
     assert find_compiler(str(tmp_path / "no-such-edgetpu_compiler")) is None
     assert "apt-get install edgetpu-compiler" in INSTALL_HINT
+
+
+def test_compiler_install_hint_works_with_current_apt():
+    """apt-key is gone from current apt: the key goes into a keyring the source names."""
+    import re
+
+    from edgecolor.export.edgetpu import INSTALL_HINT
+
+    assert "apt-key add" not in INSTALL_HINT
+    (keyring,) = re.findall(r"gpg --dearmor -o (\S+)", INSTALL_HINT)
+    assert f"deb [signed-by={keyring}] " in INSTALL_HINT
+    for document in ("export/README.md", "device/README.md", "README.md"):
+        text = (Path(__file__).resolve().parents[1] / document).read_text()
+        assert "apt-key add" not in text, document
 
 
 @pytest.mark.hardware

@@ -12,10 +12,13 @@
 #     qemu-aarch64 registered (with the F flag: the chroot needs no qemu binary inside);
 #  2. debootstrap --arch=arm64 --foreign bookworm ROOT MIRROR, then the second stage in
 #     a chroot (about 10 minutes);
-#  3. inside: python3, python3-venv, python3-numpy (Debian's numpy 1.24, like the Pi's);
-#     the host's CA bundle for pip (for hosts behind a TLS-inspecting proxy);
-#  4. a wheel of this checkout, then device/install.sh --no-camera --services WHEEL
-#     (no python3-picamera2: it is only in the Raspberry Pi repository);
+#  3. inside: python3, python3-venv, python3-numpy (Debian's numpy 1.24, like the Pi's),
+#     git and sudo (what a fresh Raspberry Pi OS has); the host's CA bundle for pip (for
+#     hosts behind a TLS-inspecting proxy);
+#  4. a copy of this checkout (its tracked and new files, as a clone has them) in
+#     /home/pi/edgecolor, then exactly device/README.md's install command there:
+#     `cd edgecolor && sudo device/install.sh --services` (install.sh skips
+#     python3-picamera2, which only the Raspberry Pi repository has, with a warning);
 #  5. edgecolor --version; then, as a Raspberry Pi 4 (QEMU_CPU=cortex-a72) and as a Pi 5
 #     (cortex-a76), each with a matching fake /proc/cpuinfo:
 #     a. one raw int8 invoke of the model, compared with the same invoke on the x86-64
@@ -135,6 +138,11 @@ bind devpts /dev/pts -t devpts
 
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/host-ca-bundle.crt"
+# pip inside reads the bundle from its site-wide configuration too: `sudo` (as in the
+# README's command) drops PIP_CERT from the environment.
+printf '[global]\ncert = /etc/ssl/certs/host-ca-bundle.crt\n' > "$ROOT/etc/pip.conf"
+grep -q "[[:space:]]$(hostname)\$" "$ROOT/etc/hosts" 2>/dev/null \
+    || printf '127.0.1.1\t%s\n' "$(hostname)" >> "$ROOT/etc/hosts"   # sudo looks itself up
 cat > "$ROOT/etc/apt/sources.list" <<EOF
 deb $MIRROR bookworm main
 deb $MIRROR bookworm-updates main
@@ -144,25 +152,28 @@ EOF
 # ------------------------------------------------------------------------------ 3. python
 step "Python inside the root (Debian's numpy, as on Raspberry Pi OS)"
 in_root apt-get update -q
-in_root apt-get install -y -q --no-install-recommends python3 python3-venv python3-numpy
+in_root apt-get install -y -q --no-install-recommends python3 python3-venv python3-numpy git sudo
 in_root python3 -c 'import numpy, platform, sys; print("python", sys.version.split()[0], platform.machine(), "numpy", numpy.__version__)'
 
 # ------------------------------------------------------------------------------ 4. install
-step "A wheel of $REPO"
+step "A clone of $REPO in /home/pi/edgecolor"
 HOST_PYTHON=$REPO/.venv/bin/python
 [[ -x $HOST_PYTHON ]] || HOST_PYTHON=python3
-rm -rf "$WORK/wheels"; mkdir -p "$WORK/wheels"
-"$HOST_PYTHON" -m pip wheel --no-deps --no-build-isolation -q -w "$WORK/wheels" "$REPO" \
-    || "$HOST_PYTHON" -m pip wheel --no-deps -q -w "$WORK/wheels" "$REPO"
-WHEEL=$(ls "$WORK"/wheels/edgecolor-*.whl)
-echo "$WHEEL"
+CLONE=$ROOT/home/pi/edgecolor
+rm -rf "$CLONE"; mkdir -p "$CLONE"
+# What `git clone` of this checkout would hold: tracked files plus new ones not yet
+# committed (so a check before a commit tests the working tree), nothing ignored.
+git -C "$REPO" ls-files -z --cached --others --exclude-standard \
+    | (cd "$REPO" && xargs -0 cp --parents -t "$CLONE" 2>/dev/null || true)
+[[ -f $CLONE/pyproject.toml && -x $CLONE/device/install.sh ]] || die "copying the checkout failed"
+echo "$(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD || echo ' + uncommitted changes')"
 
-rm -rf "$ROOT/opt/edgecolor-src"; mkdir -p "$ROOT/opt/edgecolor-src/wheels"
-cp -r "$REPO/device" "$ROOT/opt/edgecolor-src/device"
-cp "$WHEEL" "$ROOT/opt/edgecolor-src/wheels/"
-step "device/install.sh --no-camera --services (inside the root)"
-in_root bash /opt/edgecolor-src/device/install.sh --no-camera --services \
-    "/opt/edgecolor-src/wheels/$(basename "$WHEEL")"
+# device/README.md, step 4, as written (the chroot is root already; sudo is a no-op).
+README_INSTALL="sudo device/install.sh --services"
+grep -qF "$README_INSTALL" "$REPO/device/README.md" \
+    || die "device/README.md no longer says '$README_INSTALL': update this check"
+step "cd edgecolor && $README_INSTALL (inside the root)"
+in_root bash -c "cd /home/pi/edgecolor && $README_INSTALL"
 
 # ------------------------------------------------------------------------------ 5. colorize
 step "edgecolor on arm64"

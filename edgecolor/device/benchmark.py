@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.errors import MissingDependencyError
+from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError
 
 STAGES = ("capture", "prepare", "invoke", "join", "encode")
 # The photo mode's stages, timed on the same frames (not part of the frame's total).
@@ -65,9 +65,7 @@ def run_benchmark(
     try:
         import cv2
     except ImportError:
-        raise MissingDependencyError(
-            "OpenCV (for edgecolor bench)", "pip install 'edgecolor[camera]'"
-        ) from None
+        raise MissingDependencyError("OpenCV (for edgecolor bench)", INSTALL_CAMERA) from None
     from edgecolor.device import pixels
     from edgecolor.device.colorizer import Colorizer
     from edgecolor.device.web import encode_jpeg
@@ -80,7 +78,7 @@ def run_benchmark(
         clip = Path(source) if source else synthetic_clip(Path(folder) / "clip.avi")
         capture = cv2.VideoCapture(str(clip))
         if not capture.isOpened():
-            raise MissingDependencyError(f"a reader for {clip}", "pip install 'edgecolor[camera]'")
+            raise MissingDependencyError(f"a reader for {clip}", INSTALL_CAMERA)
         timings = {stage: [] for stage in STAGES}
         photo_timings = {stage: [] for stage in PHOTO_STAGES}
         total = []
@@ -93,9 +91,7 @@ def run_benchmark(
                 capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, image = capture.read()
                 if not ok:
-                    raise MissingDependencyError(
-                        f"a decoder for {clip}", "pip install 'edgecolor[camera]'"
-                    )
+                    raise MissingDependencyError(f"a decoder for {clip}", INSTALL_CAMERA)
                 start = clock()
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             if (gray.shape[1], gray.shape[0]) != FRAME_SIZE:

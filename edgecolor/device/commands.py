@@ -96,7 +96,36 @@ def register(subparsers) -> None:
     scan.add_argument(
         "--scanimage",
         action="store_true",
-        help="scan with SANE's scanimage into DIR (asks before each page; with --once: one page)",
+        help=(
+            "scan with SANE's scanimage into DIR: asks before each page (needs a terminal); "
+            "with --once one page; with --scan-batch everything put in the document feeder"
+        ),
+    )
+    scan.add_argument(
+        "--scan-batch",
+        action="store_true",
+        help=(
+            "with --scanimage: scan the document feeder with `scanimage --batch`, again and "
+            "again (no terminal needed: for the service); needs --scan-source"
+        ),
+    )
+    scan.add_argument(
+        "--scan-source",
+        metavar="NAME",
+        help="scanimage --source, e.g. ADF (names differ per scanner: scanimage --help -d DEVICE)",
+    )
+    scan.add_argument(
+        "--scan-mode",
+        default="Gray",
+        metavar="NAME",
+        help="scanimage --mode (default: Gray; some backends say e.g. 'True Gray' or Grayscale)",
+    )
+    scan.add_argument(
+        "--scan-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --scan-batch: pause after finding the feeder empty (default: 10)",
     )
     scan.add_argument("--scan-device", metavar="NAME", help="scanimage device (default: the first)")
     scan.add_argument(
@@ -114,14 +143,18 @@ def register(subparsers) -> None:
         "live",
         help="colorize a camera, video file or stream live, with a window or a web preview",
         description=(
-            "Colorize frames from the Raspberry Pi camera (picamera2), a USB camera (usb:N), a "
+            "Colorize frames from the Raspberry Pi camera (picamera2), a USB webcam (usb:N, the "
+            "N-th UVC webcam; or /dev/videoN, /dev/v4l/by-id/...), a "
             "video file or a network stream (URL). A camera always gives its newest frame (stale "
             "frames are dropped); a file gives every frame in order, at its own pace when you "
             "watch it (--display/--serve), as fast as possible when only recording."
         ),
     )
     live.add_argument(
-        "--source", required=True, metavar="SOURCE", help="picamera2, usb:N, a video file or a URL"
+        "--source",
+        required=True,
+        metavar="SOURCE",
+        help="picamera2, usb:N (the N-th USB webcam), /dev/videoN, a video file or a URL",
     )
     live.add_argument("--display", action="store_true", help="show a window (needs a desktop)")
     live.add_argument(
@@ -222,11 +255,18 @@ def run_scan(args: argparse.Namespace) -> int:
         settle=args.settle,
     )
     scanner = None
+    if args.scan_batch and not args.scanimage:
+        raise UsageError("--scan-batch: only with --scanimage")
     if args.scanimage:
         scanner = Scanner(
             device=args.scan_device,
             resolution=args.scan_resolution,
-            prompt=not args.once and sys.stdin.isatty(),
+            mode=args.scan_mode,
+            source=args.scan_source,
+            prompt=_scanimage_prompts(args),
+            batch=args.scan_batch,
+            once=args.once,
+            retry_seconds=args.scan_interval,
         )
     if not args.once:
         print(f"watching {args.watch} -> {args.output} (Ctrl+C to stop)", file=sys.stderr)
@@ -236,6 +276,37 @@ def run_scan(args: argparse.Namespace) -> int:
         pass
     print(watcher.summary.line(Path(args.output)), file=sys.stderr)
     return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK
+
+
+def _scanimage_prompts(args: argparse.Namespace) -> bool:
+    """Whether --scanimage asks before each page; a usage error when it cannot ask.
+
+    Under systemd (or with stdin from /dev/null) there is nobody to press Enter: scanning
+    one page and exiting 0 would look like success, so refuse and name the batch mode.
+    """
+    if args.scan_batch:
+        if not args.scan_source:
+            raise UsageError(
+                "--scan-batch needs --scan-source NAME, the document feeder (e.g. ADF; "
+                "`scanimage --help -d DEVICE` lists your scanner's sources): a flatbed in "
+                "batch mode would scan the same page for ever"
+            )
+        if "flatbed" in args.scan_source.lower():
+            raise UsageError(
+                f"--scan-source {args.scan_source}: --scan-batch needs a document feeder"
+            )
+        if args.scan_interval <= 0:
+            raise UsageError(f"--scan-interval {args.scan_interval}: must be positive")
+        return False
+    if args.once:
+        return False
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "--scanimage asks before each page and needs a terminal (stdin is not one, e.g. "
+            "under systemd): use --scanimage --scan-batch --scan-source ADF to scan what is "
+            "put into the document feeder, or --once for one page"
+        )
+    return True
 
 
 def run_live(args: argparse.Namespace) -> int:

@@ -301,7 +301,7 @@ def _read_sixteen_bit_colour(path: Path, fallback: np.ndarray, still: StillImage
         import cv2
     except ImportError:
         still.notes.append(
-            "16-bit colour read as 8-bit: pip install 'edgecolor[camera]' for OpenCV"
+            "16-bit colour read as 8-bit: install OpenCV (pip install opencv-python-headless)"
         )
         return fallback
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -365,7 +365,7 @@ def _write_sixteen_bit(path: Path, frame: np.ndarray, source: StillImage) -> Non
     try:
         import cv2
     except ImportError:
-        source.notes.append("16-bit colour saved as 8-bit: pip install 'edgecolor[camera]'")
+        source.notes.append("16-bit colour saved as 8-bit: pip install opencv-python-headless")
         _write_pillow(path, [(frame >> 8).astype(np.uint8)], source)
         return
     conversion = cv2.COLOR_RGBA2BGRA if frame.shape[2] == 4 else cv2.COLOR_RGB2BGR

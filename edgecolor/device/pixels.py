@@ -51,7 +51,7 @@ def unit_scale(dtype: np.dtype) -> float:
 
 @functools.cache
 def opencv_available() -> bool:
-    """Whether OpenCV (``pip install 'edgecolor[camera]'``) can be imported: the fast paths use it."""
+    """Whether OpenCV (``pip install opencv-python-headless``) can be imported: the fast paths use it."""
     try:
         import cv2  # noqa: F401
     except ImportError:

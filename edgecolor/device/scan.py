@@ -10,6 +10,10 @@ moved there (never over another file); otherwise it stays where the scanner put 
 
 ``--scanimage`` drives a SANE scanner: each scan goes to a temporary name in the watched
 folder and is renamed when ``scanimage`` has finished, so the watcher sees complete files.
+Interactively it asks before each page (that needs a terminal); ``--scan-batch`` runs
+``scanimage --batch`` on a document feeder instead, again and again, so a service keeps
+scanning whatever is put into the feeder (scanimage itself writes each page as
+``NAME.part`` and renames it when the page is complete).
 
 Polling (not inotify) keeps this portable, also on network shares and FAT SD cards.
 """
@@ -207,6 +211,12 @@ class Watcher:
 
 # --------------------------------------------------------------------------- SANE
 
+# scanimage's exit status is a SANE_Status when a scan fails (include/sane/sane.h), and 1
+# when an option is refused (an unknown --mode or --source value, an unknown option).
+SANE_STATUS_INVAL = 4
+SANE_STATUS_NO_DOCS = 7  # the document feeder is empty
+SCANIMAGE_OPTION_ERROR = 1
+
 
 class Scanner:
     """Runs SANE's ``scanimage`` to put each new scan into the watched folder.
@@ -214,9 +224,18 @@ class Scanner:
     Args:
         device: ``scanimage -d`` device name, or None for the default scanner.
         resolution: dots per inch.
-        mode: ``Gray`` (a black-and-white print) or ``Color``.
-        prompt: ask on the terminal before each scan (False: scan once and stop).
-        command: the executable (tests point it at a fake).
+        mode: the scan mode, ``Gray`` by default (SANE's standard name for grayscale);
+            backends name their modes themselves (``scanimage --help -d DEVICE`` lists
+            them; e.g. ``True Gray`` or ``Grayscale`` in some vendor backends).
+        source: ``--source`` value (e.g. ``ADF``, ``Automatic Document Feeder``), or None
+            for the scanner's default.
+        prompt: ask on the terminal before each page (False: scan one page and stop).
+        batch: scan everything in the document feeder with ``scanimage --batch`` at every
+            round, and keep doing so (``once``: one round); no terminal needed.
+        once: with ``batch``, one feeder load and stop.
+        retry_seconds: with ``batch``, the pause after a round that found the feeder empty
+            or the scanner busy, jammed or with its cover open.
+        command: the executable (tests point it at a stand-in).
     """
 
     def __init__(
@@ -224,7 +243,11 @@ class Scanner:
         device: str | None = None,
         resolution: int = 600,
         mode: str = "Gray",
+        source: str | None = None,
         prompt: bool = True,
+        batch: bool = False,
+        once: bool = False,
+        retry_seconds: float = 10.0,
         command: str = "scanimage",
     ):
         executable = shutil.which(command)
@@ -232,22 +255,56 @@ class Scanner:
             raise UsageError(
                 f"--scanimage: the SANE `{command}` command is not installed ({INSTALL_SANE})"
             )
+        if not mode.strip():
+            raise UsageError("--scan-mode: must not be empty (e.g. Gray)")
         self.executable = executable
         self.device = device
         self.resolution = resolution
         self.mode = mode
+        self.source = source
         self.prompt = prompt
+        self.batch = batch
+        self.once = once
+        self.retry_seconds = retry_seconds
         self.scans = 0
+        self.rounds = 0
+        self._next_round = 0.0
 
     def arguments(self) -> list[str]:
         arguments = [self.executable, "--format=tiff", f"--resolution={self.resolution}"]
         arguments.append(f"--mode={self.mode}")
+        if self.source:
+            arguments.append(f"--source={self.source}")
         if self.device:
             arguments.append(f"--device-name={self.device}")
         return arguments
 
+    def _refused(self, returncode: int, stderr: bytes) -> UsageError:
+        lines = stderr.decode(errors="replace").strip().splitlines()
+        last = lines[-1] if lines else "no output"
+        hint = ""
+        if (
+            "--mode" in last
+            or "--source" in last
+            or returncode
+            in (
+                SCANIMAGE_OPTION_ERROR,
+                SANE_STATUS_INVAL,
+            )
+        ):
+            hint = (
+                f" (--scan-mode {self.mode!r}"
+                + (f", --scan-source {self.source!r}" if self.source else "")
+                + ": your scanner may name its modes and sources differently; "
+                "`scanimage --help -d DEVICE` lists them)"
+            )
+        return UsageError(f"scanimage failed (exit {returncode}): {last}{hint}")
+
     def scan_into(self, folder: Path) -> bool:
-        """Scan one page into ``folder``; False when the user is done (or after one, no prompt)."""
+        """Scan into ``folder``; False when there is nothing more to scan (the user is done,
+        one page without a prompt, or one batch with ``once``)."""
+        if self.batch:
+            return self._scan_batch(folder)
         if self.prompt:
             try:
                 input("Place a photo on the scanner and press Enter (Ctrl+D to finish): ")
@@ -262,11 +319,43 @@ class Scanner:
             result = subprocess.run(self.arguments(), stdout=output, stderr=subprocess.PIPE)
         if result.returncode != 0 or partial.stat().st_size == 0:
             partial.unlink(missing_ok=True)
-            message = result.stderr.decode(errors="replace").strip().splitlines()
-            raise UsageError(
-                f"scanimage failed (exit {result.returncode}): {message[-1] if message else 'no output'}"
-            )
+            raise self._refused(result.returncode, result.stderr)
         os.replace(partial, final)
         self.scans += 1
         logger.info("scanned %s", final.name)
+        return True
+
+    def _scan_batch(self, folder: Path) -> bool:
+        """One ``scanimage --batch`` run: every page in the feeder, each renamed when complete."""
+        if self.once and self.rounds:
+            return False
+        if time.monotonic() < self._next_round:
+            return True
+        self.rounds += 1
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        pattern = f"scan-{stamp}-%03d.tif"
+        result = subprocess.run(
+            [*self.arguments(), f"--batch={folder / pattern}", "--batch-start=1"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for leftover in folder.glob(f"scan-{stamp}-*.tif.part"):  # a page cut short
+            leftover.unlink(missing_ok=True)
+        pages = len(list(folder.glob(f"scan-{stamp}-*.tif")))
+        self.scans += pages
+        if result.returncode in (SCANIMAGE_OPTION_ERROR, SANE_STATUS_INVAL):
+            raise self._refused(result.returncode, result.stderr)
+        if result.returncode not in (0, SANE_STATUS_NO_DOCS):
+            lines = result.stderr.decode(errors="replace").strip().splitlines()
+            logger.warning(
+                "scanimage --batch stopped (exit %d: %s); trying again in %.0f s",
+                result.returncode,
+                lines[-1] if lines else "no output",
+                self.retry_seconds,
+            )
+        if pages:
+            logger.info("scanned %d page%s from the feeder", pages, "s" if pages > 1 else "")
+        else:
+            self._next_round = time.monotonic() + self.retry_seconds
         return True

@@ -16,11 +16,9 @@ from typing import Protocol
 import numpy as np
 
 from edgecolor import files
-from edgecolor.errors import MissingDependencyError, UsageError
+from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError, UsageError
 
 logger = logging.getLogger(__name__)
-
-INSTALL_CAMERA = "pip install 'edgecolor[camera]'"
 
 
 class FrameSink(Protocol):

@@ -1,6 +1,6 @@
 """Colorize a video file: every frame, the same frame timing, the audio kept.
 
-With PyAV (``pip install 'edgecolor[camera]'``) the frames are decoded and encoded by
+With PyAV (``pip install av``; ``'.[camera]'`` in the checkout) the frames are decoded and encoded by
 FFmpeg, each frame keeps its own timestamp (so variable frame rates survive), and the audio
 packets are copied unchanged (or re-encoded to AAC when the output container cannot hold
 the original codec). Without PyAV, OpenCV reads and writes the frames at the file's nominal
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgecolor.device.images import UnreadableFile
-from edgecolor.errors import MissingDependencyError
+from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError
 from edgecolor.files import commit, temporary_beside
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ VIDEO_SUFFIXES = frozenset(
 )
 # Containers written as they came; anything else becomes .mp4.
 KEPT_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .avi .webm".split())
-INSTALL_CAMERA = "pip install 'edgecolor[camera]'"
 # x264 quality: visually lossless for the colour a model adds, a fraction of raw size.
 X264_OPTIONS = {"crf": "18", "preset": "veryfast"}
 # Audio codecs tried, in order, when the source's cannot be copied into the output container.

@@ -71,11 +71,15 @@ KNOWN_UNSUPPORTED = ("LEAKY_RELU", "DEPTH_TO_SPACE", "GELU", "HARD_SWISH", "TRAN
 # rest from the host on every inference (slower, still correct).
 PARAMETER_CACHE_BYTES = 8 * 1024 * 1024
 EDGETPU_TENSOR_DTYPES = ("int8", "uint8", "int32")
+# Coral's apt key goes into its own keyring, trusted for Coral's repository only
+# ("signed-by"): apt-key, which trusted a key for every repository, is gone from current apt.
+CORAL_KEYRING = "/usr/share/keyrings/coral-edgetpu-archive-keyring.gpg"
 INSTALL_HINT = (
     "edgetpu_compiler is not installed (x86-64 Debian/Ubuntu only): "
-    "curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add - && "
-    'echo "deb https://packages.cloud.google.com/apt coral-edgetpu-stable main" | '
-    "sudo tee /etc/apt/sources.list.d/coral-edgetpu.list && "
+    "curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | "
+    f"sudo gpg --dearmor -o {CORAL_KEYRING} && "
+    f'echo "deb [signed-by={CORAL_KEYRING}] https://packages.cloud.google.com/apt '
+    'coral-edgetpu-stable main" | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list && '
     "sudo apt-get update && sudo apt-get install edgetpu-compiler "
     "(or compile in Coral's Colab notebook); see export/README.md"
 )
