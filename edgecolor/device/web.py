@@ -17,6 +17,7 @@ import functools
 import html
 import ipaddress
 import logging
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -82,6 +83,42 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def start_server(host: str, port: int, handler_class: type) -> ThreadingHTTPServer:
+    """Listen on (host, port) and serve in a daemon thread; warns when the address is exposed.
+
+    Shared by the live preview and the scan gallery, so both follow the same binding rules.
+    Stop it with ``server.shutdown(); server.server_close()``.
+
+    Raises:
+        UsageError: the address cannot be listened on (in use, not this machine's, ...).
+    """
+    if not is_loopback(host):
+        logger.warning(
+            "serving on %s: anyone who can reach this machine on that network can see the page",
+            host,
+        )
+    server_class = ThreadingHTTPServer
+    if ":" in host:  # an IPv6 address such as ::1
+        server_class = type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {})
+        server_class.address_family = socket.AF_INET6
+    try:
+        server = server_class((host, port), handler_class)
+    except OSError as error:
+        raise UsageError(
+            f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
+        ) from None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="edgecolor-web", daemon=True).start()
+    return server
+
+
+def server_url(server: ThreadingHTTPServer) -> str:
+    """``http://HOST:PORT/`` of a running server (the real port when 0 was asked for)."""
+    host, port = server.server_address[:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/"
+
+
 class PreviewServer:
     """The web preview: publish pictures with :meth:`publish`; serves them until :meth:`close`.
 
@@ -97,10 +134,6 @@ class PreviewServer:
         source_name: str = "",
         model_name: str = "",
     ):
-        if not is_loopback(host):
-            logger.warning(
-                "serving on %s: anyone who can reach this machine on that network can watch", host
-            )
         self.source_name = source_name
         self.model_name = model_name
         self.fps = 0.0
@@ -109,17 +142,7 @@ class PreviewServer:
         self._sequence = 0
         self._clients = 0
         self._closing = False
-        try:
-            self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        except OSError as error:
-            raise UsageError(
-                f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
-            ) from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="edgecolor-web", daemon=True
-        )
-        self._thread.start()
+        self._server = start_server(host, port, self._handler_class())
         logger.info("web preview at %s", self.url)
 
     @property
@@ -129,9 +152,7 @@ class PreviewServer:
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{port}/"
+        return server_url(self._server)
 
     @property
     def clients(self) -> int:
