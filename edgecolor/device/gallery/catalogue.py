@@ -143,6 +143,8 @@ class Catalogue:
     def on_scan_event(self, event: Any) -> None:
         """The scan watcher's listener (:class:`edgecolor.device.scan.ScanEvent`); returns at once."""
         with self.changed:
+            if event.kind == "idle" and event.queued == self._queued:
+                return  # nothing new for the page (a pass over an unchanged folder)
             self._queued = event.queued
             if event.kind == "started":
                 self._current = event.job.name

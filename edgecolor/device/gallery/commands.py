@@ -58,11 +58,16 @@ def run_gallery(args: argparse.Namespace) -> int:
     host, port = parse_bind(args.serve)
     catalogue = Catalogue(out_dir, roots)
     if not len(catalogue):
-        print(f"nothing colorized in {out_dir} yet: the page shows files as they come",
-              file=sys.stderr)
+        print(
+            f"nothing colorized in {out_dir} yet: the page shows files as they come",
+            file=sys.stderr,
+        )
     server = GalleryServer(catalogue, host, port)
-    print(f"gallery: {server.url} ({len(catalogue)} files; Ctrl+C to stop)", file=sys.stderr,
-          flush=True)
+    print(
+        f"gallery: {server.url} ({len(catalogue)} files; Ctrl+C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         with stop_on_sigterm():
             while True:

@@ -153,6 +153,12 @@ class GalleryServer:
             server_version = "edgecolor"
             protocol_version = "HTTP/1.1"  # keep-alive: a page of thumbnails on one connection
             timeout = SOCKET_TIMEOUT
+            send_body = True  # False while answering HEAD
+            # A request line that cannot be parsed still gets a status line (not HTTP/0.9's
+            # bare body), in plain text.
+            default_request_version = "HTTP/1.0"
+            error_content_type = "text/plain; charset=utf-8"
+            error_message_format = "%(code)d %(message)s\n"
 
             def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
                 logger.debug("gallery %s - %s", self.address_string(), format % args)
