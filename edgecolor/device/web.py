@@ -18,6 +18,7 @@ import html
 import ipaddress
 import logging
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,6 +84,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a traceback when a browser hangs up."""
+
+    def handle_error(self, request, client_address):
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            logger.debug("web: %s from %s", error, client_address)
+        else:
+            logger.exception("web: request from %s failed", client_address)
+
+
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6
+
+
 def start_server(host: str, port: int, handler_class: type) -> ThreadingHTTPServer:
     """Listen on (host, port) and serve in a daemon thread; warns when the address is exposed.
 
@@ -97,10 +113,7 @@ def start_server(host: str, port: int, handler_class: type) -> ThreadingHTTPServ
             "serving on %s: anyone who can reach this machine on that network can see the page",
             host,
         )
-    server_class = ThreadingHTTPServer
-    if ":" in host:  # an IPv6 address such as ::1
-        server_class = type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {})
-        server_class.address_family = socket.AF_INET6
+    server_class = _QuietServer6 if ":" in host else _QuietServer  # ":": IPv6, e.g. ::1
     try:
         server = server_class((host, port), handler_class)
     except OSError as error:

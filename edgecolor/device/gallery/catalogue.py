@@ -123,6 +123,11 @@ class Catalogue:
         return len(records) - outside
 
     def _key_for(self, output: Path) -> str | None:
+        text = str(output)
+        prefix = str(self.out_root) + os.sep
+        if text.startswith(prefix) and f"{os.sep}..{os.sep}" not in text:
+            # the manifest holds resolved paths: no resolve() (a syscall per folder) needed
+            return Path(text[len(prefix) :]).as_posix()
         try:
             return output.resolve().relative_to(self.out_root).as_posix()
         except ValueError:

@@ -153,6 +153,9 @@ class GalleryServer:
             server_version = "edgecolor"
             protocol_version = "HTTP/1.1"  # keep-alive: a page of thumbnails on one connection
             timeout = SOCKET_TIMEOUT
+            # Headers and body go out in two writes; without TCP_NODELAY a kept-alive
+            # connection waits for the client's delayed ACK (~40 ms) on every response.
+            disable_nagle_algorithm = True
             send_body = True  # False while answering HEAD
             # A request line that cannot be parsed still gets a status line (not HTTP/0.9's
             # bare body), in plain text.
