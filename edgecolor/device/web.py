@@ -132,7 +132,31 @@ def server_url(server: ThreadingHTTPServer) -> str:
     return f"http://{host}:{port}/"
 
 
-class PreviewServer:
+class BackgroundServer:
+    """An HTTP server answering on its own threads (the live preview and the scan gallery).
+
+    Subclasses pass their request handler class; :meth:`stop_serving` ends it.
+    """
+
+    def __init__(self, host: str, port: int, handler_class: type):
+        self._server = start_server(host, port, handler_class)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) listened on; the real port when 0 was asked for."""
+        host, port = self._server.server_address[:2]
+        return host, port
+
+    @property
+    def url(self) -> str:
+        return server_url(self._server)
+
+    def stop_serving(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class PreviewServer(BackgroundServer):
     """The web preview: publish pictures with :meth:`publish`; serves them until :meth:`close`.
 
     Args:
@@ -155,17 +179,8 @@ class PreviewServer:
         self._sequence = 0
         self._clients = 0
         self._closing = False
-        self._server = start_server(host, port, self._handler_class())
+        super().__init__(host, port, self._handler_class())
         logger.info("web preview at %s", self.url)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return host, port
-
-    @property
-    def url(self) -> str:
-        return server_url(self._server)
 
     @property
     def clients(self) -> int:
@@ -189,8 +204,7 @@ class PreviewServer:
         with self._condition:
             self._closing = True
             self._condition.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop_serving()
 
     # ------------------------------------------------------------------ HTTP
 

@@ -79,10 +79,9 @@ def _scaled_rgb(source: Path, longest: int):
     try:
         with Image.open(source) as image:
             image.draft("RGB", (longest, longest))  # JPEG: decode at 1/2, 1/4 or 1/8 size
-            image = ImageOps.exif_transpose(image)
-            image = _eight_bit(image)
+            image = _eight_bit(ImageOps.exif_transpose(image))
             image.thumbnail((longest, longest), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            return image
+            return image.convert("RGB")  # gray scaled down first: a third of the work
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         raise RenditionError(f"{source.name}: not a readable picture ({error})") from None
     except Image.DecompressionBombError as error:
@@ -90,16 +89,24 @@ def _scaled_rgb(source: Path, longest: int):
 
 
 def _eight_bit(image):
-    """Any Pillow mode -> RGB uint8 (16-bit and float gray scaled, not clipped)."""
+    """Any Pillow mode -> 8-bit "L" or "RGB", which Pillow can scale.
+
+    16-bit gray keeps its top 8 bits (a uint8 copy, not a float one: 1 byte a pixel more
+    for a 16-bit scan, not 4); 32-bit and float gray are scaled by their maximum;
+    transparency is laid over white.
+    """
     from PIL import Image
 
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(image) >> 8).astype(np.uint8), "L")
+    if image.mode in ("I", "F"):
         pixels = np.asarray(image, dtype=np.float32)
-        top = 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
-        pixels = np.clip(pixels * (255.0 / top), 0, 255).astype(np.uint8)
-        return Image.fromarray(pixels, "L").convert("RGB")
+        top = 255.0 if pixels.max() <= 255 else float(pixels.max())
+        return Image.fromarray(np.clip(pixels * (255.0 / top), 0, 255).astype(np.uint8), "L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         backdrop = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(backdrop, image).convert("RGB")
+    if image.mode in ("L", "RGB"):
+        return image
     return image.convert("RGB")

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue, Entry, is_viewable
-from edgecolor.device.web import DEFAULT_HOST, server_url, start_server
+from edgecolor.device.web import DEFAULT_HOST, BackgroundServer
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ SOCKET_TIMEOUT = 60.0  # a client that sends or reads nothing for this long is d
 SIDES = ("before", "after")
 
 
-class GalleryServer:
+class GalleryServer(BackgroundServer):
     """Serve the gallery of ``catalogue`` on (host, port) until :meth:`close`.
 
     Args:
@@ -61,25 +61,15 @@ class GalleryServer:
         self.page = resources.files("edgecolor.device.gallery").joinpath("page.html").read_bytes()
         self._streams = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
         self._closing = threading.Event()
-        self._server = start_server(host, port, self._handler_class())
+        super().__init__(host, port, self._handler_class())
         logger.info("gallery at %s", self.url)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return host, port
-
-    @property
-    def url(self) -> str:
-        return server_url(self._server)
 
     def close(self) -> None:
         """Stop serving: event streams end, the listening socket closes."""
         self._closing.set()
         with self.catalogue.changed:
             self.catalogue.changed.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop_serving()
 
     # ------------------------------------------------------------------ answers
 
