@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,9 @@ import pytest
 from chromium import Chromium, find_chromium  # tests/ is on sys.path (pytest rootdir import)
 from gallery_support import drop_scan, start_scan_service, wait_until
 from PIL import Image
+
+from edgecolor.device.gallery.catalogue import Catalogue
+from edgecolor.device.gallery.server import GalleryServer
 
 REPO = Path(__file__).resolve().parent.parent
 README_PICTURE = REPO / "docs" / "images" / "gallery.png"
@@ -95,6 +100,49 @@ def test_chromium_shows_the_pairs_and_a_new_scan_appears_without_a_reload(servic
         png = browser.screenshot()
     picture = Image.open(io.BytesIO(png))
     assert picture.size == (780, 1688)  # 390 x 844 CSS pixels at 2x
+
+
+def _colorized_folder(folder: Path, count: int) -> Path:
+    """OUT as ``edgecolor scan`` leaves it after ``count`` scans (tiny photos, a manifest)."""
+    out = folder / "out"
+    (out / ".edgecolor").mkdir(parents=True)
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), (200, 120, 40)).save(buffer, format="JPEG")
+    lines = []
+    for number in range(count):
+        output = out / f"scan-{number:04d}.jpg"
+        output.write_bytes(buffer.getvalue())
+        lines.append(json.dumps({"output": str(output.resolve()), "source": "", "kind": "image"}))
+    (out / ".edgecolor" / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_scrolling_fast_to_the_end_loads_every_scan_once(tmp_path, monkeypatch):
+    """Pages of 60 are asked for as the end comes into view, also when scrolled there at once
+    while the server is slow (a Pi busy colorizing): the end then stays in view across a load."""
+    count = 400
+    answer = GalleryServer.scans_json
+    monkeypatch.setattr(
+        GalleryServer, "scans_json", lambda self, query: time.sleep(0.3) or answer(self, query)
+    )
+    server = GalleryServer(Catalogue(_colorized_folder(tmp_path, count), []), "127.0.0.1", 0)
+    try:
+        with Chromium(width=1000, height=700) as browser:
+            browser.open(server.url)
+            browser.wait_for("document.querySelectorAll('.card').length > 0")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                shown = browser.evaluate(
+                    "window.scrollTo(0, document.body.scrollHeight);"
+                    " document.querySelectorAll('.card').length"
+                )
+                if shown == count:
+                    break
+                time.sleep(0.02)
+            names = browser.evaluate(CARDS)
+    finally:
+        server.close()
+    assert names == [f"scan-{number:04d}.jpg" for number in reversed(range(count))]
 
 
 def _load_screenshot_tool():
