@@ -56,7 +56,8 @@ def scan_photo(size: tuple[int, int] = SCAN_SIZE, seed: int = 0) -> Image.Image:
 
 
 def milliseconds(seconds: list[float]) -> str:
-    return f"{statistics.median(seconds) * 1000:.1f} ms"
+    median = statistics.median(seconds) * 1000
+    return f"{median:.1f} ms" if median >= 1 else f"{median:.3f} ms"
 
 
 # --------------------------------------------------------------------------- 1. thumbnails
@@ -314,7 +315,7 @@ def run_service(watch: Path, out: Path, new_scans: int, serve: bool, chromium: b
         "--settle",
         "0.5",
         "--interval",
-        "0.5",
+        "1",
         "--device",
         "cpu",
         "--threads",
