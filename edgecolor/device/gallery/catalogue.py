@@ -89,6 +89,8 @@ class Catalogue:
         path = self.out_dir / batch.BOOKKEEPING_DIR / "manifest.jsonl"
         try:
             with open(path, "rb") as manifest:
+                if os.fstat(manifest.fileno()).st_size < self._manifest_position:
+                    self._manifest_position = 0  # replaced by a shorter one: read it again
                 manifest.seek(self._manifest_position)
                 data = manifest.read()
         except FileNotFoundError:
