@@ -249,6 +249,25 @@ def test_malformed_and_stalled_connections_do_not_stop_the_service(service):
         connection.close()
 
 
+def test_a_request_body_is_never_taken_for_the_next_request(service):
+    host, port = service.server.address
+    smuggled = b"GET /after/first.jpg HTTP/1.1\r\nHost: x\r\n\r\n"
+    for method in (b"GET", b"POST"):
+        connection = socket.create_connection((host, port), timeout=30)
+        connection.sendall(
+            method
+            + b" /api/status HTTP/1.1\r\nHost: x\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(smuggled)
+            + smuggled
+        )
+        received = b""
+        while chunk := connection.recv(65536):  # until the server closes the connection
+            received += chunk
+        connection.close()
+        assert received.count(b"HTTP/1.1 ") == 1, received[:300]
+        assert b"Connection: close" in received
+
+
 def test_head_gives_headers_without_a_body(service):
     for target in ("/", "/api/status", "/after/first.jpg", "/thumb/after/first.jpg"):
         get, body = _request(service, "GET", target)

@@ -174,6 +174,10 @@ class GalleryServer(BackgroundServer):
 
             def _answer(self, send_body: bool):
                 self.send_body = send_body
+                if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in (
+                    self.headers
+                ):
+                    self.close_connection = True  # a body nobody reads: no next request here
                 if len(self.path) > MAX_URL:
                     self.close_connection = True
                     return self._send_text(HTTPStatus.REQUEST_URI_TOO_LONG, "URL too long\n")
