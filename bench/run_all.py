@@ -30,7 +30,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 DEFAULT_OUT = REPO / "docs" / "benchmarks.md"
 # The benchmarks the issues ask for, in this order; any other bench_*.py runs after them.
-EXPECTED = ("bench_training", "bench_export", "bench_device", "bench_quality")
+EXPECTED = ("bench_training", "bench_export", "bench_device", "bench_quality", "bench_gallery")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PACKAGES = (
     "tensorflow",

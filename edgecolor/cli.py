@@ -1,4 +1,5 @@
-"""The ``edgecolor`` command: train, export, colorize, scan, live, bench, eval, demo, summary.
+"""The ``edgecolor`` command: train, export, colorize, scan, gallery, live, bench, eval, demo,
+summary.
 
 Each stage owns its subcommands in a ``commands`` module with ``register(subparsers)``;
 those modules import nothing heavy at load (TensorFlow, LiteRT, OpenCV are imported by the
@@ -20,6 +21,7 @@ COMMAND_MODULES = (
     "edgecolor.training.commands",  # train, summary
     "edgecolor.export.commands",  # export
     "edgecolor.device.commands",  # colorize, scan, live, bench
+    "edgecolor.device.gallery.commands",  # gallery
     "edgecolor.evaluation.commands",  # eval
     "edgecolor.demo",  # demo
 )

@@ -1,4 +1,4 @@
-"""Subcommands: colorize, scan, live, bench. Nothing heavy is imported until a command runs."""
+"""Subcommands: colorize, scan, live, bench (gallery: edgecolor.device.gallery.commands). Nothing heavy is imported until a command runs."""
 
 from __future__ import annotations
 
@@ -135,6 +135,12 @@ def register(subparsers) -> None:
         metavar="DPI",
         help="scan resolution (default: 600)",
     )
+    scan.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="a page of the scans at http://HOST:PORT/, live as they are colorized "
+        "(HOST default 127.0.0.1; 0.0.0.0 for the network)",
+    )
     _model_options(scan)
     _saturation_option(scan)
     scan.set_defaults(func=run_scan)
@@ -243,6 +249,8 @@ def run_scan(args: argparse.Namespace) -> int:
     check_common(args)
     if args.settle < 0 or args.interval <= 0:
         raise UsageError(f"--settle {args.settle} / --interval {args.interval}: must be positive")
+    if args.serve and args.once:
+        raise UsageError("--serve with --once: the page needs a running service; drop one")
     model_path = resolve_model_path(args.model)
     factory = batch.LazyColorizer(
         model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
@@ -268,12 +276,24 @@ def run_scan(args: argparse.Namespace) -> int:
             once=args.once,
             retry_seconds=args.scan_interval,
         )
+    gallery = None
+    if args.serve:
+        from edgecolor.device.gallery.commands import start_scan_gallery, stop_on_sigterm
+
+        gallery = start_scan_gallery(args.serve, watcher)
     if not args.once:
         print(f"watching {args.watch} -> {args.output} (Ctrl+C to stop)", file=sys.stderr)
     try:
-        watcher.run(once=args.once, interval=args.interval, scanner=scanner)
+        if gallery is None:
+            watcher.run(once=args.once, interval=args.interval, scanner=scanner)
+        else:
+            with stop_on_sigterm():
+                watcher.run(once=args.once, interval=args.interval, scanner=scanner)
     except KeyboardInterrupt:
         pass
+    finally:
+        if gallery is not None:
+            gallery.close()
     print(watcher.summary.line(Path(args.output)), file=sys.stderr)
     return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK
 

@@ -41,6 +41,23 @@ TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", "
 INSTALL_SANE = "sudo apt-get install sane-utils"
 
 
+@dataclass(frozen=True)
+class ScanEvent:
+    """What the watcher is doing, for a status display such as the gallery page.
+
+    ``kind`` is "started" (``job`` is being colorized now), "finished" (``outcome`` says how
+    it went; ``original`` is where the original is now, after ``move_originals``) or "idle"
+    (a pass over the folder is over). ``queued``: files seen and not colorized yet, besides
+    the current one (still being written, settling, or next in this pass).
+    """
+
+    kind: str
+    queued: int
+    job: batch.Job | None = None
+    outcome: batch.Outcome | None = None
+    original: Path | None = None
+
+
 @dataclass
 class _Observation:
     size: int
@@ -58,6 +75,8 @@ class Watcher:
         move_originals: move each finished original here, or None to leave it.
         settle: seconds a file's size and time must stay unchanged before it is read.
         clock: monotonic seconds (tests pass a fake).
+        on_event: told what happens (:class:`ScanEvent`); called on the colorizing thread, so
+            it must return at once (the gallery only updates its state and wakes its pages).
     """
 
     def __init__(
@@ -69,6 +88,7 @@ class Watcher:
         settle: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         report: Callable[[str], None] | None = None,
+        on_event: Callable[[ScanEvent], None] | None = None,
     ):
         self.watch_dir = Path(watch_dir)
         self.out_dir = Path(out_dir)
@@ -82,6 +102,7 @@ class Watcher:
         self.settle = settle
         self.clock = clock
         self.report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.on_event = on_event
         self.manifest = batch.Manifest(self.out_dir)
         self.summary = batch.Summary()
         self._observations: dict[Path, _Observation] = {}
@@ -143,44 +164,64 @@ class Watcher:
         """Look at the folder once; colorize the files that are complete; return their outcomes."""
         now = self.clock()
         outcomes = []
-        present = set()
+        pending = []  # files not colorized yet, found in this pass (for the queue length)
         for path in self._candidates():
             try:
                 status = path.stat()
             except FileNotFoundError:
                 continue
-            fingerprint = (status.st_size, status.st_mtime_ns)
-            if self._failed.get(path) == fingerprint:
+            if self._failed.get(path) == (status.st_size, status.st_mtime_ns):
                 continue  # reported already; tried again only when the file changes
             job = self._job(path)
             if batch.is_done(job, self.manifest):
                 self._move_original(job)  # a restart after colorizing but before the move
                 continue
-            present.add(path)
+            pending.append(job)
+        for index, job in enumerate(pending):
+            path = job.source
+            try:
+                status = path.stat()  # again: an earlier file may have taken a while
+            except FileNotFoundError:
+                continue
             if not self._is_complete(path, status, now):
                 continue
             del self._observations[path]
+            queued = len(pending) - index - 1
+            self._tell(ScanEvent("started", queued, job))
             outcome = batch.process(job, self.colorizer_factory, self.manifest)
             self.summary.add(outcome)
             outcomes.append(outcome)
+            original = job.source
             if outcome.status == "failed":
-                self._failed[path] = fingerprint
+                self._failed[path] = (status.st_size, status.st_mtime_ns)
                 self.report(f"failed {job.name}: {outcome.reason}")
             elif outcome.status == "done":
                 self.report(f"colorized {job.name} -> {job.output}")
-                self._move_original(job)
-        for path in set(self._observations) - present:
+                original = self._move_original(job) or original
+            self._tell(ScanEvent("finished", queued, job, outcome, original))
+        for path in set(self._observations) - {job.source for job in pending}:
             del self._observations[path]
+        self._tell(ScanEvent("idle", self.waiting))
         return outcomes
+
+    def _tell(self, event: ScanEvent) -> None:
+        """Pass an event on; a failing listener is logged, never stops the colorizing."""
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            logger.exception("the scan event listener failed on %s", event.kind)
 
     @property
     def waiting(self) -> int:
         """Files seen but not complete yet (still being written or settling)."""
         return len(self._observations)
 
-    def _move_original(self, job: batch.Job) -> None:
+    def _move_original(self, job: batch.Job) -> Path | None:
+        """Move the finished original (with ``move_originals``); returns where it went, or None."""
         if self.move_originals is None or not job.source.exists():
-            return
+            return None
         target = self.move_originals / job.source.relative_to(self.watch_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         stem, suffix, number = target.stem, target.suffix, 1
@@ -188,6 +229,7 @@ class Watcher:
             target = target.with_name(f"{stem}-{number}{suffix}")
             number += 1
         shutil.move(str(job.source), str(target))
+        return target
 
     # ------------------------------------------------------------------ the loop
 

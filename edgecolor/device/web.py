@@ -17,6 +17,8 @@ import functools
 import html
 import ipaddress
 import logging
+import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -82,7 +84,79 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class PreviewServer:
+class _QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a traceback when a browser hangs up."""
+
+    def handle_error(self, request, client_address):
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            logger.debug("web: %s from %s", error, client_address)
+        else:
+            logger.exception("web: request from %s failed", client_address)
+
+
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6
+
+
+def start_server(host: str, port: int, handler_class: type) -> ThreadingHTTPServer:
+    """Listen on (host, port) and serve in a daemon thread; warns when the address is exposed.
+
+    Shared by the live preview and the scan gallery, so both follow the same binding rules.
+    Stop it with ``server.shutdown(); server.server_close()``.
+
+    Raises:
+        UsageError: the address cannot be listened on (in use, not this machine's, ...).
+    """
+    if not is_loopback(host):
+        logger.warning(
+            "serving on %s: anyone who can reach this machine on that network can see the page",
+            host,
+        )
+    server_class = _QuietServer6 if ":" in host else _QuietServer  # ":": IPv6, e.g. ::1
+    try:
+        server = server_class((host, port), handler_class)
+    except OSError as error:
+        raise UsageError(
+            f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
+        ) from None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="edgecolor-web", daemon=True).start()
+    return server
+
+
+def server_url(server: ThreadingHTTPServer) -> str:
+    """``http://HOST:PORT/`` of a running server (the real port when 0 was asked for)."""
+    host, port = server.server_address[:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/"
+
+
+class BackgroundServer:
+    """An HTTP server answering on its own threads (the live preview and the scan gallery).
+
+    Subclasses pass their request handler class; :meth:`stop_serving` ends it.
+    """
+
+    def __init__(self, host: str, port: int, handler_class: type):
+        self._server = start_server(host, port, handler_class)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) listened on; the real port when 0 was asked for."""
+        host, port = self._server.server_address[:2]
+        return host, port
+
+    @property
+    def url(self) -> str:
+        return server_url(self._server)
+
+    def stop_serving(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class PreviewServer(BackgroundServer):
     """The web preview: publish pictures with :meth:`publish`; serves them until :meth:`close`.
 
     Args:
@@ -97,10 +171,6 @@ class PreviewServer:
         source_name: str = "",
         model_name: str = "",
     ):
-        if not is_loopback(host):
-            logger.warning(
-                "serving on %s: anyone who can reach this machine on that network can watch", host
-            )
         self.source_name = source_name
         self.model_name = model_name
         self.fps = 0.0
@@ -109,29 +179,8 @@ class PreviewServer:
         self._sequence = 0
         self._clients = 0
         self._closing = False
-        try:
-            self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        except OSError as error:
-            raise UsageError(
-                f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
-            ) from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="edgecolor-web", daemon=True
-        )
-        self._thread.start()
+        super().__init__(host, port, self._handler_class())
         logger.info("web preview at %s", self.url)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return host, port
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{port}/"
 
     @property
     def clients(self) -> int:
@@ -155,8 +204,7 @@ class PreviewServer:
         with self._condition:
             self._closing = True
             self._condition.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop_serving()
 
     # ------------------------------------------------------------------ HTTP
 

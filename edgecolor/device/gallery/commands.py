@@ -1,0 +1,117 @@
+"""``edgecolor gallery OUT --serve [HOST:]PORT`` and the gallery of ``edgecolor scan --serve``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from edgecolor.errors import EXIT_OK, UsageError
+
+MANIFEST_POLL_SECONDS = 2.0
+
+
+def register(subparsers) -> None:
+    """Add the ``gallery`` subcommand to the ``edgecolor`` parser."""
+    gallery = subparsers.add_parser(
+        "gallery",
+        help="a browser page of a colorized folder (before/after, downloads)",
+        description=(
+            "Serve a page of every file colorized into OUT_DIR (by `edgecolor colorize` or "
+            "`edgecolor scan`), newest first, as before/after pairs with downloads. New "
+            "outputs appear as they are written. Read-only: nothing is changed but the "
+            "thumbnail cache in OUT_DIR/.edgecolor/."
+        ),
+    )
+    gallery.add_argument("output", metavar="OUT_DIR", help="a folder edgecolor colorized into")
+    gallery.add_argument(
+        "--serve",
+        required=True,
+        metavar="[HOST:]PORT",
+        help="serve at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
+    )
+    gallery.add_argument(
+        "--originals",
+        metavar="DIR",
+        help="where the originals are (the scanned folder), to show and offer them too",
+    )
+    gallery.set_defaults(func=run_gallery)
+
+
+def run_gallery(args: argparse.Namespace) -> int:
+    from edgecolor.device.gallery.catalogue import Catalogue
+    from edgecolor.device.gallery.server import GalleryServer
+    from edgecolor.device.web import parse_bind
+
+    out_dir = Path(args.output)
+    if not out_dir.is_dir():
+        raise UsageError(f"OUT_DIR {out_dir}: not a folder")
+    roots = []
+    if args.originals:
+        roots.append(Path(args.originals))
+        if not roots[0].is_dir():
+            raise UsageError(f"--originals {args.originals}: not a folder")
+    host, port = parse_bind(args.serve)
+    catalogue = Catalogue(out_dir, roots)
+    if not len(catalogue):
+        print(
+            f"nothing colorized in {out_dir} yet: the page shows files as they come",
+            file=sys.stderr,
+        )
+    server = GalleryServer(catalogue, host, port)
+    print(
+        f"gallery: {server.url} ({len(catalogue)} files; Ctrl+C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        with stop_on_sigterm():
+            while True:
+                time.sleep(MANIFEST_POLL_SECONDS)
+                catalogue.refresh_from_manifest()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return EXIT_OK
+
+
+def start_scan_gallery(serve: str, watcher):
+    """The gallery of a running scan watcher: ``scan --serve``. Returns the server (close it).
+
+    The watcher tells the catalogue each file it starts and finishes; the server runs on
+    its own threads.
+    """
+    from edgecolor.device.gallery.catalogue import Catalogue
+    from edgecolor.device.gallery.server import GalleryServer
+    from edgecolor.device.web import parse_bind
+
+    host, port = parse_bind(serve)
+    roots = [watcher.watch_dir] + ([watcher.move_originals] if watcher.move_originals else [])
+    catalogue = Catalogue(watcher.out_dir, roots, scanning=True)
+    server = GalleryServer(catalogue, host, port)
+    watcher.on_event = catalogue.on_scan_event
+    print(f"gallery: {server.url}", file=sys.stderr, flush=True)
+    return server
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM (``systemctl stop``) like Ctrl+C, so the service closes what it opened."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (tests): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,329 @@
+"""The gallery's HTTP server: one page, a JSON API, server-sent events and the scans' files.
+
+Read-only by construction: GET and HEAD only (other methods 405), and files are found by
+their catalogue key, never by a path taken from the URL, then checked to lie under OUT or
+an allowed originals folder after following symlinks. Anything else is 404; malformed
+requests 400; URLs over ``MAX_URL`` bytes 414.
+
+Addresses (``KEY`` = a colorized file's path under OUT, URL-encoded):
+
+* ``/`` the page (``page.html``);
+* ``/api/status`` counts, the file being colorized, the queue, failures (JSON);
+* ``/api/scans?before=N&limit=N`` / ``?after=N`` a page of scans, newest first (JSON);
+* ``/events`` the status as server-sent events, whenever it changes;
+* ``/after/KEY``, ``/before/KEY`` the colorized file and its original (downloads);
+* ``/thumb/after/KEY``, ``/thumb/before/KEY``, ``/view/after/KEY``, ``/view/before/KEY``
+  the cached JPEG renditions (thumbnail, full view of a file a browser cannot show).
+
+Each connection has its own thread with a socket timeout; a browser that stops reading only
+blocks its own thread, never the colorizing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import shutil
+import threading
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from importlib import resources
+from pathlib import Path
+
+from edgecolor.device.gallery import renditions
+from edgecolor.device.gallery.catalogue import Catalogue, Entry, is_viewable
+from edgecolor.device.web import DEFAULT_HOST, BackgroundServer
+
+logger = logging.getLogger(__name__)
+
+MAX_URL = 4096  # bytes; a longer request target gets 414
+PAGE_LIMIT = 200  # scans per API page, at most
+DEFAULT_LIMIT = 60
+MAX_EVENT_STREAMS = 16  # browsers watching at once; more get 503 and fall back to polling
+KEEPALIVE_SECONDS = 15.0
+SOCKET_TIMEOUT = 60.0  # a client that sends or reads nothing for this long is dropped
+SIDES = ("before", "after")
+
+
+class GalleryServer(BackgroundServer):
+    """Serve the gallery of ``catalogue`` on (host, port) until :meth:`close`.
+
+    Args:
+        catalogue: what to show (kept up to date by the scan watcher or a manifest poll).
+        host, port: where to listen (port 0 = any free port; see :attr:`url`).
+    """
+
+    def __init__(self, catalogue: Catalogue, host: str = DEFAULT_HOST, port: int = 8080):
+        self.catalogue = catalogue
+        self.page = resources.files("edgecolor.device.gallery").joinpath("page.html").read_bytes()
+        self._streams = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
+        self._closing = threading.Event()
+        super().__init__(host, port, self._handler_class())
+        logger.info("gallery at %s", self.url)
+
+    def close(self) -> None:
+        """Stop serving: event streams end, the listening socket closes."""
+        self._closing.set()
+        with self.catalogue.changed:
+            self.catalogue.changed.notify_all()
+        self.stop_serving()
+
+    # ------------------------------------------------------------------ answers
+
+    def scans_json(self, query: dict[str, list[str]]) -> bytes:
+        """The JSON for ``/api/scans``; ValueError for a bad query."""
+        before = _integer(query, "before")
+        after = _integer(query, "after")
+        limit = _integer(query, "limit") or DEFAULT_LIMIT
+        if not 1 <= limit <= PAGE_LIMIT:
+            raise ValueError(f"limit must be 1 to {PAGE_LIMIT}")
+        entries, more = self.catalogue.page(before, after, limit)
+        return _json({"scans": [self._describe(entry) for entry in entries], "more": more})
+
+    def _describe(self, entry: Entry) -> dict:
+        key = urllib.parse.quote(entry.key, safe="/")
+        version = f"?v={entry.sequence}"
+        original = self.catalogue.original_path(entry)
+        after_view = f"/after/{key}" if is_viewable(Path(entry.key)) else f"/view/after/{key}"
+        described = {
+            "sequence": entry.sequence,
+            "name": entry.key,
+            "kind": entry.kind,
+            "time": entry.time,
+            "after": f"/after/{key}",
+            "before": f"/before/{key}" if original else None,
+            "original_name": original.name if original else None,
+            "thumb_after": None,
+            "thumb_before": None,
+            "view_after": after_view + version,
+            "view_before": None,
+        }
+        if entry.kind == "image":
+            described["thumb_after"] = f"/thumb/after/{key}{version}"
+            if original:
+                described["thumb_before"] = f"/thumb/before/{key}{version}"
+                viewable = is_viewable(original)
+                described["view_before"] = (
+                    f"/before/{key}" if viewable else f"/view/before/{key}{version}"
+                )
+        return described
+
+    def file_for(self, route: str, side: str, key: str) -> tuple[Path, str] | None:
+        """(file, content type) for a file address, or None (-> 404)."""
+        entry = self.catalogue.get(key)
+        if entry is None or side not in SIDES:
+            return None
+        if side == "after":
+            source = self.catalogue.output_path(entry)
+        else:
+            source = self.catalogue.original_path(entry)
+        if source is None:
+            return None
+        if route == "file":
+            content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+            return source, content_type
+        if entry.kind != "image":
+            return None
+        target = renditions.cache_path(self.catalogue.out_dir, route, side, entry.key)
+        try:
+            return renditions.rendition(source, target, renditions.SIZES[route]), "image/jpeg"
+        except renditions.RenditionError as error:
+            logger.info("gallery: %s", error)
+            return None
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _handler_class(self):
+        gallery = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "edgecolor"
+            protocol_version = "HTTP/1.1"  # keep-alive: a page of thumbnails on one connection
+            timeout = SOCKET_TIMEOUT
+            # Headers and body go out in two writes; without TCP_NODELAY a kept-alive
+            # connection waits for the client's delayed ACK (~40 ms) on every response.
+            disable_nagle_algorithm = True
+            send_body = True  # False while answering HEAD
+            # A request line that cannot be parsed still gets a status line (not HTTP/0.9's
+            # bare body), in plain text.
+            default_request_version = "HTTP/1.0"
+            error_content_type = "text/plain; charset=utf-8"
+            error_message_format = "%(code)d %(message)s\n"
+
+            def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
+                logger.debug("gallery %s - %s", self.address_string(), format % args)
+
+            def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
+                self._answer(send_body=True)
+
+            def do_HEAD(self):  # noqa: N802 - BaseHTTPRequestHandler API
+                self._answer(send_body=False)
+
+            def _refuse_method(self):
+                self.close_connection = True  # any request body is left unread
+                self._send_text(
+                    HTTPStatus.METHOD_NOT_ALLOWED,
+                    "read-only: GET and HEAD only\n",
+                    extra={"Allow": "GET, HEAD"},
+                )
+
+            do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method  # noqa: N815
+
+            def _answer(self, send_body: bool):
+                self.send_body = send_body
+                if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in (
+                    self.headers
+                ):
+                    self.close_connection = True  # a body nobody reads: no next request here
+                if len(self.path) > MAX_URL:
+                    self.close_connection = True
+                    return self._send_text(HTTPStatus.REQUEST_URI_TOO_LONG, "URL too long\n")
+                try:
+                    route, query = _parse_target(self.path)
+                except ValueError as error:
+                    return self._send_text(HTTPStatus.BAD_REQUEST, f"bad request: {error}\n")
+                if route == "/":
+                    return self._send(HTTPStatus.OK, "text/html; charset=utf-8", gallery.page)
+                if route == "/api/status":
+                    body = _json(gallery.catalogue.status())
+                    return self._send(HTTPStatus.OK, "application/json", body)
+                if route == "/api/scans":
+                    try:
+                        body = gallery.scans_json(query)
+                    except ValueError as error:
+                        return self._send_text(HTTPStatus.BAD_REQUEST, f"bad request: {error}\n")
+                    return self._send(HTTPStatus.OK, "application/json", body)
+                if route == "/events":
+                    return self._events()
+                found = None
+                parts = route.split("/", 3)  # "", ROUTE, SIDE, KEY / "", SIDE, KEY
+                if len(parts) == 4 and parts[1] in ("thumb", "view"):
+                    found = gallery.file_for(parts[1], parts[2], parts[3])
+                elif len(parts) >= 3 and parts[1] in SIDES:
+                    found = gallery.file_for("file", parts[1], route.split("/", 2)[2])
+                if found is None:
+                    return self._send_text(HTTPStatus.NOT_FOUND, "not found\n")
+                self._send_file(*found, download=parts[1] in SIDES)
+
+            # -------------------------------------------------------------- answers
+
+            def _headers(self, status, content_type, length, extra=None):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                if length is not None:
+                    self.send_header("Content-Length", str(length))
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("Referrer-Policy", "no-referrer")
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
+                if self.close_connection:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+
+            def _send(self, status, content_type, body, extra=None):
+                headers = {"Cache-Control": "no-store", **(extra or {})}
+                if content_type.startswith("text/html"):
+                    headers["Content-Security-Policy"] = (
+                        "default-src 'self'; img-src 'self'; style-src 'unsafe-inline'; "
+                        "script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
+                    )
+                self._headers(status, content_type, len(body), headers)
+                if self.send_body:
+                    self.wfile.write(body)
+
+            def _send_text(self, status, text, extra=None):
+                self._send(status, "text/plain; charset=utf-8", text.encode(), extra)
+
+            def _send_file(self, path: Path, content_type: str, download: bool):
+                try:
+                    handle = open(path, "rb")
+                except OSError:
+                    return self._send_text(HTTPStatus.NOT_FOUND, "not found\n")
+                with handle:
+                    size = os.fstat(handle.fileno()).st_size
+                    extra = {"Cache-Control": "private, max-age=3600"}
+                    if download:
+                        quoted = urllib.parse.quote(path.name)
+                        extra["Content-Disposition"] = f"inline; filename*=UTF-8''{quoted}"
+                    self._headers(HTTPStatus.OK, content_type, size, extra)
+                    if self.send_body:
+                        try:
+                            shutil.copyfileobj(handle, self.wfile, 256 * 1024)
+                        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                            self.close_connection = True
+
+            def _events(self):
+                if not gallery._streams.acquire(blocking=False):
+                    self.close_connection = True
+                    return self._send_text(HTTPStatus.SERVICE_UNAVAILABLE, "too many pages open\n")
+                try:
+                    self.close_connection = True  # the stream ends with the connection
+                    self._headers(
+                        HTTPStatus.OK,
+                        "text/event-stream",
+                        None,
+                        {"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+                    )
+                    if self.send_body:
+                        self._stream_status()
+                finally:
+                    gallery._streams.release()
+
+            def _stream_status(self):
+                catalogue = gallery.catalogue
+                sent = -1
+                try:
+                    while not gallery._closing.is_set():
+                        with catalogue.changed:
+                            if catalogue.version == sent:
+                                catalogue.changed.wait(KEEPALIVE_SECONDS)
+                            version = catalogue.version
+                        if gallery._closing.is_set():
+                            return
+                        if version == sent:
+                            self.wfile.write(b": keep-alive\n\n")
+                        else:
+                            status = catalogue.status()
+                            sent = status["version"]
+                            self.wfile.write(b"event: status\ndata: " + _json(status) + b"\n\n")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
+                    pass  # the browser went away or stopped reading
+
+        return Handler
+
+
+def _parse_target(target: str) -> tuple[str, dict[str, list[str]]]:
+    """Request target -> (decoded path, query); ValueError for anything malformed."""
+    if not target.startswith("/"):
+        raise ValueError("the request target must be a path starting with /")
+    raw_path, _, raw_query = target.partition("?")
+    raw_path = raw_path.split("#", 1)[0]
+    try:
+        path = urllib.parse.unquote(raw_path, errors="strict")
+        query = urllib.parse.parse_qs(raw_query, errors="strict", max_num_fields=20)
+    except UnicodeDecodeError:
+        raise ValueError("the URL is not UTF-8") from None
+    if "\x00" in path or "\\" in path:
+        raise ValueError("the URL holds a NUL byte or a backslash")
+    return path, query
+
+
+def _integer(query: dict[str, list[str]], name: str) -> int | None:
+    values = query.get(name)
+    if not values:
+        return None
+    try:
+        value = int(values[0])
+    except ValueError:
+        raise ValueError(f"{name}={values[0]!r}: not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{name}={value}: must not be negative")
+    return value
+
+
+def _json(value) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
