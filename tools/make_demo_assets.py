@@ -1,8 +1,11 @@
 """Rebuild the demo inputs bundled in ``edgecolor/assets/demo/`` from the shared sample data.
 
-    .venv/bin/python tools/make_demo_assets.py --data ../shared/data
+    .venv/bin/python tools/make_demo_assets.py --data ../shared/data \
+        --unseen /work/data/train-photos-late/plasma-workspace-data
 
-Writes six black-and-white JPEG photos (CC0 / public domain only, longest side 480 px,
+Writes six black-and-white JPEG photos from the training collection and two from a package
+the default model never saw (``--unseen``: plasma-workspace-data's avatar photos, as
+tools/collect_training_photos.py writes them) (CC0 / public domain only, longest side 480 px,
 8-bit grayscale with each pixel at the original's CIE lightness) and a short grayscale clip
 (MPEG-4 in MP4, 320x240) cut from ``video/vtest.avi``, plus ATTRIBUTION.md. The package ships
 these files; this script only documents and repeats how they were made.
@@ -71,6 +74,27 @@ PHOTOS = (
 )
 
 
+# (bundled name, file in the --unseen folder, author, licence, source): photos from
+# plasma-workspace-data (KDE Plasma's avatar pictures, each with a CC0-1.0 .license file),
+# a package the default model was never trained, validated or chosen on.
+UNSEEN_PHOTOS = (
+    (
+        "unseen-dog.jpg",
+        "plasma_avatars_photos_Dog.jpg",
+        "Snapwire (2015)",
+        "CC0-1.0",
+        "https://www.pexels.com/photo/animal-dog-pet-tongue-6877/",
+    ),
+    (
+        "unseen-car.jpg",
+        "plasma_avatars_photos_Car.jpg",
+        "Pixabay (2016)",
+        "CC0-1.0",
+        "https://www.pexels.com/photo/action-asphalt-auto-racing-automobile-274974/",
+    ),
+)
+
+
 def make_photo(source: Path, target: Path) -> None:
     from PIL import Image
 
@@ -132,6 +156,19 @@ attribution is legally required; it is given anyway.
 | --- | --- | --- | --- | --- |
 """
 
+ATTRIBUTION_UNSEEN = """
+## Photos from a source the model never saw
+
+The `unseen-*` photos come from Debian package `plasma-workspace-data` 5.27 (KDE Plasma's
+avatar pictures, `/usr/share/plasma/avatars/photos/`, each with a `.license` file naming its
+author and CC0-1.0). No photo of that package was used to train, validate or choose the
+default model, so they show it on a stranger's photos; the six above are from its training
+collection.
+
+| file | original (in plasma-workspace-data, as collected) | author | licence | source |
+| --- | --- | --- | --- | --- |
+"""
+
 ATTRIBUTION_CLIP = """
 ## Clip
 
@@ -149,6 +186,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument(
+        "--unseen",
+        type=Path,
+        required=True,
+        help="plasma-workspace-data's photos as collect_training_photos.py writes them",
+    )
     args = parser.parse_args()
     photo_root = args.data / "photos" / "gcompris"
     ASSETS.mkdir(parents=True, exist_ok=True)
@@ -157,11 +200,17 @@ def main() -> int:
         make_photo(photo_root / relative, ASSETS / name)
         rows.append(f"| `{name}` | `{relative}` | {author} | {licence} | {source} |")
         print(f"{name}: {(ASSETS / name).stat().st_size / 1024:.0f} KB")
+    unseen_rows = []
+    for name, file_name, author, licence, source in UNSEEN_PHOTOS:
+        make_photo(args.unseen / file_name, ASSETS / name)
+        unseen_rows.append(f"| `{name}` | `{file_name}` | {author} | {licence} | {source} |")
+        print(f"{name}: {(ASSETS / name).stat().st_size / 1024:.0f} KB")
     frames = make_clip(args.data / "video" / "vtest.avi", ASSETS / CLIP_NAME)
     print(f"{CLIP_NAME}: {frames} frames, {(ASSETS / CLIP_NAME).stat().st_size / 1024:.0f} KB")
     text = (
         ATTRIBUTION_HEAD.format(longest=LONGEST_SIDE, quality=JPEG_QUALITY) + "\n".join(rows) + "\n"
     )
+    text += ATTRIBUTION_UNSEEN + "\n".join(unseen_rows) + "\n"
     text += ATTRIBUTION_CLIP.format(
         name=CLIP_NAME,
         first=CLIP_START,
