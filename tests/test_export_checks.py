@@ -355,3 +355,15 @@ def test_metadata_writer_refuses_an_incomplete_dict_and_writes_atomically(tmp_pa
     assert path == tmp_path / "copy.json"
     assert json.loads(path.read_text())["input"]["dtype"] == "int8"
     assert [item.name for item in tmp_path.iterdir()] == ["copy.json"]  # no temporary left
+
+
+def test_writer_and_reader_share_one_model_file_contract():
+    """export writes and the device reads the schema defined once in edgecolor.model_file."""
+    from edgecolor import model_file
+    from edgecolor.device import model as reader
+    from edgecolor.export import metadata as writer
+
+    assert writer.SCHEMA is reader.SCHEMA is model_file.SCHEMA
+    assert writer.metadata_path is reader.metadata_path is model_file.metadata_path
+    # everything the device needs is something export must write
+    assert set(reader.REQUIRED_KEYS) <= set(writer.REQUIRED_KEYS) == set(model_file.EXPORT_KEYS)

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from edgecolor.errors import UsageError
+from edgecolor.model_file import RUNTIME_KEYS, SCHEMA, TENSOR_KEYS, metadata_path
 
-SCHEMA = "edgecolor.model/1"
 DEFAULT_MODEL_NAME = "edgecolor-default-int8.tflite"
-REQUIRED_KEYS = ("schema", "format", "model_file", "input", "output", "scaling")
-TENSOR_KEYS = ("shape", "dtype", "scale", "zero_point")
+# The device needs only the runtime part of the contract; provenance keys are optional here.
+REQUIRED_KEYS = RUNTIME_KEYS
 
 
 def default_model_path() -> Path:
@@ -41,11 +41,6 @@ def resolve_model_path(model_path: str | Path | None) -> Path:
     if not path.is_file():
         raise UsageError(f"model file not found: {path}")
     return path
-
-
-def metadata_path(tflite_path: str | Path) -> Path:
-    """``OUT.tflite`` -> ``OUT.json`` beside it."""
-    return Path(tflite_path).with_suffix(".json")
 
 
 def load_metadata(tflite_path: str | Path) -> dict[str, Any]:

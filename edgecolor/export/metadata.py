@@ -18,26 +18,10 @@ import numpy as np
 from edgecolor import __version__
 from edgecolor.color import scaling_metadata
 from edgecolor.files import atomic_write_text
+from edgecolor.model_file import EXPORT_KEYS, SCHEMA, metadata_path
 
-SCHEMA = "edgecolor.model/1"
-REQUIRED_KEYS = (
-    "schema",
-    "format",
-    "model_file",
-    "input",
-    "output",
-    "scaling",
-    "generator",
-    "config_hash",
-    "training_step",
-    "quantization",
-    "verification",
-)
-
-
-def metadata_path(tflite_path: str | Path) -> Path:
-    """``OUT.tflite`` -> ``OUT.json`` (same folder, same stem)."""
-    return Path(tflite_path).with_suffix(".json")
+# The contract lives in edgecolor.model_file, shared with the device's reader.
+REQUIRED_KEYS = EXPORT_KEYS
 
 
 def tensor_description(detail: dict) -> dict:

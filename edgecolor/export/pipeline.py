@@ -25,8 +25,9 @@ import numpy as np
 
 from edgecolor.errors import UsageError
 from edgecolor.export.formats import FORMATS, validate_options
-from edgecolor.export.metadata import build_metadata, metadata_path, write_metadata
+from edgecolor.export.metadata import build_metadata, write_metadata
 from edgecolor.files import atomic_write_bytes
+from edgecolor.model_file import metadata_path
 
 log = logging.getLogger(__name__)
 
