@@ -46,3 +46,9 @@ def require(module: str, install: str, what: str | None = None):
         return importlib.import_module(module)
     except ImportError as error:
         raise MissingDependencyError(what or module, install) from error
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error's message on one line (its lines joined by "; "), or its type's name."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__

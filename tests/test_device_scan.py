@@ -377,3 +377,19 @@ def test_scanimage_with_a_real_scanner(tmp_path, tiny_model):
     args = ["scan", "--watch", str(watch), "-o", str(out), "--once", "--scanimage"]
     assert main([*args, "--scan-resolution", "75", "--model", str(tiny_model)]) == 0
     assert len(list(out.glob("scan-*.tif"))) == 1
+
+
+def test_a_repeated_clock_second_never_reuses_an_earlier_scans_name(tmp_path):
+    """A Pi without a clock chip restarts from its last saved time: the name moves on."""
+    import datetime
+
+    from edgecolor.device.scan import unused_scan_name
+
+    when = datetime.datetime(2026, 11, 30, 12, 0, 5)
+    assert unused_scan_name(tmp_path, when) == "scan-20261130-120005"
+    earlier = tmp_path / "scan-20261130-120005-001.tif"
+    earlier.write_bytes(b"the first scan")
+    assert unused_scan_name(tmp_path, when) == "scan-20261130-120005_2"
+    (tmp_path / ".scan-20261130-120005_2-001.tif.part").write_bytes(b"being written")
+    assert unused_scan_name(tmp_path, when) == "scan-20261130-120005_3"
+    assert earlier.read_bytes() == b"the first scan"

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgecolor.errors import INSTALL_DEVICE, MissingDependencyError, UsageError
+from edgecolor.errors import INSTALL_DEVICE, MissingDependencyError, UsageError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -200,14 +200,11 @@ def load_edgetpu_delegate(runtime: Any, label: str, device_name: str | None = No
         # LiteRT raises ValueError("Failed to load delegate from libedgetpu.so.1") when
         # libedgetpu finds no TPU (tflite_plugin_create_delegate returns NULL).
         raise MissingDependencyError(
-            f"the Edge TPU ({library}: {_one_line(error)}; is the Coral plugged in?)",
+            f"the Edge TPU ({library}: {one_line(error)}; is the Coral plugged in?)",
             INSTALL_EDGETPU,
         ) from error
 
 
-def _one_line(error: BaseException | str) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return "; ".join(lines) or type(error).__name__
 
 
 # --------------------------------------------------------------------------- the probe
@@ -396,7 +393,7 @@ def _run_probe_child(
         )
     if finished.returncode == 0 and answer.get("ok"):
         return EdgeTpuProbe(True)
-    reason = answer.get("reason") or _one_line(
+    reason = answer.get("reason") or one_line(
         (finished.stderr.strip().splitlines() or [f"exit status {finished.returncode}"])[-1]
     )
     return EdgeTpuProbe(False, reason)
@@ -417,7 +414,7 @@ def _probe_child() -> None:
         # The runtime's own words ("Failed to load delegate from libedgetpu.so.1 ..."), not
         # the install advice wrapped around them: the parent adds its own.
         cause = error.__cause__ if isinstance(error, MissingDependencyError) else None
-        print(json.dumps({"ok": False, "reason": _one_line(cause or error)}), flush=True)
+        print(json.dumps({"ok": False, "reason": one_line(cause or error)}), flush=True)
         sys.exit(3)
     print(json.dumps({"ok": True}), flush=True)
     # Interpreter and delegate are destroyed at exit: a crash there is reported too.
@@ -474,7 +471,7 @@ def load_interpreter(
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise UsageError(
-            f"{model_path} is not a TFLite model {label} can load: {_one_line(error)}"
+            f"{model_path} is not a TFLite model {label} can load: {one_line(error)}"
         ) from None
     backend = f"{label} cpu (xnnpack, {thread_count} thread{'s' if thread_count > 1 else ''})"
     logger.info("back-end: %s, model %s", backend, model_path.name)
@@ -517,7 +514,7 @@ def _try_edgetpu(
                 )
                 interpreter.allocate_tensors()
         except (MissingDependencyError, ValueError, RuntimeError, OSError) as error:
-            probe = EdgeTpuProbe(False, _one_line(error))
+            probe = EdgeTpuProbe(False, one_line(error))
         else:
             backend = f"{label} edgetpu ({library})"
             logger.info("back-end: %s, model %s", backend, edgetpu_model_path.name)

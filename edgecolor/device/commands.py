@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
@@ -278,17 +281,14 @@ def run_scan(args: argparse.Namespace) -> int:
         )
     gallery = None
     if args.serve:
-        from edgecolor.device.gallery.commands import start_scan_gallery, stop_on_sigterm
+        from edgecolor.device.gallery.commands import start_scan_gallery
 
         gallery = start_scan_gallery(args.serve, watcher)
     if not args.once:
         print(f"watching {args.watch} -> {args.output} (Ctrl+C to stop)", file=sys.stderr)
     try:
-        if gallery is None:
+        with stop_on_sigterm():  # the service's stop prints the summary too
             watcher.run(once=args.once, interval=args.interval, scanner=scanner)
-        else:
-            with stop_on_sigterm():
-                watcher.run(once=args.once, interval=args.interval, scanner=scanner)
     except KeyboardInterrupt:
         pass
     finally:
@@ -427,3 +427,21 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=1) + "\n")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM (``systemctl stop``) like Ctrl+C, so the service closes what it opened."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (tests): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 from edgecolor.device import backends
-from edgecolor.device.backends import _one_line
 from edgecolor.device.model import default_model_path, edgetpu_model_path, load_metadata
 from edgecolor.errors import (
     EXIT_OK,
@@ -27,6 +26,7 @@ from edgecolor.errors import (
     EXIT_USAGE,
     EdgecolorError,
     MissingDependencyError,
+    one_line,
 )
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             backends._edgetpu_library()
         except MissingDependencyError as error:
-            print(f"failed: no Edge TPU runtime ({_one_line(error.__cause__ or error)})")
+            print(f"failed: no Edge TPU runtime ({one_line(error.__cause__ or error)})")
             print(f"fix: {backends.INSTALL_EDGETPU}")
             return EXIT_PARTIAL
         result = backends.probe_edgetpu(model, runtime, label, timeout=args.timeout)

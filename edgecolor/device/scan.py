@@ -21,6 +21,7 @@ Polling (not inotify) keeps this portable, also on network shares and FAT SD car
 from __future__ import annotations
 
 import datetime
+import glob
 import logging
 import os
 import shutil
@@ -183,6 +184,7 @@ class Watcher:
                 status = path.stat()  # again: an earlier file may have taken a while
             except FileNotFoundError:
                 continue
+            now = self.clock()  # ... so compare with the time now, not the pass's start
             if not self._is_complete(path, status, now):
                 continue
             del self._observations[path]
@@ -258,6 +260,18 @@ class Watcher:
 SANE_STATUS_INVAL = 4
 SANE_STATUS_NO_DOCS = 7  # the document feeder is empty
 SCANIMAGE_OPTION_ERROR = 1
+
+
+def unused_scan_name(folder: Path, when: datetime.datetime) -> str:
+    """``scan-YYYYmmdd-HHMMSS`` for ``when``, or ``..._2``, ``_3`` ... when files of that
+    name are already in ``folder``: a clock that repeats a second (a Pi without a clock chip
+    after a power cut, two feeder rounds in one second) never overwrites an earlier scan."""
+    stamp = when.strftime("%Y%m%d-%H%M%S")
+    base, number = f"scan-{stamp}", 1
+    while any(folder.glob(f"{glob.escape(base)}-*")) or any(folder.glob(f".{glob.escape(base)}-*")):
+        number += 1
+        base = f"scan-{stamp}_{number}"
+    return base
 
 
 class Scanner:
@@ -354,8 +368,8 @@ class Scanner:
                 return False
         elif self.scans:
             return False
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        final = folder / f"scan-{stamp}-{self.scans + 1:03d}.tif"
+        base = unused_scan_name(folder, datetime.datetime.now())
+        final = folder / f"{base}-{self.scans + 1:03d}.tif"
         partial = final.with_name(f".{final.name}.part")  # hidden from the watcher
         with open(partial, "wb") as output:
             result = subprocess.run(self.arguments(), stdout=output, stderr=subprocess.PIPE)
@@ -374,17 +388,17 @@ class Scanner:
         if time.monotonic() < self._next_round:
             return True
         self.rounds += 1
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        pattern = f"scan-{stamp}-%03d.tif"
+        base = unused_scan_name(folder, datetime.datetime.now())
+        pattern = f"{base}-%03d.tif"
         result = subprocess.run(
             [*self.arguments(), f"--batch={folder / pattern}", "--batch-start=1"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        for leftover in folder.glob(f"scan-{stamp}-*.tif.part"):  # a page cut short
+        for leftover in folder.glob(f"{glob.escape(base)}-*.tif.part"):  # a page cut short
             leftover.unlink(missing_ok=True)
-        pages = len(list(folder.glob(f"scan-{stamp}-*.tif")))
+        pages = len(list(folder.glob(f"{glob.escape(base)}-*.tif")))
         self.scans += pages
         if result.returncode in (SCANIMAGE_OPTION_ERROR, SANE_STATUS_INVAL):
             raise self._refused(result.returncode, result.stderr)

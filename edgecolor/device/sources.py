@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError, UsageError
+from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError, UsageError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -346,7 +346,7 @@ class Picamera2Source:
         try:
             camera = factory()
         except (IndexError, RuntimeError) as error:  # none attached, or held by another program
-            raise OSError(f"no Raspberry Pi camera available ({_one_line(error)})") from None
+            raise OSError(f"no Raspberry Pi camera available ({one_line(error)})") from None
         try:
             self.streams = self._configure(camera)
             camera.start()
@@ -355,7 +355,7 @@ class Picamera2Source:
             if isinstance(error, OSError):
                 raise
             raise OSError(
-                f"the Raspberry Pi camera could not be started: {_one_line(error)}"
+                f"the Raspberry Pi camera could not be started: {one_line(error)}"
             ) from None
         self._camera = camera
         self._index = 0
@@ -448,6 +448,3 @@ class Picamera2Source:
             self._release(camera)
 
 
-def _one_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return "; ".join(lines) or type(error).__name__

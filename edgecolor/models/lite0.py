@@ -133,11 +133,6 @@ def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None
     """
     inputs = keras.Input((image_size, image_size, 1), name="L")  # (N, H, W, 1)
     blocks = lite0_encoder(inputs)
-    if config.frozen_blocks:
-        frozen = ("stem_",) + tuple(f"block{index}_" for index in range(config.frozen_blocks))
-        for layer in keras.Model(inputs, blocks[-1]).layers:
-            if layer.name.startswith(frozen):
-                layer.trainable = False
     skips = [blocks[index] for index in SKIP_BLOCKS]  # strides 2, 4, 8, 16, 32
     x = skips.pop()  # (N, H/32, W/32, 320)
     for level, width in enumerate(DECODER_FILTERS):
@@ -160,7 +155,13 @@ def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None
     x = layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name="ab_conv")(x)
     x = layers.Activation("tanh", name="ab_tanh")(x)
     outputs = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(x)
-    return keras.Model(inputs, outputs, name="lite0_generator")
+    model = keras.Model(inputs, outputs, name="lite0_generator")
+    if config.frozen_blocks:
+        frozen = ("stem_",) + tuple(f"block{index}_" for index in range(config.frozen_blocks))
+        for layer in model.layers:
+            if layer.name.startswith(frozen):
+                layer.trainable = False
+    return model
 
 
 def lite0_stride(config: GeneratorConfig) -> int:
@@ -190,7 +191,7 @@ def imagenet_weights_path() -> Path:
     return path
 
 
-def _torch_to_keras(name: str, tensor: np.ndarray, depthwise: bool) -> np.ndarray:
+def _torch_to_keras(tensor: np.ndarray, depthwise: bool) -> np.ndarray:
     if tensor.ndim == 4 and depthwise:  # (C, 1, kh, kw) -> (kh, kw, C, 1)
         return tensor.transpose(2, 3, 0, 1)
     if tensor.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, in, out)
@@ -245,7 +246,7 @@ def load_imagenet_weights(model: keras.Model, path: str | Path | None = None) ->
         elif kind == "dense":
             values = [state[f"{prefix}.weight"].T, state[f"{prefix}.bias"]]
         else:
-            kernel = _torch_to_keras(prefix, state[f"{prefix}.weight"], kind == "depthwise")
+            kernel = _torch_to_keras(state[f"{prefix}.weight"], kind == "depthwise")
             expected = tuple(layer.get_weights()[0].shape)
             if kind == "conv" and kernel.shape[2] == 3 and expected[2] == 1:
                 kernel = kernel.sum(axis=2, keepdims=True)  # RGB stem -> one gray channel

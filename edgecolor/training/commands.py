@@ -119,20 +119,16 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
                 )
         if args.steps is not None:
             config.train.steps = args.steps
-        if args.data:
-            config.train.data = [str(Path(directory)) for directory in args.data]
-        if args.validation:
-            config.train.validation = [str(Path(directory)) for directory in args.validation]
     else:
         config = RunConfig.load(args.config) if args.config else RunConfig()
         for attribute, section, name in _OVERRIDES:
             value = getattr(args, attribute)
             if value is not None:
                 setattr(getattr(config, section), name, value)
-        if args.data:
-            config.train.data = [str(Path(directory)) for directory in args.data]
-        if args.validation:
-            config.train.validation = [str(Path(directory)) for directory in args.validation]
+    if args.data:
+        config.train.data = [str(Path(directory)) for directory in args.data]
+    if args.validation:
+        config.train.validation = [str(Path(directory)) for directory in args.validation]
     validate_train_config(config)
     return config
 

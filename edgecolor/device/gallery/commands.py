@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from edgecolor.errors import EXIT_OK, UsageError
@@ -68,6 +65,8 @@ def run_gallery(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    from edgecolor.device.commands import stop_on_sigterm
+
     try:
         with stop_on_sigterm():
             while True:
@@ -97,21 +96,3 @@ def start_scan_gallery(serve: str, watcher):
     watcher.on_event = catalogue.on_scan_event
     print(f"gallery: {server.url}", file=sys.stderr, flush=True)
     return server
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """Treat SIGTERM (``systemctl stop``) like Ctrl+C, so the service closes what it opened."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (tests): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -133,6 +133,14 @@ class GalleryServer(BackgroundServer):
         except renditions.RenditionError as error:
             logger.info("gallery: %s", error)
             return None
+        except OSError as error:  # the cache cannot be written (read-only OUT, full card)
+            logger.warning(
+                "gallery: cannot keep a thumbnail of %s in %s: %s",
+                source.name,
+                target.parent,
+                error.strerror or error,
+            )
+            return None
 
     # ------------------------------------------------------------------ HTTP
 
