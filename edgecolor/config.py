@@ -60,6 +60,10 @@ class TrainConfig:
     # Loss = gan_weight * adversarial + l1_weight * L1 (the design's lambda = 100).
     gan_weight: float = 1.0
     l1_weight: float = 100.0
+    # Class-rebalanced L1 (Zhang et al. 2016; training/rebalance.py): each pixel's L1 is
+    # weighted by how rare its true colour is in the training photos, so uncertain colours
+    # are not averaged to brown. 0 = plain L1; 0.5 = the paper's lambda = 0.5. In [0, 1).
+    rebalance: float = 0.0
     # One-sided label smoothing: real images are labelled this, fakes 0.
     real_label: float = 0.9
     learning_rate: float = 2e-4

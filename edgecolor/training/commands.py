@@ -165,6 +165,8 @@ def validate_train_config(config: RunConfig) -> None:
         raise UsageError(
             f"train.holdout_fraction must be in [0, 1), got {train.holdout_fraction!r}"
         )
+    if not 0 <= train.rebalance < 1:
+        raise UsageError(f"train.rebalance must be in [0, 1), got {train.rebalance!r}")
     if not 0 < train.lr_decay_factor <= 1:
         raise UsageError(f"train.lr_decay_factor must be in (0, 1], got {train.lr_decay_factor!r}")
     if not train.data:

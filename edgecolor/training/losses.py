@@ -45,6 +45,7 @@ def generator_loss(
     fake_ab: tf.Tensor,
     gan_weight: float,
     l1_weight: float,
+    ab_weights: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """The generator's objective ``gan_weight * adversarial + l1_weight * L1``.
 
@@ -52,15 +53,24 @@ def generator_loss(
         fake_logits: discriminator logits on generated images, or None for L1 only
             (L1 pretraining, or the study's L1-only baseline with ``gan_weight`` 0).
         real_ab, fake_ab: float (N, H, W, 2), ab / 110.
+        ab_weights: float32 (BINS, BINS) class-rebalancing weights
+            (``training.rebalance``), or None for plain L1 in the objective.
     Returns:
-        (total, adversarial, l1), float32 scalars; adversarial is 0 without logits.
+        (total, adversarial, l1), float32 scalars; adversarial is 0 without logits. ``l1``
+        is always the plain L1 (comparable across runs), whatever the objective weighs.
     """
     l1 = l1_loss(real_ab, fake_ab)
     if fake_logits is None or gan_weight == 0:
         adversarial = tf.constant(0.0, tf.float32)
     else:
         adversarial = adversarial_generator_loss(fake_logits)
-    total = gan_weight * adversarial + l1_weight * l1
+    if ab_weights is None:
+        l1_objective = l1
+    else:
+        from edgecolor.training.rebalance import weighted_l1_loss
+
+        l1_objective = weighted_l1_loss(real_ab, fake_ab, ab_weights)
+    total = gan_weight * adversarial + l1_weight * l1_objective
     return total, adversarial, l1
 
 

@@ -29,6 +29,7 @@ from edgecolor.config import RunConfig
 from edgecolor.errors import EdgecolorError
 from edgecolor.training import data as data_module
 from edgecolor.training.checkpoint import RunCheckpoint
+from edgecolor.training.rebalance import BINS, ab_histogram, rebalancing_weights
 from edgecolor.training.samples import evaluate, write_sample_grid
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,12 @@ class Trainer:
                 train.keep_checkpoints,
                 write_dir,
             )
+        # Class-rebalancing weights (training/rebalance.py): all ones until ``run`` has
+        # counted the training photos' colours; read by the steps, so no retrace.
+        with self.strategy.scope():
+            self.ab_weights = tf.Variable(
+                tf.ones((BINS, BINS), tf.float32), trainable=False, name="ab_weights"
+            )
         self._l1_step = self._make_step(adversarial=False)
         self._gan_step = self._make_step(adversarial=True)
         self._tf = tf
@@ -166,6 +173,7 @@ class Trainer:
         )
         mixed = train.mixed_precision
         gan_weight = train.gan_weight if adversarial else 0.0
+        ab_weights = self.ab_weights if train.rebalance > 0 else None
 
         @tf.function(jit_compile=train.xla)
         def gradients(L_scaled, ab_scaled):
@@ -180,7 +188,7 @@ class Trainer:
                 else:
                     fake_logits, d_loss = None, tf.constant(0.0)
                 g_total, g_adversarial, l1 = generator_loss(
-                    fake_logits, ab_scaled, fake_ab, gan_weight, train.l1_weight
+                    fake_logits, ab_scaled, fake_ab, gan_weight, train.l1_weight, ab_weights
                 )
                 # Each replica's mean over its own batch; the replicas' gradients are summed.
                 g_objective = g_total / replicas
@@ -227,6 +235,17 @@ class Trainer:
 
         return distributed_step
 
+    def set_rebalancing(self, images) -> None:
+        """Weights for the class-rebalanced L1 from the training photos' colours."""
+        weights = rebalancing_weights(ab_histogram(images), self.config.train.rebalance)
+        self.ab_weights.assign(weights)
+        log.info(
+            "class-rebalanced L1 (strength %.2f): bin weights %.2f to %.2f",
+            self.config.train.rebalance,
+            float(weights.min()),
+            float(weights.max()),
+        )
+
     def set_learning_rate(self, value: float) -> None:
         """Set both optimizers' learning rate (and the checkpointed copy)."""
         self.state.learning_rate.assign(value)
@@ -261,6 +280,8 @@ class Trainer:
         start = self.state.restore_latest() if resume else 0
         self.set_learning_rate(float(self.state.learning_rate.numpy()))
         prepared = prepared or data_module.prepare_data(config, self.run_dir)
+        if train.rebalance > 0:
+            self.set_rebalancing(prepared.train)
         # A resumed run draws a fresh data order (seed offset by the step) instead of
         # replaying the first batches again.
         dataset = data_module.training_dataset(
