@@ -114,12 +114,14 @@ def run_benchmark(
         import cv2  # noqa: F401
     except ImportError:
         raise MissingDependencyError("OpenCV (for edgecolor bench)", INSTALL_CAMERA) from None
+    from edgecolor.device.colorizer import Colorizer
     from edgecolor.device.frames import FrameColorizer
     from edgecolor.device.live import STAGES, LiveLoop, SourceLost
     from edgecolor.device.sources import OpenCVSource
     from edgecolor.device.web import JpegStream
 
-    frame_colorizer = FrameColorizer.load(model_path, device, threads)
+    colorizer = Colorizer(model_path, device, threads)
+    frame_colorizer = FrameColorizer(colorizer)
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(source) if source else synthetic_clip(Path(folder) / "clip.avi")
         clip = clip_at_frame_size(clip, Path(folder))
@@ -139,11 +141,11 @@ def run_benchmark(
         if result.frames < warmup + frames:
             raise MissingDependencyError(f"a decoder for {clip}", INSTALL_CAMERA)
         timings = {stage: list(result.stage_seconds[stage])[-frames:] for stage in STAGES}
-        photo_timings = photo_path_timings(frame_colorizer.colorizer, clip, min(frames, 100))
+        photo_timings = photo_path_timings(colorizer, clip, min(frames, 100))
     return {
-        "backend": frame_colorizer.backend_name,
-        "model": str(frame_colorizer.model_path),
-        "input_size": list(frame_colorizer.input_size),
+        "backend": colorizer.backend_name,
+        "model": str(colorizer.model_path),
+        "input_size": list(colorizer.input_size),
         "frames": frames,
         "stages": timings,
         "photo_stages": photo_timings,

@@ -332,6 +332,7 @@ def _scanimage_prompts(args: argparse.Namespace) -> bool:
 def run_live(args: argparse.Namespace) -> int:
     import logging
 
+    from edgecolor.device.colorizer import Colorizer
     from edgecolor.device.frames import FrameColorizer
     from edgecolor.device.live import LiveLoop, SourceLost
     from edgecolor.device.sinks import NullSink, VideoFileSink, WindowSink
@@ -348,9 +349,8 @@ def run_live(args: argparse.Namespace) -> int:
 
         bind = parse_bind(args.serve)
     source = parse_source(args.source)
-    frame_colorizer = FrameColorizer.load(
-        args.model, args.device, args.threads, args.saturation, args.smoothing
-    )
+    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
+    frame_colorizer = FrameColorizer(colorizer, args.smoothing)
     try:
         source.open()
     except OSError as error:
@@ -374,7 +374,7 @@ def run_live(args: argparse.Namespace) -> int:
             from edgecolor.device.web import PreviewServer
 
             preview = PreviewServer(
-                *bind, source_name=source.name, model_name=frame_colorizer.model_path.name
+                *bind, source_name=source.name, model_name=colorizer.model_path.name
             )
             sinks.append(preview)
             print(f"web preview: {preview.url}", file=sys.stderr, flush=True)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -154,30 +153,10 @@ class FrameColorizer:
         # L / 50 - 1 of every 8-bit gray level (made by warm_up): the prepare is one look-up.
         self._gray_L_scaled: np.ndarray | None = None
 
-    @classmethod
-    def load(
-        cls,
-        model_path: str | Path | None = None,
-        device: str = "auto",
-        threads: int | None = None,
-        saturation: float = 1.0,
-        smoothing: float = 0.5,
-    ) -> FrameColorizer:
-        """A FrameColorizer around a new :class:`Colorizer` (same arguments)."""
-        return cls(Colorizer(model_path, device, threads, saturation), smoothing)
-
     @property
     def input_size(self) -> tuple[int, int]:
         """The model's input (height, width)."""
         return self.colorizer.input_size
-
-    @property
-    def model_path(self) -> Path:
-        return self.colorizer.model_path
-
-    @property
-    def backend_name(self) -> str:
-        return self.colorizer.backend_name
 
     def warm_up(self) -> float:
         """Build the lookup tables and call the model once; seconds taken (0 when done before).
