@@ -102,18 +102,20 @@ def section_pipeline(model: Path, clip: Path, threads: int) -> None:
 
 
 def section_video_mode_accuracy(model: Path, clip: Path, threads: int, frames: int = 12) -> None:
-    """What the video mode's fast join costs in colour: it against the exact photo join."""
+    """What the frame path's fast join costs in colour: it against the exact photo join."""
     import cv2
     from skimage import data
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.frames import FrameColorizer
 
     print(
-        "## 1b. Video mode vs photo mode: the same colours, joined fast (4:2:0 planes) and exactly\n"
+        "## 1b. Frame path vs photo path: the same colours, joined fast (4:2:0 planes) and "
+        "exactly\n"
     )
-    video = Colorizer(model, "cpu", threads, mode="video")
-    photo = Colorizer.from_interpreter(video._loaded, video.metadata, mode="photo")
+    photo = Colorizer(model, "cpu", threads)
+    video = FrameColorizer(photo, smoothing=0)
     images = []
     capture = cv2.VideoCapture(str(clip))
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or frames
@@ -129,8 +131,8 @@ def section_video_mode_accuracy(model: Path, clip: Path, threads: int, frames: i
     rows = []
     for _, gray in images:
         prepared = video.prepare(gray)
-        ab = video.predict_ab(prepared.L_scaled)
-        fast = rgb2lab(video.join(prepared, ab))
+        ab = photo.predict_ab(prepared.L_scaled)
+        fast = rgb2lab(video.join(prepared, ab).to_rgb())
         exact = rgb2lab(photo.join(photo.prepare(gray), ab))
         L_input = rgb2lab(np.dstack([gray] * 3))[..., 0]
         difference = deltaE_ciede2000(exact, fast)
@@ -150,9 +152,9 @@ def section_video_mode_accuracy(model: Path, clip: Path, threads: int, frames: i
         f"clip, {sum(1 for n, _ in images if n != 'clip')} scikit-image photos), the model's "
         "own colours joined both ways:"
     )
-    print(f"- CIEDE2000, video vs photo join: mean {mean[0]:.2f}, 99th percentile {mean[1]:.2f}")
+    print(f"- CIEDE2000, frame vs photo join: mean {mean[0]:.2f}, 99th percentile {mean[1]:.2f}")
     print(
-        f"- |L out - L in|: video join mean {mean[2]:.2f}, 99th percentile {mean[3]:.2f}; "
+        f"- |L out - L in|: frame join mean {mean[2]:.2f}, 99th percentile {mean[3]:.2f}; "
         f"photo join mean {mean[4]:.2f}\n"
     )
 

@@ -21,9 +21,10 @@ L_SCALE = 50.0
 L_OFFSET = 1.0
 AB_SCALE = 110.0
 
-# D65 reference white, matching scikit-image's default illuminant and 2° observer.
-_WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
-_RGB_TO_XYZ = np.array(
+# D65 reference white, matching scikit-image's default illuminant and 2° observer; the
+# sRGB (linear) <-> XYZ matrices. Public: the device's pixel work uses them too.
+WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+RGB_TO_XYZ = np.array(
     [
         [0.412453, 0.357580, 0.180423],
         [0.212671, 0.715160, 0.072169],
@@ -31,7 +32,7 @@ _RGB_TO_XYZ = np.array(
     ],
     dtype=np.float32,
 )
-_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ.astype(np.float64)).astype(np.float32)
+XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ.astype(np.float64)).astype(np.float32)
 _EPSILON = 216.0 / 24389.0  # (6/29)^3
 _KAPPA = 24389.0 / 27.0
 
@@ -62,13 +63,29 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
-def _lab_f(t: np.ndarray) -> np.ndarray:
+def lab_f(t: np.ndarray) -> np.ndarray:
+    """Lab's companding curve: the cube root, linear near black. float (...) -> same shape."""
     return np.where(t > _EPSILON, np.cbrt(t), (_KAPPA * t + 16.0) / 116.0)
 
 
-def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
-    cube = f**3
-    return np.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA)
+def lab_f_inverse(f: np.ndarray) -> np.ndarray:
+    """Lab's inverse companding, in place on a float32 array (returned): f^3, linear near black.
+
+    In place because the device converts full-size scans band by band and every float
+    temporary of a band costs memory.
+    """
+    dark = f <= np.float32(6.0 / 29.0)
+    dark_values = f[dark] if dark.any() else None
+    np.multiply(f, f * f, out=f)
+    if dark_values is not None:
+        # Below 6/29 the curve is the straight segment 3 (6/29)^2 (f - 4/29).
+        f[dark] = np.float32(3.0 * (6.0 / 29.0) ** 2) * (dark_values - np.float32(4.0 / 29.0))
+    return f
+
+
+def luminance_from_y(y: np.ndarray) -> np.ndarray:
+    """Relative luminance Y (linear light, white = 1) -> Lab L, float32 (...) in [0, 100]."""
+    return (116.0 * lab_f(y) - 16.0).astype(np.float32)
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -79,12 +96,38 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     Returns:
         float32 (..., 3): L in [0, 100], a and b in about [-110, 110].
     """
-    xyz = srgb_to_linear(rgb) @ _RGB_TO_XYZ.T / _WHITE_D65
-    f = _lab_f(xyz)
+    xyz = srgb_to_linear(rgb) @ RGB_TO_XYZ.T / WHITE_D65
+    f = lab_f(xyz)
     L = 116.0 * f[..., 1] - 16.0
     a = 500.0 * (f[..., 0] - f[..., 1])
     b = 200.0 * (f[..., 1] - f[..., 2])
     return np.stack([L, a, b], axis=-1).astype(np.float32)
+
+
+def lab_to_linear_planes(
+    L: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Lab planes -> linear-light sRGB planes (not clipped) and the luminance Y.
+
+    Args:
+        L: float32 (...), in [0, 100].
+        a, b: float32 (...), in about [-110, 110]; overwritten (used as scratch).
+    Returns:
+        ([R, G, B], Y): float32 planes of the shape of ``L``; R, G, B outside [0, 1] for
+        colours outside the sRGB gamut.
+    """
+    fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
+    a *= np.float32(1.0 / 500.0)
+    a += fy
+    x = lab_f_inverse(a)
+    x *= WHITE_D65[0]
+    b *= np.float32(-1.0 / 200.0)
+    b += fy
+    z = lab_f_inverse(b)
+    z *= WHITE_D65[2]
+    y = lab_f_inverse(fy)
+    linear = [XYZ_TO_RGB[k, 0] * x + XYZ_TO_RGB[k, 1] * y + XYZ_TO_RGB[k, 2] * z for k in range(3)]
+    return linear, y
 
 
 def lab_to_rgb(lab: np.ndarray, clip: bool = True) -> np.ndarray:
@@ -92,23 +135,67 @@ def lab_to_rgb(lab: np.ndarray, clip: bool = True) -> np.ndarray:
 
     Args:
         lab: float (..., 3), L in [0, 100], a and b in about [-110, 110].
-        clip: clip the result into [0, 1] (colours outside the sRGB gamut are clipped).
+        clip: clip the result into [0, 1] (colours outside the sRGB gamut are clipped;
+            :func:`lab_to_rgb_keep_luminance` maps them into the gamut instead).
     Returns:
         float32 (..., 3), sRGB in [0, 1] when ``clip``.
     """
-    lab = np.asarray(lab, dtype=np.float32)
-    fy = (lab[..., 0] + 16.0) / 116.0
-    fx = fy + lab[..., 1] / 500.0
-    fz = fy - lab[..., 2] / 200.0
-    xyz = np.stack([_lab_f_inverse(fx), _lab_f_inverse(fy), _lab_f_inverse(fz)], axis=-1)
-    rgb = linear_to_srgb((xyz * _WHITE_D65) @ _XYZ_TO_RGB.T)
+    lab = np.array(lab, dtype=np.float32)  # a copy: the planes below are overwritten
+    linear, _ = lab_to_linear_planes(lab[..., 0], lab[..., 1], lab[..., 2])
+    rgb = linear_to_srgb(np.stack(linear, axis=-1))
     return np.clip(rgb, 0.0, 1.0) if clip else rgb
+
+
+# Linear RGB of the neutral gray with Y = 1 under D65 (about (1, 1, 1)): a gray of
+# luminance Y is Y times this vector.
+GRAY_RGB = (XYZ_TO_RGB.astype(np.float64) @ WHITE_D65.astype(np.float64)).astype(np.float32)
+
+
+def lab_to_rgb_keep_luminance(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Lab planes -> sRGB planes, where out-of-gamut colours lose chroma, never luminance.
+
+    Clipping RGB would change the luminance (and the hue); instead a colour outside sRGB
+    is mixed in linear light with the gray of the same luminance Y, just enough to fit.
+    Y is linear in linear RGB, so the mix keeps Y, hence Lab L, exactly (and the dominant
+    wavelength: the colour moves straight towards the white point).
+
+    Args:
+        L: float32 (rows, W), in [0, 100].
+        a, b: float32 (rows, W), in about [-110, 110]; overwritten (used as scratch).
+    Returns:
+        [R, G, B]: three float32 (rows, W) planes, sRGB in [0, 1].
+    """
+    linear, y = lab_to_linear_planes(L, a, b)
+    outside = np.zeros(y.shape, dtype=bool)
+    for channel in linear:
+        outside |= (channel < 0.0) | (channel > 1.0)
+    if outside.any():
+        # Largest s in [0, 1] with gray + s (colour - gray) inside [0, 1] in every channel.
+        y_out = y[outside]
+        share = np.ones(y_out.shape, np.float32)
+        grays = []
+        for k, channel in enumerate(linear):
+            gray = np.clip(y_out * GRAY_RGB[k], 0.0, 1.0)
+            value = channel[outside]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                limit = np.where(
+                    value > 1.0,
+                    (1.0 - gray) / (value - gray),
+                    np.where(value < 0.0, gray / (gray - value), 1.0),
+                )
+            np.minimum(share, np.nan_to_num(limit, nan=0.0, posinf=1.0), out=share)
+            grays.append((gray, value))
+        np.clip(share, 0.0, 1.0, out=share)
+        for channel, (gray, value) in zip(linear, grays, strict=True):
+            channel[outside] = gray + share * (value - gray)
+    for channel in linear:
+        np.clip(channel, 0.0, 1.0, out=channel)
+    return [linear_to_srgb(channel) for channel in linear]
 
 
 def rgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
     """sRGB float (..., 3) in [0, 1] -> Lab L, float32 (...) in [0, 100]."""
-    y = srgb_to_linear(rgb) @ _RGB_TO_XYZ[1]
-    return (116.0 * _lab_f(y) - 16.0).astype(np.float32)
+    return luminance_from_y(srgb_to_linear(rgb) @ RGB_TO_XYZ[1])
 
 
 def gray_to_luminance(gray: np.ndarray) -> np.ndarray:
@@ -116,8 +203,7 @@ def gray_to_luminance(gray: np.ndarray) -> np.ndarray:
 
     For a neutral gray the relative luminance Y equals the linearised value itself.
     """
-    y = srgb_to_linear(gray)
-    return (116.0 * _lab_f(y) - 16.0).astype(np.float32)
+    return luminance_from_y(srgb_to_linear(gray))
 
 
 def scale_L(L: np.ndarray) -> np.ndarray:
@@ -172,7 +258,7 @@ def tf_rgb_to_lab(rgb):
 
     rgb = tf.convert_to_tensor(rgb, tf.float32)
     linear = tf.where(rgb > 0.04045, tf.pow((rgb + 0.055) / 1.055, 2.4), rgb / 12.92)
-    xyz = tf.tensordot(linear, tf.constant(_RGB_TO_XYZ.T), axes=1) / tf.constant(_WHITE_D65)
+    xyz = tf.tensordot(linear, tf.constant(RGB_TO_XYZ.T), axes=1) / tf.constant(WHITE_D65)
     f = tf.where(
         xyz > _EPSILON, tf.pow(tf.maximum(xyz, _EPSILON), 1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0
     )
@@ -198,8 +284,8 @@ def tf_lab_to_rgb(lab):
     fz = fy - lab[..., 2] / 200.0
     f = tf.stack([fx, fy, fz], axis=-1)
     cube = f**3
-    xyz = tf.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA) * tf.constant(_WHITE_D65)
-    linear = tf.tensordot(xyz, tf.constant(_XYZ_TO_RGB.T), axes=1)
+    xyz = tf.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA) * tf.constant(WHITE_D65)
+    linear = tf.tensordot(xyz, tf.constant(XYZ_TO_RGB.T), axes=1)
     positive = tf.maximum(linear, 0.0)
     srgb = tf.where(linear > 0.0031308, 1.055 * tf.pow(positive, 1.0 / 2.4) - 0.055, 12.92 * linear)
     return tf.clip_by_value(srgb, 0.0, 1.0)

@@ -136,15 +136,18 @@ def before_after_grid(pairs: list[tuple[np.ndarray, np.ndarray]], model_label: s
 def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
     """Run ``clip`` through the live pipeline headless and record gray | colour to ``output``.
 
-    The same loop as ``edgecolor live --source CLIP --record OUTPUT --side-by-side``:
-    a capture thread decodes frames while the main thread colorizes them (with the live
-    colour smoothing and the fps overlay); a file that nobody watches is not paced, so the
-    fps is what the pipeline sustains. The recording has every frame at the clip's rate.
+    The same loop and frame path as ``edgecolor live --source CLIP --record OUTPUT
+    --side-by-side``: a capture thread decodes frames while the main thread colorizes them
+    with a :class:`~edgecolor.device.frames.FrameColorizer` around ``colorizer`` (the 4:2:0
+    join, the live colour smoothing, the fps overlay); a file that nobody watches is not
+    paced, so the fps is what the live path sustains. The recording has every frame at the
+    clip's rate.
 
     Returns:
         {"frames", "seconds", "fps", "first_frame_seconds", "dropped",
         "median_ms": {stage: ms}, "output"}.
     """
+    from edgecolor.device.frames import FrameColorizer
     from edgecolor.device.live import LiveLoop
     from edgecolor.device.sinks import VideoFileSink
     from edgecolor.device.sources import OpenCVSource
@@ -154,9 +157,9 @@ def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
         source.open()
     except OSError as error:
         raise UsageError(f"demo clip {clip}: {error}") from None
-    sink = VideoFileSink(output, source.fps or 10.0, realtime=False)
-    loop = LiveLoop(colorizer, source, [sink], side_by_side=True, pace=False, source_is_open=True)
-    result = loop.run()  # closes the source and the sink (the recording is moved into place)
+    sink = VideoFileSink(output, source.fps or 10.0, realtime=False, side_by_side=True)
+    loop = LiveLoop(source, FrameColorizer(colorizer), [sink], source_is_open=True)
+    result = loop.run()  # closes the source and stops the sink (the recording is moved into place)
     if result.frames == 0:
         raise UsageError(f"no frames could be read from {clip}")
     return {

@@ -1,4 +1,5 @@
-"""The live loop: files to recordings, cameras' newest frames, lost cameras, picamera2's Y planes."""
+"""The live loop: files to recordings, cameras' newest frames, lost cameras, picamera2's Y planes,
+sinks started and stopped, each layout labelled once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from videos import read_video
 from edgecolor.cli import main
 from edgecolor.device import pixels
 from edgecolor.device.colorizer import Colorizer
-from edgecolor.device.live import ColourSmoother, LiveLoop, SourceLost
+from edgecolor.device.frames import FrameColorizer
+from edgecolor.device.live import LiveLoop, SourceLost
+from edgecolor.device.sinks import NullSink, Sink
 from edgecolor.device.sources import Frame, Picamera2Source, parse_source
 
 cv2 = pytest.importorskip("cv2")
@@ -24,6 +27,12 @@ cv2 = pytest.importorskip("cv2")
 @pytest.fixture(scope="module")
 def colorizer(tiny_model):
     return Colorizer(tiny_model, device="cpu", threads=1)
+
+
+@pytest.fixture
+def frames(colorizer):
+    """The frame path around the tiny model: a new one (a new smoother) for each test."""
+    return FrameColorizer(colorizer)
 
 
 def make_video(path: Path, frames: int = 20, fps: float = 10.0, size=(64, 48)) -> Path:
@@ -164,27 +173,36 @@ class FakeCamera:
         pass
 
 
-class SlowSink:
-    """Records which frames arrived; takes its time, as a slow display would."""
+class SlowSink(Sink):
+    """Records which frames arrived (and, with ``keep``, their pictures); takes its time, as
+    a slow display would."""
 
-    def __init__(self, seconds: float = 0.01):
+    def __init__(self, seconds: float = 0.01, keep: bool = False, side_by_side: bool = False):
         self.timestamps = []
+        self.pictures = []
         self.seconds = seconds
-        self.closed = False
+        self.keep = keep
+        self.side_by_side = side_by_side
+        self.started = self.stopped = 0
 
-    def write(self, picture, timestamp):
-        self.timestamps.append(timestamp)
+    def start(self):
+        self.started += 1
+
+    def output(self, pictures):
+        self.timestamps.append(pictures.timestamp)
+        if self.keep:
+            self.pictures.append(pictures.rgb(self.side_by_side).copy())
         time.sleep(self.seconds)
 
-    def close(self):
-        self.closed = True
+    def stop(self):
+        self.stopped += 1
 
 
-def test_camera_gives_the_newest_frame_and_drops_stale_ones(colorizer):
+def test_camera_gives_the_newest_frame_and_drops_stale_ones(frames):
     camera = FakeCamera(delay=0.001)
     sink = SlowSink(seconds=0.02)
-    result = LiveLoop(colorizer, camera, [sink], frames=15).run()
-    assert result.frames == 15 and sink.closed
+    result = LiveLoop(camera, frames, [sink], frames=15).run()
+    assert result.frames == 15 and sink.started == sink.stopped == 1
     indices = np.array(sink.timestamps)
     assert (np.diff(indices) > 0).all()  # in order...
     assert np.diff(indices).max() > 1  # ...with stale frames skipped, not queued
@@ -193,33 +211,31 @@ def test_camera_gives_the_newest_frame_and_drops_stale_ones(colorizer):
     assert camera.produced - indices[-1] <= 3 + int(0.03 / 0.001)
 
 
-def test_a_lost_camera_is_retried_then_reported(colorizer):
+def test_a_lost_camera_is_retried_then_reported(frames):
     camera = FakeCamera(frames_before_loss=3)
-    loop = LiveLoop(colorizer, camera, [SlowSink(0)], retry_delays=(0.01, 0.02, 0.03))
+    sink = SlowSink(0)
+    loop = LiveLoop(camera, frames, [sink], retry_delays=(0.01, 0.02, 0.03))
     with pytest.raises(
         SourceLost, match="fake-camera .* did not come back after 3 reconnection attempts"
     ):
         loop.run()
     assert camera.opens == 1 + 3
+    assert sink.stopped == 1  # stopped however the run ended
 
 
-def test_a_camera_that_comes_back_keeps_going(colorizer):
+def test_a_camera_that_comes_back_keeps_going(frames):
     camera = FakeCamera(frames_before_loss=3, comes_back=True)
-    result = LiveLoop(colorizer, camera, [SlowSink(0)], frames=8, retry_delays=(0.01, 0.02)).run()
+    result = LiveLoop(camera, frames, [SlowSink(0)], frames=8, retry_delays=(0.01, 0.02)).run()
     assert result.frames == 8 and result.reconnects == 1
 
 
-def test_smoothing_blends_colour_and_restarts_at_a_scene_cut():
-    smoother = ColourSmoother(previous_weight=0.5, cut_threshold=0.15)
-    L = np.zeros((4, 4), np.float32)
-    red, blue = np.full((4, 4, 2), 0.4, np.float32), np.full((4, 4, 2), -0.4, np.float32)
-    np.testing.assert_allclose(smoother.update(L, red), 0.4)
-    np.testing.assert_allclose(smoother.update(L + 0.01, blue), 0.0, atol=1e-6)  # blended
-    np.testing.assert_allclose(smoother.update(L + 0.9, blue), -0.4)  # a cut: no memory
-    assert smoother.cuts == 1
-    off = ColourSmoother(previous_weight=0.0)
-    off.update(L, red)
-    np.testing.assert_allclose(off.update(L, blue), -0.4)
+def test_a_null_sink_takes_every_frame_and_no_sinks_is_fine(tmp_path, frames):
+    clip = make_video(tmp_path / "clip.avi", frames=5)
+    sink = NullSink()
+    result = LiveLoop(parse_source(str(clip)), frames, [sink]).run()
+    assert result.frames == sink.frames == 5
+    assert all(len(result.stage_seconds[stage]) == 5 for stage in result.stage_seconds)
+    assert LiveLoop(parse_source(str(clip)), FrameColorizer(frames.colorizer)).run().frames == 5
 
 
 @pytest.fixture(autouse=True)
@@ -243,15 +259,12 @@ def _picamera2_source(*cameras, **options):
     return Picamera2Source(camera_factory=factory, colour_space_factory=lambda: "sYCC", **options)
 
 
-@pytest.mark.parametrize("mode", ["photo", "video"])
-def test_picamera2_uses_the_y_planes_without_colour_conversion(tiny_model, mode):
-    colorizer = Colorizer(tiny_model, device="cpu", threads=1, mode=mode)
+def test_picamera2_uses_the_y_planes_without_colour_conversion(colorizer):
     camera = FakePicamera2()
     source = _picamera2_source(camera)
-    sink = SlowSink(0)
-    pictures = []
-    sink.write = lambda picture, timestamp: pictures.append(picture.copy())
-    LiveLoop(colorizer, source, [sink], frames=3, overlay=False, smoothing=0).run()
+    sink = SlowSink(0, keep=True)
+    pictures = sink.pictures
+    LiveLoop(source, FrameColorizer(colorizer, smoothing=0), [sink], frames=3, overlay=False).run()
     assert camera.requested["main"]["size"] == (96, 64)
     assert camera.requested["main"]["format"] == "YUV420"
     assert camera.requested["lores"]["size"] == (64, 32)
@@ -264,12 +277,12 @@ def test_picamera2_uses_the_y_planes_without_colour_conversion(tiny_model, mode)
     assert np.abs(pixels.luminance(pictures[0]) - pixels.luminance(ramp)).max() < 1.0
 
 
-def test_a_stalled_picamera2_times_out_reconnects_and_stops_cleanly(colorizer):
+def test_a_stalled_picamera2_times_out_reconnects_and_stops_cleanly(frames):
     """picamera2 waits for ever without ``wait``; a stuck job must be cancelled before stop()."""
     stalling = FakePicamera2(stall_after=3)
     healthy = FakePicamera2
     source = _picamera2_source(stalling, healthy, capture_timeout=0.2)
-    loop = LiveLoop(colorizer, source, [SlowSink(0)], frames=6, retry_delays=(0.01, 0.01))
+    loop = LiveLoop(source, frames, [SlowSink(0)], frames=6, retry_delays=(0.01, 0.01))
     result = loop.run()
     assert result.frames == 6 and result.reconnects == 1
     assert not stalling.blocked_forever and set(stalling.capture_waits) == {0.2}
@@ -433,25 +446,25 @@ def test_live_from_a_character_device_says_it_cannot_open_it(tiny_model, capsys)
 
 
 @pytest.mark.hardware
-def test_picamera2_on_a_real_raspberry_pi(colorizer):
+def test_picamera2_on_a_real_raspberry_pi(frames):
     pytest.importorskip(
         "picamera2", reason="needs a Raspberry Pi with python3-picamera2 and a camera"
     )
     source = parse_source("picamera2")
     try:
-        result = LiveLoop(colorizer, source, [SlowSink(0)], frames=10).run()
+        result = LiveLoop(source, frames, [SlowSink(0)], frames=10).run()
     except OSError as error:
         pytest.skip(f"no camera attached: {error}")
     assert result.frames == 10
 
 
-def test_file_source_in_a_thread_stops_cleanly_when_the_file_ends(tmp_path, colorizer):
+def test_file_source_in_a_thread_stops_cleanly_when_the_file_ends(tmp_path, frames):
     clip = make_video(tmp_path / "clip.avi", frames=6)
     sink = SlowSink(0)
     outcome = {}
     worker = threading.Thread(
         target=lambda: outcome.setdefault(
-            "result", LiveLoop(colorizer, parse_source(str(clip)), [sink]).run()
+            "result", LiveLoop(parse_source(str(clip)), frames, [sink]).run()
         )
     )
     worker.start()
@@ -481,38 +494,29 @@ def test_display_without_a_desktop_is_a_clear_usage_error(
     assert "--serve" in capsys.readouterr().err
 
 
-def test_a_watched_file_plays_no_faster_than_its_own_frame_rate(tmp_path, colorizer):
+def test_a_watched_file_plays_no_faster_than_its_own_frame_rate(tmp_path, frames):
     clip = make_video(tmp_path / "clip.avi", frames=12, fps=20.0)
-    sink = SlowSink(0)
     sink_times = []
-    sink.write = lambda picture, timestamp: sink_times.append(time.monotonic())
-    result = LiveLoop(colorizer, parse_source(str(clip)), [sink], pace=True).run()
+
+    class ClockSink(Sink):
+        def output(self, pictures):
+            sink_times.append(time.monotonic())
+
+    result = LiveLoop(parse_source(str(clip)), frames, [ClockSink()], pace=True).run()
     assert result.frames == 12
     # 11 intervals of 1/20 s at least (a busy machine can only make it slower)
     assert sink_times[-1] - sink_times[0] >= 11 / 20.0 * 0.9
 
 
-def test_one_fps_label_each_for_a_sink_and_the_preview(tmp_path, tiny_model):
-    """Colour alone to a sink and gray | colour to a watched preview: each gets one label."""
+@pytest.mark.parametrize("preview_first", [True, False])
+def test_one_fps_label_each_for_a_sink_and_the_preview(tmp_path, frames, preview_first):
+    """Colour alone to one sink and gray | colour to another (the preview's layout): each
+    gets one label, whichever sink asks first."""
     clip = make_video(tmp_path / "clip.avi", frames=4, size=(160, 96))
-    colorizer = Colorizer(tiny_model, device="cpu", threads=1, mode="video")
-    colorizer.wait_for_table = True  # the 4:2:0 join from the first frame
-
-    class Preview:
-        clients = 1
-        fps = 0.0
-
-        def __init__(self):
-            self.pictures = []
-
-        def publish(self, picture, fps):
-            self.pictures.append(picture.to_rgb())
-
-    preview, sink = Preview(), SlowSink(0)
-    written = []
-    sink.write = lambda picture, timestamp: written.append(picture.copy())
-    LiveLoop(colorizer, parse_source(str(clip)), [sink], preview=preview, frames=2).run()
-    colour, both = written[-1], preview.pictures[-1]
+    colour_sink, preview = SlowSink(0, keep=True), SlowSink(0, keep=True, side_by_side=True)
+    sinks = [preview, colour_sink] if preview_first else [colour_sink, preview]
+    LiveLoop(parse_source(str(clip)), frames, sinks, frames=2).run()
+    colour, both = colour_sink.pictures[-1], preview.pictures[-1]
     assert colour.shape == (96, 160, 3) and both.shape == (96, 320, 3)
     assert colour[2:6, 2:6].max() <= 2  # the label's black box on the sink's picture
     assert both[2:6, 2:6].max() <= 2  # and on the preview's gray half...

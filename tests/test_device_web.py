@@ -17,6 +17,7 @@ from PIL import Image
 from test_device_live import make_video  # tests/ is on sys.path (pytest rootdir import)
 
 from edgecolor.device.colorizer import Colorizer
+from edgecolor.device.frames import FrameColorizer
 from edgecolor.device.live import LiveLoop
 from edgecolor.device.sources import parse_source
 from edgecolor.device.web import BOUNDARY, PreviewServer, is_loopback, parse_bind
@@ -37,7 +38,7 @@ def test_parse_bind_defaults_to_loopback():
 def test_non_loopback_bind_warns(caplog):
     with caplog.at_level(logging.WARNING, logger="edgecolor.device.web"):
         server = PreviewServer("0.0.0.0", 0)
-    server.close()
+    server.stop()
     assert "anyone who can reach this machine" in caplog.text
 
 
@@ -48,7 +49,9 @@ def running_preview(tmp_path, tiny_model):
     # The tiny random model's colours are faint: strengthen them so the test can see them.
     colorizer = Colorizer(tiny_model, device="cpu", threads=1, saturation=5.0)
     server = PreviewServer("127.0.0.1", 0, source_name="clip.avi", model_name="tiny")
-    loop = LiveLoop(colorizer, parse_source(str(clip)), preview=server, loop=True, pace=True)
+    loop = LiveLoop(
+        parse_source(str(clip)), FrameColorizer(colorizer), [server], loop=True, pace=True
+    )
     stop = threading.Event()
     loop.frame_limit = None
     worker = threading.Thread(target=_run_until, args=(loop, stop), daemon=True)
@@ -56,7 +59,7 @@ def running_preview(tmp_path, tiny_model):
     yield server
     stop.set()
     worker.join(timeout=30)
-    server.close()
+    server.stop()  # the loop stopped it already: safe twice
     assert not worker.is_alive()
 
 

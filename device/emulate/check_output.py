@@ -7,7 +7,7 @@
     python check_output.py video SOURCE RECORDED FRAMES
         the recorded video reads back with OpenCV: FRAMES colour frames of SOURCE's size
     python check_output.py video-mode MODEL SOURCE
-        the live loop's 4:2:0 join (Colorizer mode="video") on a frame of SOURCE: planes of
+        the live loop's 4:2:0 join (FrameColorizer) on a frame of SOURCE: planes of
         the right sizes, the frame's luma kept, close to the exact join, JPEG from planes
 """
 
@@ -85,7 +85,7 @@ def video(source_path: str, recorded_path: str, frames: int) -> None:
 def video_mode(model_path: str, source_path: str) -> None:
     import cv2
 
-    from edgecolor.device import Colorizer
+    from edgecolor.device import Colorizer, FrameColorizer
     from edgecolor.device.web import encode_jpeg
 
     capture = cv2.VideoCapture(source_path)
@@ -94,11 +94,11 @@ def video_mode(model_path: str, source_path: str) -> None:
     if not ok:
         sys.exit(f"FAIL: cannot read {source_path}")
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    video = Colorizer(model_path, "cpu", 2, mode="video")  # tables built on first use
-    photo = Colorizer.from_interpreter(video._loaded, video.metadata, mode="photo")
+    photo = Colorizer(model_path, "cpu", 2)
+    video = FrameColorizer(photo, smoothing=0)  # tables built by its warm-up
     prepared = video.prepare(gray)
-    ab = video.predict_ab(prepared.L_scaled)
-    planes = video.join_yuv420(prepared, ab)
+    ab = photo.predict_ab(prepared.L_scaled)
+    planes = video.join(prepared, ab)
     height, width = gray.shape
     if planes.y is not gray or planes.cb.shape != (height // 2, width // 2):
         sys.exit(f"FAIL: not the 4:2:0 join: luma shared {planes.y is gray}, chroma {planes.cb.shape}")

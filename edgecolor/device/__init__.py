@@ -1,7 +1,7 @@
 """Device runtime: NO TensorFlow. Interpreter back-ends, Colorizer, frame sources, sinks.
 
-``from edgecolor.device import Colorizer`` is the Python API (see
-``edgecolor.device.colorizer``). Attributes load lazily so that ``import edgecolor.device``
+``from edgecolor.device import Colorizer`` (photos, ``edgecolor.device.colorizer``) and
+``FrameColorizer`` (video frames, ``edgecolor.device.frames``) are the Python API. Attributes load lazily so that ``import edgecolor.device``
 (and ``edgecolor --help``) stays instant and imports no runtime.
 """
 
@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.frames import FrameColorizer
 
-__all__ = ["Colorizer"]
+__all__ = ["Colorizer", "FrameColorizer"]
 
 
 def __getattr__(name: str):
@@ -20,4 +21,8 @@ def __getattr__(name: str):
         from edgecolor.device.colorizer import Colorizer
 
         return Colorizer
+    if name == "FrameColorizer":
+        from edgecolor.device.frames import FrameColorizer
+
+        return FrameColorizer
     raise AttributeError(f"module 'edgecolor.device' has no attribute {name!r}")

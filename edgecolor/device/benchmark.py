@@ -1,14 +1,15 @@
 """``edgecolor bench``: how fast a model runs the live pipeline here, stage by stage, at 640x480.
 
-The stages are the live loop's own: capture (decode a frame from a 640x480 video and make
-it gray), prepare (shrink to the model's input, L, scale), invoke (quantize, run the model,
-dequantize), join (upsample the colour, join with the full-resolution luma), encode
+It runs the live loop itself (:class:`~edgecolor.device.live.LiveLoop`, the frame path of
+``edgecolor live``: a :class:`~edgecolor.device.frames.FrameColorizer` with its colour
+smoothing) on a 640x480 clip, with the web preview's encoding as the sink. The stages are
+the loop's own: capture (decode a frame and make it gray, in the capture thread), prepare
+(shrink to the model's input, L, scale), invoke (quantize, run the model, dequantize), join
+(smooth the colour, join it with the full-resolution luma as Y'CbCr 4:2:0 planes), encode
 (compose gray | colour with the fps label and JPEG-encode it, as the web preview does).
-The live loop runs the Colorizer in its video mode (box-halving shrink, a join into
-Y'CbCr 4:2:0 planes that JPEG encodes as they are); the photo mode's exact Lab prepare and
-join (to RGB) are timed on the same frames for comparison.
-Without ``--source`` a synthetic 640x480 clip is generated (moving shapes over gradients
-and noise).
+The photo path's exact Lab prepare and join (to RGB) are timed afterwards on frames of the
+same clip for comparison. Without ``--source`` a synthetic 640x480 clip is generated
+(moving shapes over gradients and noise); a clip of another size is resized first.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ import numpy as np
 
 from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError
 
-STAGES = ("capture", "prepare", "invoke", "join", "encode")
-# The photo mode's stages, timed on the same frames (not part of the frame's total).
+# The photo path's stages, timed on frames of the same clip (not part of a frame's total).
 PHOTO_STAGES = ("prepare (photo)", "join (photo)")
 FRAME_SIZE = (640, 480)  # width, height
 
@@ -48,6 +48,54 @@ def synthetic_clip(path: Path, frames: int = 60, fps: float = 30.0, size=FRAME_S
     return path
 
 
+def clip_at_frame_size(clip: Path, folder: Path) -> Path:
+    """``clip`` itself when its frames are 640x480, else a resized MJPG copy in ``folder``."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(clip))
+    if not capture.isOpened():
+        raise MissingDependencyError(f"a reader for {clip}", INSTALL_CAMERA)
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    if size == FRAME_SIZE:
+        capture.release()
+        return clip
+    path = folder / "clip-640x480.avi"
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, FRAME_SIZE)
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        writer.write(cv2.resize(image, FRAME_SIZE, interpolation=cv2.INTER_AREA))
+    writer.release()
+    capture.release()
+    return path
+
+
+def photo_path_timings(colorizer, clip: Path, frames: int) -> dict[str, list[float]]:
+    """The photo path's prepare and join (exact Lab, to RGB) on up to ``frames`` of ``clip``."""
+    import cv2
+
+    timings = {stage: [] for stage in PHOTO_STAGES}
+    clock = time.perf_counter
+    capture = cv2.VideoCapture(str(clip))
+    while len(timings["join (photo)"]) < frames:
+        ok, image = capture.read()
+        if not ok:
+            break
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        start = clock()
+        prepared = colorizer.prepare(gray)
+        prepared_at = clock()
+        ab = colorizer.predict_ab(prepared.L_scaled)
+        join_start = clock()
+        colorizer.join(prepared, ab)
+        timings["prepare (photo)"].append(prepared_at - start)
+        timings["join (photo)"].append(clock() - join_start)
+    capture.release()
+    return timings
+
+
 def run_benchmark(
     model_path: str | Path | None,
     device: str = "auto",
@@ -63,74 +111,37 @@ def run_benchmark(
          "photo_stages": {stage: [seconds, ...]}, "total": [seconds per frame, ...]}.
     """
     try:
-        import cv2
+        import cv2  # noqa: F401
     except ImportError:
         raise MissingDependencyError("OpenCV (for edgecolor bench)", INSTALL_CAMERA) from None
-    from edgecolor.device import pixels
     from edgecolor.device.colorizer import Colorizer
-    from edgecolor.device.web import encode_jpeg
-    from edgecolor.device.yuv import Yuv420Picture
+    from edgecolor.device.frames import FrameColorizer
+    from edgecolor.device.live import STAGES, LiveLoop, SourceLost
+    from edgecolor.device.sources import OpenCVSource
+    from edgecolor.device.web import JpegStream
 
-    colorizer = Colorizer(model_path, device, threads, mode="video")
-    photo = Colorizer.from_interpreter(colorizer._loaded, colorizer.metadata, mode="photo")
-    pixels.chroma_join_table()  # all tables: built once per process, not part of a frame's time
+    colorizer = Colorizer(model_path, device, threads)
+    frame_colorizer = FrameColorizer(colorizer)
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(source) if source else synthetic_clip(Path(folder) / "clip.avi")
-        capture = cv2.VideoCapture(str(clip))
-        if not capture.isOpened():
-            raise MissingDependencyError(f"a reader for {clip}", INSTALL_CAMERA)
-        timings = {stage: [] for stage in STAGES}
-        photo_timings = {stage: [] for stage in PHOTO_STAGES}
-        total = []
-        clock = time.perf_counter
-        done = 0
-        while done < frames + warmup:
-            start = clock()
-            ok, image = capture.read()
-            if not ok:  # loop the clip
-                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok, image = capture.read()
-                if not ok:
-                    raise MissingDependencyError(f"a decoder for {clip}", INSTALL_CAMERA)
-                start = clock()
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-            if (gray.shape[1], gray.shape[0]) != FRAME_SIZE:
-                gray = cv2.resize(gray, FRAME_SIZE, interpolation=cv2.INTER_AREA)
-            captured = clock()
-            prepared = colorizer.prepare(gray)
-            after_prepare = clock()
-            ab = colorizer.predict_ab(prepared.L_scaled)
-            after_invoke = clock()
-            colour = colorizer.join_yuv420(prepared, ab)
-            after_join = clock()
-            picture = Yuv420Picture.side_by_side(Yuv420Picture.from_gray(gray), colour)
-            encode_jpeg(picture.draw_label("00.0 fps"))
-            end = clock()
-            # the photo mode on the same frame and colours, after the frame's own stages
-            photo_start = clock()
-            photo_prepared = photo.prepare(gray)
-            photo_prepared_at = clock()
-            photo.join(photo_prepared, ab)
-            photo_end = clock()
-            done += 1
-            if done <= warmup:
-                continue
-            for stage, seconds in zip(
-                STAGES,
-                (
-                    captured - start,
-                    after_prepare - captured,
-                    after_invoke - after_prepare,
-                    after_join - after_invoke,
-                    end - after_join,
-                ),
-                strict=True,
-            ):
-                timings[stage].append(seconds)
-            photo_timings["prepare (photo)"].append(photo_prepared_at - photo_start)
-            photo_timings["join (photo)"].append(photo_end - photo_prepared_at)
-            total.append(end - start)
-        capture.release()
+        clip = clip_at_frame_size(clip, Path(folder))
+        loop = LiveLoop(
+            OpenCVSource(str(clip), name=clip.name, live=False),
+            frame_colorizer,
+            [JpegStream()],
+            frames=warmup + frames,
+            loop=True,  # a short clip plays again
+        )
+        try:
+            result = loop.run()
+        except SourceLost as error:
+            raise MissingDependencyError(
+                f"a decoder for {clip} ({error})", INSTALL_CAMERA
+            ) from None
+        if result.frames < warmup + frames:
+            raise MissingDependencyError(f"a decoder for {clip}", INSTALL_CAMERA)
+        timings = {stage: list(result.stage_seconds[stage])[-frames:] for stage in STAGES}
+        photo_timings = photo_path_timings(colorizer, clip, min(frames, 100))
     return {
         "backend": colorizer.backend_name,
         "model": str(colorizer.model_path),
@@ -138,7 +149,8 @@ def run_benchmark(
         "frames": frames,
         "stages": timings,
         "photo_stages": photo_timings,
-        "total": total,
+        # one thread's work per frame (the loop overlaps capture with the rest)
+        "total": [sum(stage_seconds) for stage_seconds in zip(*timings.values(), strict=True)],
     }
 
 
@@ -164,7 +176,7 @@ def report(result: dict[str, Any]) -> str:
             f"{medians[stage] / max(sum(medians.values()), 1e-9):>7.0%}"
         )
     ratio = (medians["prepare"] + medians["join"]) / max(medians["invoke"], 1e-9)
-    lines.append(f"prepare + join = {ratio:.0%} of invoke (video mode, as the live loop runs)")
+    lines.append(f"prepare + join = {ratio:.0%} of invoke (the frame path, as the live loop runs)")
     photo = {
         stage: float(np.median(values)) * 1000.0
         for stage, values in result.get("photo_stages", {}).items()
@@ -172,9 +184,9 @@ def report(result: dict[str, Any]) -> str:
     if photo:
         photo_sum = photo["prepare (photo)"] + photo["join (photo)"]
         lines.append(
-            f"photo mode on the same frames (exact Lab join): prepare "
+            f"photo path on the same clip (exact Lab join): prepare "
             f"{photo['prepare (photo)']:.2f} + join {photo['join (photo)']:.2f} ms = "
-            f"{photo_sum / max(medians['invoke'], 1e-9):.0%} of invoke; video mode is "
+            f"{photo_sum / max(medians['invoke'], 1e-9):.0%} of invoke; the frame path is "
             f"{photo_sum / max(medians['prepare'] + medians['join'], 1e-9):.1f}x faster"
         )
     return "\n".join(lines)

@@ -13,9 +13,9 @@ Example::
     colorizer = Colorizer("model.tflite")          # or Colorizer() for the bundled model
     colour = colorizer.colorize(gray_uint8_array)  # (H, W) uint8 -> (H, W, 3) uint8
 
-``Colorizer(..., mode="video")`` is the live loop's: a faster shrink and a join into
-Y'CbCr 4:2:0 planes (:meth:`Colorizer.join_yuv420`) for 8-bit gray frames; see
-docs/architecture.md for what it trades.
+This is the exact photo path (colorize, scan, eval, export verification). Video frames go
+through :class:`~edgecolor.device.frames.FrameColorizer`, which wraps a Colorizer: a
+faster shrink and a join into Y'CbCr 4:2:0 planes; see docs/architecture.md for what it trades.
 
 A Colorizer holds one interpreter and is not thread-safe: use one per thread.
 """
@@ -29,14 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor import color
 from edgecolor.device import backends, pixels
+from edgecolor.device.join_tables import AB_LIMIT, GrayFrameJoiner, JoinTables, join_gray_uint8
 from edgecolor.device.model import (
     check_interpreter,
     edgetpu_model_path,
     load_metadata,
     resolve_model_path,
 )
-from edgecolor.device.yuv import Yuv420Picture, join_gray_frame
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -49,13 +50,10 @@ class PreparedImage:
     Attributes:
         image: the caller's array, not copied: (H, W) or (H, W, C), C in 1, 3, 4.
         L_scaled: float32 (h, w), the model-size luminance as L / 50 - 1 in [-1, 1].
-        model_gray: uint8 (h, w), the 8-bit frame at the model's size (``mode="video"``
-            only; the 4:2:0 join needs it), else None.
     """
 
     image: np.ndarray
     L_scaled: np.ndarray
-    model_gray: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -91,15 +89,11 @@ class Colorizer:
         device: ``"auto"`` (Edge TPU when present, else CPU), ``"cpu"`` or ``"edgetpu"``.
         threads: CPU threads for XNNPACK; None = every core.
         saturation: factor on the predicted colour (1 = as predicted, 0 = gray).
-        mode: ``"photo"`` (every image; the exact Lab join: the output's Lab L equals the
-            input's) or ``"video"`` (the live loop's: 8-bit gray frames of even size with
-            OpenCV installed are shrunk by box halvings and joined as Y'CbCr 4:2:0 planes
-            that keep the frame's own luma, about 7x faster than the exact join and
-            within about 1 CIEDE2000 of it, see
-            :func:`~edgecolor.device.yuv.join_gray_frame`; other images as a photo).
-    """
 
-    MODES = ("photo", "video")
+    The join is exact for every image: the output's Lab L equals the input's. 8-bit gray
+    images join through a lookup table of that exact join (:mod:`~edgecolor.device.join_tables`,
+    built on the first such image), with the ab rounded to its grid.
+    """
 
     def __init__(
         self,
@@ -107,16 +101,13 @@ class Colorizer:
         device: str = "auto",
         threads: int | None = None,
         saturation: float = 1.0,
-        mode: str = "photo",
     ):
-        if mode not in self.MODES:
-            raise UsageError(f"mode {mode!r}: use one of {', '.join(self.MODES)}")
         model_path = resolve_model_path(model_path)
         metadata = load_metadata(model_path)
         loaded = backends.load_interpreter(
             model_path, device, threads, edgetpu_model_path(model_path, metadata)
         )
-        self._setup(loaded, metadata, saturation, mode)
+        self._setup(loaded, metadata, saturation)
 
     @classmethod
     def from_interpreter(
@@ -124,26 +115,21 @@ class Colorizer:
         loaded: backends.LoadedInterpreter,
         metadata: dict[str, Any],
         saturation: float = 1.0,
-        mode: str = "photo",
     ) -> Colorizer:
         """A Colorizer around an interpreter that is already loaded (tests use a fake)."""
-        if mode not in cls.MODES:
-            raise UsageError(f"mode {mode!r}: use one of {', '.join(cls.MODES)}")
         colorizer = cls.__new__(cls)
-        colorizer._setup(loaded, metadata, saturation, mode)
+        colorizer._setup(loaded, metadata, saturation)
         return colorizer
 
-    def _setup(
-        self, loaded: backends.LoadedInterpreter, metadata: dict, saturation: float, mode: str
-    ) -> None:
+    def _setup(self, loaded: backends.LoadedInterpreter, metadata: dict, saturation: float) -> None:
         if not saturation >= 0.0:
             raise UsageError(f"saturation {saturation}: must be 0 or more")
         self.saturation = float(saturation)
-        self.mode = mode
-        # False: join 8-bit gray exactly (slower) until the lookup tables exist (the live
-        # loop builds them in the background so that the first frame comes quickly).
-        self.wait_for_table = True
-        self._joiner: pixels.GrayFrameJoiner | None | bool = None
+        self.join_tables = JoinTables()
+        # The buffered OpenCV join for frame-sized 8-bit gray images; None without OpenCV.
+        self._frame_joiner = (
+            GrayFrameJoiner(self.join_tables) if pixels.opencv_available() else None
+        )
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -163,11 +149,6 @@ class Colorizer:
         self._ab_scale = float(scaling["ab"]["scale"])
         _, height, width, _ = (int(size) for size in self._input["shape"])
         self._input_size = (height, width)
-        # L / 50 - 1 of every 8-bit gray level: the video mode's prepare is one look-up.
-        self._gray_L_scaled = (
-            pixels.gray_luminance_table("uint8") / np.float32(self._L_scale)
-            - np.float32(self._L_offset)
-        ).astype(np.float32)
 
     # ------------------------------------------------------------------ properties
 
@@ -181,6 +162,19 @@ class Colorizer:
         """What runs the model, e.g. ``"litert cpu (xnnpack, 4 threads)"``."""
         return self._loaded.backend
 
+    # ------------------------------------------------------------------ the model's scaling
+
+    def scale_L(self, L: np.ndarray) -> np.ndarray:
+        """Lab L in [0, 100] -> the model's input scaling (L / 50 - 1), float32, same shape."""
+        L_scaled = L / np.float32(self._L_scale) - np.float32(self._L_offset)
+        return L_scaled.astype(np.float32, copy=False)
+
+    def ab_from_model(self, ab_scaled: np.ndarray) -> np.ndarray:
+        """The model's ab/110 -> Lab a, b: float32 (h, w, 2), saturation applied, clipped."""
+        ab_small = np.asarray(ab_scaled, np.float32) * np.float32(self._ab_scale * self.saturation)
+        # sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1).
+        return np.clip(ab_small, -AB_LIMIT, AB_LIMIT, out=ab_small)
+
     # ------------------------------------------------------------------ the three stages
 
     def prepare(self, image: Any) -> PreparedImage:
@@ -191,13 +185,7 @@ class Colorizer:
         """
         image = check_image(image)
         height, width = self._input_size
-        if self._video_frame(image):
-            model_gray = pixels.frame_model_gray(image, height, width)
-            L_scaled = pixels.gray_lookup(model_gray, self._gray_L_scaled)
-            return PreparedImage(image, L_scaled, model_gray)
-        L_small = pixels.model_luminance(image, height, width)
-        L_scaled = L_small / np.float32(self._L_scale) - np.float32(self._L_offset)
-        return PreparedImage(image, L_scaled.astype(np.float32, copy=False))
+        return PreparedImage(image, self.scale_L(pixels.model_luminance(image, height, width)))
 
     def predict_ab(self, L_scaled: np.ndarray) -> np.ndarray:
         """One model call: float32 (h, w) L/50-1 -> float32 (h, w, 2) ab/110.
@@ -222,99 +210,30 @@ class Colorizer:
             ab_scaled: float32 (h, w, 2), ab / 110 (any h, w: it is resized).
         Returns:
             (H, W, 3), or (H, W, 4) with the input's alpha unchanged; uint8 for uint8 input,
-            uint16 for uint16, float32 in [0, 1] for float. In photo mode its Lab L equals
-            the input's; a video-mode frame is :meth:`join_yuv420` made RGB (the input's
-            luma kept, Lab L a little higher where coloured, see docs/architecture.md).
+            uint16 for uint16, float32 in [0, 1] for float. Its Lab L equals the input's.
         """
-        if self._takes_yuv_join(prepared):
-            return self.join_yuv420(prepared, ab_scaled).to_rgb()
         image = prepared.image
         height, width = prepared.size
         channels = 4 if image.ndim == 3 and image.shape[2] == 4 else 3
         out_dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
         output = np.empty((height, width, channels), dtype=out_dtype)
-        ab_small = self._ab_small(ab_scaled)
-        # 8-bit gray (every video frame, most scans) joins through a lookup table, built
-        # on first use, or (wait_for_table False) used once a background build is done.
-        fast_gray = image.ndim == 2 and image.dtype == np.uint8 and self._tables_usable()
-        if fast_gray and height * width <= pixels.WHOLE_FRAME_PIXELS:
-            joiner = self._frame_joiner()
-            if joiner is not None:  # a video frame: the buffered OpenCV path
-                return joiner(image, ab_small, output)
+        ab_small = self.ab_from_model(ab_scaled)
+        # 8-bit gray (most scans and frames) joins through the lookup table of the exact join.
+        gray_uint8 = image.ndim == 2 and image.dtype == np.uint8
+        small = height * width <= pixels.WHOLE_FRAME_PIXELS
+        if gray_uint8 and small and self._frame_joiner is not None:
+            return self._frame_joiner(image, ab_small, output)  # in one piece, buffered
         for start, stop, a, b in pixels.ab_bands(ab_small, height, width):
             band = image[start:stop]
-            if fast_gray:
-                pixels.join_gray_uint8(band, a, b, out=output[start:stop])
+            if gray_uint8:
+                join_gray_uint8(self.join_tables.rgb(), band, a, b, out=output[start:stop])
                 continue
-            planes = pixels.lab_to_rgb_keep_luminance(pixels.luminance(band), a, b)
+            planes = color.lab_to_rgb_keep_luminance(pixels.luminance(band), a, b)
             for channel, plane in enumerate(planes):
                 output[start:stop, :, channel] = pixels.from_unit(plane, out_dtype)
             if channels == 4:
                 output[start:stop, :, 3] = band[..., 3]  # alpha as it was, never composited
         return output
-
-    def join_yuv420(self, prepared: PreparedImage, ab_scaled: np.ndarray) -> Yuv420Picture:
-        """:meth:`join`, as full-range Y'CbCr 4:2:0 planes: the live loop's frame format.
-
-        A video-mode frame is joined straight into planes
-        (:func:`~edgecolor.device.yuv.join_gray_frame`, no RGB made); any other 8-bit
-        image is joined as :meth:`join` does and converted.
-
-        Raises:
-            UsageError: the image is not 8-bit (planes are 8-bit).
-        """
-        if not self._takes_yuv_join(prepared):
-            if prepared.image.dtype != np.uint8:
-                raise UsageError(
-                    f"join_yuv420 takes 8-bit images, not {prepared.image.dtype}: use join"
-                )
-            return Yuv420Picture.from_rgb(self.join(prepared, ab_scaled))
-        ab_small = self._ab_small(ab_scaled)
-        model_gray = prepared.model_gray
-        ab_height, ab_width = ab_small.shape[:2]
-        if model_gray.shape != (ab_height, ab_width):  # the model's ab may be at half size
-            model_gray = pixels.frame_model_gray(model_gray, ab_height, ab_width)
-        return join_gray_frame(prepared.image, model_gray, ab_small)
-
-    def _ab_small(self, ab_scaled: np.ndarray) -> np.ndarray:
-        """The model's ab/110 -> Lab a, b: float32 (h, w, 2), saturation applied, clipped."""
-        ab_small = np.asarray(ab_scaled, np.float32) * np.float32(self._ab_scale * self.saturation)
-        # sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1).
-        return np.clip(ab_small, -pixels.AB_LIMIT, pixels.AB_LIMIT, out=ab_small)
-
-    def _tables_usable(self) -> bool:
-        """Whether the join tables may be used now (built on first use unless the live loop
-        builds them in the background, ``wait_for_table = False``)."""
-        return self.wait_for_table or pixels.join_tables_ready()
-
-    def _takes_yuv_join(self, prepared: PreparedImage) -> bool:
-        """Whether ``prepared`` is a video-mode frame the 4:2:0 join takes."""
-        return (
-            prepared.model_gray is not None
-            and self._video_frame(prepared.image)
-            and self._tables_usable()
-        )
-
-    def _video_frame(self, image: np.ndarray) -> bool:
-        """Whether ``image`` takes the video mode's fast path (else it is a photo)."""
-        return (
-            self.mode == "video"
-            and image.ndim == 2
-            and image.dtype == np.uint8
-            and image.shape[0] % 2 == 0
-            and image.shape[1] % 2 == 0
-            and image.shape[0] * image.shape[1] <= pixels.WHOLE_FRAME_PIXELS
-            and pixels.opencv_available()
-        )
-
-    def _frame_joiner(self) -> pixels.GrayFrameJoiner | None:
-        """The buffered OpenCV join for video frames, or None without OpenCV."""
-        if self._joiner is None:
-            try:
-                self._joiner = pixels.GrayFrameJoiner()
-            except ImportError:
-                self._joiner = False
-        return self._joiner or None
 
     def colorize(self, image: Any) -> np.ndarray:
         """Colorize one image: prepare, one model call, join. See :meth:`join` for the output."""

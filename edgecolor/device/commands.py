@@ -333,8 +333,9 @@ def run_live(args: argparse.Namespace) -> int:
     import logging
 
     from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.frames import FrameColorizer
     from edgecolor.device.live import LiveLoop, SourceLost
-    from edgecolor.device.sinks import VideoFileSink, WindowSink
+    from edgecolor.device.sinks import NullSink, VideoFileSink, WindowSink
     from edgecolor.device.sources import parse_source
 
     check_common(args)
@@ -348,44 +349,47 @@ def run_live(args: argparse.Namespace) -> int:
 
         bind = parse_bind(args.serve)
     source = parse_source(args.source)
-    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation, mode="video")
-    # The first frames join exactly while the fast lookup tables are built beside them
-    # (the loop starts building them after the first frame).
-    colorizer.wait_for_table = False
+    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
+    frame_colorizer = FrameColorizer(colorizer, args.smoothing)
     try:
         source.open()
     except OSError as error:
         raise UsageError(f"--source {args.source}: {error}") from None
 
     sinks = []
-    preview = None
+    loop = None
     try:
         if args.record:
-            sinks.append(VideoFileSink(args.record, source.fps or 25.0, realtime=source.live))
+            sinks.append(
+                VideoFileSink(
+                    args.record,
+                    source.fps or 25.0,
+                    realtime=source.live,
+                    side_by_side=args.side_by_side,
+                )
+            )
         if args.display:
-            sinks.append(WindowSink())
+            sinks.append(WindowSink(side_by_side=args.side_by_side))
         if bind:
             from edgecolor.device.web import PreviewServer
 
             preview = PreviewServer(
                 *bind, source_name=source.name, model_name=colorizer.model_path.name
             )
+            sinks.append(preview)
             print(f"web preview: {preview.url}", file=sys.stderr, flush=True)
         loop = LiveLoop(
-            colorizer,
             source,
-            sinks,
-            preview=preview,
-            side_by_side=args.side_by_side,
+            frame_colorizer,
+            sinks or [NullSink()],
             frames=args.frames,
             loop=args.loop,
             pace=not source.live and bool(args.display or args.serve),
-            smoothing=args.smoothing,
             overlay=not args.no_overlay,
             source_is_open=True,
         )
         try:
-            result = loop.run()
+            result = loop.run()  # stops every sink at the end
         except SourceLost as error:
             print(f"edgecolor live: error: {error}", file=sys.stderr)
             return EXIT_PARTIAL
@@ -393,8 +397,9 @@ def run_live(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         source.close()
-        if preview is not None:
-            preview.close()
+        if loop is None:  # a sink failed to set up: stop those made (the loop stops its own)
+            for sink in sinks:
+                sink.stop()
     stages = ", ".join(f"{stage} {result.median_ms(stage):.1f}" for stage in result.stage_seconds)
     logging.getLogger("edgecolor.device.live").info(
         "%d frames in %.1f s (%.1f fps), %d dropped; median ms: %s",

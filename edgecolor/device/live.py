@@ -1,4 +1,8 @@
-"""The live loop: a capture thread feeds frames, the main thread colorizes and shows them.
+"""The live loop: source -> frame colorizer -> sinks.
+
+A capture thread feeds frames; the main thread colorizes each one with a
+:class:`~edgecolor.device.frames.FrameColorizer` and hands the result to every sink
+(:class:`~edgecolor.device.sinks.Sink`: a recording, a window, the web preview, ...).
 
 Capture and inference run in separate threads, so reading the camera or decoding the file
 overlaps the model. What the capture thread hands over depends on the source:
@@ -14,8 +18,7 @@ overlaps the model. What the capture thread hands over depends on the source:
 A camera that stops delivering is reopened with growing pauses (``retry_delays``); when it
 does not come back the run ends with :class:`SourceLost` and a clear message.
 
-The colour (ab) is smoothed over time at the model's resolution so it does not flicker, and
-the smoothing restarts at a scene cut (a large change of the small luminance image).
+The colour is smoothed over time by the frame colorizer (its ``smoothing``).
 """
 
 from __future__ import annotations
@@ -30,20 +33,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecolor.device import pixels
-from edgecolor.device.colorizer import Colorizer, PreparedImage
-from edgecolor.device.sinks import FrameSink, StopRequested
+from edgecolor.device.frames import FRAME_STAGES, FrameColorizer
+from edgecolor.device.sinks import FramePictures, Sink, StopRequested
 from edgecolor.device.sources import Frame, FrameSource
-from edgecolor.device.yuv import Yuv420Picture
 from edgecolor.errors import EdgecolorError
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("capture", "prepare", "invoke", "join", "encode")
-# Mean |change| of the model-size L (L/50-1 scale) above which a frame starts a new scene:
-# 0.15 is 7.5 L units on average over the whole picture, far above sensor noise and a
-# slow pan, well below a cut between shots.
-SCENE_CUT_THRESHOLD = 0.15
+# capture (the source's read), the frame colorizer's own stages, and encode (the sinks)
+STAGES = ("capture", *FRAME_STAGES, "encode")
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 # How late (seconds) a paced file frame may be before the pace clock moves instead.
 PACE_SLACK = 0.1
@@ -53,34 +51,6 @@ TIMING_WINDOW = 2000
 
 class SourceLost(EdgecolorError):
     """A camera or stream stopped delivering frames and did not come back."""
-
-
-class ColourSmoother:
-    """Exponential smoothing of the model's ab over frames, restarted at scene cuts.
-
-    Args:
-        previous_weight: weight of the running colour (0 = no smoothing, 0.9 = very slow).
-        cut_threshold: mean |change| of the model-size L that counts as a scene cut.
-    """
-
-    def __init__(self, previous_weight: float = 0.5, cut_threshold: float = SCENE_CUT_THRESHOLD):
-        self.previous_weight = float(previous_weight)
-        self.cut_threshold = cut_threshold
-        self.cuts = 0
-        self._L: np.ndarray | None = None
-        self._ab: np.ndarray | None = None
-
-    def update(self, L_scaled: np.ndarray, ab_scaled: np.ndarray) -> np.ndarray:
-        """float32 (h, w) L/50-1 and (h, w, 2) ab/110 -> smoothed (h, w, 2) ab/110."""
-        cut = self._L is None or float(np.mean(np.abs(L_scaled - self._L))) > self.cut_threshold
-        if cut or self.previous_weight <= 0:
-            self._ab = np.array(ab_scaled, dtype=np.float32)
-            self.cuts += int(self._L is not None and cut)
-        else:
-            self._ab *= self.previous_weight
-            self._ab += (1.0 - self.previous_weight) * ab_scaled
-        self._L = np.array(L_scaled, dtype=np.float32)
-        return self._ab
 
 
 class FrameRate:
@@ -255,47 +225,41 @@ class LiveResult:
 
 
 class LiveLoop:
-    """Colorize a stream of frames and hand them to sinks and the web preview.
+    """Colorize a stream of frames and hand each to every sink.
 
     Args:
-        colorizer: the model.
-        source: a :class:`FrameSource` (opened by :meth:`run`).
-        sinks: where composed pictures go (record, window).
-        preview: the web preview (``PreviewServer``) or None; it always gets gray | colour.
-        side_by_side: sinks get gray | colour instead of colour alone.
+        source: a :class:`FrameSource` (opened by :meth:`run` unless ``source_is_open``).
+        frame_colorizer: colorizes each frame (and smooths the colour over frames); warmed
+            up by :meth:`run` before the first frame.
+        sinks: where the pictures go (record, window, web preview; none: nowhere).
         frames: stop after this many colorized frames (None: until the end / interrupted).
         loop: restart a file at its end.
         pace: play a file at its own frame rate (the command does when somebody watches:
             ``--display`` or ``--serve``); False: as fast as possible. Cameras set their own pace.
-        smoothing: :class:`ColourSmoother` weight of the running colour (0 = off).
-        overlay: draw the frame rate into the picture.
+        overlay: draw the frame rate into the pictures.
         retry_delays: pauses between reconnection attempts for a lost camera.
+        source_is_open: the caller opened the source already.
     """
 
     def __init__(
         self,
-        colorizer: Colorizer,
         source: FrameSource,
-        sinks: Sequence[FrameSink] = (),
-        preview=None,
-        side_by_side: bool = False,
+        frame_colorizer: FrameColorizer,
+        sinks: Sequence[Sink] = (),
+        *,
         frames: int | None = None,
         loop: bool = False,
         pace: bool = False,
-        smoothing: float = 0.5,
         overlay: bool = True,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         source_is_open: bool = False,
     ):
-        self.colorizer = colorizer
         self.source = source
+        self.frame_colorizer = frame_colorizer
         self.sinks = list(sinks)
-        self.preview = preview
-        self.side_by_side = side_by_side
         self.frame_limit = frames
         self.loop = loop
         self.pace = pace
-        self.smoother = ColourSmoother(smoothing)
         self.overlay = overlay
         self.retry_delays = retry_delays
         self.frame_rate = FrameRate()
@@ -305,18 +269,27 @@ class LiveLoop:
     def run(self) -> LiveResult:
         """Run until the file ends, ``frames`` are done, a sink stops it or Ctrl+C.
 
+        Every sink is started before the first frame and stopped at the end, however the
+        run ends.
+
         Raises:
             SourceLost: the camera went away for good (after the retries).
             OSError: the source cannot be opened at all.
         """
         result = LiveResult()
         started = time.perf_counter()
-        if not self._source_is_open:
-            self.source.open()
-        capture = _Capture(self.source, self.loop, self.retry_delays)
-        self._pace_origin = None
-        capture.start()
+        capture = None
         try:
+            warm_up = self.frame_colorizer.warm_up()
+            if warm_up:
+                logger.info("lookup tables and model ready in %.2f s", warm_up)
+            for sink in self.sinks:
+                sink.start()
+            if not self._source_is_open:
+                self.source.open()
+            capture = _Capture(self.source, self.loop, self.retry_delays)
+            self._pace_origin = None
+            capture.start()
             while self.frame_limit is None or result.frames < self.frame_limit:
                 item = capture.take(timeout=0.5)
                 if item is None:
@@ -332,24 +305,22 @@ class LiveLoop:
                 if result.first_frame_seconds is None:
                     result.first_frame_seconds = time.perf_counter() - started
                     logger.info("first colorized frame after %.2f s", result.first_frame_seconds)
-                    if not self.colorizer.wait_for_table and not pixels.join_tables_ready():
-                        # Only now: building them earlier would compete with the first frame.
-                        pixels.prebuild_join_tables()
         except StopRequested as reason:
             logger.info("stopped: %s", reason)
         finally:
-            capture.stop.set()
-            capture.join(timeout=5.0)
+            if capture is not None:
+                capture.stop.set()
+                capture.join(timeout=5.0)
+                result.dropped = capture.dropped
+                result.reconnects = capture.reconnects
             self.source.close()
-            result.dropped = capture.dropped
-            result.reconnects = capture.reconnects
-            result.scene_cuts = self.smoother.cuts
+            result.scene_cuts = self.frame_colorizer.smoother.cuts
             result.seconds = time.perf_counter() - started
             for sink in self.sinks:
                 try:
-                    sink.close()
-                except Exception:  # closing one sink must not lose another's file
-                    logger.exception("closing %s failed", type(sink).__name__)
+                    sink.stop()
+                except Exception:  # stopping one sink must not lose another's file
+                    logger.exception("stopping %s failed", type(sink).__name__)
         return result
 
     def _wait_until_due(self, timestamp: float) -> None:
@@ -370,46 +341,20 @@ class LiveLoop:
     def _process(self, frame: Frame, capture_seconds: float, result: LiveResult) -> None:
         timings = result.stage_seconds
         timings["capture"].append(capture_seconds)
+        # picamera2's lores stream, when there is one, feeds the model
+        colour = self.frame_colorizer.process(frame.gray, frame.model_gray)
+        for stage, seconds in self.frame_colorizer.stage_seconds.items():
+            timings[stage].append(seconds)
+        if self.pace and not self.source.live:
+            self._wait_until_due(frame.timestamp)  # the wait is not part of any stage
         clock = time.perf_counter
         start = clock()
-        if frame.model_gray is not None:  # picamera2: the lores stream feeds the model
-            small = self.colorizer.prepare(frame.model_gray)
-            prepared = PreparedImage(frame.gray, small.L_scaled, small.model_gray)
-        else:
-            prepared = self.colorizer.prepare(frame.gray)
-        after_prepare = clock()
-        ab = self.colorizer.predict_ab(prepared.L_scaled)
-        after_invoke = clock()
-        ab = self.smoother.update(prepared.L_scaled, ab)
-        # Y'CbCr 4:2:0 planes, as the camera and JPEG hold pictures: the preview is
-        # composed and encoded in them; RGB is made once, for sinks only.
-        colour = self.colorizer.join_yuv420(prepared, ab)
-        after_join = clock()
-        if self.pace and not self.source.live:
-            self._wait_until_due(frame.timestamp)
-            after_join = clock()  # the wait is not part of any stage
-        fps = self.frame_rate.tick(after_join)
-        label = f"{fps:4.1f} fps" if fps else "-- fps"
-        watched = self.preview is not None and self.preview.clients
-        gray = Yuv420Picture.from_gray(frame.gray) if self.side_by_side or watched else None
-        # composed before any label is drawn: labelling colour alone changes its planes
-        web_picture = Yuv420Picture.side_by_side(gray, colour) if watched else None
-        if self.sinks:
-            picture = Yuv420Picture.side_by_side(gray, colour) if self.side_by_side else colour
-            if self.overlay:
-                picture.draw_label(label)
-            rgb = picture.to_rgb()
-            for sink in self.sinks:
-                sink.write(rgb, frame.timestamp)
-        if web_picture is not None:
-            if self.overlay:
-                web_picture.draw_label(label)
-            self.preview.publish(web_picture, fps)
-        elif self.preview is not None:
-            self.preview.fps = fps
-        end = clock()
-        timings["prepare"].append(after_prepare - start)
-        timings["invoke"].append(after_invoke - after_prepare)
-        timings["join"].append(after_join - after_invoke)
-        timings["encode"].append(end - after_join)
+        fps = self.frame_rate.tick(start)
+        label = None
+        if self.overlay:
+            label = f"{fps:4.1f} fps" if fps else "-- fps"
+        pictures = FramePictures(frame.gray, colour, frame.timestamp, fps, label)
+        for sink in self.sinks:
+            sink.output(pictures)
+        timings["encode"].append(clock() - start)
         result.frames += 1

@@ -1,8 +1,10 @@
-"""Vectorized pixel work for the Colorizer: luminance, resizing, and the Lab join.
+"""Vectorized pixel work for the Colorizer: image dtypes, luminance and resizing.
 
 Everything works on row bands, so a 36-megapixel scan never needs more than a few
 full-size float planes at once. numpy only; OpenCV is used for the downscale when it is
-installed (it is faster), Pillow otherwise.
+installed (it is faster), Pillow otherwise. The Lab maths is :mod:`edgecolor.color`'s; the
+join's lookup tables are in :mod:`edgecolor.device.join_tables`, the frame path's shrink in
+:mod:`edgecolor.device.frames`.
 
 Value conventions: RGB float32 in [0, 1] (sRGB-encoded), Lab L in [0, 100], ab in about
 [-110, 110] (see ``edgecolor.color``).
@@ -11,15 +13,11 @@ Value conventions: RGB float32 in [0, 1] (sRGB-encoded), Lab L in [0, 100], ab i
 from __future__ import annotations
 
 import functools
-import logging
-import threading
 
 import numpy as np
 
 from edgecolor import color
 from edgecolor.errors import UsageError
-
-logger = logging.getLogger(__name__)
 
 # Rows per band scale with the width so that a band holds about this many pixels: small
 # enough that the join's ~60 bytes of temporaries per pixel stay near 60 MB.
@@ -27,9 +25,6 @@ BAND_PIXELS = 1 << 16
 # Frames up to this size get their ab upsampled in one piece (a video frame); larger images
 # (scans) in bands of rows.
 WHOLE_FRAME_PIXELS = 1 << 22
-# The gray-join lookup table: a and b on a grid of this step over [-AB_LIMIT, AB_LIMIT].
-AB_LIMIT = 110
-AB_TABLE_STEP = 2
 
 
 def band_rows(width: int) -> int:
@@ -93,9 +88,9 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     else:
         linear = color.srgb_to_linear(np.clip(rgb, 0.0, 1.0))
     # Y of linear sRGB: the second row of the RGB -> XYZ matrix, then Lab's cube-root curve.
-    weights = color._RGB_TO_XYZ[1]
+    weights = color.RGB_TO_XYZ[1]
     y = weights[0] * linear[..., 0] + weights[1] * linear[..., 1] + weights[2] * linear[..., 2]
-    return (116.0 * color._lab_f(y) - 16.0).astype(np.float32)
+    return color.luminance_from_y(y)
 
 
 def _resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -225,90 +220,6 @@ def ab_bands(ab_small: np.ndarray, height: int, width: int):
         yield start, stop, a, b
 
 
-def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
-    """Lab's inverse companding, in place on a float32 plane: f^3, linear near black."""
-    dark = f <= np.float32(6.0 / 29.0)
-    dark_values = f[dark] if dark.any() else None
-    np.multiply(f, f * f, out=f)
-    if dark_values is not None:
-        # Below 6/29 the curve is the straight segment 3 (6/29)^2 (f - 4/29).
-        f[dark] = np.float32(3.0 * (6.0 / 29.0) ** 2) * (dark_values - np.float32(4.0 / 29.0))
-    return f
-
-
-# Linear RGB of the neutral gray with Y = 1 under D65 (about (1, 1, 1)): a gray of
-# luminance Y is Y times this vector.
-_GRAY_RGB = (color._XYZ_TO_RGB.astype(np.float64) @ color._WHITE_D65.astype(np.float64)).astype(
-    np.float32
-)
-
-
-def lab_to_rgb_keep_luminance(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    """Lab planes -> sRGB planes, where out-of-gamut colours lose chroma, never luminance.
-
-    Clipping RGB would change the luminance (and the hue); instead a colour outside sRGB
-    is mixed in linear light with the gray of the same luminance Y, just enough to fit.
-    Y is linear in linear RGB, so the mix keeps Y, hence Lab L, exactly (and the dominant
-    wavelength: the colour moves straight towards the white point).
-
-    Args:
-        L: float32 (rows, W), in [0, 100].
-        a, b: float32 (rows, W), in about [-110, 110]; overwritten (used as scratch).
-    Returns:
-        [R, G, B]: three float32 (rows, W) planes, sRGB in [0, 1].
-    """
-    fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
-    a *= np.float32(1.0 / 500.0)
-    a += fy
-    x = _lab_f_inverse(a)
-    x *= color._WHITE_D65[0]
-    b *= np.float32(-1.0 / 200.0)
-    b += fy
-    z = _lab_f_inverse(b)
-    z *= color._WHITE_D65[2]
-    y = _lab_f_inverse(fy)
-    matrix = color._XYZ_TO_RGB
-    linear = [matrix[k, 0] * x + matrix[k, 1] * y + matrix[k, 2] * z for k in range(3)]
-
-    outside = np.zeros(y.shape, dtype=bool)
-    for channel in linear:
-        outside |= (channel < 0.0) | (channel > 1.0)
-    if outside.any():
-        # Largest s in [0, 1] with gray + s (colour - gray) inside [0, 1] in every channel.
-        y_out = y[outside]
-        share = np.ones(y_out.shape, np.float32)
-        grays = []
-        for k, channel in enumerate(linear):
-            gray = np.clip(y_out * _GRAY_RGB[k], 0.0, 1.0)
-            value = channel[outside]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                limit = np.where(
-                    value > 1.0,
-                    (1.0 - gray) / (value - gray),
-                    np.where(value < 0.0, gray / (gray - value), 1.0),
-                )
-            np.minimum(share, np.nan_to_num(limit, nan=0.0, posinf=1.0), out=share)
-            grays.append((gray, value))
-        np.clip(share, 0.0, 1.0, out=share)
-        for channel, (gray, value) in zip(linear, grays, strict=True):
-            channel[outside] = gray + share * (value - gray)
-    for channel in linear:
-        np.clip(channel, 0.0, 1.0, out=channel)
-    return [_linear_to_srgb_inplace(channel) for channel in linear]
-
-
-def _linear_to_srgb_inplace(linear: np.ndarray) -> np.ndarray:
-    """Linear light in [0, 1] -> sRGB in [0, 1], in place on a float32 plane."""
-    dark = linear <= np.float32(0.0031308)
-    dark_values = linear[dark] * np.float32(12.92) if dark.any() else None
-    np.power(linear, np.float32(1.0 / 2.4), out=linear)
-    linear *= np.float32(1.055)
-    linear -= np.float32(0.055)
-    if dark_values is not None:
-        linear[dark] = dark_values
-    return linear
-
-
 def from_unit(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """float32 in [0, 1] -> ``dtype`` (uint8/uint16 rounded, float as float32); scales ``rgb`` in place."""
     dtype = np.dtype(dtype)
@@ -317,241 +228,3 @@ def from_unit(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:
     rgb *= np.float32(unit_scale(dtype))
     rgb += np.float32(0.5)  # round half up; values are >= 0, so truncation then rounds
     return rgb.astype(dtype)
-
-
-_table_lock = threading.Lock()
-_tables: dict[str, np.ndarray] = {}
-
-
-def join_tables_ready() -> bool:
-    """True once both join tables (:func:`gray_join_table`, :func:`chroma_join_table`) exist."""
-    return len(_tables) == 2
-
-
-def prebuild_join_tables() -> threading.Thread:
-    """Build both join tables in a background thread (the live loop starts it early).
-
-    A failure (say, out of memory on a small Pi) is logged; the caller keeps joining
-    without the tables, exactly and more slowly.
-    """
-
-    def build() -> None:
-        try:
-            chroma_join_table()
-        except Exception:  # a thread's exception would vanish: say why the loop stays slow
-            logger.exception("building the join tables failed; frames are joined without them")
-
-    thread = threading.Thread(target=build, name="edgecolor-tables", daemon=True)
-    thread.start()
-    return thread
-
-
-def gray_join_table() -> np.ndarray:
-    """The table of :func:`_build_gray_join_table`, built once per process (thread-safe)."""
-    with _table_lock:
-        if "rgb" not in _tables:
-            _tables["rgb"] = _build_gray_join_table()
-        return _tables["rgb"]
-
-
-def chroma_join_table() -> np.ndarray:
-    """The table of :func:`_build_chroma_join_table` (and the gray one it comes from), built once."""
-    rgb = gray_join_table()
-    with _table_lock:
-        if "chroma" not in _tables:
-            _tables["chroma"] = _build_chroma_join_table(rgb)
-        return _tables["chroma"]
-
-
-def _build_gray_join_table() -> np.ndarray:
-    """sRGB for every (8-bit gray level, a, b) on the ab grid: uint32 (256 * n * n,).
-
-    Each entry is an RGBX pixel (4 bytes, X unused) so that one gather moves whole pixels.
-
-    Built once (about 3 million colours through :func:`lab_to_rgb_keep_luminance`, a few
-    tenths of a second) so that joining an 8-bit gray frame costs one table look-up per
-    pixel instead of a dozen float passes: the live loop's fast path. The index of
-    (gray, a, b) is ``gray * n * n + ia * n + ib`` with ``ia = (a + AB_LIMIT) / AB_TABLE_STEP``.
-    """
-    steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
-    grid = np.arange(steps, dtype=np.float32) * AB_TABLE_STEP - AB_LIMIT
-    L_levels = gray_luminance_table("uint8")
-    table = np.zeros((256, steps * steps, 4), dtype=np.uint8)
-    a = np.repeat(grid, steps)
-    b = np.tile(grid, steps)
-    for level in range(256):
-        L = np.full(a.shape, L_levels[level], dtype=np.float32)
-        planes = lab_to_rgb_keep_luminance(L, a.copy(), b.copy())
-        for channel, plane in enumerate(planes):
-            table[level, :, channel] = from_unit(plane, np.uint8)
-    return table.reshape(-1, 4).view(np.uint32)[:, 0]
-
-
-# JFIF's RGB -> Y'CbCr (BT.601, full range): rows Y', Cb - 128, Cr - 128.
-RGB_TO_YCBCR = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-    dtype=np.float32,
-)
-
-
-def _build_chroma_join_table(rgb_table: np.ndarray) -> np.ndarray:
-    """The gray-join table's colours as JFIF chroma: uint16 (256 * 256 * 256,).
-
-    Entry ``(ib * 256 + ia) * 256 + gray`` holds the chroma (Cb, Cr) of the colour of
-    (gray, a, b), full range, rounded: two bytes viewed as one uint16, so that one gather
-    gives an interleaved two-channel plane. The index is a shift of the grid point's bytes
-    (ia, ib) read as one little-endian uint16; entries with ``ia`` or ``ib >= n`` are
-    padding, never read. Gray is the innermost axis, unlike the RGB table's: neighbouring
-    pixels share a colour and differ in gray, so a frame's gathers stay within a few
-    cache lines.
-    """
-    steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
-    rgbx = rgb_table.view(np.uint8).reshape(256, steps, steps, 4)  # (gray, ia, ib)
-    # np.zeros: the padding's pages are never touched, so never resident
-    chroma_table = np.zeros((steps, 256, 256, 2), np.uint8)  # (ib, ia, gray, CbCr)
-    for level in range(256):  # a level at a time: a few MB of temporaries, not 150
-        chroma = rgbx[level, :, :, :3].astype(np.float32) @ RGB_TO_YCBCR[1:].T + 128.5
-        np.clip(chroma, 0, 255, out=chroma)
-        chroma_table[:, :steps, level] = chroma.transpose(1, 0, 2)  # (ia, ib) -> (ib, ia)
-    return chroma_table.reshape(-1, 2).view(np.uint16)[:, 0]
-
-
-def table_index(gray: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Index into :func:`gray_join_table` (the RGB one only: the chroma table is laid out
-    differently) of each (gray, a, b): int32, the shape of ``gray``.
-
-    Args:
-        gray: uint8 gray levels; a, b: float32 Lab a and b (clipped to +-AB_LIMIT here,
-            then rounded to the nearest grid point), the shape of ``gray``.
-    """
-    steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
-    scale = np.float32(1.0 / AB_TABLE_STEP)
-    offset = np.float32(AB_LIMIT / AB_TABLE_STEP + 0.5)  # + 0.5: truncation rounds
-    index = gray.astype(np.int32)
-    index *= steps * steps
-    for plane, weight in ((a, steps), (b, 1)):
-        level = np.clip(plane, -AB_LIMIT, AB_LIMIT)
-        level *= scale
-        level += offset
-        part = level.astype(np.int32)
-        if weight != 1:
-            part *= weight
-        index += part
-    return index
-
-
-def join_gray_uint8(
-    gray: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
-    """8-bit gray + ab -> sRGB uint8 through :func:`gray_join_table` (nearest ab on its grid).
-
-    The luminance is exact (the table has a row for each gray level); a and b are rounded to
-    the grid, at most ``AB_TABLE_STEP / 2`` per axis (a colour difference below 1.5 Delta E).
-
-    Args:
-        gray: uint8 (rows, W).
-        a, b: float32 (rows, W), clipped into [-AB_LIMIT, AB_LIMIT].
-        out: optional contiguous uint8 (rows, W, 3) to write into.
-    Returns:
-        uint8 (rows, W, 3) (``out`` when given).
-    """
-    rgbx = np.take(gray_join_table(), table_index(gray, a, b)).view(np.uint8)
-    rgbx = rgbx.reshape(*gray.shape, 4)
-    if out is None:
-        out = np.empty((*gray.shape, 3), dtype=np.uint8)
-    try:
-        import cv2
-    except ImportError:
-        out[...] = rgbx[..., :3]
-    else:
-        cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, but vectorized
-    return out
-
-
-class GrayFrameJoiner:
-    """The table join of :func:`join_gray_uint8` for whole video frames, with OpenCV.
-
-    The photo mode's path for frame-sized 8-bit gray images (the live loop's video mode
-    uses :func:`~edgecolor.device.yuv.join_gray_frame`): the ab upsample, the rounding
-    to the table's grid and the index arithmetic all write into buffers kept between
-    frames (fresh multi-megabyte temporaries cost page faults on every frame), so a
-    640x480 frame joins in about a millisecond. Same result as :func:`join_gray_uint8` (the ab rounding of OpenCV's
-    ``convertScaleAbs`` is to nearest, like the table's).
-    """
-
-    def __init__(self):
-        import cv2
-
-        self._cv2 = cv2
-        self._size: tuple[int, int] | None = None
-
-    def _buffers(self, height: int, width: int) -> None:
-        if self._size == (height, width):
-            return
-        self._size = (height, width)
-        self._a = np.empty((height, width), np.float32)
-        self._b = np.empty((height, width), np.float32)
-        self._grid_a = np.empty((height, width), np.uint8)
-        self._grid_b = np.empty((height, width), np.uint8)
-        self._index = np.empty((height, width), np.int32)
-        self._part = np.empty((height, width), np.int32)
-        self._rgbx = np.empty((height, width), np.uint32)
-
-    def __call__(self, gray: np.ndarray, ab_small: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """uint8 (H, W) gray + float32 (h, w, 2) ab (clipped to +-AB_LIMIT) -> ``out`` uint8 (H, W, 3)."""
-        cv2 = self._cv2
-        height, width = gray.shape
-        self._buffers(height, width)
-        steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
-        for channel, plane, grid in ((0, self._a, self._grid_a), (1, self._b, self._grid_b)):
-            cv2.resize(
-                np.ascontiguousarray(ab_small[..., channel]),
-                (width, height),
-                dst=plane,
-                interpolation=cv2.INTER_LINEAR,
-            )
-            # (ab + 110) / 2, rounded to nearest and saturated into 0..110 (uint8)
-            cv2.convertScaleAbs(
-                plane, dst=grid, alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
-            )
-        np.multiply(gray, steps * steps, out=self._index, dtype=np.int32)
-        np.multiply(self._grid_a, steps, out=self._part, dtype=np.int32)
-        self._index += self._part
-        self._index += self._grid_b
-        np.take(gray_join_table(), self._index, out=self._rgbx)
-        rgbx = self._rgbx.view(np.uint8).reshape(height, width, 4)
-        cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)
-        return out
-
-
-def frame_model_gray(gray: np.ndarray, height: int, width: int) -> np.ndarray:
-    """An 8-bit video frame shrunk to the model's input: uint8 (H, W) -> uint8 (height, width).
-
-    Exact 2x2 box averages (OpenCV's fast path) while both axes are at least twice too
-    long; then what is left, at most 2x on both axes, one bilinear step (with half-pixel
-    centres every input pixel still weighs in); at most 4x, a bilinear step to twice the
-    size and one more exact halving; beyond (a very elongated frame), OpenCV's general
-    area resize. For 640x480 -> 128x128: one halving, bilinear to 256x256, one halving:
-    about 0.04 ms here, against 0.4 ms for the area resize in one go, and no input column
-    or row is skipped. Averaging happens on the gray levels, as the training pipeline
-    resizes sRGB photos before it converts them to Lab.
-    """
-    import cv2
-
-    def halve(image: np.ndarray) -> np.ndarray:
-        rows, columns = image.shape
-        if rows % 2 or columns % 2:  # an odd last row or column is dropped: an exact 2x2 box
-            image = image[: rows - rows % 2, : columns - columns % 2]
-        return cv2.resize(image, (columns // 2, rows // 2), interpolation=cv2.INTER_AREA)
-
-    while gray.shape[0] >= 2 * height and gray.shape[1] >= 2 * width:
-        gray = halve(gray)
-    if gray.shape == (height, width):
-        return gray
-    ratio = max(gray.shape[0] / height, gray.shape[1] / width)
-    if ratio <= 2.0:
-        return cv2.resize(gray, (width, height), interpolation=cv2.INTER_LINEAR)
-    if ratio <= 4.0:
-        twice = cv2.resize(gray, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
-        return halve(twice)
-    return cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)

@@ -1,8 +1,11 @@
-"""Where live frames go: a video file, a window, the web preview (``edgecolor.device.web``).
+"""Where live pictures go: a video file, a window, the web preview, or nowhere.
 
-Each sink is a small protocol (:class:`FrameSink`): ``write`` gets the picture to show
-(RGB uint8) with its timestamp, ``close`` finishes. The live loop composes the picture once
-(side by side or colour only, with the fps overlay) and hands it to every sink.
+Every sink is a :class:`Sink` (picamera2's outputs are the model: ``start``, one call per
+frame, ``stop``), so the live loop treats them all alike: it hands each sink the frame's
+:class:`FramePictures`, and each sink takes the layout it shows (colour alone, or gray |
+colour side by side), composed and labelled once per frame whoever asks first. The web
+preview (:class:`edgecolor.device.web.PreviewServer`) is a sink like the others;
+:class:`NullSink` takes pictures and drops them.
 """
 
 from __future__ import annotations
@@ -11,29 +14,101 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from edgecolor import files
+from edgecolor.device.yuv import Yuv420Picture
 from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError, UsageError
 
 logger = logging.getLogger(__name__)
-
-
-class FrameSink(Protocol):
-    """A consumer of composed frames: RGB uint8 (H, W, 3)."""
-
-    def write(self, picture: np.ndarray, timestamp: float) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class StopRequested(Exception):
     """A sink asks the loop to stop (the window was closed, q was pressed)."""
 
 
-class VideoFileSink:
+class FramePictures:
+    """One colorized frame as the sinks may want it: each layout composed and labelled once.
+
+    Args:
+        gray: uint8 (H, W), the frame as it came.
+        colour: the frame colorized, (H, W) planes.
+        timestamp: the frame's time in seconds (see :class:`~edgecolor.device.sources.Frame`).
+        fps: the loop's frame rate so far (0 before it is known).
+        label: text drawn into the top-left corner of every layout (the fps), or None.
+    """
+
+    def __init__(
+        self,
+        gray: np.ndarray,
+        colour: Yuv420Picture,
+        timestamp: float,
+        fps: float = 0.0,
+        label: str | None = None,
+    ):
+        self.gray = gray
+        self.colour = colour
+        self.timestamp = timestamp
+        self.fps = fps
+        self.label = label
+        self._pictures: dict[bool, Yuv420Picture] = {}
+        self._rgb: dict[bool, np.ndarray] = {}
+
+    def picture(self, side_by_side: bool = False) -> Yuv420Picture:
+        """Colour alone (H, W) or gray | colour (H, 2W), labelled; shared: do not draw on it."""
+        if side_by_side not in self._pictures:
+            if side_by_side:
+                picture = Yuv420Picture.side_by_side(
+                    Yuv420Picture.from_gray(self.gray), self.colour
+                )
+            elif self.label is not None:
+                # own chroma: the label must not reach the colour half of the other layout
+                colour = self.colour
+                picture = Yuv420Picture(colour.y, colour.cb.copy(), colour.cr.copy(), False)
+            else:
+                picture = self.colour
+            if self.label is not None:
+                picture.draw_label(self.label)
+            self._pictures[side_by_side] = picture
+        return self._pictures[side_by_side]
+
+    def rgb(self, side_by_side: bool = False) -> np.ndarray:
+        """:meth:`picture` as RGB uint8 (H, W, 3) or (H, 2W, 3), converted once per frame."""
+        if side_by_side not in self._rgb:
+            self._rgb[side_by_side] = self.picture(side_by_side).to_rgb()
+        return self._rgb[side_by_side]
+
+
+class Sink:
+    """Where the live loop's pictures go: ``start``, then ``output`` once per frame, ``stop``.
+
+    ``stop`` is called once at the end however the run ended (also after an error), so a
+    sink finishes its file or closes its window there.
+    """
+
+    def start(self) -> None:
+        """Called before the first frame."""
+
+    def output(self, pictures: FramePictures) -> None:
+        """Take one frame; raise :class:`StopRequested` to end the run."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Called after the last frame."""
+
+
+class NullSink(Sink):
+    """Takes every frame and shows it nowhere (a headless run that only measures)."""
+
+    def __init__(self):
+        self.frames = 0
+
+    def output(self, pictures: FramePictures) -> None:
+        self.frames += 1
+
+
+class VideoFileSink(Sink):
     """``--record FILE``: a video OpenCV reads back (MJPG in .avi, mp4v in .mp4/.mov/.mkv).
 
     For a file source every frame is written once, so the recording has the source's frame
@@ -41,27 +116,37 @@ class VideoFileSink:
     wall clock, so the recording plays at the speed things happened even when the model is
     slower than the camera.
 
-    The file is written under a temporary name and moved into place by ``close``.
+    The file is written under a temporary name and moved into place by ``stop``.
+
+    Args:
+        path: the recording (.mp4, .avi, .mov, .mkv, .m4v).
+        fps: its frame rate (the source's).
+        realtime: follow the wall clock (a camera), see above.
+        side_by_side: record gray | colour instead of colour alone.
     """
 
-    def __init__(self, path: str | Path, fps: float, realtime: bool = False):
+    def __init__(
+        self, path: str | Path, fps: float, realtime: bool = False, side_by_side: bool = False
+    ):
         self.path = Path(path)
         if self.path.suffix.lower() not in (".avi", ".mp4", ".mov", ".mkv", ".m4v"):
             raise UsageError(f"--record {self.path}: use a .mp4, .avi, .mov or .mkv file name")
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.realtime = realtime
+        self.side_by_side = side_by_side
         self.frames_written = 0
         self._writer = None
         self._temporary: Path | None = None
         self._first_timestamp: float | None = None
 
-    def write(self, picture: np.ndarray, timestamp: float) -> None:
+    def output(self, pictures: FramePictures) -> None:
         try:
             import cv2
         except ImportError:
             raise MissingDependencyError("OpenCV (for --record)", INSTALL_CAMERA) from None
         from edgecolor.device import video
 
+        picture, timestamp = pictures.rgb(self.side_by_side), pictures.timestamp
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._temporary = files.temporary_beside(self.path)
@@ -78,7 +163,7 @@ class VideoFileSink:
             self._writer.write(bgr)
         self.frames_written += copies
 
-    def close(self) -> None:
+    def stop(self) -> None:
         if self._writer is None:
             return
 
@@ -91,12 +176,17 @@ class VideoFileSink:
             self._temporary.unlink(missing_ok=True)
 
 
-class WindowSink:
-    """``--display``: an OpenCV window; q or Esc (or closing the window) stops the loop."""
+class WindowSink(Sink):
+    """``--display``: an OpenCV window; q or Esc (or closing the window) stops the loop.
+
+    Args:
+        side_by_side: show gray | colour instead of colour alone.
+    """
 
     TITLE = "edgecolor live"
 
-    def __init__(self):
+    def __init__(self, side_by_side: bool = False):
+        self.side_by_side = side_by_side
         try:
             import cv2
         except ImportError:
@@ -116,10 +206,10 @@ class WindowSink:
             raise UsageError(message) from None
         self._shown = False
 
-    def write(self, picture: np.ndarray, timestamp: float) -> None:
+    def output(self, pictures: FramePictures) -> None:
         import cv2
 
-        cv2.imshow(self.TITLE, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        cv2.imshow(self.TITLE, cv2.cvtColor(pictures.rgb(self.side_by_side), cv2.COLOR_RGB2BGR))
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
             raise StopRequested("q pressed")
@@ -127,7 +217,7 @@ class WindowSink:
             raise StopRequested("window closed")
         self._shown = True
 
-    def close(self) -> None:
+    def stop(self) -> None:
         import cv2
 
         cv2.destroyWindow(self.TITLE)

@@ -7,8 +7,9 @@ Two addresses and nothing else (any other path is 404):
   shows in an ``<img>`` without JavaScript.
 
 The server binds 127.0.0.1 unless told otherwise; a non-loopback address prints a warning,
-because anyone on that network can then watch. Frames are JPEG-encoded once each, and only
-while somebody is watching.
+because anyone on that network can then watch. The preview is a live-loop sink
+(:class:`~edgecolor.device.sinks.Sink`): frames are JPEG-encoded once each (by
+:class:`JpegStream`), and only while somebody is watching.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from edgecolor.device.sinks import FramePictures, Sink
 from edgecolor.device.yuv import Yuv420Picture
 from edgecolor.errors import UsageError
 
@@ -156,8 +158,54 @@ class BackgroundServer:
         self._server.server_close()
 
 
-class PreviewServer(BackgroundServer):
-    """The web preview: publish pictures with :meth:`publish`; serves them until :meth:`close`.
+class JpegStream(Sink):
+    """A sink that keeps the newest picture, gray | colour, as JPEG for whoever waits for it.
+
+    The preview's /stream reads it (:class:`PreviewServer`); ``edgecolor bench`` uses it
+    alone, to time what the preview does to each frame while somebody watches.
+    """
+
+    def __init__(self):
+        self.fps = 0.0
+        self._condition = threading.Condition()
+        self._jpeg: bytes | None = None
+        self._sequence = 0
+        self._closing = False
+
+    def watched(self) -> bool:
+        """Whether the next frame is to be encoded (always, here)."""
+        return True
+
+    def output(self, pictures: FramePictures) -> None:
+        self.fps = pictures.fps
+        if not self.watched():
+            return
+        jpeg = encode_jpeg(pictures.picture(side_by_side=True))
+        with self._condition:
+            self._jpeg = jpeg
+            self._sequence += 1
+            self._condition.notify_all()
+
+    def next_jpeg(self, last_sequence: int) -> tuple[bytes | None, int]:
+        """Wait for a picture newer than ``last_sequence``: (JPEG, its sequence), or
+        (None, ...) once the stream stops."""
+        with self._condition:
+            while not self._closing and (self._jpeg is None or self._sequence == last_sequence):
+                self._condition.wait(timeout=0.5)
+            if self._closing:
+                return None, last_sequence
+            return self._jpeg, self._sequence
+
+    def stop(self) -> None:
+        with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+
+
+class PreviewServer(BackgroundServer, JpegStream):
+    """The web preview: a sink whose pictures are served until :meth:`stop`.
+
+    Listens from construction on (so the address can be printed before the loop starts).
 
     Args:
         host, port: where to listen (port 0 = any free port; see :attr:`url`).
@@ -171,15 +219,12 @@ class PreviewServer(BackgroundServer):
         source_name: str = "",
         model_name: str = "",
     ):
+        JpegStream.__init__(self)
         self.source_name = source_name
         self.model_name = model_name
-        self.fps = 0.0
-        self._condition = threading.Condition()
-        self._jpeg: bytes | None = None
-        self._sequence = 0
         self._clients = 0
-        self._closing = False
-        super().__init__(host, port, self._handler_class())
+        self._stopped = False
+        BackgroundServer.__init__(self, host, port, self._handler_class())
         logger.info("web preview at %s", self.url)
 
     @property
@@ -187,24 +232,15 @@ class PreviewServer(BackgroundServer):
         """How many browsers are watching /stream right now."""
         return self._clients
 
-    def publish(self, picture: np.ndarray | Yuv420Picture, fps: float) -> bool:
-        """Offer a new picture (RGB uint8 (H, W, 3) or 4:2:0 planes); encoded only if someone
-        watches. True if encoded."""
-        self.fps = fps
-        if not self._clients:
-            return False
-        jpeg = encode_jpeg(picture)
-        with self._condition:
-            self._jpeg = jpeg
-            self._sequence += 1
-            self._condition.notify_all()
-        return True
+    def watched(self) -> bool:
+        return self._clients > 0
 
-    def close(self) -> None:
-        with self._condition:
-            self._closing = True
-            self._condition.notify_all()
-        self.stop_serving()
+    def stop(self) -> None:
+        """End the streams and stop serving (safe to call twice)."""
+        JpegStream.stop(self)
+        if not self._stopped:
+            self._stopped = True
+            self.stop_serving()
 
     # ------------------------------------------------------------------ HTTP
 
@@ -214,15 +250,6 @@ class PreviewServer(BackgroundServer):
             model=html.escape(self.model_name),
             fps=self.fps,
         ).encode()
-
-    def _next_jpeg(self, last_sequence: int) -> tuple[bytes | None, int]:
-        """Wait for a picture newer than ``last_sequence``; (None, ...) when closing."""
-        with self._condition:
-            while not self._closing and (self._jpeg is None or self._sequence == last_sequence):
-                self._condition.wait(timeout=0.5)
-            if self._closing:
-                return None, last_sequence
-            return self._jpeg, self._sequence
 
     def _handler_class(self):
         preview = self
@@ -261,7 +288,7 @@ class PreviewServer(BackgroundServer):
                 sequence = -1
                 try:
                     while True:
-                        jpeg, sequence = preview._next_jpeg(sequence)
+                        jpeg, sequence = preview.next_jpeg(sequence)
                         if jpeg is None:
                             return
                         self.wfile.write(

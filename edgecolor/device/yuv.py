@@ -2,8 +2,8 @@
 
 JPEG (JFIF) and the Pi camera's sYCC streams hold pictures this way: luma Y' at full
 resolution, chroma Cb and Cr at half resolution in each direction, all three full range
-(0..255, BT.601 matrix). The live loop joins the model's colour straight into these planes
-(:func:`join_gray_frame`), composes the preview in them and
+(0..255, BT.601 matrix). The frame path joins the model's colour straight into these planes
+(:class:`~edgecolor.device.frames.FrameColorizer`), the live loop composes the preview in them and
 JPEG-encodes them without any colour conversion (``simplejpeg``, which picamera2 uses
 too); RGB is made only for the sinks that need it (a recording, a window).
 
@@ -17,14 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecolor.device.pixels import (
-    AB_LIMIT,
-    AB_TABLE_STEP,
-    RGB_TO_YCBCR,
-    chroma_join_table,
-    opencv_available,
-)
+from edgecolor.device.pixels import opencv_available
 
+# JFIF's RGB -> Y'CbCr (BT.601, full range): rows Y', Cb - 128, Cr - 128.
+RGB_TO_YCBCR = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+    dtype=np.float32,
+)
 YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR.astype(np.float64)).astype(np.float32)
 NEUTRAL = 128  # chroma of every gray
 # OpenCV's 4:2:0 conversions use video range (Y' 16..235, chroma 16..240 around 128).
@@ -199,44 +198,3 @@ def _pad_even(array: np.ndarray) -> np.ndarray:
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-
-
-def join_gray_frame(
-    gray: np.ndarray, gray_small: np.ndarray, ab_small: np.ndarray
-) -> Yuv420Picture:
-    """The live loop's join: the model's colour added to an 8-bit gray frame as 4:2:0 planes.
-
-    The frame's own gray is the luma, as it is (a gray's luma is its gray level); the
-    chroma is that of the exact Lab join of the frame at the model's resolution
-    (:func:`~edgecolor.device.pixels.chroma_join_table`: gamut-mapped, luminance-keeping),
-    upsampled to half size. One small table look-up and one half-size resize: about
-    0.15 ms for a 640x480 frame in the live pipeline here, against 1.4 ms for the exact
-    table join to RGB (:class:`~edgecolor.device.pixels.GrayFrameJoiner`), and no RGB at
-    all until a sink asks for it.
-
-    What it gives up: a coloured pixel keeps the gray's luma Y' rather than its Lab L, and
-    a colour has more luminance than a gray of the same luma, so colours come out a
-    little lighter: on video frames and photos |L out - L in| is about 0.3 on average
-    (about 1.3 at the 99th percentile; 0.07 for the exact join) and CIEDE2000 from the
-    exact join about 1.1 (bench/bench_device.py, section 1b). Photos
-    (``Colorizer(mode="photo")``, ``edgecolor colorize``) always get the exact join.
-
-    Args:
-        gray: uint8 (H, W), H and W even: the frame at full resolution.
-        gray_small: uint8 (h, w): the frame at the size of ``ab_small``.
-        ab_small: float32 (h, w, 2): Lab a and b, already clipped to +-AB_LIMIT.
-    Returns:
-        The colour picture; its luma is ``gray`` itself (not copied, ``owns_luma`` False).
-    """
-    import cv2
-
-    height, width = gray.shape
-    # (ab + 110) / 2 rounded to nearest: the grid point, bytes (ia, ib), read as the
-    # little-endian uint16 ib * 256 + ia
-    grid = cv2.convertScaleAbs(ab_small, alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP)
-    index = np.left_shift(grid.view("<u2")[..., 0], 8, dtype=np.int32)
-    index |= gray_small
-    chroma = np.take(chroma_join_table(), index).view(np.uint8).reshape(*index.shape, 2)
-    chroma = cv2.resize(chroma, (width // 2, height // 2), interpolation=cv2.INTER_LINEAR)
-    cb, cr = cv2.split(chroma)
-    return Yuv420Picture(gray, cb, cr, owns_luma=False)

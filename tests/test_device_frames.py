@@ -1,5 +1,5 @@
-"""The Colorizer's video mode (box-halving shrink, the 4:2:0 join) against the exact photo mode,
-and the Y'CbCr 4:2:0 pictures the live loop carries."""
+"""The frame path (FrameColorizer: box-halving shrink, the 4:2:0 join, smoothing) against the
+exact photo path, its tables and warm-up, and the Y'CbCr 4:2:0 pictures the live loop carries."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from edgecolor.device import Colorizer, pixels
 from edgecolor.device.colorizer import PreparedImage
+from edgecolor.device.frames import ColourSmoother, FrameColorizer, PreparedFrame, frame_model_gray
+from edgecolor.device.join_tables import AB_LIMIT, AB_TABLE_STEP, JoinTables
 from edgecolor.device.web import encode_jpeg
 from edgecolor.device.yuv import Yuv420Picture
 from edgecolor.errors import UsageError
@@ -19,10 +21,9 @@ cv2 = pytest.importorskip("cv2")
 
 @pytest.fixture(scope="module")
 def modes():
-    """The bundled default model in video mode, and the same interpreter in photo mode."""
-    video = Colorizer(device="cpu", threads=1, mode="video")
-    photo = Colorizer.from_interpreter(video._loaded, video.metadata, mode="photo")
-    return video, photo
+    """The bundled default model's frame path (no smoothing), and its photo path."""
+    photo = Colorizer(device="cpu", threads=1)
+    return FrameColorizer(photo, smoothing=0), photo
 
 
 def _frame(name: str = "astronaut", size=(640, 480)) -> np.ndarray:
@@ -51,7 +52,7 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 def test_frame_shrink_matches_the_area_resize(frame_size, model_size):
     height, width = frame_size
     gray = cv2.resize(data.camera(), (width, height), interpolation=cv2.INTER_AREA)
-    small = pixels.frame_model_gray(gray, *model_size)
+    small = frame_model_gray(gray, *model_size)
     assert small.shape == model_size and small.dtype == np.uint8
     shrinking = height >= model_size[0] and width >= model_size[1]
     if height >= 2 * model_size[0] and width >= 2 * model_size[1]:
@@ -66,7 +67,7 @@ def test_frame_shrink_matches_the_area_resize(frame_size, model_size):
     assert difference.mean() < 3.0 and np.percentile(difference, 99) < 16
 
 
-def test_video_prepare_feeds_the_model_what_the_photo_mode_does(modes):
+def test_the_frame_prepare_feeds_the_model_what_the_photo_path_does(modes):
     video, photo = modes
     frame = _frame()
     prepared = video.prepare(frame)
@@ -75,7 +76,6 @@ def test_video_prepare_feeds_the_model_what_the_photo_mode_does(modes):
     # L of averaged gray levels vs averaged L: well under one L unit apart on average
     difference = np.abs(prepared.L_scaled - photo.prepare(frame).L_scaled) * 50.0
     assert difference.mean() < 1.5
-    assert photo.prepare(frame).model_gray is None
 
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
@@ -83,12 +83,12 @@ def test_the_video_join_is_close_to_the_exact_join(modes, name):
     video, photo = modes
     frame = _frame(name)
     prepared = video.prepare(frame)
-    ab = video.predict_ab(prepared.L_scaled)
-    planes = video.join_yuv420(prepared, ab)
+    ab = photo.predict_ab(prepared.L_scaled)
+    planes = video.join(prepared, ab)
     assert planes.y is frame  # the frame's own luma, not even copied
     assert planes.cb.shape == planes.cr.shape == (240, 320)
-    fast = video.join(prepared, ab)  # the same, as RGB
-    np.testing.assert_array_equal(fast, planes.to_rgb())
+    np.testing.assert_array_equal(video.process(frame).cb, planes.cb)  # the whole frame path
+    fast = planes.to_rgb()
     exact = photo.join(photo.prepare(frame), ab)  # the same colours, joined exactly
     assert fast.shape == (480, 640, 3) and fast.dtype == np.uint8
     lab_fast, lab_exact = rgb2lab(fast), rgb2lab(exact)
@@ -109,7 +109,7 @@ def test_a_flat_frame_gets_the_photo_colour_at_its_own_luma(modes, level, ab):
     frame = np.full((48, 64), level, np.uint8)
     prepared = video.prepare(frame)
     ab_scaled = np.broadcast_to(np.float32(ab) / 110.0, (*video.input_size, 2))
-    fast = video.join(prepared, ab_scaled)
+    fast = video.join(prepared, ab_scaled).to_rgb()
     exact = photo.join(photo.prepare(frame), ab_scaled)
     assert np.ptp(fast.reshape(-1, 3), axis=0).max() <= 1  # one colour everywhere
     # the exact join's chroma on the frame's luma, which is the exact colour moved
@@ -126,43 +126,76 @@ def test_a_flat_frame_gets_the_photo_colour_at_its_own_luma(modes, level, ab):
 def test_frames_the_fast_join_cannot_take_are_joined_as_photos(modes, monkeypatch):
     video, photo = modes
     odd = _frame(size=(161, 121))
-    colour = cv2.resize(data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
-    sixteen = odd.astype(np.uint16) * 257
-    for image in (odd, colour, sixteen):
-        assert video.prepare(image).model_gray is None
-        np.testing.assert_array_equal(video.colorize(image), photo.colorize(image))
-    prepared = video.prepare(odd)
-    ab = video.predict_ab(prepared.L_scaled)
-    planes = video.join_yuv420(prepared, ab)  # the exact join, as planes
+    assert video.prepare(odd).model_gray is None
+    planes = video.process(odd)  # the exact join, as planes
     assert planes.shape == (121, 161) and planes.cb.shape == (61, 81)
-    assert np.abs(planes.to_rgb().astype(int) - photo.join(prepared, ab)).max() <= 12
+    exact = photo.colorize(odd)
+    np.testing.assert_array_equal(planes.to_rgb(), Yuv420Picture.from_rgb(exact).to_rgb())
+    assert np.abs(planes.to_rgb().astype(int) - exact).max() <= 12
     monkeypatch.setattr(pixels, "opencv_available", lambda: False)
     even = _frame(size=(160, 120))
     assert video.prepare(even).model_gray is None
-    np.testing.assert_array_equal(video.colorize(even), photo.colorize(even))
+    exact = Yuv420Picture.from_rgb(photo.colorize(even))
+    np.testing.assert_array_equal(video.process(even).cb, exact.cb)
 
 
-def test_a_prepared_image_without_its_model_gray_is_joined_exactly(modes):
+def test_a_prepared_frame_without_its_model_gray_is_joined_exactly(modes):
     video, photo = modes
     frame = _frame(size=(160, 120))
     prepared = video.prepare(frame)
-    ab = video.predict_ab(prepared.L_scaled)
-    bare = PreparedImage(frame, prepared.L_scaled)  # e.g. built by hand
-    np.testing.assert_array_equal(video.join(bare, ab), photo.join(bare, ab))
+    ab = photo.predict_ab(prepared.L_scaled)
+    bare = PreparedFrame(frame, prepared.L_scaled)  # e.g. built by hand
+    exact = photo.join(PreparedImage(frame, prepared.L_scaled), ab)
+    np.testing.assert_array_equal(video.join(bare, ab).cr, Yuv420Picture.from_rgb(exact).cr)
 
 
-def test_unknown_modes_are_usage_errors(modes):
+def test_the_lores_stream_feeds_the_model(modes):
     video, _ = modes
-    with pytest.raises(UsageError, match="mode 'film'"):
-        Colorizer(device="cpu", mode="film")
-    with pytest.raises(UsageError, match="mode 'film'"):
-        Colorizer.from_interpreter(video._loaded, video.metadata, mode="film")
+    frame = _frame(size=(640, 480))
+    lores = _frame("coffee", size=(320, 240))
+    prepared = video.prepare(frame, lores)
+    np.testing.assert_array_equal(prepared.model_gray, frame_model_gray(lores, *video.input_size))
+    assert not np.array_equal(prepared.L_scaled, video.prepare(frame).L_scaled)
+    picture = video.process(frame, lores)
+    assert picture.y is frame and picture.shape == (480, 640)  # the colour joins the main frame
+
+
+def test_every_frame_takes_the_table_join_from_the_first_on(tiny_model):
+    """No background build: the first frame after start-up is joined as every later one."""
+    frames = FrameColorizer(Colorizer(tiny_model, device="cpu", threads=1), smoothing=0)
+    frame = _frame(size=(160, 96))
+    first = frames.process(frame)  # warms up by itself
+    assert frames.warm_up() == 0.0  # done once, by the first frame
+    assert first.y is frame  # the 4:2:0 join, not the exact join's planes
+    for _ in range(3):
+        again = frames.process(frame)
+        np.testing.assert_array_equal(again.cb, first.cb)
+        np.testing.assert_array_equal(again.cr, first.cr)
+    assert set(frames.stage_seconds) == {"prepare", "invoke", "join"}
+    assert all(seconds > 0 for seconds in frames.stage_seconds.values())
+    explicit = FrameColorizer(Colorizer(tiny_model, device="cpu", threads=1), smoothing=0)
+    assert explicit.warm_up() > 0.0
+    np.testing.assert_array_equal(explicit.process(frame).cb, first.cb)
+
+
+def test_smoothing_blends_colour_and_restarts_at_a_scene_cut():
+    smoother = ColourSmoother(previous_weight=0.5, cut_threshold=0.15)
+    L = np.zeros((4, 4), np.float32)
+    red, blue = np.full((4, 4, 2), 0.4, np.float32), np.full((4, 4, 2), -0.4, np.float32)
+    np.testing.assert_allclose(smoother.update(L, red), 0.4)
+    np.testing.assert_allclose(smoother.update(L + 0.01, blue), 0.0, atol=1e-6)  # blended
+    np.testing.assert_allclose(smoother.update(L + 0.9, blue), -0.4)  # a cut: no memory
+    assert smoother.cuts == 1
+    off = ColourSmoother(previous_weight=0.0)
+    off.update(L, red)
+    np.testing.assert_allclose(off.update(L, blue), -0.4)
 
 
 def test_the_chroma_table_holds_the_rgb_tables_colours():
-    steps = 2 * pixels.AB_LIMIT // pixels.AB_TABLE_STEP + 1
-    rgb = pixels.gray_join_table().view(np.uint8).reshape(256, steps, steps, 4)[..., :3]
-    chroma = pixels.chroma_join_table().view(np.uint8).reshape(steps, 256, 256, 2)  # (ib, ia, g)
+    steps = 2 * AB_LIMIT // AB_TABLE_STEP + 1
+    tables = JoinTables()
+    rgb = tables.rgb().view(np.uint8).reshape(256, steps, steps, 4)[..., :3]
+    chroma = tables.chroma().view(np.uint8).reshape(steps, 256, 256, 2)  # (ib, ia, g)
     rng = np.random.default_rng(4)
     level = rng.integers(0, 256, 500)
     ia, ib = rng.integers(0, steps, (2, 500))
@@ -241,12 +274,15 @@ def test_planes_are_encoded_through_rgb_without_simplejpeg(monkeypatch):
         assert np.abs(decoded[0].astype(int) - decoded[1]).mean() < 4.0  # ...one picture
 
 
-def test_join_yuv420_wants_8_bit_images(modes):
+def test_the_frame_path_wants_8_bit_gray_frames(modes):
     video, _ = modes
-    sixteen = _frame(size=(64, 48)).astype(np.uint16) * 257
-    prepared = video.prepare(sixteen)
-    with pytest.raises(UsageError, match="8-bit"):
-        video.join_yuv420(prepared, video.predict_ab(prepared.L_scaled))
+    frame = _frame(size=(64, 48))
+    colour = cv2.resize(data.astronaut(), (64, 48))
+    for bad in (frame.astype(np.uint16) * 257, colour, frame[:0]):
+        with pytest.raises(UsageError, match="8-bit gray"):
+            video.process(bad)
+    with pytest.raises(UsageError, match="lores .*8-bit gray"):
+        video.process(frame, lores=colour)
     with pytest.raises(ValueError, match="RGB uint8"):
         Yuv420Picture.from_rgb(np.zeros((4, 4, 3), np.uint16))
 
@@ -261,4 +297,4 @@ def test_the_frame_shrink_skips_no_row_or_column(size):
                 frame[:, position] = 255
             else:
                 frame[position] = 255
-            assert pixels.frame_model_gray(frame, 128, 128).max() > 0, (axis, position)
+            assert frame_model_gray(frame, 128, 128).max() > 0, (axis, position)

@@ -1,0 +1,215 @@
+"""The join's lookup tables: the exact gamut-mapped Lab join of every (8-bit gray, a, b).
+
+Joining an 8-bit gray image with the model's colour costs a dozen float passes per pixel
+(:func:`edgecolor.color.lab_to_rgb_keep_luminance`); the answer depends only on the gray
+level and the (a, b) pair, so it is worked out once for every gray level and every point of
+an ab grid and then looked up:
+
+* the RGB table (:meth:`JoinTables.rgb`): the photo path's join of 8-bit gray images;
+* the chroma table (:meth:`JoinTables.chroma`): the same colours as JFIF Cb, Cr, for the
+  frame path's join into Y'CbCr 4:2:0 planes (:mod:`edgecolor.device.frames`).
+
+The tables are the state of a :class:`JoinTables` object, built when first asked for (a few
+tenths of a second) or up front by :meth:`JoinTables.warm_up`; nothing is global and nothing
+is built behind the caller's back, so which join a pixel gets never depends on timing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgecolor import color
+from edgecolor.device.pixels import from_unit, gray_luminance_table
+from edgecolor.device.yuv import RGB_TO_YCBCR
+
+# sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1): the
+# tables' ab grid covers [-AB_LIMIT, AB_LIMIT] in steps of AB_TABLE_STEP.
+AB_LIMIT = 110
+AB_TABLE_STEP = 2
+GRID_STEPS = 2 * AB_LIMIT // AB_TABLE_STEP + 1  # points per axis of the ab grid
+
+
+class JoinTables:
+    """The RGB and chroma join tables, built once each on first use (not thread-safe).
+
+    One object serves any number of colorizers in one thread; a :class:`Colorizer` makes
+    its own unless given one, and a frame colorizer uses its Colorizer's.
+    """
+
+    def __init__(self):
+        self._rgb: np.ndarray | None = None
+        self._chroma: np.ndarray | None = None
+
+    def warm_up(self) -> None:
+        """Build both tables now (the frame path does, before its first frame)."""
+        self.chroma()
+
+    def rgb(self) -> np.ndarray:
+        """sRGB for every (8-bit gray level, a, b) on the ab grid: uint32 (256 * n * n,).
+
+        Each entry is an RGBX pixel (4 bytes, X unused) so that one gather moves whole
+        pixels. The index of (gray, a, b) is ``gray * n * n + ia * n + ib`` with
+        ``ia = (a + AB_LIMIT) / AB_TABLE_STEP`` (:func:`table_index`).
+        """
+        if self._rgb is None:
+            self._rgb = _build_rgb_table()
+        return self._rgb
+
+    def chroma(self) -> np.ndarray:
+        """The RGB table's colours as JFIF chroma: uint16 (n * 256 * 256,).
+
+        Entry ``(ib * 256 + ia) * 256 + gray`` holds the chroma (Cb, Cr) of the colour of
+        (gray, a, b), full range, rounded: two bytes viewed as one uint16, so that one
+        gather gives an interleaved two-channel plane. The index is a shift of the grid
+        point's bytes (ia, ib) read as one little-endian uint16; entries with ``ia >= n``
+        are padding, never read. Gray is the innermost axis, unlike the RGB table's:
+        neighbouring pixels share a colour and differ in gray, so a frame's gathers stay
+        within a few cache lines.
+        """
+        if self._chroma is None:
+            self._chroma = _build_chroma_table(self.rgb())
+        return self._chroma
+
+
+def _build_rgb_table() -> np.ndarray:
+    """:meth:`JoinTables.rgb`: about 3 million colours through the exact join."""
+    grid = np.arange(GRID_STEPS, dtype=np.float32) * AB_TABLE_STEP - AB_LIMIT
+    L_levels = gray_luminance_table("uint8")
+    table = np.zeros((256, GRID_STEPS * GRID_STEPS, 4), dtype=np.uint8)
+    a = np.repeat(grid, GRID_STEPS)
+    b = np.tile(grid, GRID_STEPS)
+    for level in range(256):
+        L = np.full(a.shape, L_levels[level], dtype=np.float32)
+        planes = color.lab_to_rgb_keep_luminance(L, a.copy(), b.copy())
+        for channel, plane in enumerate(planes):
+            table[level, :, channel] = from_unit(plane, np.uint8)
+    return table.reshape(-1, 4).view(np.uint32)[:, 0]
+
+
+def _build_chroma_table(rgb_table: np.ndarray) -> np.ndarray:
+    """:meth:`JoinTables.chroma` from the RGB table."""
+    rgbx = rgb_table.view(np.uint8).reshape(256, GRID_STEPS, GRID_STEPS, 4)  # (gray, ia, ib)
+    # np.zeros: the padding's pages are never touched, so never resident
+    chroma_table = np.zeros((GRID_STEPS, 256, 256, 2), np.uint8)  # (ib, ia, gray, CbCr)
+    for level in range(256):  # a level at a time: a few MB of temporaries, not 150
+        chroma = rgbx[level, :, :, :3].astype(np.float32) @ RGB_TO_YCBCR[1:].T + 128.5
+        np.clip(chroma, 0, 255, out=chroma)
+        chroma_table[:, :GRID_STEPS, level] = chroma.transpose(1, 0, 2)  # (ia, ib) -> (ib, ia)
+    return chroma_table.reshape(-1, 2).view(np.uint16)[:, 0]
+
+
+def table_index(gray: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Index into :meth:`JoinTables.rgb` (not the chroma table: it is laid out differently)
+    of each (gray, a, b): int32, the shape of ``gray``.
+
+    Args:
+        gray: uint8 gray levels; a, b: float32 Lab a and b (clipped to +-AB_LIMIT here,
+            then rounded to the nearest grid point), the shape of ``gray``.
+    """
+    scale = np.float32(1.0 / AB_TABLE_STEP)
+    offset = np.float32(AB_LIMIT / AB_TABLE_STEP + 0.5)  # + 0.5: truncation rounds
+    index = gray.astype(np.int32)
+    index *= GRID_STEPS * GRID_STEPS
+    for plane, weight in ((a, GRID_STEPS), (b, 1)):
+        level = np.clip(plane, -AB_LIMIT, AB_LIMIT)
+        level *= scale
+        level += offset
+        part = level.astype(np.int32)
+        if weight != 1:
+            part *= weight
+        index += part
+    return index
+
+
+def join_gray_uint8(
+    rgb_table: np.ndarray,
+    gray: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """8-bit gray + ab -> sRGB uint8 through the RGB table (nearest ab on its grid).
+
+    The luminance is exact (the table has a row for each gray level); a and b are rounded to
+    the grid, at most ``AB_TABLE_STEP / 2`` per axis (a colour difference below 1.5 Delta E).
+
+    Args:
+        rgb_table: :meth:`JoinTables.rgb`.
+        gray: uint8 (rows, W).
+        a, b: float32 (rows, W), clipped into [-AB_LIMIT, AB_LIMIT].
+        out: optional contiguous uint8 (rows, W, 3) to write into.
+    Returns:
+        uint8 (rows, W, 3) (``out`` when given).
+    """
+    rgbx = np.take(rgb_table, table_index(gray, a, b)).view(np.uint8)
+    rgbx = rgbx.reshape(*gray.shape, 4)
+    if out is None:
+        out = np.empty((*gray.shape, 3), dtype=np.uint8)
+    try:
+        import cv2
+    except ImportError:
+        out[...] = rgbx[..., :3]
+    else:
+        cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, but vectorized
+    return out
+
+
+class GrayFrameJoiner:
+    """:func:`join_gray_uint8` for whole frame-sized images, with OpenCV and kept buffers.
+
+    The photo path's join for 8-bit gray images up to a video frame's size: the ab
+    upsample, the rounding to the table's grid and the index arithmetic all write into
+    buffers kept between images (fresh multi-megabyte temporaries cost page faults on
+    every image), so a 640x480 image joins in about a millisecond. Same result as
+    :func:`join_gray_uint8` (the ab rounding of OpenCV's ``convertScaleAbs`` is to
+    nearest, like the table's).
+
+    Args:
+        tables: whose RGB table to use (built on the first join).
+    Raises:
+        ImportError: OpenCV is not installed (the caller joins in bands instead).
+    """
+
+    def __init__(self, tables: JoinTables):
+        import cv2
+
+        self._cv2 = cv2
+        self._tables = tables
+        self._size: tuple[int, int] | None = None
+
+    def _buffers(self, height: int, width: int) -> None:
+        if self._size == (height, width):
+            return
+        self._size = (height, width)
+        self._a = np.empty((height, width), np.float32)
+        self._b = np.empty((height, width), np.float32)
+        self._grid_a = np.empty((height, width), np.uint8)
+        self._grid_b = np.empty((height, width), np.uint8)
+        self._index = np.empty((height, width), np.int32)
+        self._part = np.empty((height, width), np.int32)
+        self._rgbx = np.empty((height, width), np.uint32)
+
+    def __call__(self, gray: np.ndarray, ab_small: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """uint8 (H, W) gray + float32 (h, w, 2) ab (clipped to +-AB_LIMIT) -> ``out`` uint8 (H, W, 3)."""
+        cv2 = self._cv2
+        height, width = gray.shape
+        self._buffers(height, width)
+        for channel, plane, grid in ((0, self._a, self._grid_a), (1, self._b, self._grid_b)):
+            cv2.resize(
+                np.ascontiguousarray(ab_small[..., channel]),
+                (width, height),
+                dst=plane,
+                interpolation=cv2.INTER_LINEAR,
+            )
+            # (ab + 110) / 2, rounded to nearest and saturated into 0..110 (uint8)
+            cv2.convertScaleAbs(
+                plane, dst=grid, alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
+            )
+        np.multiply(gray, GRID_STEPS * GRID_STEPS, out=self._index, dtype=np.int32)
+        np.multiply(self._grid_a, GRID_STEPS, out=self._part, dtype=np.int32)
+        self._index += self._part
+        self._index += self._grid_b
+        np.take(self._tables.rgb(), self._index, out=self._rgbx)
+        rgbx = self._rgbx.view(np.uint8).reshape(height, width, 4)
+        cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)
+        return out
