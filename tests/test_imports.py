@@ -13,6 +13,8 @@ LIGHT_MODULES = [
     "edgecolor.cli",
     "edgecolor.config",
     "edgecolor.errors",
+    "edgecolor.photos",
+    "edgecolor.training.catalogue",
 ]
 
 

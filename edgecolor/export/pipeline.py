@@ -104,8 +104,8 @@ def check_run_dir(run_dir: Path):
     Returns:
         (RunConfig, {"train": [Path], "holdout": [Path]}).
     """
+    from edgecolor.training.catalogue import load_split
     from edgecolor.training.checkpoint import checkpoint_dir, has_checkpoint, load_run_config
-    from edgecolor.training.data import load_split
 
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
@@ -131,11 +131,11 @@ def calibration_photos(options: ExportOptions, split: dict) -> tuple[list[np.nda
             that decodes.
     """
     from edgecolor.export.verify import load_photos
-    from edgecolor.training.data import find_images
+    from edgecolor.photos import collect_photos
 
     if options.calibration is not None:
         folder = Path(options.calibration).expanduser()
-        paths = find_images([folder])  # UsageError: missing, not a folder, no image files
+        paths = collect_photos([folder])  # UsageError: missing, not a folder, no image files
         source = str(folder)
     else:
         paths = _existing(split["train"])

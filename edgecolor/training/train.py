@@ -27,6 +27,7 @@ from pathlib import Path
 
 from edgecolor.config import RunConfig
 from edgecolor.errors import EdgecolorError
+from edgecolor.training import catalogue
 from edgecolor.training import data as data_module
 from edgecolor.training.checkpoint import RunCheckpoint
 from edgecolor.training.rebalance import BINS, ab_histogram, rebalancing_weights
@@ -263,11 +264,11 @@ class Trainer:
         self,
         resume: bool = False,
         progress: bool = True,
-        prepared: data_module.PreparedData | None = None,
+        prepared: catalogue.PreparedData | None = None,
     ) -> TrainResult:
         """Train up to ``config.train.steps`` (the run's total), resuming when asked.
 
-        ``prepared``: the run's decoded photos (``data.prepare_data``), or None to load them.
+        ``prepared``: the run's decoded photos (``catalogue.prepare_data``), or None to load them.
 
         Raises:
             UsageError: resume without a checkpoint, or a checkpoint that does not match.
@@ -279,7 +280,7 @@ class Trainer:
         config, train = self.config, self.config.train
         start = self.state.restore_latest() if resume else 0
         self.set_learning_rate(float(self.state.learning_rate.numpy()))
-        prepared = prepared or data_module.prepare_data(config, self.run_dir)
+        prepared = prepared or catalogue.prepare_data(config, self.run_dir)
         if train.rebalance > 0:
             self.set_rebalancing(prepared.train)
         # A resumed run draws a fresh data order (seed offset by the step) instead of
@@ -506,7 +507,7 @@ def train(
     # TensorFlow's own INFO chatter (e.g. checkpoint sharding timings) is not for users.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     logging.getLogger("absl").setLevel(logging.WARNING)
-    prepared = data_module.prepare_data(config, run_dir)
+    prepared = catalogue.prepare_data(config, run_dir)
     trainer = Trainer(config, run_dir)
     return trainer.run(resume=resume, progress=progress, prepared=prepared)
 
