@@ -18,6 +18,11 @@ LIGHT_MODULES = [
 ]
 
 
+def _run_python(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (nothing imported yet), output captured."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize("module", LIGHT_MODULES)
 def test_light_module_imports_no_tensorflow(module):
     code = (
@@ -27,9 +32,7 @@ def test_light_module_imports_no_tensorflow(module):
         "print(heavy)\n"
         "sys.exit(1 if heavy else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = _run_python(code)
     assert result.returncode == 0, (
         f"{module} imported {result.stdout.strip()} {result.stderr[-500:]}"
     )
@@ -44,9 +47,7 @@ def test_cli_help_builds_every_subcommand_without_tensorflow():
         "assert 'train' in parser.format_help() and 'summary' in parser.format_help()\n"
         "sys.exit(1 if 'tensorflow' in sys.modules else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = _run_python(code)
     assert result.returncode == 0, result.stderr[-800:]
 
 
@@ -65,7 +66,5 @@ def test_export_reads_photos_without_the_training_package(tmp_path):
         "print(loaded)\n"
         "sys.exit(1 if loaded or 'tensorflow' in sys.modules else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = _run_python(code)
     assert result.returncode == 0, result.stdout + result.stderr[-800:]
