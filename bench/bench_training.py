@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="photo folder (default: the shared photos, else generated)")
     args = parser.parse_args(argv)
 
-    from edgecolor.training import data
+    from edgecolor.training import catalogue, data
     from edgecolor.training.train import Trainer
 
     config = RunConfig.load(args.config)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     train = config.train
 
     start = time.perf_counter()
-    prepared = data.prepare_data(config, scratch)
+    prepared = catalogue.prepare_data(config, scratch)
     decode_seconds = time.perf_counter() - start
 
     dataset = data.training_dataset(prepared.train, train.image_size, train.batch_size, train.seed)

@@ -75,14 +75,6 @@ def demo_clip() -> Path:
     return path
 
 
-def _load_gray(path: Path) -> np.ndarray:
-    """A photo as uint8 (H, W) grayscale (the bundled ones already are)."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("L"), dtype=np.uint8)
-
-
 @dataclass
 class PhotoRun:
     """What colorizing the demo photos produced."""
@@ -96,12 +88,13 @@ class PhotoRun:
 def colorize_photos(colorizer, photos: list[Path], out_dir: Path) -> PhotoRun:
     """Colorize each photo into ``out_dir/photos/NAME.jpg``; unreadable ones are named and skipped."""
     from edgecolor.evaluation.photos import save_image
+    from edgecolor.photos import ImageReadError, read_gray
 
     run = PhotoRun()
     for path in photos:
         try:
-            gray = _load_gray(path)  # uint8 (H, W)
-        except (OSError, ValueError, SyntaxError) as error:
+            gray = read_gray(path)  # uint8 (H, W)
+        except ImageReadError as error:
             log.error("skipping unreadable photo %s: %s", path, error)
             run.failed.append((path, str(error)))
             continue

@@ -14,10 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# Photo files that training, export calibration and `edgecolor eval` read from a folder tree
-# (the device's `colorize` takes whatever Pillow or OpenCV can open: edgecolor.device.images).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
-
 
 def temporary_beside(path: str | Path) -> Path:
     """A fresh, hidden temporary file in ``path``'s folder, ending in ``path``'s suffix.

@@ -1,4 +1,6 @@
-"""The training data pipeline: finding, decoding, skipping, splitting, tf.data batches."""
+"""The training data: the run's photo catalogue (decoding, skipping, splitting) and tf.data batches.
+
+Finding and reading photo files is tested in test_photos.py."""
 
 from __future__ import annotations
 
@@ -18,41 +20,7 @@ from training_photos import (
 from edgecolor import color
 from edgecolor.config import RunConfig
 from edgecolor.errors import UsageError
-from edgecolor.training import data
-
-
-def test_find_images_recursive_and_case_insensitive(tmp_path):
-    (tmp_path / "a" / "b").mkdir(parents=True)
-    wanted = []
-    for name in [
-        "a/one.JPG",
-        "a/b/two.png",
-        "three.jpeg",
-        "a/four.WebP",
-        "five.tif",
-        "six.TIFF",
-        "seven.bmp",
-    ]:
-        path = tmp_path / name
-        path.write_bytes(b"x")
-        wanted.append(path.resolve())
-    (tmp_path / "notes.txt").write_text("no")
-    (tmp_path / "a" / "folder.jpg").mkdir()  # a folder with an image-like name is not a file
-    assert data.find_images([tmp_path]) == sorted(wanted)
-    # a folder given twice (or nested) lists each file once
-    assert data.find_images([tmp_path, tmp_path / "a"]) == sorted(wanted)
-
-
-def test_find_images_missing_or_empty_folder(tmp_path):
-    with pytest.raises(UsageError, match="not found: .*nowhere"):
-        data.find_images([tmp_path / "nowhere"])
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    (empty / "readme.txt").write_text("no photos here")
-    with pytest.raises(UsageError, match="empty.* has no images"):
-        data.find_images([empty])
-    with pytest.raises(UsageError, match="no data folder"):
-        data.find_images([])
+from edgecolor.training import catalogue, data
 
 
 def test_gray_and_corrupt_files_are_skipped_and_listed(tmp_path, caplog):
@@ -64,7 +32,7 @@ def test_gray_and_corrupt_files_are_skipped_and_listed(tmp_path, caplog):
     corrupt = write_corrupt_files(tmp_path / "photos" / "broken")
     config = RunConfig.from_dict(tiny_config_dict([str(tmp_path / "photos")]))
     with caplog.at_level(logging.INFO, logger="edgecolor"):
-        prepared = data.prepare_data(config)
+        prepared = catalogue.prepare_data(config)
     report = prepared.report
     assert sorted(report.kept) == sorted(path.resolve() for path in colour)
     assert sorted(path for path, _ in report.gray) == sorted(path.resolve() for path in gray)
@@ -82,35 +50,19 @@ def test_no_colour_photos_is_a_usage_error(tmp_path):
     write_corrupt_files(tmp_path / "old")
     config = RunConfig.from_dict(tiny_config_dict([str(tmp_path / "old")]))
     with pytest.raises(UsageError, match="no colour photos found in .*old"):
-        data.prepare_data(config)
-
-
-def test_load_rgb_applies_exif_orientation_and_shrinks(tmp_path):
-    pixels = np.zeros((40, 80, 3), np.uint8)
-    pixels[:, :40, 0] = 255  # left half red
-    image = Image.fromarray(pixels)
-    exif = image.getexif()
-    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
-    path = tmp_path / "rotated.jpg"
-    image.save(path, exif=exif, quality=95)
-    loaded = data.load_rgb(path)
-    assert loaded.shape == (80, 40, 3)
-    assert loaded[5, 20, 0] > 200 and loaded[75, 20, 0] < 60  # red half now on top
-    small = data.load_rgb(path, short_side=20)
-    assert small.shape == (40, 20, 3)
-    assert data.load_rgb(path, short_side=500).shape == (80, 40, 3)  # never enlarged
+        catalogue.prepare_data(config)
 
 
 def test_split_is_deterministic_by_file(tmp_path):
     paths = [tmp_path / f"photo_{index:02d}.jpg" for index in range(20)]
-    first = data.split_files(paths, 0.25, seed=3)
-    assert first == data.split_files(list(reversed(paths)), 0.25, seed=3)
+    first = catalogue.split_files(paths, 0.25, seed=3)
+    assert first == catalogue.split_files(list(reversed(paths)), 0.25, seed=3)
     assert len(first["holdout"]) == 5 and len(first["train"]) == 15
     assert not set(first["holdout"]) & set(first["train"])
-    assert first != data.split_files(paths, 0.25, seed=4)
+    assert first != catalogue.split_files(paths, 0.25, seed=4)
     # tiny sets still hold one photo out, and never all of them
-    assert len(data.split_files(paths[:2], 0.1, seed=0)["holdout"]) == 1
-    assert data.split_files(paths[:1], 0.5, seed=0)["holdout"] == []
+    assert len(catalogue.split_files(paths[:2], 0.1, seed=0)["holdout"]) == 1
+    assert catalogue.split_files(paths[:1], 0.5, seed=0)["holdout"] == []
 
 
 def test_split_written_and_reused_on_resume(tmp_path):
@@ -119,22 +71,22 @@ def test_split_written_and_reused_on_resume(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     config = RunConfig.from_dict(tiny_config_dict([str(photos)]))
-    first = data.prepare_data(config, run_dir)
+    first = catalogue.prepare_data(config, run_dir)
     written = json.loads((run_dir / "split.json").read_text())
     assert written["holdout"] == [str(path) for path in first.holdout.paths]
     assert len(written["train"]) + len(written["holdout"]) == 8
     # a new photo after the split does not change a resumed run's split
     write_colour_photos(photos / "later", copies=1)
-    second = data.prepare_data(config, run_dir)
+    second = catalogue.prepare_data(config, run_dir)
     assert second.holdout.paths == first.holdout.paths
     assert second.train.paths == first.train.paths
-    assert data.load_split(run_dir)["holdout"] == first.holdout.paths
+    assert catalogue.load_split(run_dir)["holdout"] == first.holdout.paths
 
 
 def test_training_dataset_batches(tmp_path):
     write_colour_photos(tmp_path / "photos", copies=1)
     config = RunConfig.from_dict(tiny_config_dict([str(tmp_path / "photos")], holdout_fraction=0.0))
-    prepared = data.prepare_data(config)
+    prepared = catalogue.prepare_data(config)
     dataset = data.training_dataset(prepared.train, 32, batch_size=3, seed=7)
     batches = [(L.numpy(), ab.numpy()) for L, ab in dataset.take(4)]
     L_scaled, ab_scaled = batches[0]
@@ -168,7 +120,7 @@ def test_model_arrays_match_numpy_colour_maths():
 def test_holdout_arrays_are_fixed_centre_crops(tmp_path):
     write_colour_photos(tmp_path / "photos", copies=1)
     config = RunConfig.from_dict(tiny_config_dict([str(tmp_path / "photos")], holdout_fraction=0.5))
-    prepared = data.prepare_data(config)
+    prepared = catalogue.prepare_data(config)
     rgb, L_scaled, ab_scaled = data.holdout_arrays(prepared.holdout, 32)
     again = data.holdout_arrays(prepared.holdout, 32)
     assert (

@@ -145,11 +145,35 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
         assert colour.shape == photo.shape and colour.dtype == np.uint8
 
 
-def test_cli_int8_export_writes_a_verified_pair(tiny_run, tmp_path, capsys):
+def test_cli_int8_export_writes_a_verified_pair(tiny_run, tmp_path, capsys, monkeypatch):
+    from collections import Counter
+
+    from edgecolor import photos
     from edgecolor.device.model import load_metadata
+    from edgecolor.training import catalogue, checkpoint
+
+    # The export reads the checkpoint once and decodes each hold-out photo once (QAT
+    # takes an in-memory copy of the generator and decodes only the training photos).
+    loads, decodes = Counter(), Counter()
+
+    def counted_load(*args, **kwargs):
+        loads["generator"] += 1
+        return load_generator(*args, **kwargs)
+
+    def counted_read(path, *args, **kwargs):
+        decodes[str(path)] += 1
+        return read_rgb(path, *args, **kwargs)
+
+    load_generator, read_rgb = checkpoint.load_generator, photos.read_rgb
+    monkeypatch.setattr(checkpoint, "load_generator", counted_load)
+    monkeypatch.setattr(photos, "read_rgb", counted_read)
+    monkeypatch.setattr(catalogue, "read_rgb", counted_read)
 
     out = tmp_path / "models" / "tiny.tflite"
     assert _export(tiny_run, out, "--int8", "--qat-steps", "2") == 0
+    assert loads["generator"] == 1
+    holdout = catalogue.load_split(tiny_run)["holdout"]
+    assert holdout and all(decodes[str(path)] == 1 for path in holdout)
     assert sorted(path.name for path in out.parent.iterdir()) == ["tiny.json", "tiny.tflite"]
     metadata = load_metadata(out)  # the device runtime's own reader accepts it
     assert metadata["format"] == "int8" and metadata["model_file"] == "tiny.tflite"

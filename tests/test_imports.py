@@ -13,7 +13,14 @@ LIGHT_MODULES = [
     "edgecolor.cli",
     "edgecolor.config",
     "edgecolor.errors",
+    "edgecolor.photos",
+    "edgecolor.training.catalogue",
 ]
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (nothing imported yet), output captured."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)
@@ -25,9 +32,7 @@ def test_light_module_imports_no_tensorflow(module):
         "print(heavy)\n"
         "sys.exit(1 if heavy else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = _run_python(code)
     assert result.returncode == 0, (
         f"{module} imported {result.stdout.strip()} {result.stderr[-500:]}"
     )
@@ -42,7 +47,24 @@ def test_cli_help_builds_every_subcommand_without_tensorflow():
         "assert 'train' in parser.format_help() and 'summary' in parser.format_help()\n"
         "sys.exit(1 if 'tensorflow' in sys.modules else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = _run_python(code)
     assert result.returncode == 0, result.stderr[-800:]
+
+
+def test_export_reads_photos_without_the_training_package(tmp_path):
+    """Export verification decodes photos through edgecolor.photos, not edgecolor.training."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(photo)
+    code = (
+        "import sys\n"
+        "from edgecolor.export.verify import load_photos\n"
+        f"photos, names, skipped = load_photos([{str(photo)!r}], short_side=20)\n"
+        "assert photos[0].shape == (20, 27, 3) and names == ['photo.png'] and not skipped\n"
+        "loaded = sorted(name for name in sys.modules if name.startswith('edgecolor.training'))\n"
+        "print(loaded)\n"
+        "sys.exit(1 if loaded or 'tensorflow' in sys.modules else 0)\n"
+    )
+    result = _run_python(code)
+    assert result.returncode == 0, result.stdout + result.stderr[-800:]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgecolor import photos
 from edgecolor.device import images, video
 from edgecolor.errors import EdgecolorError, UsageError
 
@@ -85,7 +86,7 @@ def kind_of(path: Path) -> str | None:
     """ "video", "image" or None (not a file edgecolor colorizes), by suffix."""
     if video.is_video(path):
         return "video"
-    if path.suffix.lower() in images.image_suffixes():
+    if path.suffix.lower() in photos.image_suffixes():
         return "image"
     return None
 
@@ -116,7 +117,7 @@ def collect_jobs(paths: Iterable[str | Path], out_dir: Path) -> tuple[list[Job],
         if path.is_dir():
             if path.resolve() == out_resolved:
                 raise UsageError(f"-o {out_dir} is the input folder itself: choose another folder")
-            for source in _walk(path, out_resolved):
+            for source in photos.walk_files(path, skip=[out_resolved]):
                 kind = kind_of(source)
                 if kind is None:
                     ignored += 1
@@ -144,19 +145,6 @@ def _mark_conflicts(jobs: list[Job]) -> list[Job]:
             first[key] = job
         marked.append(job)
     return marked
-
-
-def _walk(folder: Path, skip: Path) -> list[Path]:
-    found = []
-    for root, directories, files in os.walk(folder):
-        root_path = Path(root)
-        directories[:] = sorted(
-            name
-            for name in directories
-            if not name.startswith(".") and (root_path / name).resolve() != skip
-        )
-        found.extend(root_path / name for name in sorted(files) if not name.startswith("."))
-    return found
 
 
 # --------------------------------------------------------------------------- bookkeeping
@@ -259,8 +247,8 @@ def process(
             raise UsageError("the output would overwrite the original")
         source_fingerprint = fingerprint(job.source)
         if job.kind == "image":
-            still = images.read_image(job.source)
-    except (images.UnreadableFile, UsageError) as error:
+            still = photos.read_image(job.source)
+    except (photos.UnreadableFile, UsageError) as error:
         return _failed(job, str(error), manifest)
     except OSError as error:
         return _failed(job, f"cannot read: {error.strerror or error}", manifest)
@@ -278,7 +266,7 @@ def process(
             images.write_image(job.output, frames, still)
             extra = {"frames": len(frames)}
             notes = still.notes
-    except (images.UnreadableFile, UsageError) as error:
+    except (photos.UnreadableFile, UsageError) as error:
         return _failed(job, str(error), manifest)
     except EdgecolorError:
         raise  # a missing dependency stops the batch: no other file would work either

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgecolor import photos
 from edgecolor.device import batch
 from edgecolor.errors import UsageError
 
@@ -116,20 +117,12 @@ class Watcher:
 
     def _candidates(self) -> list[Path]:
         found = []
-        for root, directories, files in os.walk(self.watch_dir):
-            root_path = Path(root)
-            directories[:] = sorted(
-                name
-                for name in directories
-                if not name.startswith(".") and (root_path / name).resolve() not in self._skip
-            )
-            for name in sorted(files):
-                lower = name.lower()
-                if name.startswith(".") or name.endswith("~") or lower.endswith(TEMPORARY_SUFFIXES):
-                    continue
-                path = root_path / name
-                if batch.kind_of(path) is not None:
-                    found.append(path)
+        for path in photos.walk_files(self.watch_dir, skip=self._skip):
+            name = path.name
+            if name.endswith("~") or name.lower().endswith(TEMPORARY_SUFFIXES):
+                continue
+            if batch.kind_of(path) is not None:
+                found.append(path)
         return found
 
     def _job(self, path: Path) -> batch.Job:

@@ -129,7 +129,8 @@ def load_candidates(model_paths: list[Path | None], device: str, threads: int | 
 def run_eval(args: argparse.Namespace) -> int:
     """``edgecolor eval``: see the parser description. Returns the exit code."""
     from edgecolor.evaluation import metrics
-    from edgecolor.evaluation.photos import find_photos, spread_sample, write_json
+    from edgecolor.evaluation.photos import spread_sample, write_json
+    from edgecolor.photos import find_photos
 
     model_paths, data_dirs, out_dir = _check_arguments(args)
     sources = []

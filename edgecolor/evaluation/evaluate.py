@@ -21,7 +21,7 @@ import numpy as np
 from edgecolor.color import colorfulness
 from edgecolor.evaluation import metrics
 from edgecolor.evaluation.grid import CELL_HEIGHT, CELL_WIDTH, thumbnail
-from edgecolor.evaluation.photos import load_rgb
+from edgecolor.photos import ImageReadError, read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +133,10 @@ def evaluate(
         if index in slots:
             grid_owed += 1
         try:
-            original = load_rgb(path)
-        except (OSError, ValueError, SyntaxError) as error:
-            # Pillow raises these for corrupt, truncated or unknown files.
+            original = read_rgb(path)  # uint8 (H, W, 3)
+        except ImageReadError as error:
             log.warning("skipping unreadable photo %s: %s", path, error)
-            result.failed.append((Path(path), f"{type(error).__name__}: {error}"))
+            result.failed.append((Path(path), str(error)))
             continue
         original_colorfulness = colorfulness(original)
         if original_colorfulness < metrics.MIN_COLORFULNESS:

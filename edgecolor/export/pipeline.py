@@ -104,8 +104,8 @@ def check_run_dir(run_dir: Path):
     Returns:
         (RunConfig, {"train": [Path], "holdout": [Path]}).
     """
+    from edgecolor.training.catalogue import load_split
     from edgecolor.training.checkpoint import checkpoint_dir, has_checkpoint, load_run_config
-    from edgecolor.training.data import load_split
 
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
@@ -131,11 +131,11 @@ def calibration_photos(options: ExportOptions, split: dict) -> tuple[list[np.nda
             that decodes.
     """
     from edgecolor.export.verify import load_photos
-    from edgecolor.training.data import find_images
+    from edgecolor.photos import collect_photos
 
     if options.calibration is not None:
         folder = Path(options.calibration).expanduser()
-        paths = find_images([folder])  # UsageError: missing, not a folder, no image files
+        paths = collect_photos([folder])  # UsageError: missing, not a folder, no image files
         source = str(folder)
     else:
         paths = _existing(split["train"])
@@ -263,7 +263,7 @@ def run_export(options: ExportOptions) -> ExportResult:
         quantization["calibration"] = calibration_source
         if not options.ptq:
             # QAT trains the full model (its loss is at full resolution), then drops the resize.
-            qat_model, qat = _quantization_aware_training(options, config)
+            qat_model, qat = _quantization_aware_training(options, config, full_generator)
             to_convert, _ = strip_final_upsampling(qat_model)
             quantization.update(qat)
     if output_stride > 1:
@@ -348,11 +348,13 @@ def run_export(options: ExportOptions) -> ExportResult:
     return result
 
 
-def _quantization_aware_training(options: ExportOptions, config) -> tuple[object, dict]:
-    """Fine-tune a QAT copy of the run's generator; returns (qat_model, figures)."""
+def _quantization_aware_training(
+    options: ExportOptions, config, float_generator
+) -> tuple[object, dict]:
+    """Fine-tune a QAT copy of the run's (full, float) generator; returns (qat_model, figures)."""
     import time
 
-    from edgecolor.training.checkpoint import load_generator
+    from edgecolor.models.keras import keras
     from edgecolor.training.data import make_training_dataset
     from edgecolor.training.qat import (
         DEFAULT_QAT_STEPS,
@@ -362,8 +364,10 @@ def _quantization_aware_training(options: ExportOptions, config) -> tuple[object
     )
 
     steps = options.qat_steps or DEFAULT_QAT_STEPS
-    # A fresh copy: the float generator stays untouched as the verification reference.
-    generator, _, _ = load_generator(options.run_dir)
+    # A copy in memory (the checkpoint is read once): QAT freezes the copy's batch norms,
+    # and the float generator stays untouched as the verification reference.
+    generator = keras.models.clone_model(float_generator)
+    generator.set_weights(float_generator.get_weights())
     discriminator = (
         load_discriminator(options.run_dir, config) if config.train.gan_weight > 0 else None
     )

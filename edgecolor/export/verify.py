@@ -76,16 +76,16 @@ def load_photos(paths, short_side: int = VERIFY_SHORT_SIDE, limit: int = MAX_VER
     Returns:
         (photos, names, skipped): the arrays, their file names, and "name: reason" lines.
     """
-    from edgecolor.training.data import UnreadableImageError, load_rgb
+    from edgecolor.photos import ImageReadError, read_rgb
 
     photos, names, skipped = [], [], []
     for path in paths:
         if len(photos) >= limit:
             break
         try:
-            photos.append(load_rgb(path, short_side))
+            photos.append(read_rgb(path, short_side))
             names.append(Path(path).name)
-        except (UnreadableImageError, OSError) as error:
+        except ImageReadError as error:
             skipped.append(f"{Path(path).name}: {error}")
     return photos, names, skipped
 

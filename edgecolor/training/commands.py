@@ -202,10 +202,10 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {run_dir} exists and is not a folder")
     config = resolve_config(args)
 
-    from edgecolor.training.data import find_images
+    from edgecolor.photos import collect_photos
 
     for directory in config.train.data:
-        find_images([directory])  # missing or empty folders fail before TensorFlow loads
+        collect_photos([directory])  # missing or empty folders fail before TensorFlow loads
 
     check_networks(config)
     run_dir.mkdir(parents=True, exist_ok=True)

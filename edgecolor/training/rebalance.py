@@ -49,7 +49,7 @@ def ab_histogram(images) -> np.ndarray:
 
     Args:
         images: a sequence of uint8 (H, W, 3) sRGB photos, or anything with ``len`` and
-            ``image(i)`` returning one (``training.data.DecodedImages``).
+            ``image(i)`` returning one (``training.catalogue.DecodedImages``).
     """
     counts = np.zeros(BINS * BINS, np.float64)
     count = len(images)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from edgecolor.config import RunConfig
 from edgecolor.errors import EdgecolorError
+from edgecolor.training import catalogue
 from edgecolor.training import data as data_module
 from edgecolor.training.checkpoint import RunCheckpoint
 from edgecolor.training.rebalance import BINS, ab_histogram, rebalancing_weights
@@ -84,6 +85,48 @@ def is_chief(strategy) -> bool:
     task_type, task_id = resolver.task_type, resolver.task_id
     has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
     return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)
+
+
+def _check_finite(losses: dict[str, float], step: int, last_checkpoint: str | None) -> None:
+    """Raise TrainingDivergedError when a loss of ``step`` is NaN or infinite."""
+    bad = [name for name, value in losses.items() if not math.isfinite(value)]
+    if bad:
+        raise TrainingDivergedError(
+            f"{bad[0]} became {losses[bad[0]]} at step {step}; stopped without saving. "
+            f"Last good checkpoint: {last_checkpoint or 'none'}. "
+            "Lower the learning rate or disable mixed precision, then --resume."
+        )
+
+
+class _StepMeter:
+    """Running figures of the steps since the last evaluation.
+
+    ``take_averages`` gives the mean of each loss since the last call (and starts anew);
+    ``images_per_second`` is measured over the last ``RATE_WINDOW`` steps: the first steps
+    of each phase trace and compile, so a whole-run average would understate it.
+    """
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+        self.images_per_second = 0.0
+        self._totals: dict[str, float] = {}
+        self._counted = 0
+        self._step_times: deque[float] = deque(maxlen=RATE_WINDOW + 1)
+
+    def add(self, losses: dict[str, float]) -> None:
+        for name, value in losses.items():
+            self._totals[name] = self._totals.get(name, 0.0) + value
+        self._counted += 1
+        self._step_times.append(time.perf_counter())
+        if len(self._step_times) > 1:
+            elapsed = self._step_times[-1] - self._step_times[0]
+            steps = len(self._step_times) - 1
+            self.images_per_second = steps * self.batch_size / max(elapsed, 1e-9)
+
+    def take_averages(self) -> dict[str, float]:
+        averages = {name: value / self._counted for name, value in self._totals.items()}
+        self._totals, self._counted = {}, 0
+        return averages
 
 
 class Trainer:
@@ -263,150 +306,61 @@ class Trainer:
         self,
         resume: bool = False,
         progress: bool = True,
-        prepared: data_module.PreparedData | None = None,
+        prepared: catalogue.PreparedData | None = None,
     ) -> TrainResult:
         """Train up to ``config.train.steps`` (the run's total), resuming when asked.
 
-        ``prepared``: the run's decoded photos (``data.prepare_data``), or None to load them.
+        The schedule, one step at a time: start the adversarial phase at
+        ``pretrain_steps``; train on a batch; check the losses; every ``eval_every`` steps
+        evaluate on the hold-out (and maybe stop early); every ``sample_every`` write a
+        sample grid; every ``checkpoint_every`` save. The last step does all three.
+
+        ``prepared``: the run's decoded photos (``catalogue.prepare_data``), or None to load them.
 
         Raises:
             UsageError: resume without a checkpoint, or a checkpoint that does not match.
             TrainingDivergedError: a loss became NaN/Inf (the last good checkpoint stays).
         """
-        from tqdm import tqdm
-
-        tf = self._tf
-        config, train = self.config, self.config.train
+        train = self.config.train
         start = self.state.restore_latest() if resume else 0
         self.set_learning_rate(float(self.state.learning_rate.numpy()))
-        prepared = prepared or data_module.prepare_data(config, self.run_dir)
+        prepared = prepared or catalogue.prepare_data(self.config, self.run_dir)
         if train.rebalance > 0:
             self.set_rebalancing(prepared.train)
-        # A resumed run draws a fresh data order (seed offset by the step) instead of
-        # replaying the first batches again.
-        dataset = data_module.training_dataset(
-            prepared.train, train.image_size, train.batch_size, train.seed + start
-        )
-        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-        holdout = data_module.holdout_arrays(prepared.holdout, train.image_size, limit=64)
-        samples = (
-            holdout
-            if len(holdout[0])
-            else data_module.holdout_arrays(prepared.train, train.image_size)
-        )
-        samples = tuple(array[: train.sample_count] for array in samples)
-
-        writer = (
-            tf.summary.create_file_writer(str(self.run_dir / TENSORBOARD_DIR))
-            if self.chief
-            else None
-        )
+        batches = self._batches(prepared, start)
+        holdout, samples = self._evaluation_arrays(prepared)
         last_checkpoint = self.state.manager.latest_checkpoint if resume else None
         saved_step = start if resume else -1
         sample_path = None
         metrics: dict = {}
-        totals: dict[str, float] = {}
-        counted = 0
-        images_per_second = 0.0
-        step_times: deque[float] = deque(maxlen=RATE_WINDOW + 1)
+        meter = _StepMeter(train.batch_size)
         step = start
         if step >= train.steps:
             log.info("run is already at step %d of %d: nothing to train", step, train.steps)
 
-        bar = tqdm(
-            total=train.steps,
-            initial=start,
-            unit="step",
-            disable=not progress,
-            dynamic_ncols=True,
-            desc="train",
-            # Redirected output (a log file) gets a line every half minute, not a flood.
-            mininterval=1.0 if sys.stderr.isatty() else 30.0,
-        )
+        bar = self._progress_bar(start, progress)
+        writer = self._tensorboard_writer()
         try:
             while step < train.steps:
                 adversarial = train.gan_weight > 0 and step >= train.pretrain_steps
                 if adversarial and step == train.pretrain_steps and train.pretrain_steps > 0:
-                    # The adversarial phase fine-tunes the best L1 generator (by hold-out L1),
-                    # not the last one: a long L1 phase on few photos overfits.
-                    best = self.state.restore_best_generator()
-                    if best is not None:
-                        log.info(
-                            "step %d: adversarial phase starts from the best L1 generator %s",
-                            step,
-                            best,
-                        )
-                    # Hold-out L1 jumps when the adversarial term starts: plateau anew, from
-                    # the adversarial phase's own starting learning rate.
-                    self.state.best_holdout_l1.assign(float("inf"))
-                    self.state.evals_without_improvement.assign(0)
-                    self.state.evals_since_best.assign(0)
-                    self.set_learning_rate(
-                        train.learning_rate
-                        if train.adversarial_learning_rate is None
-                        else train.adversarial_learning_rate
-                    )
-                    log.info("step %d: L1 pretraining done, adversarial training starts", step)
-                losses = self.train_step(next(iterator), adversarial)
-                bad = [name for name, value in losses.items() if not math.isfinite(value)]
-                if bad:
-                    raise TrainingDivergedError(
-                        f"{bad[0]} became {losses[bad[0]]} at step {step + 1}; stopped without saving. "
-                        f"Last good checkpoint: {last_checkpoint or 'none'}. "
-                        "Lower the learning rate or disable mixed precision, then --resume."
-                    )
+                    self._start_adversarial_phase(step)
+                losses = self.train_step(next(batches), adversarial)
+                _check_finite(losses, step + 1, last_checkpoint)
                 step += 1
                 self.state.step.assign(step)
-                for name, value in losses.items():
-                    totals[name] = totals.get(name, 0.0) + value
-                counted += 1
-                # Throughput over the last RATE_WINDOW steps: the first steps of each phase
-                # trace and compile, so a whole-run average would understate it.
-                step_times.append(time.perf_counter())
-                if len(step_times) > 1:
-                    elapsed = step_times[-1] - step_times[0]
-                    images_per_second = (
-                        (len(step_times) - 1) * train.batch_size / max(elapsed, 1e-9)
-                    )
-                bar.update(1)
-                bar.set_postfix(
-                    l1=f"{losses['g_l1']:.4f}",
-                    g=f"{losses['g_adversarial']:.3f}",
-                    d=f"{losses['d_loss']:.3f}",
-                    img_s=f"{images_per_second:.1f}",
-                    refresh=False,
-                )
-                if writer is not None and step % SCALAR_EVERY == 0:
-                    with writer.as_default(step=step):
-                        for name, value in losses.items():
-                            tf.summary.scalar(f"train/{name}", value)
-                        tf.summary.scalar(
-                            "train/learning_rate", float(self.state.learning_rate.numpy())
-                        )
-                        tf.summary.scalar("train/images_per_second", images_per_second)
+                meter.add(losses)
+                self._report_step(step, losses, meter.images_per_second, bar, writer)
                 last = step == train.steps
                 if step % train.eval_every == 0 or last:
-                    averages = {name: value / counted for name, value in totals.items()}
-                    totals, counted = {}, 0
+                    averages = meter.take_averages()
                     metrics = self._evaluate(
-                        step, adversarial, averages, holdout, images_per_second, writer
+                        step, adversarial, averages, holdout, meter.images_per_second, writer
                     )
-                    if self._should_stop_early(adversarial):
-                        log.info(
-                            "step %d: hold-out L1 has not improved for %d evaluations: "
-                            "stopping early (best checkpoint kept)",
-                            step,
-                            train.early_stopping_evals,
-                        )
+                    if self._should_stop_early(step, adversarial):
                         last = True
                 if step % train.sample_every == 0 or last:
-                    sample_path = write_sample_grid(
-                        self.run_dir / SAMPLES_DIR / f"step_{step:07d}.png",
-                        self.generator,
-                        samples[0],
-                        samples[1],
-                        write=self.chief,
-                    )
+                    sample_path = self._write_samples(step, samples)
                 if step % train.checkpoint_every == 0 or last:
                     last_checkpoint = self.state.save()
                     saved_step = step
@@ -417,31 +371,128 @@ class Trainer:
             if writer is not None:
                 writer.flush()
             self._cleanup_worker_dir()
-        if saved_step != step:
-            last_checkpoint = self.state.save() if step > 0 else last_checkpoint
-        if not self.chief:
-            # This worker's own copies were scratch; the chief's are the run's.
-            if last_checkpoint is not None:
-                last_checkpoint = str(self.run_dir / "checkpoints" / Path(last_checkpoint).name)
-            sample_path = None
-        log.info("done: step %d, checkpoint %s", step, last_checkpoint)
-        if sample_path is not None:
-            log.info("samples: %s", sample_path)
-        return TrainResult(step, last_checkpoint, metrics, images_per_second, sample_path)
+        if saved_step != step and step > 0:
+            last_checkpoint = self.state.save()
+        return self._finish(step, last_checkpoint, metrics, meter.images_per_second, sample_path)
 
-    def _should_stop_early(self, adversarial: bool) -> bool:
-        """True when early stopping is on and the last phase has stopped improving.
+    # ------------------------------------------------------------------ the loop's parts
+
+    def _batches(self, prepared: catalogue.PreparedData, start: int):
+        """An endless iterator of distributed training batches (L_scaled, ab_scaled)."""
+        train = self.config.train
+        # A resumed run draws a fresh data order (seed offset by the step) instead of
+        # replaying the first batches again.
+        dataset = data_module.training_dataset(
+            prepared.train, train.image_size, train.batch_size, train.seed + start
+        )
+        return iter(self.strategy.experimental_distribute_dataset(dataset))
+
+    def _evaluation_arrays(self, prepared: catalogue.PreparedData):
+        """(hold-out arrays for evaluation, arrays for the sample grids).
+
+        Each is (rgb, L_scaled, ab_scaled) as ``data.holdout_arrays`` returns; the samples
+        are the first ``sample_count`` hold-out photos, or training photos when the run
+        has no hold-out.
+        """
+        train = self.config.train
+        holdout = data_module.holdout_arrays(prepared.holdout, train.image_size, limit=64)
+        samples = (
+            holdout
+            if len(holdout[0])
+            else data_module.holdout_arrays(prepared.train, train.image_size)
+        )
+        return holdout, tuple(array[: train.sample_count] for array in samples)
+
+    def _progress_bar(self, start: int, progress: bool):
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.config.train.steps,
+            initial=start,
+            unit="step",
+            disable=not progress,
+            dynamic_ncols=True,
+            desc="train",
+            # Redirected output (a log file) gets a line every half minute, not a flood.
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        )
+
+    def _tensorboard_writer(self):
+        """The TensorBoard writer of RUN_DIR/tensorboard (chief only; None elsewhere)."""
+        if not self.chief:
+            return None
+        return self._tf.summary.create_file_writer(str(self.run_dir / TENSORBOARD_DIR))
+
+    def _start_adversarial_phase(self, step: int) -> None:
+        """At ``pretrain_steps``: the best L1 generator, a fresh plateau count, the phase's rate."""
+        train = self.config.train
+        # The adversarial phase fine-tunes the best L1 generator (by hold-out L1), not the
+        # last one: a long L1 phase on few photos overfits.
+        best = self.state.restore_best_generator()
+        if best is not None:
+            log.info("step %d: adversarial phase starts from the best L1 generator %s", step, best)
+        # Hold-out L1 jumps when the adversarial term starts: plateau anew, from the
+        # adversarial phase's own starting learning rate.
+        self.state.best_holdout_l1.assign(float("inf"))
+        self.state.evals_without_improvement.assign(0)
+        self.state.evals_since_best.assign(0)
+        self.set_learning_rate(
+            train.learning_rate
+            if train.adversarial_learning_rate is None
+            else train.adversarial_learning_rate
+        )
+        log.info("step %d: L1 pretraining done, adversarial training starts", step)
+
+    def _report_step(self, step: int, losses: dict, images_per_second: float, bar, writer):
+        """The progress bar after every step; TensorBoard scalars every ``SCALAR_EVERY``."""
+        bar.update(1)
+        bar.set_postfix(
+            l1=f"{losses['g_l1']:.4f}",
+            g=f"{losses['g_adversarial']:.3f}",
+            d=f"{losses['d_loss']:.3f}",
+            img_s=f"{images_per_second:.1f}",
+            refresh=False,
+        )
+        if writer is None or step % SCALAR_EVERY:
+            return
+        tf = self._tf
+        with writer.as_default(step=step):
+            for name, value in losses.items():
+                tf.summary.scalar(f"train/{name}", value)
+            tf.summary.scalar("train/learning_rate", float(self.state.learning_rate.numpy()))
+            tf.summary.scalar("train/images_per_second", images_per_second)
+
+    def _write_samples(self, step: int, samples) -> Path | None:
+        """RUN_DIR/samples/step_XXXXXXX.png: gray | generated | original (written by the chief)."""
+        return write_sample_grid(
+            self.run_dir / SAMPLES_DIR / f"step_{step:07d}.png",
+            self.generator,
+            samples[0],
+            samples[1],
+            write=self.chief,
+        )
+
+    def _should_stop_early(self, step: int, adversarial: bool) -> bool:
+        """True (and logged) when early stopping is on and the last phase stopped improving.
 
         Only the run's last phase stops early: an L1 pretraining phase that plateaus still
         hands over to the adversarial phase at ``pretrain_steps``.
         """
         train = self.config.train
         last_phase = adversarial or train.gan_weight == 0
-        return (
+        stop = (
             train.early_stopping_evals > 0
             and last_phase
             and int(self.state.evals_since_best.numpy()) >= train.early_stopping_evals
         )
+        if stop:
+            log.info(
+                "step %d: hold-out L1 has not improved for %d evaluations: "
+                "stopping early (best checkpoint kept)",
+                step,
+                train.early_stopping_evals,
+            )
+        return stop
 
     def _evaluate(self, step, adversarial, averages, holdout, images_per_second, writer) -> dict:
         """Hold-out metrics, plateau detection (learning rate / 10), log.jsonl, TensorBoard."""
@@ -486,6 +537,17 @@ class Trainer:
         log.debug("eval %s", record)
         return record
 
+    def _finish(self, step, last_checkpoint, metrics, images_per_second, sample_path):
+        """The run's TrainResult, naming the chief's files (a worker's copies were scratch)."""
+        if not self.chief:
+            if last_checkpoint is not None:
+                last_checkpoint = str(self.run_dir / "checkpoints" / Path(last_checkpoint).name)
+            sample_path = None
+        log.info("done: step %d, checkpoint %s", step, last_checkpoint)
+        if sample_path is not None:
+            log.info("samples: %s", sample_path)
+        return TrainResult(step, last_checkpoint, metrics, images_per_second, sample_path)
+
     def _cleanup_worker_dir(self) -> None:
         if not self.chief:
             shutil.rmtree(
@@ -506,7 +568,7 @@ def train(
     # TensorFlow's own INFO chatter (e.g. checkpoint sharding timings) is not for users.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     logging.getLogger("absl").setLevel(logging.WARNING)
-    prepared = data_module.prepare_data(config, run_dir)
+    prepared = catalogue.prepare_data(config, run_dir)
     trainer = Trainer(config, run_dir)
     return trainer.run(resume=resume, progress=progress, prepared=prepared)
 
