@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -144,6 +145,8 @@ def fake_edgetpu_here(fake_libedgetpu, tmp_path, monkeypatch):
     monkeypatch.setitem(backends.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    # No Coral is attached here: skip the /dev + USB check so the probe child runs.
+    monkeypatch.setenv(backends.EDGETPU_CHECK_ENV, "0")
     log = tmp_path / "delegate-creations.log"
     monkeypatch.setenv("FAKE_EDGETPU_LOG", str(log))
     return log
@@ -220,6 +223,77 @@ def test_a_working_delegate_is_used_and_a_missing_tpu_falls_back_with_one_warnin
     )
 
 
+def _fake_sysfs(root: Path, usb_ids: list[tuple[str, str]], apex: bool = False):
+    """A /dev and /sys/bus/usb/devices with these USB devices (and a hub's port without IDs)."""
+    dev, usb = root / "dev", root / "usb"
+    dev.mkdir(parents=True)
+    (usb / "1-1:1.0").mkdir(parents=True)  # an interface: no idVendor
+    for number, (vendor, product) in enumerate(usb_ids):
+        device = usb / f"1-{number + 2}"
+        device.mkdir()
+        (device / "idVendor").write_text(vendor + "\n")
+        (device / "idProduct").write_text(product + "\n")
+    if apex:
+        (dev / "apex_0").touch()
+    return dev, usb
+
+
+@pytest.mark.parametrize(
+    ("usb_ids", "apex", "attached"),
+    [
+        ([("1d6b", "0002"), ("046d", "0825")], False, False),  # a hub and a webcam
+        ([("1d6b", "0002"), ("1a6e", "089a")], False, True),  # USB Accelerator, no firmware
+        ([("18d1", "9302")], False, True),  # USB Accelerator after libedgetpu's firmware
+        ([("18d1", "4ee7")], False, False),  # another Google device (a phone)
+        ([], True, True),  # M.2 / PCIe card
+    ],
+)
+def test_a_coral_is_found_on_the_usb_bus_or_as_an_apex_device(
+    tmp_path, monkeypatch, usb_ids, apex, attached
+):
+    if platform.system() != "Linux":
+        pytest.skip("the /dev + sysfs check is Linux's")
+    dev, usb = _fake_sysfs(tmp_path, usb_ids, apex)
+    monkeypatch.setattr(backends, "DEV_DIR", dev)
+    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV, raising=False)
+    assert backends.edgetpu_attached() is attached
+    monkeypatch.setenv(backends.EDGETPU_CHECK_ENV, "0")
+    assert backends.edgetpu_attached() is None  # "probe and see"
+    monkeypatch.setattr(backends, "USB_DEVICES_DIR", tmp_path / "no-sysfs")
+    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV)
+    assert backends.edgetpu_attached() is None  # a container without the USB bus in sysfs
+
+
+def test_an_unplugged_coral_starts_no_probe_child(
+    tiny_model, tmp_path, monkeypatch, fake_edgetpu_here, caplog
+):
+    if platform.system() != "Linux":
+        pytest.skip("the /dev + sysfs check is Linux's")
+    dev, usb = _fake_sysfs(tmp_path / "sys", [("1d6b", "0002")])
+    monkeypatch.setattr(backends, "DEV_DIR", dev)
+    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV)
+    monkeypatch.setenv("FAKE_EDGETPU", "ok")  # the library would work, were a TPU there
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    compiled = model.with_name("tiny_edgetpu.tflite")
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+        loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
+    assert loaded.device == "cpu"
+    assert _creations(fake_edgetpu_here) == 0  # no child, no delegate
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "no Coral found" in warnings[0]
+    with pytest.raises(UsageError, match="no Coral found"):
+        backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
+    # plugged in later: not remembered on disk, so the next process probes and uses it
+    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    (usb / "1-9").mkdir()
+    (usb / "1-9" / "idVendor").write_text("18d1\n")
+    (usb / "1-9" / "idProduct").write_text("9302\n")
+    loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
+    assert loaded.device == "edgetpu" and _creations(fake_edgetpu_here) >= 1
+
+
 def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
     tiny_model, tmp_path, fake_libedgetpu
 ):
@@ -236,6 +310,7 @@ def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "FAKE_EDGETPU": "crash",
         "FAKE_EDGETPU_LOG": str(log),
+        backends.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
         ),

@@ -62,6 +62,15 @@ INSTALL_EDGETPU_REBUILD = (
 # accelerator in uploads its firmware, a few seconds.
 PROBE_TIMEOUT_SECONDS = 60.0
 
+# Where a Coral shows up on Linux, without loading libedgetpu: the M.2 / mini-PCIe card's
+# driver (gasket + apex) makes /dev/apex_N; the USB Accelerator enumerates as 1a6e:089a
+# until libedgetpu uploads its firmware, then as 18d1:9302 (libedgetpu's udev rules).
+DEV_DIR = Path("/dev")
+USB_DEVICES_DIR = Path("/sys/bus/usb/devices")
+CORAL_USB_IDS = frozenset({("1a6e", "089a"), ("18d1", "9302")})
+# Set to 0 to skip that check and always probe (a Coral attached in a way it cannot see).
+EDGETPU_CHECK_ENV = "EDGECOLOR_EDGETPU_CHECK"
+
 # The Edge TPU runtime's shared library on each platform (as in pycoral).
 EDGETPU_SHARED_LIBRARY = {
     "Linux": "libedgetpu.so.1",
@@ -226,6 +235,39 @@ class EdgeTpuProbe:
     crashed: bool = False
 
 
+def edgetpu_attached() -> bool | None:
+    """Whether a Coral is attached: True, False, or None when this system cannot tell.
+
+    A cheap look at /dev and the USB bus in sysfs, so that a Pi with libedgetpu installed
+    and the accelerator unplugged does not start a probe child on every run. None (not
+    Linux, no sysfs USB bus as in some containers, or ``EDGECOLOR_EDGETPU_CHECK=0``) means
+    "probe and see".
+    """
+    if os.environ.get(EDGETPU_CHECK_ENV, "1") == "0":
+        return None
+    if platform.system() != "Linux" or not USB_DEVICES_DIR.is_dir():
+        return None
+    if any(DEV_DIR.glob("apex_*")):
+        return True
+    for device in USB_DEVICES_DIR.iterdir():
+        try:
+            ids = tuple(
+                (device / name).read_text(encoding="ascii").strip().lower()
+                for name in ("idVendor", "idProduct")
+            )
+        except (OSError, UnicodeDecodeError):  # interfaces and hubs' ports have no IDs
+            continue
+        if ids in CORAL_USB_IDS:
+            return True
+    return False
+
+
+NO_CORAL_FOUND = (
+    "no Coral found (no /dev/apex_* and no USB device "
+    + " or ".join(sorted(f"{vendor}:{product}" for vendor, product in CORAL_USB_IDS))
+    + ")"
+)
+
 # In-process cache of probe results: key -> result (see _probe_key).
 _PROBE_RESULTS: dict[str, EdgeTpuProbe] = {}
 
@@ -342,6 +384,9 @@ def probe_edgetpu(
     library = EDGETPU_SHARED_LIBRARY.get(platform.system(), "")
     use_disk = _loaded_library_file(library) is not None
     result = _read_probe_cache(key) if use_disk else None
+    if result is None and edgetpu_attached() is False:
+        # Nothing to probe: not kept on disk either, so plugging one in is seen next run.
+        result = EdgeTpuProbe(False, NO_CORAL_FOUND)
     if result is None:
         result = _run_probe_child(model_path, label, device_name, timeout)
         if use_disk and (result.ok or result.crashed):
