@@ -137,12 +137,11 @@ if [[ -z $SOURCE ]]; then
     if [[ -f $CHECKOUT/pyproject.toml && -d $CHECKOUT/edgecolor ]]; then SOURCE=$CHECKOUT
     else die "$SCRIPT_DIR is not inside an edgecolor checkout: give SOURCE (a checkout or a wheel)"; fi
 fi
-if [[ -n $SOURCE ]]; then
-    [[ -e $SOURCE ]] || die "SOURCE not found: $SOURCE (give an edgecolor checkout or a .whl file)"
-    SOURCE=$(realpath -- "$SOURCE")
-    if [[ -f $SOURCE && $SOURCE != *.whl ]]; then die "SOURCE is a file but not a wheel (.whl): $SOURCE"; fi
-    if [[ -d $SOURCE && ! -f $SOURCE/pyproject.toml ]]; then die "SOURCE directory has no pyproject.toml: $SOURCE"; fi
-fi
+# SOURCE is always set here (given, or this script's checkout).
+[[ -e $SOURCE ]] || die "SOURCE not found: $SOURCE (give an edgecolor checkout or a .whl file)"
+SOURCE=$(realpath -- "$SOURCE")
+if [[ -f $SOURCE && $SOURCE != *.whl ]]; then die "SOURCE is a file but not a wheel (.whl): $SOURCE"; fi
+if [[ -d $SOURCE && ! -f $SOURCE/pyproject.toml ]]; then die "SOURCE directory has no pyproject.toml: $SOURCE"; fi
 if (( ! DRY_RUN )) && [[ $EUID -ne 0 ]]; then
     die "run as root (sudo $0 ...): apt, /opt, udev and systemd need it. --dry-run works as any user."
 fi

@@ -107,3 +107,15 @@ def test_install_sh_installs_the_checkout_it_is_in_by_default():
     installs = [command for command in commands if " install --only-binary" in command]
     # both the install and the forced reinstall of the package itself take the built wheel
     assert len(installs) == 2 and all(".whl" in command for command in installs), installs
+
+
+def test_the_installer_fetches_the_libedgetpu_rebuild_the_runtime_names():
+    """A Coral crash tells the user to install one .deb; install.sh must fetch that same one."""
+    from edgecolor.device import backends
+
+    script = (CHECKOUT / "device" / "install.sh").read_text()
+    urls = re.findall(r'^LIBEDGETPU_REBUILD_URL="([^"]+)"', script, re.MULTILINE)
+    assert urls == [
+        "https://github.com/feranick/libedgetpu/releases/download/"
+        f"{backends.LIBEDGETPU_REBUILD_TAG}/{backends.LIBEDGETPU_REBUILD_DEB}"
+    ]
