@@ -3,6 +3,7 @@ sinks started and stopped, each layout labelled once."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -482,6 +483,8 @@ def test_bench_command_prints_every_stage(tiny_model, capsys):
     for stage in ("capture", "prepare", "invoke", "join", "encode"):
         assert f"\n{stage} " in output
     assert "latency ms: p50" in output and "fps" in output and "of invoke" in output
+    loop_fps = re.search(r"the live loop itself: ([0-9.]+) fps", output)
+    assert loop_fps and float(loop_fps.group(1)) > 0
 
 
 def test_display_without_a_desktop_is_a_clear_usage_error(
