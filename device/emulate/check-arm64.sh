@@ -26,7 +26,7 @@
 #     b. edgecolor colorize of a grayscale photo with --model, and a check that the output
 #        has the input's size and luminance (check_output.py);
 #     c. edgecolor live on the bundled demo clip, recorded, and the recording read back;
-#     d. the live loop's 4:2:0 join (Colorizer mode="video") against the exact join, and
+#     d. the live loop's 4:2:0 join (FrameColorizer) against the exact join, and
 #        its preview JPEG.
 #     The model: the bundled default when edgecolor/assets has one, else an int8 model of
 #     the default architecture with random weights (make_test_model.py).
