@@ -170,3 +170,49 @@ def test_unreadable_files_raise_a_reason(tmp_path):
     assert "not found" in reasons["gone.jpg"]
     # the reason leaves the path to the caller, which names it
     assert all(str(tmp_path) not in reason for reason in reasons.values())
+
+
+def test_read_preview_fits_upright_eight_bit_rgb_and_names_bad_files(tmp_path):
+    from edgecolor.photos import ImageReadError, read_preview
+
+    # A 16-bit gray scan stored on its side: 200 wide and 300 high on disk, with an EXIF
+    # orientation that turns it upright to 300 wide and 200 high.
+    levels = np.tile(np.linspace(0, 65535, 300, dtype=np.uint16)[:, None], (1, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.fromarray(levels).save(tmp_path / "scan.tiff", exif=exif)
+    upright = photos.read_rgb(tmp_path / "scan.tiff")
+    assert upright.shape[:2] == (200, 300)
+    preview = read_preview(tmp_path / "scan.tiff", 60)
+    assert preview.mode == "RGB" and preview.size == (60, 40)  # upright, fits, aspect kept
+    pixels = np.asarray(preview, dtype=int)
+    assert pixels.max() >= 240 and pixels.min() <= 15  # the 16-bit range, in 8 bits
+    # transparency is laid over white
+    Image.fromarray(np.zeros((40, 40, 4), np.uint8)).save(tmp_path / "clear.png")
+    assert np.asarray(read_preview(tmp_path / "clear.png", 100)).min() == 255
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ImageReadError, match="not a readable picture"):
+        read_preview(tmp_path / "broken.jpg", 100)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_read_preview_turns_every_orientation_as_read_rgb_does(tmp_path, orientation):
+    from edgecolor.photos import read_preview
+
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:20, :30] = (255, 0, 0)  # a red quarter marks the stored top-left
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "photo.png", exif=exif)
+    upright = photos.read_rgb(tmp_path / "photo.png")
+    preview = np.asarray(read_preview(tmp_path / "photo.png", 30))
+    assert preview.shape[:2] == (upright.shape[0] // 2, upright.shape[1] // 2)
+
+    def red_corner(rgb):
+        height, width = rgb.shape[:2]
+        red = rgb[..., 0].astype(int) - rgb[..., 1]
+        quarters = [red[: height // 2, : width // 2], red[: height // 2, width // 2 :],
+                    red[height // 2 :, : width // 2], red[height // 2 :, width // 2 :]]
+        return int(np.argmax([quarter.mean() for quarter in quarters]))
+
+    assert red_corner(preview) == red_corner(upright)

@@ -18,10 +18,9 @@ import os
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from edgecolor.device.batch import BOOKKEEPING_DIR
 from edgecolor.files import atomic_output
+from edgecolor.photos import ImageReadError, read_preview
 
 logger = logging.getLogger(__name__)
 
@@ -74,39 +73,7 @@ def _is_fresh(source: Path, target: Path) -> bool:
 
 def _scaled_rgb(source: Path, longest: int):
     """The first frame of ``source``, upright, 8-bit RGB, fitting ``longest`` x ``longest``."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
-        with Image.open(source) as image:
-            image.draft("RGB", (longest, longest))  # JPEG: decode at 1/2, 1/4 or 1/8 size
-            image = _eight_bit(ImageOps.exif_transpose(image))
-            image.thumbnail((longest, longest), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            return image.convert("RGB")  # gray scaled down first: a third of the work
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
-        raise RenditionError(f"{source.name}: not a readable picture ({error})") from None
-    except Image.DecompressionBombError as error:
-        raise RenditionError(f"{source.name}: too large ({error})") from None
-
-
-def _eight_bit(image):
-    """Any Pillow mode -> 8-bit "L" or "RGB", which Pillow can scale.
-
-    16-bit gray keeps its top 8 bits (a uint8 copy, not a float one: 1 byte a pixel more
-    for a 16-bit scan, not 4); 32-bit and float gray are scaled by their maximum;
-    transparency is laid over white.
-    """
-    from PIL import Image
-
-    if image.mode.startswith("I;16"):
-        return Image.fromarray((np.asarray(image) >> 8).astype(np.uint8), "L")
-    if image.mode in ("I", "F"):
-        pixels = np.asarray(image, dtype=np.float32)
-        top = 255.0 if pixels.max() <= 255 else float(pixels.max())
-        return Image.fromarray(np.clip(pixels * (255.0 / top), 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-        backdrop = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(backdrop, image).convert("RGB")
-    if image.mode in ("L", "RGB"):
-        return image
-    return image.convert("RGB")
+        return read_preview(source, longest)
+    except ImageReadError as error:
+        raise RenditionError(f"{source.name}: {error}") from None
