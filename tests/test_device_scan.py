@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from processes import sigint_at_its_default
 from skimage import data
 
 from edgecolor.cli import main
@@ -305,6 +306,7 @@ def test_scan_batch_keeps_scanning_the_feeder_as_a_service(tmp_path, tiny_model)
         stderr=subprocess.PIPE,
         text=True,
         env=_environment(tools),
+        preexec_fn=sigint_at_its_default,
     )
     try:
         assert _wait_for(lambda: len(list(out.glob("scan-*.tif"))) == 2, 120)

@@ -23,6 +23,7 @@ from gallery_support import (  # tests/ is on sys.path (pytest rootdir import)
     wait_until,
 )
 from PIL import Image
+from processes import sigint_at_its_default
 
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue
@@ -380,6 +381,7 @@ def _start(arguments: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        preexec_fn=sigint_at_its_default,
     )
     lines = []
     for line in process.stderr:
