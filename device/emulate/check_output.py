@@ -107,11 +107,11 @@ def video_mode(model_path: str, source_path: str) -> None:
     difference = np.abs(fast - exact)
     jpeg = encode_jpeg(planes.draw_label("00.0 fps"))
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    print(f"video mode on {width}x{height} (OpenCV {cv2.__version__}, numpy {np.__version__}): "
+    print(f"frame path on {width}x{height} (OpenCV {cv2.__version__}, numpy {np.__version__}): "
           f"|video - exact join| mean {difference.mean():.2f}, p99 {np.percentile(difference, 99):.0f} "
           f"(8-bit); preview JPEG {len(jpeg)} bytes, decodes to {decoded.shape}")
     if difference.mean() > 3.0 or decoded.shape != (height, width, 3):
-        sys.exit("FAIL: the video mode's join is off, or its JPEG does not decode")
+        sys.exit("FAIL: the frame path's join is off, or its JPEG does not decode")
     print("PASS: the 4:2:0 join and its preview JPEG")
 
 
