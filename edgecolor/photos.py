@@ -306,34 +306,17 @@ def read_preview(path: str | Path, longest: int):
     try:
         with Image.open(path) as image:
             image.draft("RGB", (longest, longest))  # JPEG: decode at 1/2, 1/4 or 1/8 size
-            try:
-                orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
-            except (TypeError, ValueError):
-                orientation = 1
-            # Turned upright after the conversion, as read_image turns its arrays: Pillow's
-            # exif_transpose mis-turns a 16-bit TIFF whose orientation swaps the sides.
+            orientation = _orientation(image.getexif())
             image = _pillow_eight_bit(image)
-            if orientation in PILLOW_TRANSPOSE:
-                image = image.transpose(Image.Transpose[PILLOW_TRANSPOSE[orientation]])
             image.thumbnail((longest, longest), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            return image.convert("RGB")
+            picture = np.asarray(image.convert("RGB"))
     except Image.DecompressionBombError as error:
         raise ImageReadError(f"too large ({error})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageReadError(f"not a readable picture ({error})") from None
-
-
-# EXIF orientation -> the name of Pillow's Image.Transpose that turns the picture upright
-# (the same turns as apply_orientation makes on arrays).
-PILLOW_TRANSPOSE = {
-    2: "FLIP_LEFT_RIGHT",
-    3: "ROTATE_180",
-    4: "FLIP_TOP_BOTTOM",
-    5: "TRANSPOSE",
-    6: "ROTATE_270",
-    7: "TRANSVERSE",
-    8: "ROTATE_90",
-}
+    # Turned upright once small, as read_image turns its arrays (Pillow's exif_transpose
+    # mis-turns a 16-bit TIFF whose orientation swaps the sides).
+    return Image.fromarray(np.ascontiguousarray(apply_orientation(picture, orientation)))
 
 
 def _pillow_eight_bit(image):
@@ -389,10 +372,7 @@ def _read_metadata(image: Any, still: StillImage) -> None:
     source_exif = image.getexif()
     if not len(source_exif):
         return
-    try:
-        still.orientation = int(source_exif.get(EXIF_ORIENTATION, 1))
-    except (TypeError, ValueError):
-        still.orientation = 1
+    still.orientation = _orientation(source_exif)
     exif = Image.Exif()  # a copy: the image's own must keep its tag while frames load
     if image.format == "TIFF":
         # A TIFF's "EXIF" is its own directory (sizes, strips, photometric...): carry over
@@ -409,6 +389,14 @@ def _read_metadata(image: Any, still: StillImage) -> None:
     exif.pop(EXIF_ORIENTATION, None)  # the pixels are turned upright instead
     if len(exif):
         still.exif = exif.tobytes()
+
+
+def _orientation(exif: Any) -> int:
+    """The EXIF orientation (1-8) of a Pillow ``Exif``; 1 when missing or not a number."""
+    try:
+        return int(exif.get(EXIF_ORIENTATION, 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def _profile_colour_space(icc: bytes | None) -> str | None:

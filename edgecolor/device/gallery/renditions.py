@@ -57,7 +57,10 @@ def rendition(source: Path, target: Path, longest: int) -> Path:
         if _is_fresh(source, target):  # made by another request while this one waited
             return target
         status = source.stat()
-        picture = _scaled_rgb(source, longest)
+        try:
+            picture = read_preview(source, longest)  # the first frame, upright, 8-bit RGB
+        except ImageReadError as error:
+            raise RenditionError(f"{source.name}: {error}") from None
         with atomic_output(target) as temporary:
             picture.save(temporary, format="JPEG", quality=JPEG_QUALITY, optimize=True)
             os.utime(temporary, ns=(status.st_atime_ns, status.st_mtime_ns))
@@ -70,10 +73,3 @@ def _is_fresh(source: Path, target: Path) -> bool:
     except FileNotFoundError:
         return False
 
-
-def _scaled_rgb(source: Path, longest: int):
-    """The first frame of ``source``, upright, 8-bit RGB, fitting ``longest`` x ``longest``."""
-    try:
-        return read_preview(source, longest)
-    except ImageReadError as error:
-        raise RenditionError(f"{source.name}: {error}") from None
