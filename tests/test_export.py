@@ -59,8 +59,9 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
     from edgecolor.export.pipeline import representative_L
     from edgecolor.export.tflite import convert_generator, strip_final_upsampling
     from edgecolor.files import atomic_write_bytes
+    from edgecolor.training.catalogue import prepare_data
     from edgecolor.training.checkpoint import load_generator
-    from edgecolor.training.data import make_training_dataset
+    from edgecolor.training.data import training_dataset
     from edgecolor.training.qat import load_discriminator, qat_finetune
 
     # 1. The trained tiny generator (the best by hold-out L1, what export takes) and its frozen
@@ -71,7 +72,9 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
     frozen = {weight.name: weight.numpy().copy() for weight in discriminator.trainable_weights}
 
     # 2. Quantization-aware fine-tuning, a few steps of the run's own objective.
-    dataset = make_training_dataset(config, tiny_run)
+    train = config.train
+    photos = prepare_data(config, tiny_run, holdout=False).train
+    dataset = training_dataset(photos, train.image_size, train.batch_size, train.seed)
     qat_model, history = qat_finetune(
         generator, discriminator, dataset, config, steps=3, log_every=1
     )

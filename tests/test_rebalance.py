@@ -102,3 +102,28 @@ def test_rebalance_out_of_range_is_a_usage_error():
     config = RunConfig.from_dict(tiny_config_dict(["photos"], rebalance=1.0))
     with pytest.raises(UsageError, match="train.rebalance"):
         validate_train_config(config)
+
+
+def test_qat_fine_tuning_optimises_the_runs_rebalanced_loss():
+    import tensorflow as tf
+
+    from edgecolor.models import build_generator
+    from edgecolor.training.qat import qat_finetune
+
+    config = RunConfig.from_dict(tiny_config_dict(["photos"], gan_weight=0.0, rebalance=0.5))
+    rng = np.random.default_rng(0)
+    batch = (
+        tf.constant(rng.uniform(-1, 1, (2, 32, 32, 1)), tf.float32),
+        tf.constant(rng.uniform(-0.5, 0.5, (2, 32, 32, 2)), tf.float32),
+    )
+    losses = {}
+    for name, weights in (("plain", None), ("ten", np.full((BINS, BINS), 10.0, np.float32))):
+        generator = build_generator(config.generator, 32)
+        _, history = qat_finetune(
+            generator, None, [batch], config, steps=1, log_every=1, ab_weights=weights
+        )
+        losses[name] = history[0]
+    # the objective weighs the L1 by the bins' weights; the logged L1 stays plain
+    plain, ten = losses["plain"], losses["ten"]
+    assert plain["g_loss"] == pytest.approx(config.train.l1_weight * plain["g_l1"], rel=1e-4)
+    assert ten["g_loss"] == pytest.approx(10 * config.train.l1_weight * ten["g_l1"], rel=1e-4)

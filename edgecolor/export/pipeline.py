@@ -355,13 +355,15 @@ def _quantization_aware_training(
     import time
 
     from edgecolor.models.keras import keras
-    from edgecolor.training.data import make_training_dataset
+    from edgecolor.training.catalogue import prepare_data
+    from edgecolor.training.data import training_dataset
     from edgecolor.training.qat import (
         DEFAULT_QAT_STEPS,
         QAT_LEARNING_RATE_FACTOR,
         load_discriminator,
         qat_finetune,
     )
+    from edgecolor.training.rebalance import run_weights
 
     steps = options.qat_steps or DEFAULT_QAT_STEPS
     # A copy in memory (the checkpoint is read once): QAT freezes the copy's batch norms,
@@ -371,7 +373,12 @@ def _quantization_aware_training(
     discriminator = (
         load_discriminator(options.run_dir, config) if config.train.gan_weight > 0 else None
     )
-    dataset = make_training_dataset(config, options.run_dir)
+    # The training photos only (the hold-out is not decoded): the batches, and the colours
+    # a class-rebalanced run weighed its L1 by, so QAT optimises the run's own loss.
+    train = config.train
+    photos = prepare_data(config, options.run_dir, holdout=False).train
+    dataset = training_dataset(photos, train.image_size, train.batch_size, train.seed)
+    ab_weights = run_weights(train.rebalance, photos)
     log.info(
         "quantization-aware training: %d steps at %d px, batch %d",
         steps,
@@ -379,7 +386,9 @@ def _quantization_aware_training(
         config.train.batch_size,
     )
     started = time.perf_counter()
-    qat_model, history = qat_finetune(generator, discriminator, dataset, config, steps)
+    qat_model, history = qat_finetune(
+        generator, discriminator, dataset, config, steps, ab_weights=ab_weights
+    )
     seconds = time.perf_counter() - started
     return qat_model, {
         "qat_steps": steps,

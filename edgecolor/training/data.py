@@ -12,14 +12,11 @@ TensorFlow is imported inside the functions that need it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from edgecolor import color
-from edgecolor.config import RunConfig
 from edgecolor.errors import UsageError
-from edgecolor.training.catalogue import DecodedImages, prepare_data
+from edgecolor.training.catalogue import DecodedImages, prepare_data  # noqa: F401 (re-export)
 
 # Random crops cover this fraction range of the cached short side (scale jitter).
 CROP_SCALE_RANGE = (0.6, 1.0)
@@ -98,19 +95,6 @@ def training_dataset(images: DecodedImages, image_size: int, batch_size: int, se
     # The photos are in memory, not in files: shard batches by data across workers.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-def make_training_dataset(config: RunConfig, run_dir: str | Path | None = None):
-    """The training batches of a run config: ``prepare_data`` then ``training_dataset``.
-
-    Used by QAT fine-tuning, so a run folder's hold-out photos are not decoded (nothing
-    here uses them). Elements: (L_scaled float32 (B, S, S, 1), ab_scaled float32
-    (B, S, S, 2)), B = ``config.train.batch_size``, S = ``config.train.image_size``.
-    """
-    prepared = prepare_data(config, run_dir, holdout=False)
-    return training_dataset(
-        prepared.train, config.train.image_size, config.train.batch_size, config.train.seed
-    )
 
 
 def centre_crop(rgb: np.ndarray, image_size: int) -> np.ndarray:

@@ -96,6 +96,7 @@ def qat_finetune(
     log_every: int = 50,
     discriminator_batch_statistics: bool = True,
     freeze_batch_norm: bool = True,
+    ab_weights=None,
 ):
     """Quantization-aware fine-tuning with the run's generator objective.
 
@@ -113,6 +114,8 @@ def qat_finetune(
         freeze_batch_norm: keep the generator's batch norms in inference mode with their
             trained statistics (``trainable = False`` on those layers of ``generator``,
             which is modified), so only convolution weights and quantization ranges adapt.
+        ab_weights: float32 (BINS, BINS) class-rebalancing weights of a run with
+            ``train.rebalance`` (``training.rebalance.run_weights``), None for plain L1.
     Returns:
         (qat_model, history): the quantize-wrapped generator and a list of per-step
         {"step", "g_loss", "g_l1", "g_adversarial"} dicts (every ``log_every`` steps and the last).
@@ -149,7 +152,7 @@ def qat_finetune(
                     tf.concat([L_scaled, fake_ab], -1), training=discriminator_batch_statistics
                 )
             total, adversarial_term, l1 = generator_loss(
-                fake_logits, ab_scaled, fake_ab, train.gan_weight, train.l1_weight
+                fake_logits, ab_scaled, fake_ab, train.gan_weight, train.l1_weight, ab_weights
             )
         gradients = tape.gradient(total, qat_model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, qat_model.trainable_variables, strict=True))

@@ -91,6 +91,20 @@ def rebalancing_weights(histogram: np.ndarray, strength: float) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+def run_weights(strength: float, images) -> np.ndarray | None:
+    """A run's bin weights from its training photos: float32 (BINS, BINS), None when off.
+
+    The one place training and QAT fine-tuning get them, so both optimise the same loss.
+
+    Args:
+        strength: ``train.rebalance`` (0 = plain L1: None).
+        images: the run's training photos (as for :func:`ab_histogram`).
+    """
+    if strength == 0:
+        return None
+    return rebalancing_weights(ab_histogram(images), strength)
+
+
 def weighted_l1_loss(real_ab, fake_ab, weights):
     """TensorFlow: class-rebalanced L1, float32 scalar.
 

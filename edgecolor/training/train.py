@@ -30,7 +30,7 @@ from edgecolor.errors import EdgecolorError
 from edgecolor.training import catalogue
 from edgecolor.training import data as data_module
 from edgecolor.training.checkpoint import RunCheckpoint
-from edgecolor.training.rebalance import BINS, ab_histogram, rebalancing_weights
+from edgecolor.training.rebalance import BINS, run_weights
 from edgecolor.training.samples import evaluate, write_sample_grid
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,7 @@ class Trainer:
 
     def set_rebalancing(self, images) -> None:
         """Weights for the class-rebalanced L1 from the training photos' colours."""
-        weights = rebalancing_weights(ab_histogram(images), self.config.train.rebalance)
+        weights = run_weights(self.config.train.rebalance, images)
         self.ab_weights.assign(weights)
         log.info(
             "class-rebalanced L1 (strength %.2f): bin weights %.2f to %.2f",
