@@ -13,9 +13,11 @@ device runtime at each photo's own resolution):
 
 Models: the int8 model (``--model``, default the bundled one) and a float model
 (``--float-model``, or exported from ``--run`` with ``edgecolor export --float32`` at the
-int8 model's input size). Prints one table per set and the issue's targets (PSNR >= +1.0 dB
+int8 model's input size). Prints one table per set (PSNR, CIEDE2000, colourfulness and the
+hue figures: hue hit per family, sepia share, neutral chroma) and the targets (PSNR >= +1.0 dB
 over gray, CIEDE2000 >= 1.0 below gray, colourfulness ratio >= 0.45, int8 within 0.3 dB of
-float), and writes ``OUT/quality.json`` and a grid per set.
+float; issue 16's green hit >= 0.30, red >= 0.15, all >= 0.40, sepia <= 0.15, neutral
+chroma <= 4), and writes ``OUT/quality.json`` and a grid per set.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ TARGETS = {
     "colorfulness_ratio": (0.45, 0.6),
 }
 INT8_VS_FLOAT_MAX_DB = 0.3
+# Issue 16's hue targets: (figure, family or None, bound, "min" or "max").
+HUE_TARGETS = (
+    ("hue_hit", "green", 0.30, "min"),
+    ("hue_hit", "red", 0.15, "min"),
+    ("hue_hit", "all", 0.40, "min"),
+    ("sepia_share", None, 0.15, "max"),
+    ("neutral_chroma", None, 4.0, "max"),
+)
 
 
 def skimage_photos(folder: Path) -> list[Path]:
@@ -107,6 +117,18 @@ def check_targets(data: dict, int8_label: str, float_label: str | None) -> list[
         aim_note = " (aim met)" if values[name] >= aim else ""
         lines.append(
             f"  {name:24} {values[name]:+7.2f}  target >= {target}, aim {aim}: {verdict}{aim_note}"
+        )
+    for figure, family, bound, kind in HUE_TARGETS:
+        value = entry.get(figure)
+        value = value.get(family) if family is not None and value is not None else value
+        name = f"{figure} {family}" if family else figure
+        if value is None:
+            lines.append(f"  {name:24}     n/a  (no such pixels in this set)")
+            continue
+        met = value >= bound if kind == "min" else value <= bound
+        sign = ">=" if kind == "min" else "<="
+        lines.append(
+            f"  {name:24} {value:7.2f}  target {sign} {bound}: {'MET' if met else 'NOT MET'}"
         )
     if float_label is not None:
         float_entry = next(model for model in data["models"] if model["label"] == float_label)

@@ -246,3 +246,40 @@ def test_eval_two_sources_with_one_name_exit_2(tmp_path, tiny_model, capsys):
     )
     assert code == 2
     assert "'photos'" in capsys.readouterr().err
+
+
+def test_report_and_table_carry_hue_figures_overall_and_per_folder(photo_dir, capsys):
+    """The right colours (the original itself) hit every hue; gray hits none; the JSON has
+    the figures per photo, per source folder and overall, and the table prints them."""
+    from edgecolor.evaluation.evaluate import format_table, report
+
+    originals = {}
+
+    class Oracle:  # gives back the original photo: every hue right
+        def colorize(self, image):
+            return originals[image.tobytes()]
+
+    photos = sorted(photo_dir.rglob("*.*"))
+    for path in photos:
+        try:
+            original = np.asarray(Image.open(path).convert("RGB"), np.uint8)
+        except OSError:
+            continue
+        originals[metrics.to_grayscale(original).tobytes()] = original
+    result = evaluate([Candidate("oracle", Oracle())], photos, grid=0, progress=False)
+    data = report(result, photo_dir)
+    oracle = next(entry for entry in data["models"] if entry["label"] == "oracle")
+    assert oracle["hue_hit"]["all"] == 1.0 and oracle["sepia_share"] == 0.0
+    assert data["baseline"]["hue_hit"]["all"] == 0.0
+    assert data["baseline"]["neutral_chroma"] == pytest.approx(0.0, abs=0.01)  # float noise
+    assert set(data["per_folder"]) == {".", "animals"}
+    animals = data["per_folder"]["animals"]
+    assert animals["photos"] == 2 and animals["scores"]["oracle"]["hue_hit"]["all"] == 1.0
+    # Pooled by pixels: the overall counts are the folders' counts added up.
+    assert oracle["hue_counts"]["coloured"] == sum(
+        folder["scores"]["oracle"]["hue_counts"]["coloured"]
+        for folder in data["per_folder"].values()
+    )
+    table = format_table(result, photo_dir)
+    assert "green" in table and "sepia" in table and "per folder" in table
+    assert "animals oracle" in table

@@ -25,13 +25,15 @@ def register(subparsers) -> None:
     """Add the ``eval`` subcommand to the ``edgecolor`` parser."""
     parser = subparsers.add_parser(
         "eval",
-        help="measure colorization quality (PSNR, CIEDE2000, colourfulness) vs the gray baseline",
+        help="measure colorization quality (PSNR, CIEDE2000, colourfulness, hue figures) vs gray",
         description=(
             "Convert every colour photo under --data to 8-bit grayscale, colorize it with each "
             "--model through the device runtime at the photo's own resolution, and compare "
-            "with the original: PSNR over 8-bit RGB, mean CIEDE2000 and colourfulness "
-            "(output / original), side by side with the gray baseline (the grayscale input "
-            "itself). Writes OUT/eval.json and a comparison grid OUT/grid.png. Black-and-white "
+            "with the original: PSNR over 8-bit RGB, mean CIEDE2000, colourfulness "
+            "(output / original) and the hue figures (share of coloured pixels whose hue "
+            "family survives, per family; share turned sepia; chroma given to gray pixels), "
+            "side by side with the gray baseline (the grayscale input itself), overall and "
+            "per source folder. Writes OUT/eval.json and a comparison grid OUT/grid.png. Black-and-white "
             "photos are skipped; unreadable ones are named and skipped (exit code 1)."
         ),
     )
@@ -129,6 +131,7 @@ def load_candidates(model_paths: list[Path | None], device: str, threads: int | 
 def run_eval(args: argparse.Namespace) -> int:
     """``edgecolor eval``: see the parser description. Returns the exit code."""
     from edgecolor.evaluation import metrics
+    from edgecolor.evaluation.evaluate import format_hue_table
     from edgecolor.evaluation.photos import spread_sample, write_json
     from edgecolor.photos import find_photos
 
@@ -161,22 +164,31 @@ def run_eval(args: argparse.Namespace) -> int:
             "models": [
                 {
                     key: entry.get(key)
-                    for key in ("label", "psnr", "delta_e2000", "colorfulness_ratio", "vs_baseline")
+                    for key in (
+                        "label",
+                        "psnr",
+                        "delta_e2000",
+                        "colorfulness_ratio",
+                        "hue_hit",
+                        "sepia_share",
+                        "neutral_chroma",
+                        "vs_baseline",
+                    )
                 }
                 for entry in data["models"]
             ],
         }
         for photo in data["per_photo"]:
             for label, scores in photo["scores"].items():
-                per_label.setdefault(label, []).append(metrics.Scores(**scores))
+                per_label.setdefault(label, []).append(metrics.Scores.from_dict(scores))
     # Every photo of every source counted once: the figure to quote for "all sources".
+    pooled = {label: metrics.mean_scores(scores) for label, scores in per_label.items()}
     summary["pooled"] = {
         "photos": sum(entry["photos"] for entry in summary["sources"].values()),
-        "scores": {
-            label: metrics.mean_scores(scores).as_dict() for label, scores in per_label.items()
-        },
+        "scores": {label: scores.as_dict() for label, scores in pooled.items()},
     }
     print(_pooled_table(summary["pooled"]))
+    print("\n".join(format_hue_table(pooled)))
     print(f"summary: {write_json(out_dir / 'eval.json', summary)}")
     return exit_code
 
@@ -227,7 +239,7 @@ def _evaluate_source(
         data["grid"] = grid_path.name
     json_path = write_json(out_dir / "eval.json", data)
 
-    print(format_table(evaluation))
+    print(format_table(evaluation, data_dir))
     for candidate in candidates:
         print(f"{candidate.label}: {candidate.details['backend']}, {candidate.model_file}")
     if evaluation.skipped_gray:

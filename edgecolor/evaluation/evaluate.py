@@ -74,9 +74,24 @@ class Evaluation:
     def labels(self) -> list[str]:
         return [BASELINE] + [candidate.label for candidate in self.candidates]
 
-    def summary(self, label: str) -> metrics.Scores:
-        """Mean scores of one candidate (or ``BASELINE``) over all evaluated photos."""
-        return metrics.mean_scores([photo.scores[label] for photo in self.photos])
+    def summary(self, label: str, photos: list[PhotoResult] | None = None) -> metrics.Scores:
+        """Mean scores of one candidate (or ``BASELINE``) over all evaluated photos (or
+        ``photos``); hue figures pooled by pixel count."""
+        chosen = self.photos if photos is None else photos
+        return metrics.mean_scores([photo.scores[label] for photo in chosen])
+
+    def folders(self, data_dir: Path) -> dict[str, list[PhotoResult]]:
+        """The photos grouped by their first folder under ``data_dir`` (a source each);
+        photos directly in ``data_dir`` go under "."."""
+        groups: dict[str, list[PhotoResult]] = {}
+        root = Path(data_dir).resolve()
+        for photo in self.photos:
+            try:
+                parts = Path(photo.path).resolve().relative_to(root).parts
+            except ValueError:
+                parts = ()
+            groups.setdefault(parts[0] if len(parts) > 1 else ".", []).append(photo)
+        return dict(sorted(groups.items()))
 
 
 def unique_labels(paths: Sequence[Path]) -> list[str]:
@@ -207,6 +222,16 @@ def report(evaluation: Evaluation, data_dir: Path) -> dict:
             }
             entry["ms_per_photo"] = 1000.0 * candidate.seconds / max(photo_count, 1)
         models.append(entry)
+    folders = evaluation.folders(data_dir) if evaluation.photos else {}
+    per_folder = {
+        name: {
+            "photos": len(photos),
+            "scores": {
+                label: evaluation.summary(label, photos).as_dict() for label in evaluation.labels
+            },
+        }
+        for name, photos in folders.items()
+    }
     return {
         "schema": "edgecolor.eval/1",
         "edgecolor_version": __version__,
@@ -218,11 +243,19 @@ def report(evaluation: Evaluation, data_dir: Path) -> dict:
             "psnr": "dB over 8-bit RGB, skimage.metrics.peak_signal_noise_ratio, mean over photos",
             "delta_e2000": "skimage.color.deltaE_ciede2000 on rgb2lab, mean over pixels then photos",
             "colorfulness_ratio": "Hasler-Suesstrunk colourfulness output / original, mean over photos",
+            "hue_hit": "per hue family of the original (CIELAB h, skimage rgb2lab) and 'all': share "
+            "of pixels with original C*ab >= 15 whose output has C*ab >= 0.3 x original and hue "
+            "within 30 degrees; families under 50 pixels in a photo left out; pooled by pixels",
+            "hue_families": {name: list(bounds) for name, bounds in metrics.HUE_FAMILIES.items()},
+            "sepia_share": "of pixels with original C*ab >= 15, share whose output hue is in "
+            "[50, 100) with C*ab >= 5 while the original's hue is not",
+            "neutral_chroma": "mean output C*ab over pixels whose original C*ab < 5",
         },
         "baseline": {"label": BASELINE, **(baseline.as_dict() if baseline else {})},
         "models": models,
         "skipped_gray": [relative(path) for path in evaluation.skipped_gray],
         "failed": [{"path": relative(path), "error": error} for path, error in evaluation.failed],
+        "per_folder": per_folder,
         "per_photo": [
             {
                 "path": relative(photo.path),
@@ -235,8 +268,14 @@ def report(evaluation: Evaluation, data_dir: Path) -> dict:
     }
 
 
-def format_table(evaluation: Evaluation) -> str:
-    """The mean scores side by side, baseline first, as a plain-text table."""
+def _share(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def format_table(evaluation: Evaluation, data_dir: Path | None = None) -> str:
+    """The mean scores side by side, baseline first, as plain-text tables: PSNR, CIEDE2000
+    and colourfulness; the hue figures per family; and, when the photos lie in several
+    folders under ``data_dir``, one line per folder and label."""
     baseline = evaluation.summary(BASELINE)
     header = (
         f"{'':28} {'PSNR dB':>8} {'vs gray':>8} {'CIEDE2000':>10} {'vs gray':>8} {'colourful':>10}"
@@ -249,12 +288,69 @@ def format_table(evaluation: Evaluation) -> str:
         else:
             psnr_gain = f"{scores.psnr - baseline.psnr:+.2f}"
             delta_gain = f"{scores.delta_e2000 - baseline.delta_e2000:+.2f}"
-        name = label if len(label) <= 28 else label[:25] + "..."
         lines.append(
-            f"{name:28} {scores.psnr:8.2f} {psnr_gain:>8} {scores.delta_e2000:10.2f} "
+            f"{_short(label):28} {scores.psnr:8.2f} {psnr_gain:>8} {scores.delta_e2000:10.2f} "
             f"{delta_gain:>8} {scores.colorfulness_ratio:10.2f}"
         )
     lines.append(
         "PSNR higher is better; CIEDE2000 lower is better; colourful = output/original colourfulness."
     )
+    lines += [
+        "",
+        *format_hue_table({label: evaluation.summary(label) for label in evaluation.labels}),
+    ]
+    folders = evaluation.folders(data_dir) if data_dir is not None else {}
+    if len(folders) > 1:
+        lines += [
+            "",
+            f"{'per folder':40} {'photos':>6} {'PSNR':>7} {'CIEDE':>7} {'hue':>5} "
+            f"{'green':>5} {'red':>5} {'sepia':>5} {'neutral':>7}",
+        ]
+        for name, photos in folders.items():
+            for label in evaluation.labels:
+                scores = evaluation.summary(label, photos)
+                hue = scores.hue.figures() if scores.hue is not None else {}
+                hit = hue.get("hue_hit", {})
+                neutral = hue.get("neutral_chroma")
+                lines.append(
+                    f"{_short(name + ' ' + label, 40):40} {len(photos):6d} {scores.psnr:7.2f} "
+                    f"{scores.delta_e2000:7.2f} {_share(hit.get('all')):>5} "
+                    f"{_share(hit.get('green')):>5} {_share(hit.get('red')):>5} "
+                    f"{_share(hue.get('sepia_share')):>5} "
+                    f"{'-' if neutral is None else f'{neutral:.1f}':>7}"
+                )
     return "\n".join(lines)
+
+
+def _short(label: str, width: int = 28) -> str:
+    return label if len(label) <= width else label[: width - 3] + "..."
+
+
+def format_hue_table(summaries: dict[str, metrics.Scores]) -> list[str]:
+    """Lines of the hue table: hue hit per family and overall, sepia share, neutral chroma."""
+    families = list(metrics.HUE_FAMILIES)
+    names = {"orange_skin": "orange", "purple": "purple"}
+    header = (
+        f"{'hue hit (right hue, >=0.3 chroma)':34}"
+        + "".join(f"{names.get(family, family)[:6]:>7}" for family in families)
+        + f"{'all':>7}{'sepia':>7}{'neutral':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for label, scores in summaries.items():
+        if scores.hue is None:
+            continue
+        figures = scores.hue.figures()
+        hit = figures["hue_hit"]
+        neutral = figures["neutral_chroma"]
+        lines.append(
+            f"{_short(label):34}"
+            + "".join(f"{_share(hit[family]):>7}" for family in families)
+            + f"{_share(hit['all']):>7}{_share(figures['sepia_share']):>7}"
+            + f"{'-' if neutral is None else f'{neutral:.1f}':>8}"
+        )
+    lines.append(
+        "hue hit: share of clearly coloured pixels (C*ab >= 15) with the original's hue family "
+        "kept; sepia: share turned orange-brown; neutral: mean chroma given to gray pixels "
+        "(lower is better)."
+    )
+    return lines

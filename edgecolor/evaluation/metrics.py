@@ -1,4 +1,5 @@
-"""Colorization quality metrics: PSNR, CIEDE2000 and colourfulness against the original photo.
+"""Colorization quality metrics against the original photo: PSNR, CIEDE2000, colourfulness
+and the hue figures (hue hit per family, sepia share, neutral chroma).
 
 Every metric compares two 8-bit sRGB images of the same size: the original colour photo and
 an output (a model's colorization, or the grayscale input itself for the gray baseline).
@@ -11,6 +12,10 @@ Reusable outside ``edgecolor eval`` (e.g. export verification)::
     gray = to_grayscale(original)                 # uint8 (H, W)
     scores = compare(original, colorizer.colorize(gray))
     scores.psnr, scores.delta_e2000, scores.colorfulness_ratio
+    scores.hue.figures()["hue_hit"]["green"]      # share of green pixels that stay green
+
+PSNR and CIEDE2000 alone cannot see the L1 "sepia effect": a model that turns every green
+and red brown can still beat gray on both. The hue figures can.
 """
 
 from __future__ import annotations
@@ -119,33 +124,199 @@ def colorfulness_ratio(original: np.ndarray, output: np.ndarray) -> float:
     return colorfulness(_check_rgb8("output", output)) / reference
 
 
+# --------------------------------------------------------------------------- hue
+
+# Hue families by the original's CIELAB hue angle h = atan2(b*, a*) in degrees, [start, end).
+# "red" wraps around 0. Greens (grass, leaves) and reds are what an L1 colorizer turns brown.
+HUE_FAMILIES: dict[str, tuple[float, float]] = {
+    "red": (330.0, 45.0),
+    "orange_skin": (45.0, 75.0),
+    "yellow": (75.0, 110.0),
+    "green": (110.0, 175.0),
+    "cyan": (175.0, 235.0),
+    "blue": (235.0, 300.0),
+    "purple": (300.0, 330.0),
+}
+# A pixel is "clearly coloured" from this chroma C*ab = hypot(a*, b*) of the original.
+COLOURED_CHROMA = 15.0
+# A hue hit: output chroma at least this share of the original's, hue within HUE_TOLERANCE.
+HIT_CHROMA_SHARE = 0.3
+HUE_TOLERANCE = 30.0
+# The brown/orange hues an unsure L1 colorizer falls back on ("sepia"), and the chroma
+# from which an output pixel counts as tinted.
+SEPIA_HUES = (50.0, 100.0)
+SEPIA_MIN_CHROMA = 5.0
+# Pixels of the original under this chroma are neutral (gray, white, black).
+NEUTRAL_CHROMA = 5.0
+# A family with fewer pixels than this in one photo is left out for that photo.
+MIN_FAMILY_PIXELS = 50
+
+
+def _hue_degrees(ab: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arctan2(ab[..., 1], ab[..., 0])) % 360.0
+
+
+def _in_hue_range(hue: np.ndarray, start: float, end: float) -> np.ndarray:
+    return (hue >= start) & (hue < end) if start < end else (hue >= start) | (hue < end)
+
+
+@dataclass(frozen=True)
+class HueCounts:
+    """Pixel counts behind the hue figures of one photo (or many, added up).
+
+    ``family_pixels`` / ``family_hits``: coloured pixels of the original per hue family and
+    how many came out right (families under MIN_FAMILY_PIXELS in a photo are 0 for it).
+    ``coloured`` / ``hits``: all clearly coloured pixels and the right ones; ``sepia``: of
+    those, pixels turned orange-brown whose original hue is not; ``neutral`` and
+    ``neutral_chroma_sum``: the original's neutral pixels and their output chroma, summed.
+    """
+
+    family_pixels: dict[str, int]
+    family_hits: dict[str, int]
+    coloured: int
+    hits: int
+    sepia: int
+    neutral: int
+    neutral_chroma_sum: float
+
+    def __add__(self, other: HueCounts) -> HueCounts:
+        return HueCounts(
+            family_pixels={k: v + other.family_pixels[k] for k, v in self.family_pixels.items()},
+            family_hits={k: v + other.family_hits[k] for k, v in self.family_hits.items()},
+            coloured=self.coloured + other.coloured,
+            hits=self.hits + other.hits,
+            sepia=self.sepia + other.sepia,
+            neutral=self.neutral + other.neutral,
+            neutral_chroma_sum=self.neutral_chroma_sum + other.neutral_chroma_sum,
+        )
+
+    def figures(self) -> dict:
+        """The hue figures: ``hue_hit`` {family: share or None, ..., "all": share or None},
+        ``sepia_share`` and ``neutral_chroma`` (None where there is no pixel to count)."""
+
+        def share(part, whole):
+            return part / whole if whole else None
+
+        hit = {
+            name: share(self.family_hits[name], self.family_pixels[name]) for name in HUE_FAMILIES
+        }
+        hit["all"] = share(self.hits, self.coloured)
+        return {
+            "hue_hit": hit,
+            "sepia_share": share(self.sepia, self.coloured),
+            "neutral_chroma": share(self.neutral_chroma_sum, self.neutral),
+        }
+
+
+def hue_counts(original: np.ndarray, output: np.ndarray) -> HueCounts:
+    """Count the hue figures' pixels of ``output`` against ``original``.
+
+    Both uint8 (H, W, 3) sRGB, converted to CIELAB (D65) by scikit-image's ``rgb2lab``.
+    Over the original's clearly coloured pixels (C*ab >= 15) a *hit* has output
+    C*ab >= 0.3 x the original's and a hue within 30 degrees; *sepia* is an output hue in
+    [50, 100) with C*ab >= 5 where the original's hue is not in that range. Gray output
+    scores no hit, no sepia and neutral chroma 0.
+    """
+    _, skcolor = require_skimage()
+    original_ab = skcolor.rgb2lab(_check_rgb8("original", original))[..., 1:].reshape(-1, 2)
+    output_ab = skcolor.rgb2lab(_check_rgb8("output", output))[..., 1:].reshape(-1, 2)
+    original_chroma = np.hypot(original_ab[:, 0], original_ab[:, 1])
+    output_chroma = np.hypot(output_ab[:, 0], output_ab[:, 1])
+    coloured = original_chroma >= COLOURED_CHROMA
+    original_hue = _hue_degrees(original_ab[coloured])
+    output_hue = _hue_degrees(output_ab[coloured])
+    difference = np.abs((output_hue - original_hue + 180.0) % 360.0 - 180.0)
+    hit = (output_chroma[coloured] >= HIT_CHROMA_SHARE * original_chroma[coloured]) & (
+        difference <= HUE_TOLERANCE
+    )
+    family_pixels, family_hits = {}, {}
+    for name, (start, end) in HUE_FAMILIES.items():
+        member = _in_hue_range(original_hue, start, end)
+        count = int(member.sum())
+        keep = count >= MIN_FAMILY_PIXELS
+        family_pixels[name] = count if keep else 0
+        family_hits[name] = int((hit & member).sum()) if keep else 0
+    sepia = (
+        _in_hue_range(output_hue, *SEPIA_HUES)
+        & (output_chroma[coloured] >= SEPIA_MIN_CHROMA)
+        & ~_in_hue_range(original_hue, *SEPIA_HUES)
+    )
+    neutral = original_chroma < NEUTRAL_CHROMA
+    return HueCounts(
+        family_pixels=family_pixels,
+        family_hits=family_hits,
+        coloured=int(coloured.sum()),
+        hits=int(hit.sum()),
+        sepia=int(sepia.sum()),
+        neutral=int(neutral.sum()),
+        neutral_chroma_sum=float(output_chroma[neutral].sum()),
+    )
+
+
+def sum_hue_counts(counts: list[HueCounts]) -> HueCounts:
+    """Counts of many photos added up: the pooled figures weigh photos by pixel count."""
+    if not counts:
+        raise ValueError("no hue counts to add")
+    total = counts[0]
+    for more in counts[1:]:
+        total = total + more
+    return total
+
+
+# --------------------------------------------------------------------------- all metrics
+
+
 @dataclass(frozen=True)
 class Scores:
-    """The three metrics of one output against its original."""
+    """The metrics of one output against its original (or of many photos, pooled)."""
 
     psnr: float
     delta_e2000: float
     colorfulness_ratio: float
+    hue: HueCounts | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        values = {
+            "psnr": self.psnr,
+            "delta_e2000": self.delta_e2000,
+            "colorfulness_ratio": self.colorfulness_ratio,
+        }
+        if self.hue is not None:
+            values.update(self.hue.figures())
+            values["hue_counts"] = asdict(self.hue)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Scores:
+        """Inverse of :meth:`as_dict` (the figures are recomputed from ``hue_counts``)."""
+        counts = values.get("hue_counts")
+        return cls(
+            psnr=values["psnr"],
+            delta_e2000=values["delta_e2000"],
+            colorfulness_ratio=values["colorfulness_ratio"],
+            hue=HueCounts(**counts) if counts is not None else None,
+        )
 
 
 def compare(original: np.ndarray, output: np.ndarray) -> Scores:
-    """All three metrics of ``output`` against ``original`` (both uint8 (H, W, 3) sRGB)."""
+    """Every metric of ``output`` against ``original`` (both uint8 (H, W, 3) sRGB)."""
     return Scores(
         psnr=psnr(original, output),
         delta_e2000=mean_delta_e2000(original, output),
         colorfulness_ratio=colorfulness_ratio(original, output),
+        hue=hue_counts(original, output),
     )
 
 
 def mean_scores(scores: list[Scores]) -> Scores:
-    """Mean of each metric over photos (the issue's "mean over photos"); PSNR inf values kept."""
+    """Mean of PSNR, CIEDE2000 and colourfulness over photos (PSNR inf values kept); the hue
+    counts added up, so each hue figure weighs photos by their pixels."""
     if not scores:
         raise ValueError("no scores to average")
+    hues = [score.hue for score in scores if score.hue is not None]
     return Scores(
         psnr=float(np.mean([score.psnr for score in scores])),
         delta_e2000=float(np.mean([score.delta_e2000 for score in scores])),
         colorfulness_ratio=float(np.mean([score.colorfulness_ratio for score in scores])),
+        hue=sum_hue_counts(hues) if len(hues) == len(scores) else None,
     )

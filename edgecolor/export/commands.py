@@ -108,6 +108,12 @@ def run_export(args: argparse.Namespace) -> int:
         "psnr_float": _round(verification.get("psnr_float")),
         "delta_e2000": _round(verification.get("delta_e2000")),
         "delta_e2000_float": _round(verification.get("delta_e2000_float")),
+        "hue_hit_all": _round(verification.get("hue", {}).get("hue_hit", {}).get("all")),
+        "hue_hit_all_float": _round(
+            verification.get("hue_float", {}).get("hue_hit", {}).get("all")
+        ),
+        "sepia_share": _round(verification.get("hue", {}).get("sepia_share")),
+        "neutral_chroma": _round(verification.get("hue", {}).get("neutral_chroma")),
         "xnnpack": verification.get("reason"),
         "ops": verification.get("ops"),
         "edgetpu_lint_fully_mapped": verification.get("edgetpu_lint", {}).get("fully_mapped"),

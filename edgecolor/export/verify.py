@@ -52,6 +52,10 @@ class QualityReport:
     ab_max_error: float
     backend: str
     per_photo: list[dict] = field(default_factory=list)
+    # The hue figures (``evaluation.metrics.HueCounts.figures``) of the file and of the
+    # float generator, pooled over the photos: hue hit per family, sepia share, neutral chroma.
+    hue: dict = field(default_factory=dict)
+    hue_float: dict = field(default_factory=dict)
 
     @property
     def psnr_drop(self) -> float:
@@ -109,9 +113,11 @@ def verify_quality(
     from edgecolor.device import Colorizer
     from edgecolor.evaluation.metrics import (
         colorfulness_ratio,
+        hue_counts,
         is_color_photo,
         mean_delta_e2000,
         psnr,
+        sum_hue_counts,
         to_grayscale,
     )
 
@@ -121,6 +127,7 @@ def verify_quality(
     colorizer = Colorizer(model_path, device="cpu", threads=threads)
     rows = []
     ab_errors = []
+    hues, hues_float = [], []
     for name, original in zip(names, photos, strict=True):
         gray = to_grayscale(original)  # uint8 (H, W), the photo's own L as neutral gray
         exported = colorizer.colorize(gray)
@@ -131,6 +138,8 @@ def verify_quality(
         )
         floating = colorizer.join(prepared, ab_keras)
         ab_errors.append(np.abs(ab_file - ab_keras))
+        hues.append(hue_counts(original, exported))
+        hues_float.append(hue_counts(original, floating))
         rows.append(
             {
                 "photo": name,
@@ -164,11 +173,13 @@ def verify_quality(
         ab_max_error=float(max(error.max() for error in ab_errors)),
         backend=colorizer.backend_name,
         per_photo=rows,
+        hue=sum_hue_counts(hues).figures(),
+        hue_float=sum_hue_counts(hues_float).figures(),
     )
     log.info(
         "verification on %d photos (%s): PSNR %.2f dB (float %.2f dB, drop %.2f dB), "
         "CIEDE2000 %.2f (float %.2f), colourfulness ratio %.2f (float %.2f), "
-        "ab error mean %.4f max %.4f",
+        "ab error mean %.4f max %.4f; hue hit %s (float %s), sepia %s (float %s)",
         report.photos,
         report.backend,
         report.psnr,
@@ -180,5 +191,13 @@ def verify_quality(
         report.colorfulness_ratio_float,
         report.ab_mean_error,
         report.ab_max_error,
+        _figure(report.hue["hue_hit"]["all"]),
+        _figure(report.hue_float["hue_hit"]["all"]),
+        _figure(report.hue["sepia_share"]),
+        _figure(report.hue_float["sepia_share"]),
     )
     return report
+
+
+def _figure(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
