@@ -38,6 +38,13 @@ class GeneratorConfig:
     # batch norm in inference mode); 0 fine-tunes the whole encoder. 5 freezes the
     # stride-2..8 features (edges, textures), which are generic, and trains 1.6x faster.
     frozen_blocks: int = 0
+    # lite0: "regression" predicts ab directly (tanh); "distribution" predicts a
+    # distribution over in-gamut ab bins (Zhang et al. 2016) and decodes it inside the
+    # network: hue from the annealed distribution, chroma scaled by a learned gain.
+    head: str = "regression"
+    # The distribution head's annealing temperature (Zhang et al.'s T = 0.38): lower picks
+    # the most likely colour, 1 is the distribution's mean (the sepia-prone average).
+    temperature: float = 0.38
 
 
 @dataclass
@@ -64,6 +71,10 @@ class TrainConfig:
     # weighted by how rare its true colour is in the training photos, so uncertain colours
     # are not averaged to brown. 0 = plain L1; 0.5 = the paper's lambda = 0.5. In [0, 1).
     rebalance: float = 0.0
+    # The distribution head's cross-entropy weight (generator.head "distribution"; its
+    # restrained L1, which trains the chroma gain, keeps l1_weight). With that head,
+    # ``rebalance`` weighs the cross-entropy per pixel, as in Zhang et al.
+    ce_weight: float = 1.0
     # One-sided label smoothing: real images are labelled this, fakes 0.
     real_label: float = 0.9
     learning_rate: float = 2e-4

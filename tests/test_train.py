@@ -76,7 +76,8 @@ def test_gan_step_trains_both_networks(photos, tmp_path):
     generator_before = [weight.copy() for weight in trainer.generator.get_weights()]
     discriminator_before = [weight.copy() for weight in trainer.discriminator.get_weights()]
     losses = trainer.train_step(batch, adversarial=True)
-    assert set(losses) == {"g_loss", "g_adversarial", "g_l1", "d_loss"}
+    assert set(losses) == {"g_loss", "g_adversarial", "g_l1", "g_ce", "d_loss"}
+    assert losses["g_ce"] == 0  # the regression head has no cross-entropy
     assert losses["g_adversarial"] > 0 and losses["d_loss"] > 0
     assert losses["g_loss"] == pytest.approx(
         losses["g_adversarial"] + 100 * losses["g_l1"], rel=1e-4

@@ -378,7 +378,7 @@ def _quantization_aware_training(
     train = config.train
     photos = prepare_data(config, options.run_dir, holdout=False).train
     dataset = training_dataset(photos, train.image_size, train.batch_size, train.seed)
-    ab_weights = run_weights(train.rebalance, photos)
+    ab_weights = run_weights(train.rebalance, photos, config.generator.head)
     log.info(
         "quantization-aware training: %d steps at %d px, batch %d",
         steps,

@@ -91,6 +91,8 @@ def is_fully_convolutional(config: GeneratorConfig) -> bool:
 def build_generator(config: GeneratorConfig, image_size: int | None = None):
     """The generator named by ``config.name``; (N, H, W, 1) L scaled -> (N, H, W, 2) ab scaled."""
     entry = _entry(GENERATORS, "generator", config.name)
+    if config.head != "regression" and config.name != "lite0":
+        raise UsageError(f"generator.head {config.head!r} needs the lite0 generator")
     if image_size is not None:
         check_image_size(config, image_size)
     return entry.build(config, image_size)

