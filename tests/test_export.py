@@ -210,6 +210,13 @@ def test_cli_ptq_and_float_exports(tiny_run, tmp_path):
     assert half["input"]["scale"] is None and half["verification"]["one_partition"]
     # float16 weights: only a rounding away from the float generator.
     assert half["verification"]["ab_max_error"] < 0.01
+    assert half["training_step"] == best_step(tiny_run)  # auto: the best checkpoint
+    # --checkpoint latest takes the newest checkpoint instead of the best; hue figures
+    # come with every verification.
+    assert _export(tiny_run, tmp_path / "last.tflite", "--float16", "--checkpoint", "latest") == 0
+    last = load_metadata(tmp_path / "last.tflite")
+    assert last["training_step"] == TINY_STEPS
+    assert set(last["verification"]["hue"]) == {"hue_hit", "sepia_share", "neutral_chroma"}
 
 
 def test_cli_uint8_io_passes_with_its_boundary_conversions(tiny_run, tmp_path):

@@ -44,6 +44,13 @@ def register(subparsers) -> None:
         "--ptq", action="store_true", help="int8: post-training quantization only (no QAT)"
     )
     parser.add_argument(
+        "--checkpoint",
+        choices=("auto", "best", "latest"),
+        default="auto",
+        help="which of the run's checkpoints: best (lowest hold-out L1), latest, or auto "
+        "(best when the run kept one; the default)",
+    )
+    parser.add_argument(
         "--image-size",
         type=int,
         metavar="N",
@@ -95,6 +102,7 @@ def run_export(args: argparse.Namespace) -> int:
         edgetpu=args.edgetpu,
         calibration=args.calibration,
         force=args.force,
+        checkpoint=args.checkpoint,
     )
     result = export(options)
     verification = result.metadata.get("verification", {})

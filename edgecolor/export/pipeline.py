@@ -51,6 +51,9 @@ class ExportOptions:
     calibration: Path | None = None
     force: bool = False
     threads: int = 2
+    # Which checkpoint of the run: "auto" (the best by hold-out L1 when the run kept one,
+    # else the newest), "best" or "latest".
+    checkpoint: str = "auto"
 
     def given(self) -> dict[str, object]:
         """The optional options the user set, for ``validate_options``."""
@@ -252,7 +255,7 @@ def run_export(options: ExportOptions) -> ExportResult:
     from edgecolor.export.tflite import convert_generator, strip_final_upsampling
     from edgecolor.training.checkpoint import load_generator
 
-    full_generator, config, step = load_generator(options.run_dir)
+    full_generator, config, step = load_generator(options.run_dir, which=options.checkpoint)
     # The float reference for verification ends where the exported file ends (the
     # runtime does the final upsampling for both).
     generator, output_stride = strip_final_upsampling(full_generator)
