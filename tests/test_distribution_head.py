@@ -190,7 +190,7 @@ def test_training_steps_lower_the_cross_entropy(tmp_path):
     photos = tmp_path / "photos"
     write_colour_photos(photos, copies=2)
     settings = tiny_config_dict(
-        [str(photos)], image_size=64, learning_rate=0.003, gan_weight=0.0, rebalance=0.5
+        [str(photos)], image_size=64, learning_rate=0.02, gan_weight=0.0, rebalance=0.5
     )
     settings["generator"] = dict(DISTRIBUTION)
     config = RunConfig.from_dict(settings)

@@ -59,9 +59,9 @@ def build_models(cache: Path) -> list[tuple[str, Path, int]]:
     from edgecolor.models.lite0 import build_lite0_generator
     from edgecolor.models.summary import count_macs
 
-    def lite0(size: int):
-        """The default lite0 generator as exported (its final x2 resize left to the device)."""
-        config = GeneratorConfig(name="lite0", frozen_blocks=5, decoder_width=1.0)
+    def lite0(size: int, head: str = "regression"):
+        """The lite0 generator as exported (its final x2 resize left to the device)."""
+        config = GeneratorConfig(name="lite0", frozen_blocks=5, decoder_width=1.0, head=head)
         return strip_final_upsampling(build_lite0_generator(config, size))[0]
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -73,6 +73,8 @@ def build_models(cache: Path) -> list[tuple[str, Path, int]]:
     builders += [
         (f"lite0 {size}x{size}", lambda size=size: lite0(size)) for size in LITE0_SIZES
     ]
+    # Issue 16's distribution head: 261 bin logits at half resolution, decoded in the graph.
+    builders += [("lite0 distribution 128x128", lambda: lite0(128, "distribution"))]
     builders += [
         ("MobileNetV2 224", lambda: keras.applications.MobileNetV2(weights=None)),
         ("ResNet-50 224", lambda: keras.applications.ResNet50(weights=None)),
