@@ -301,6 +301,73 @@ def test_symlinks_out_of_the_folders_are_not_followed(service, tmp_path):
     assert _request(service, "GET", "/after/box%202/second.tif")[0].status == 200
 
 
+def _colorized_folder(folder: Path) -> tuple[Path, Path]:
+    """(IN, OUT) as ``edgecolor scan`` leaves them after one scan, first.jpg (no model run)."""
+    watch, out = folder / "inbox", folder / "colorized"
+    (out / ".edgecolor").mkdir(parents=True)
+    drop_scan(watch, "first.jpg", seed=1)
+    drop_scan(out, "first.jpg", seed=2)
+    record = {
+        "output": str((out / "first.jpg").resolve()),
+        "source": str((watch / "first.jpg").resolve()),
+        "kind": "image",
+    }
+    (out / ".edgecolor" / "manifest.jsonl").write_text(json.dumps(record) + "\n")
+    return watch, out
+
+
+def _get(server: GalleryServer, target: str, headers: dict | None = None):
+    host, port = server.address
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    connection.request("GET", target, headers=headers or {})
+    response = connection.getresponse()
+    content = response.read()
+    connection.close()
+    return response, content
+
+
+def _same_time(path: Path, like: Path) -> None:
+    status = like.stat()
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_a_link_in_the_thumbnail_cache_is_made_again_never_served(tmp_path):
+    """Issue 17 item 9: a link planted in the cache, with the scan's time copied onto the
+    scan, was taken for a fresh rendition and whatever it pointed to was served."""
+    watch, out = _colorized_folder(tmp_path)
+    secret = tmp_path / "hostname"
+    secret.write_text("root: a secret of the Pi\n")
+    server = GalleryServer(Catalogue(out, [watch]), "127.0.0.1", 0)
+    try:
+        for route, side, scan in (
+            ("view", "after", out / "first.jpg"),
+            ("thumb", "after", out / "first.jpg"),
+            ("thumb", "before", watch / "first.jpg"),
+        ):
+            cached = renditions.cache_path(out, route, side, "first.jpg")
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(secret, cached)  # ln -sf /etc/hostname OUT/.edgecolor/...
+            _same_time(scan, secret)  # touch -r /etc/hostname OUT/first.jpg
+            response, content = _get(server, f"/{route}/{side}/first.jpg")
+            assert response.status == 200 and b"secret" not in content
+            assert Image.open(io.BytesIO(content)).format == "JPEG"
+            assert not cached.is_symlink() and cached.is_file()  # the link was replaced
+            assert secret.read_text() == "root: a secret of the Pi\n"  # and left alone
+
+        # a folder of the cache replaced by a link out of OUT: refused
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / "first.jpg.jpg").write_text("root: a secret of the Pi\n")
+        _same_time(elsewhere / "first.jpg.jpg", watch / "first.jpg")
+        views = renditions.cache_path(out, "view", "before", "first.jpg").parent
+        views.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(elsewhere, views)
+        response, content = _get(server, "/view/before/first.jpg")
+        assert response.status == 404 and b"secret" not in content
+    finally:
+        server.close()
+
+
 def test_failures_and_the_current_file_reach_an_open_event_stream(service):
     host, port = service.server.address
     connection = http.client.HTTPConnection(host, port, timeout=60)

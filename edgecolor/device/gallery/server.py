@@ -2,8 +2,9 @@
 
 Read-only by construction: GET and HEAD only (other methods 405), and files are found by
 their catalogue key, never by a path taken from the URL, then checked to lie under OUT or
-an allowed originals folder after following symlinks. Anything else is 404; malformed
-requests 400; URLs over ``MAX_URL`` bytes 414.
+an allowed originals folder after following symlinks, and opened without following one
+(a link in the thumbnail cache is made again, never served). Anything else is 404;
+malformed requests 400; URLs over ``MAX_URL`` bytes 414.
 
 Addresses (``KEY`` = a colorized file's path under OUT, URL-encoded):
 
@@ -26,6 +27,7 @@ import logging
 import mimetypes
 import os
 import shutil
+import stat
 import threading
 import urllib.parse
 from http import HTTPStatus
@@ -33,6 +35,7 @@ from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 
+from edgecolor.device.batch import BOOKKEEPING_DIR
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue, Entry, is_viewable
 from edgecolor.device.web import DEFAULT_HOST, BackgroundServer
@@ -128,6 +131,9 @@ class GalleryServer(BackgroundServer):
         if entry.kind != "image":
             return None
         target = renditions.cache_path(self.catalogue.out_dir, route, side, entry.key)
+        if not self._in_cache(target):
+            logger.warning("gallery: %s leads out of the thumbnail cache: not served", target)
+            return None
         try:
             return renditions.rendition(source, target, renditions.SIZES[route]), "image/jpeg"
         except renditions.RenditionError as error:
@@ -141,6 +147,12 @@ class GalleryServer(BackgroundServer):
                 error.strerror or error,
             )
             return None
+
+    def _in_cache(self, target: Path) -> bool:
+        """Whether ``target``'s folder really lies in OUT/.edgecolor/ (no folder of the cache
+        replaced by a link out of it; the file itself is never followed, see _open_file)."""
+        cache = os.path.realpath(self.catalogue.out_dir / BOOKKEEPING_DIR)
+        return Path(os.path.realpath(target.parent)).is_relative_to(cache)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -247,7 +259,7 @@ class GalleryServer(BackgroundServer):
 
             def _send_file(self, path: Path, content_type: str, download: bool):
                 try:
-                    handle = open(path, "rb")
+                    handle = _open_file(path)
                 except OSError:
                     return self._send_text(HTTPStatus.NOT_FOUND, "not found\n")
                 with handle:
@@ -302,6 +314,20 @@ class GalleryServer(BackgroundServer):
                     pass  # the browser went away or stopped reading
 
         return Handler
+
+
+def _open_file(path: Path):
+    """``path`` opened for reading, never through a symlink: the catalogue checked where the
+    file lies, but a link put there since (or in the thumbnail cache) could lead anywhere.
+    OSError (ELOOP for a link) when it is not a plain file that can be read."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # (O_NONBLOCK: a FIFO never hangs)
+            raise IsADirectoryError(f"{path}: not a plain file")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _parse_target(target: str) -> tuple[str, dict[str, list[str]]]:
