@@ -5,9 +5,12 @@ from __future__ import annotations
 import http.client
 import io
 import logging
+import select
 import shutil
+import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -40,6 +43,49 @@ def test_non_loopback_bind_warns(caplog):
         server = PreviewServer("0.0.0.0", 0)
     server.stop()
     assert "anyone who can reach this machine" in caplog.text
+
+
+def _connected_while_not_accepting(server, count: int) -> int:
+    """How many of ``count`` simultaneous connections the kernel completes while the server
+    accepts none (they wait in the listen queue)."""
+    server._server.shutdown()  # the accept loop stops; the socket still listens
+    clients = []
+    try:
+        for _ in range(count):
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(server.address)
+            clients.append(client)
+        # the SYN of a connection beyond the backlog is dropped and resent after 1 s
+        deadline = time.monotonic() + 0.5
+        connected = set()
+        while len(connected) < count and time.monotonic() < deadline:
+            _, writable, _ = select.select([], clients, [], 0.05)
+            connected |= {
+                c for c in writable if c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            }
+        return len(connected)
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.parametrize("kind", ["preview", "gallery"])
+def test_fifty_simultaneous_connections_all_wait_in_the_listen_queue(tmp_path, kind):
+    """Issue 17 item 10: a backlog of 5 made 50 simultaneous requests take a second each."""
+    from edgecolor.device.gallery.catalogue import Catalogue
+    from edgecolor.device.gallery.server import GalleryServer
+
+    if kind == "preview":
+        server = PreviewServer("127.0.0.1", 0)
+        close = server.stop
+    else:
+        server = GalleryServer(Catalogue(tmp_path, []), "127.0.0.1", 0)
+        close = server.close
+    try:
+        assert _connected_while_not_accepting(server, 50) == 50
+    finally:
+        close()
 
 
 @pytest.fixture

@@ -89,6 +89,11 @@ def is_loopback(host: str) -> bool:
 class _QuietServer(ThreadingHTTPServer):
     """A threading HTTP server that does not print a traceback when a browser hangs up."""
 
+    # socketserver's backlog is 5: a page of 50 thumbnails asked for at once (or a few
+    # phones) overflowed it, and the kernel dropped SYNs that clients resent only after a
+    # second. Connections wait in the kernel's queue, not in a thread, so a long one is cheap.
+    request_queue_size = 128
+
     def handle_error(self, request, client_address):
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
