@@ -428,13 +428,44 @@ def test_too_many_event_streams_get_503(tmp_path, monkeypatch):
     host, port = server.address
     first = http.client.HTTPConnection(host, port, timeout=30)
     first.request("GET", "/events")
-    assert first.getresponse().status == 200
+    streaming = first.getresponse()  # kept: the stream's socket closes with it
+    assert streaming.status == 200
     second = http.client.HTTPConnection(host, port, timeout=30)
     second.request("GET", "/events")
     assert second.getresponse().status == 503  # the page then polls /api/status
+    streaming.close()
     first.close()
     second.close()
     server.close()
+
+
+def test_an_event_stream_slot_is_free_as_soon_as_its_page_closes(tmp_path, monkeypatch):
+    """Issue 17 item 12: a slot was held about 30 s after its browser left (two keep-alive
+    writes to find out), so a page opened meanwhile got 503."""
+    from edgecolor.device.gallery import server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_EVENT_STREAMS", 1)
+    server = GalleryServer(Catalogue(tmp_path, []), "127.0.0.1", 0)
+    host, port = server.address
+    try:
+        first = http.client.HTTPConnection(host, port, timeout=30)
+        first.request("GET", "/events")
+        response = first.getresponse()
+        assert response.status == 200 and response.readline().startswith(b"event: status")
+        response.close()  # the page is closed
+        first.close()
+        statuses = []
+
+        def second_page_streams() -> bool:
+            second = http.client.HTTPConnection(host, port, timeout=30)
+            second.request("GET", "/events")
+            statuses.append(second.getresponse().status)
+            second.close()
+            return statuses[-1] == 200
+
+        wait_until(second_page_streams, timeout=5, what="the slot freed")
+    finally:
+        server.close()
 
 
 # --------------------------------------------------------------------------- the commands

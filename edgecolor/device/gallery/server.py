@@ -26,9 +26,12 @@ import json
 import logging
 import mimetypes
 import os
+import select
 import shutil
+import socket
 import stat
 import threading
+import time
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -47,6 +50,7 @@ PAGE_LIMIT = 200  # scans per API page, at most
 DEFAULT_LIMIT = 60
 MAX_EVENT_STREAMS = 16  # browsers watching at once; more get 503 and fall back to polling
 KEEPALIVE_SECONDS = 15.0
+HANGUP_CHECK_SECONDS = 1.0  # how soon an event stream's slot is freed after its page closed
 SOCKET_TIMEOUT = 60.0  # a client that sends or reads nothing for this long is dropped
 SIDES = ("before", "after")
 
@@ -295,25 +299,45 @@ class GalleryServer(BackgroundServer):
             def _stream_status(self):
                 catalogue = gallery.catalogue
                 sent = -1
+                written = time.monotonic()
                 try:
                     while not gallery._closing.is_set():
+                        # Woken by a change or every HANGUP_CHECK_SECONDS, to notice a
+                        # browser that left: its slot is free at once, not after the two
+                        # keep-alives it took a write to find out (about 30 s).
                         with catalogue.changed:
                             if catalogue.version == sent:
-                                catalogue.changed.wait(KEEPALIVE_SECONDS)
+                                catalogue.changed.wait(HANGUP_CHECK_SECONDS)
                             version = catalogue.version
-                        if gallery._closing.is_set():
+                        if gallery._closing.is_set() or _hung_up(self.connection):
                             return
-                        if version == sent:
-                            self.wfile.write(b": keep-alive\n\n")
-                        else:
+                        if version != sent:
                             status = catalogue.status()
                             sent = status["version"]
                             self.wfile.write(b"event: status\ndata: " + _json(status) + b"\n\n")
+                        elif time.monotonic() - written >= KEEPALIVE_SECONDS:
+                            self.wfile.write(b": keep-alive\n\n")
+                        else:
+                            continue
                         self.wfile.flush()
+                        written = time.monotonic()
                 except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
                     pass  # the browser went away or stopped reading
 
         return Handler
+
+
+def _hung_up(connection: socket.socket) -> bool:
+    """Whether the client of an event stream closed its side; never blocks. (A browser
+    sends nothing after its request, so anything readable is the end of the connection.)"""
+    poller = select.poll()
+    poller.register(connection, select.POLLIN)
+    if not poller.poll(0):
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset
+        return True
 
 
 def _open_file(path: Path):
