@@ -7,12 +7,15 @@ import http.client
 import io
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import urllib.request
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -466,6 +469,49 @@ def test_an_event_stream_slot_is_free_as_soon_as_its_page_closes(tmp_path, monke
         wait_until(second_page_streams, timeout=5, what="the slot freed")
     finally:
         server.close()
+
+
+def test_a_restarted_service_has_a_new_generation_for_open_pages(tmp_path):
+    """Issue 17 item 12: numbers start again at 1 after a restart (lower than an open page's
+    newest when outputs were deleted), so the page asked for scans after a number the server
+    would not reach for a while. The status now names the process's generation."""
+    watch, out = _colorized_folder(tmp_path)
+    generations = []
+    for _ in range(2):  # the service, then the service restarted
+        server = GalleryServer(Catalogue(out, [watch]), "127.0.0.1", 0)
+        try:
+            status = get_json(server.url + "api/status")
+            assert status["newest"] == 1
+            generations.append(status["generation"])
+        finally:
+            server.close()
+    assert generations[0] != generations[1] and all(generations)
+
+
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+@pytest.mark.skipif(NODE is None, reason="needs Node.js to run the page's script")
+def test_the_page_loads_its_list_again_when_the_server_restarted():
+    """The page's own rule (page.html, serverRestarted), run in Node; the whole page runs in
+    Chromium in test_gallery_browser.py."""
+    page = resources.files("edgecolor.device.gallery").joinpath("page.html").read_text()
+    function = re.search(r"^function serverRestarted\(.*?^}$", page, re.S | re.M).group(0)
+    cases = [
+        ({"generation": "a", "newest": 5}, None, False),  # the first status the page sees
+        ({"generation": "a", "newest": 5}, "a", False),
+        ({"generation": "a", "newest": 1}, "a", False),  # an old answer, same process
+        ({"generation": "b", "newest": 1}, "a", True),  # restarted, outputs deleted
+        ({"generation": "b", "newest": 90}, "a", True),  # restarted, more scans since
+    ]
+    script = function + "\nconsole.log(JSON.stringify(%s.map(([s, g]) => serverRestarted(s, g))));"
+    arguments = json.dumps([[status, known] for status, known, _ in cases])
+    result = subprocess.run(
+        [NODE, "-e", script % arguments], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [expected for _, _, expected in cases]
+    assert "if (restarted) loadListAgain();" in page  # what showStatus does about it
 
 
 # --------------------------------------------------------------------------- the commands
