@@ -371,6 +371,55 @@ def test_a_link_in_the_thumbnail_cache_is_made_again_never_served(tmp_path):
         server.close()
 
 
+def test_downloads_resume_with_a_single_byte_range(tmp_path):
+    """Issue 17 item 12: Range was ignored, so an interrupted download began again."""
+    watch, out = _colorized_folder(tmp_path)
+    server = GalleryServer(Catalogue(out, [watch]), "127.0.0.1", 0)
+    try:
+        for target, path in (
+            ("/after/first.jpg", out / "first.jpg"),
+            ("/before/first.jpg", watch / "first.jpg"),
+        ):
+            data = path.read_bytes()
+            size = len(data)
+            whole, content = _get(server, target)
+            assert whole.status == 200 and content == data
+            assert whole.getheader("Accept-Ranges") == "bytes"
+            for wanted, first, last in (
+                ("bytes=10-19", 10, 19),
+                ("bytes=100-", 100, size - 1),
+                ("bytes=-5", size - 5, size - 1),
+                ("bytes=0-99999999", 0, size - 1),
+            ):
+                response, content = _get(server, target, {"Range": wanted})
+                assert response.status == 206, wanted
+                assert response.getheader("Content-Range") == f"bytes {first}-{last}/{size}"
+                assert content == data[first : last + 1]
+            for wanted in (f"bytes={size}-", "bytes=-0"):
+                response, content = _get(server, target, {"Range": wanted})
+                assert response.status == 416 and b"first" not in content
+                assert response.getheader("Content-Range") == f"bytes */{size}"
+            for ignored in ("bytes=0-1,5-6", "bytes=abc", "bytes=9-3", "lines=1-2"):
+                response, content = _get(server, target, {"Range": ignored})
+                assert response.status == 200 and content == data, ignored
+            # resuming is safe only while the file is the same one (If-Range)
+            same = {"Range": "bytes=10-", "If-Range": whole.getheader("ETag")}
+            response, content = _get(server, target, same)
+            assert response.status == 206 and content == data[10:]
+            changed = {"Range": "bytes=10-", "If-Range": '"another-file"'}
+            response, content = _get(server, target, changed)
+            assert response.status == 200 and content == data
+        host, port = server.address
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        connection.request("HEAD", "/after/first.jpg", headers={"Range": "bytes=10-19"})
+        head = connection.getresponse()
+        assert head.status == 206 and head.getheader("Content-Length") == "10"
+        assert head.read() == b""
+        connection.close()
+    finally:
+        server.close()
+
+
 def test_failures_and_the_current_file_reach_an_open_event_stream(service):
     host, port = service.server.address
     connection = http.client.HTTPConnection(host, port, timeout=60)

@@ -12,7 +12,8 @@ Addresses (``KEY`` = a colorized file's path under OUT, URL-encoded):
 * ``/api/status`` counts, the file being colorized, the queue, failures (JSON);
 * ``/api/scans?before=N&limit=N`` / ``?after=N`` a page of scans, newest first (JSON);
 * ``/events`` the status as server-sent events, whenever it changes;
-* ``/after/KEY``, ``/before/KEY`` the colorized file and its original (downloads);
+* ``/after/KEY``, ``/before/KEY`` the colorized file and its original (downloads; one
+  ``Range: bytes=A-B`` is honoured, 206 / 416, so an interrupted download resumes);
 * ``/thumb/after/KEY``, ``/thumb/before/KEY``, ``/view/after/KEY``, ``/view/before/KEY``
   the cached JPEG renditions (thumbnail, full view of a file a browser cannot show).
 
@@ -22,12 +23,12 @@ blocks its own thread, never the colorizing.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import mimetypes
 import os
 import select
-import shutil
 import socket
 import stat
 import threading
@@ -267,16 +268,43 @@ class GalleryServer(BackgroundServer):
                 except OSError:
                     return self._send_text(HTTPStatus.NOT_FOUND, "not found\n")
                 with handle:
-                    size = os.fstat(handle.fileno()).st_size
-                    extra = {"Cache-Control": "private, max-age=3600"}
+                    status = os.fstat(handle.fileno())
+                    size = status.st_size
+                    validators = {
+                        "ETag": f'"{size:x}-{status.st_mtime_ns:x}"',
+                        "Last-Modified": email.utils.formatdate(status.st_mtime, usegmt=True),
+                    }
+                    extra = {
+                        "Cache-Control": "private, max-age=3600",
+                        "Accept-Ranges": "bytes",
+                        **validators,
+                    }
                     if download:
                         quoted = urllib.parse.quote(path.name)
                         extra["Content-Disposition"] = f"inline; filename*=UTF-8''{quoted}"
-                    self._headers(HTTPStatus.OK, content_type, size, extra)
+                    wanted = self.headers.get("Range")
+                    if_range = self.headers.get("If-Range")
+                    if if_range is not None and if_range not in validators.values():
+                        wanted = None  # the file changed since the first part: all of it
+                    try:
+                        part = _byte_range(wanted, size)
+                    except _Unsatisfiable:
+                        return self._send_text(
+                            HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                            "range not satisfiable\n",
+                            {"Content-Range": f"bytes */{size}", **validators},
+                        )
+                    if part is None:
+                        first, length = 0, size
+                        self._headers(HTTPStatus.OK, content_type, size, extra)
+                    else:
+                        first, length = part[0], part[1] - part[0] + 1
+                        extra["Content-Range"] = f"bytes {part[0]}-{part[1]}/{size}"
+                        self._headers(HTTPStatus.PARTIAL_CONTENT, content_type, length, extra)
                     if self.send_body:
                         try:
-                            shutil.copyfileobj(handle, self.wfile, 256 * 1024)
-                        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                            _copy(handle, first, length, self.wfile)
+                        except OSError:  # the browser went away or stopped reading
                             self.close_connection = True
 
             def _events(self):
@@ -352,6 +380,46 @@ def _open_file(path: Path):
     except BaseException:
         os.close(descriptor)
         raise
+
+
+class _Unsatisfiable(Exception):
+    """A Range that lies wholly past the end of the file (416)."""
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) byte to send for a ``Range`` header: one range, so that an interrupted
+    download resumes. None (send all of the file, 200) when there is no header, when it is
+    malformed or asks for several ranges (a server may ignore Range); _Unsatisfiable when
+    it starts past the end."""
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    start, dash, end = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or "," in spec:
+        return None
+    if not all(text.isdigit() for text in (start, end) if text) or not (start or end):
+        return None
+    if not start:  # "-N": the last N bytes
+        if int(end) == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(0, size - int(end)), size - 1
+    first = int(start)
+    if end and int(end) < first:
+        return None  # malformed
+    if first >= size:
+        raise _Unsatisfiable
+    return first, min(int(end), size - 1) if end else size - 1
+
+
+def _copy(handle, first: int, length: int, out) -> None:
+    """``length`` bytes of ``handle`` from ``first`` to ``out``, a quarter megabyte at a time."""
+    handle.seek(first)
+    while length > 0:
+        chunk = handle.read(min(length, 256 * 1024))
+        if not chunk:
+            raise OSError("the file became shorter while it was sent")
+        out.write(chunk)
+        length -= len(chunk)
 
 
 def _parse_target(target: str) -> tuple[str, dict[str, list[str]]]:
