@@ -5,14 +5,18 @@ from __future__ import annotations
 import http.client
 import io
 import logging
+import select
 import shutil
+import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
+from gallery_support import wait_until  # tests/ is on sys.path (pytest rootdir import)
 from PIL import Image
 from test_device_live import make_video  # tests/ is on sys.path (pytest rootdir import)
 
@@ -40,6 +44,153 @@ def test_non_loopback_bind_warns(caplog):
         server = PreviewServer("0.0.0.0", 0)
     server.stop()
     assert "anyone who can reach this machine" in caplog.text
+
+
+def _connected_while_not_accepting(server, count: int) -> int:
+    """How many of ``count`` simultaneous connections the kernel completes while the server
+    accepts none (they wait in the listen queue)."""
+    server._server.shutdown()  # the accept loop stops; the socket still listens
+    clients = []
+    try:
+        for _ in range(count):
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(server.address)
+            clients.append(client)
+        # the SYN of a connection beyond the backlog is dropped and resent after 1 s
+        deadline = time.monotonic() + 0.5
+        connected = set()
+        while len(connected) < count and time.monotonic() < deadline:
+            _, writable, _ = select.select([], clients, [], 0.05)
+            connected |= {
+                c for c in writable if c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            }
+        return len(connected)
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.parametrize("kind", ["preview", "gallery"])
+def test_fifty_simultaneous_connections_all_wait_in_the_listen_queue(tmp_path, kind):
+    """Issue 17 item 10: a backlog of 5 made 50 simultaneous requests take a second each."""
+    from edgecolor.device.gallery.catalogue import Catalogue
+    from edgecolor.device.gallery.server import GalleryServer
+
+    if kind == "preview":
+        server = PreviewServer("127.0.0.1", 0)
+        close = server.stop
+    else:
+        server = GalleryServer(Catalogue(tmp_path, []), "127.0.0.1", 0)
+        close = server.close
+    try:
+        assert _connected_while_not_accepting(server, 50) == 50
+    finally:
+        close()
+
+
+def _raw(server, request: bytes) -> bytes:
+    """Everything the server answers to ``request`` before it closes the connection."""
+    connection = socket.create_connection(server.address, timeout=10)
+    connection.sendall(request)
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    connection.close()
+    return received
+
+
+def test_head_and_malformed_requests_get_proper_answers():
+    """Issue 17 item 11: HEAD got 501, a malformed request a bare HTML body (HTTP/0.9)."""
+    server = PreviewServer("127.0.0.1", 0, source_name="cam")
+    try:
+        for garbage in (b"\x16\x03\x01 this is not HTTP\r\n\r\n", b"GET\r\n\r\n"):
+            answer = _raw(server, garbage)
+            assert answer.startswith(b"HTTP/1.0 400 "), answer[:100]
+            assert b"Content-Type: text/plain" in answer and b"<html" not in answer
+        host, port = server.address
+        for target, status in (("/", 200), ("/stream", 200), ("/nothing", 404)):
+            connection = http.client.HTTPConnection(host, port, timeout=10)
+            connection.request("HEAD", target)
+            head = connection.getresponse()
+            assert head.status == status and head.read() == b""
+            connection.close()
+            if target == "/":
+                with urllib.request.urlopen(f"http://{host}:{port}/", timeout=10) as page:
+                    assert int(head.getheader("Content-Length")) == len(page.read())
+                    assert head.getheader("Content-Type") == page.headers["Content-Type"]
+            if target == "/stream":
+                assert head.getheader("Content-Type").startswith("multipart/x-mixed-replace")
+        assert server.clients == 0  # a HEAD of /stream is nobody watching
+    finally:
+        server.stop()
+
+
+def test_connections_are_capped_and_half_sent_requests_time_out(monkeypatch):
+    """Issue 17 item 11: 300 half-sent requests held 300 threads, for ever."""
+    from edgecolor.device import web
+
+    monkeypatch.setattr(web, "SOCKET_TIMEOUT", 1.5, raising=False)
+    server = PreviewServer("127.0.0.1", 0)
+    host, port = server.address
+    threads = threading.active_count()
+    stalled = []
+    try:
+        for _ in range(40):
+            connection = socket.create_connection((host, port), timeout=10)
+            connection.sendall(b"GET /str")  # and nothing more
+            stalled.append(connection)
+        answer = _raw(server, b"GET / HTTP/1.0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 503 "), answer[:100]  # over the cap, at once
+        assert threading.active_count() - threads <= web.MAX_CLIENTS
+        # the ones that got a thread are dropped after the timeout; the rest had their 503
+        for connection in stalled:
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+            assert received == b"" or received.startswith(b"HTTP/1.0 503 ")
+        wait_until(lambda: threading.active_count() == threads, timeout=10, what="threads end")
+        assert _raw(server, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
+    finally:
+        for connection in stalled:
+            connection.close()
+        server.stop()
+
+
+def test_a_watcher_that_stops_reading_is_dropped_and_frames_are_no_longer_encoded(monkeypatch):
+    """Issue 17 item 11: a browser that stopped reading stayed counted, so every frame was
+    still encoded for nobody."""
+    from edgecolor.device import web
+    from edgecolor.device.sinks import FramePictures
+    from edgecolor.device.yuv import Yuv420Picture
+
+    monkeypatch.setattr(web, "STREAM_SEND_TIMEOUT", 1.0, raising=False)
+    monkeypatch.setattr(web, "STREAM_SEND_BUFFER", 16 * 1024, raising=False)
+    server = PreviewServer("127.0.0.1", 0)
+    stop = threading.Event()
+
+    def feed():  # frames of noise: JPEGs of tens of kilobytes fill the buffers fast
+        generator = np.random.default_rng(0)
+        while not stop.is_set():
+            gray = generator.integers(0, 256, (120, 160), dtype=np.uint8)
+            server.output(FramePictures(gray, Yuv420Picture.from_gray(gray), 0.0))
+            stop.wait(0.05)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    watcher = socket.socket()
+    watcher.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        watcher.connect(server.address)
+        watcher.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+        wait_until(lambda: server.clients == 1, timeout=10, what="the watcher counted")
+        wait_until(lambda: server.clients == 0, timeout=30, what="the stalled watcher dropped")
+        assert not server.watched()  # no frame is encoded for nobody
+    finally:
+        stop.set()
+        feeder.join(timeout=10)
+        watcher.close()
+        server.stop()
 
 
 @pytest.fixture

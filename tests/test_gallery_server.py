@@ -7,12 +7,15 @@ import http.client
 import io
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import urllib.request
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -301,6 +304,122 @@ def test_symlinks_out_of_the_folders_are_not_followed(service, tmp_path):
     assert _request(service, "GET", "/after/box%202/second.tif")[0].status == 200
 
 
+def _colorized_folder(folder: Path) -> tuple[Path, Path]:
+    """(IN, OUT) as ``edgecolor scan`` leaves them after one scan, first.jpg (no model run)."""
+    watch, out = folder / "inbox", folder / "colorized"
+    (out / ".edgecolor").mkdir(parents=True)
+    drop_scan(watch, "first.jpg", seed=1)
+    drop_scan(out, "first.jpg", seed=2)
+    record = {
+        "output": str((out / "first.jpg").resolve()),
+        "source": str((watch / "first.jpg").resolve()),
+        "kind": "image",
+    }
+    (out / ".edgecolor" / "manifest.jsonl").write_text(json.dumps(record) + "\n")
+    return watch, out
+
+
+def _get(server: GalleryServer, target: str, headers: dict | None = None):
+    host, port = server.address
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    connection.request("GET", target, headers=headers or {})
+    response = connection.getresponse()
+    content = response.read()
+    connection.close()
+    return response, content
+
+
+def _same_time(path: Path, like: Path) -> None:
+    status = like.stat()
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_a_link_in_the_thumbnail_cache_is_made_again_never_served(tmp_path):
+    """Issue 17 item 9: a link planted in the cache, with the scan's time copied onto the
+    scan, was taken for a fresh rendition and whatever it pointed to was served."""
+    watch, out = _colorized_folder(tmp_path)
+    secret = tmp_path / "hostname"
+    secret.write_text("root: a secret of the Pi\n")
+    server = GalleryServer(Catalogue(out, [watch]), "127.0.0.1", 0)
+    try:
+        for route, side, scan in (
+            ("view", "after", out / "first.jpg"),
+            ("thumb", "after", out / "first.jpg"),
+            ("thumb", "before", watch / "first.jpg"),
+        ):
+            cached = renditions.cache_path(out, route, side, "first.jpg")
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(secret, cached)  # ln -sf /etc/hostname OUT/.edgecolor/...
+            _same_time(scan, secret)  # touch -r /etc/hostname OUT/first.jpg
+            response, content = _get(server, f"/{route}/{side}/first.jpg")
+            assert response.status == 200 and b"secret" not in content
+            assert Image.open(io.BytesIO(content)).format == "JPEG"
+            assert not cached.is_symlink() and cached.is_file()  # the link was replaced
+            assert secret.read_text() == "root: a secret of the Pi\n"  # and left alone
+
+        # a folder of the cache replaced by a link out of OUT: refused
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / "first.jpg.jpg").write_text("root: a secret of the Pi\n")
+        _same_time(elsewhere / "first.jpg.jpg", watch / "first.jpg")
+        views = renditions.cache_path(out, "view", "before", "first.jpg").parent
+        views.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(elsewhere, views)
+        response, content = _get(server, "/view/before/first.jpg")
+        assert response.status == 404 and b"secret" not in content
+    finally:
+        server.close()
+
+
+def test_downloads_resume_with_a_single_byte_range(tmp_path):
+    """Issue 17 item 12: Range was ignored, so an interrupted download began again."""
+    watch, out = _colorized_folder(tmp_path)
+    server = GalleryServer(Catalogue(out, [watch]), "127.0.0.1", 0)
+    try:
+        for target, path in (
+            ("/after/first.jpg", out / "first.jpg"),
+            ("/before/first.jpg", watch / "first.jpg"),
+        ):
+            data = path.read_bytes()
+            size = len(data)
+            whole, content = _get(server, target)
+            assert whole.status == 200 and content == data
+            assert whole.getheader("Accept-Ranges") == "bytes"
+            for wanted, first, last in (
+                ("bytes=10-19", 10, 19),
+                ("bytes=100-", 100, size - 1),
+                ("bytes=-5", size - 5, size - 1),
+                ("bytes=0-99999999", 0, size - 1),
+            ):
+                response, content = _get(server, target, {"Range": wanted})
+                assert response.status == 206, wanted
+                assert response.getheader("Content-Range") == f"bytes {first}-{last}/{size}"
+                assert content == data[first : last + 1]
+            for wanted in (f"bytes={size}-", "bytes=-0"):
+                response, content = _get(server, target, {"Range": wanted})
+                assert response.status == 416 and b"first" not in content
+                assert response.getheader("Content-Range") == f"bytes */{size}"
+            for ignored in ("bytes=0-1,5-6", "bytes=abc", "bytes=9-3", "lines=1-2"):
+                response, content = _get(server, target, {"Range": ignored})
+                assert response.status == 200 and content == data, ignored
+            # resuming is safe only while the file is the same one (If-Range)
+            same = {"Range": "bytes=10-", "If-Range": whole.getheader("ETag")}
+            response, content = _get(server, target, same)
+            assert response.status == 206 and content == data[10:]
+            changed = {"Range": "bytes=10-", "If-Range": '"another-file"'}
+            response, content = _get(server, target, changed)
+            assert response.status == 200 and content == data
+        host, port = server.address
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        connection.request("HEAD", "/after/first.jpg", headers={"Range": "bytes=10-19"})
+        head = connection.getresponse()
+        assert head.status == 206 and head.getheader("Content-Length") == "10"
+        assert head.read() == b""
+        connection.close()
+    finally:
+        server.close()
+
+
 def test_failures_and_the_current_file_reach_an_open_event_stream(service):
     host, port = service.server.address
     connection = http.client.HTTPConnection(host, port, timeout=60)
@@ -361,13 +480,87 @@ def test_too_many_event_streams_get_503(tmp_path, monkeypatch):
     host, port = server.address
     first = http.client.HTTPConnection(host, port, timeout=30)
     first.request("GET", "/events")
-    assert first.getresponse().status == 200
+    streaming = first.getresponse()  # kept: the stream's socket closes with it
+    assert streaming.status == 200
     second = http.client.HTTPConnection(host, port, timeout=30)
     second.request("GET", "/events")
     assert second.getresponse().status == 503  # the page then polls /api/status
+    streaming.close()
     first.close()
     second.close()
     server.close()
+
+
+def test_an_event_stream_slot_is_free_as_soon_as_its_page_closes(tmp_path, monkeypatch):
+    """Issue 17 item 12: a slot was held about 30 s after its browser left (two keep-alive
+    writes to find out), so a page opened meanwhile got 503."""
+    from edgecolor.device.gallery import server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_EVENT_STREAMS", 1)
+    server = GalleryServer(Catalogue(tmp_path, []), "127.0.0.1", 0)
+    host, port = server.address
+    try:
+        first = http.client.HTTPConnection(host, port, timeout=30)
+        first.request("GET", "/events")
+        response = first.getresponse()
+        assert response.status == 200 and response.readline().startswith(b"event: status")
+        response.close()  # the page is closed
+        first.close()
+        statuses = []
+
+        def second_page_streams() -> bool:
+            second = http.client.HTTPConnection(host, port, timeout=30)
+            second.request("GET", "/events")
+            statuses.append(second.getresponse().status)
+            second.close()
+            return statuses[-1] == 200
+
+        wait_until(second_page_streams, timeout=5, what="the slot freed")
+    finally:
+        server.close()
+
+
+def test_a_restarted_service_has_a_new_generation_for_open_pages(tmp_path):
+    """Issue 17 item 12: numbers start again at 1 after a restart (lower than an open page's
+    newest when outputs were deleted), so the page asked for scans after a number the server
+    would not reach for a while. The status now names the process's generation."""
+    watch, out = _colorized_folder(tmp_path)
+    generations = []
+    for _ in range(2):  # the service, then the service restarted
+        server = GalleryServer(Catalogue(out, [watch]), "127.0.0.1", 0)
+        try:
+            status = get_json(server.url + "api/status")
+            assert status["newest"] == 1
+            generations.append(status["generation"])
+        finally:
+            server.close()
+    assert generations[0] != generations[1] and all(generations)
+
+
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+@pytest.mark.skipif(NODE is None, reason="needs Node.js to run the page's script")
+def test_the_page_loads_its_list_again_when_the_server_restarted():
+    """The page's own rule (page.html, serverRestarted), run in Node; the whole page runs in
+    Chromium in test_gallery_browser.py."""
+    page = resources.files("edgecolor.device.gallery").joinpath("page.html").read_text()
+    function = re.search(r"^function serverRestarted\(.*?^}$", page, re.S | re.M).group(0)
+    cases = [
+        ({"generation": "a", "newest": 5}, None, False),  # the first status the page sees
+        ({"generation": "a", "newest": 5}, "a", False),
+        ({"generation": "a", "newest": 1}, "a", False),  # an old answer, same process
+        ({"generation": "b", "newest": 1}, "a", True),  # restarted, outputs deleted
+        ({"generation": "b", "newest": 90}, "a", True),  # restarted, more scans since
+    ]
+    script = function + "\nconsole.log(JSON.stringify(%s.map(([s, g]) => serverRestarted(s, g))));"
+    arguments = json.dumps([[status, known] for status, known, _ in cases])
+    result = subprocess.run(
+        [NODE, "-e", script % arguments], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [expected for _, _, expected in cases]
+    assert "if (restarted) loadListAgain();" in page  # what showStatus does about it
 
 
 # --------------------------------------------------------------------------- the commands

@@ -6,6 +6,11 @@ Two addresses and nothing else (any other path is 404):
 * ``/stream`` the picture as MJPEG (``multipart/x-mixed-replace``), which every browser
   shows in an ``<img>`` without JavaScript.
 
+HEAD gets GET's headers; a malformed request 400 (with a status line). At most
+``MAX_CLIENTS`` connections at once (more get 503); a request not sent within
+``SOCKET_TIMEOUT`` and a watcher that takes no frame within ``STREAM_SEND_TIMEOUT`` are
+dropped, so nobody keeps a thread, or the Pi encoding frames, by stalling.
+
 The server binds 127.0.0.1 unless told otherwise; a non-loopback address prints a warning,
 because anyone on that network can then watch. The preview is a live-loop sink
 (:class:`~edgecolor.device.sinks.Sink`): frames are JPEG-encoded once each (by
@@ -21,6 +26,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -35,6 +41,19 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 BOUNDARY = "edgecolorframe"
 JPEG_QUALITY = 80
+# A Pi serves a few phones, not the Internet; each connection is a thread and, for /stream,
+# a JPEG encoded every frame. So: a cap on connections, and clients that stall are dropped.
+MAX_CLIENTS = 16  # connections at once (a watching browser holds one, two while loading)
+SOCKET_TIMEOUT = 20.0  # s: a request not sent whole by then is dropped (no thread kept)
+STREAM_SEND_TIMEOUT = 10.0  # s: a frame a watcher does not take in this long ends its stream
+STREAM_SEND_BUFFER = 256 * 1024  # bytes the kernel queues for a watcher: a few frames, so
+# a browser that stops reading blocks the stream (and is dropped) within seconds, not minutes
+REFUSED_LINGER_SECONDS = 2.0  # a refused connection is closed at the latest after this
+MAX_REFUSED_LINGERING = 256
+TOO_MANY_CLIENTS = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 17\r\nRetry-After: 5\r\nConnection: close\r\n\r\ntoo many clients\n"
+)
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -89,6 +108,72 @@ def is_loopback(host: str) -> bool:
 class _QuietServer(ThreadingHTTPServer):
     """A threading HTTP server that does not print a traceback when a browser hangs up."""
 
+    # socketserver's backlog is 5: a page of 50 thumbnails asked for at once (or a few
+    # phones) overflowed it, and the kernel dropped SYNs that clients resent only after a
+    # second. Connections wait in the kernel's queue, not in a thread, so a long one is cheap.
+    request_queue_size = 128
+    max_clients: int | None = None  # connections served at once (a thread each); None: any
+
+    def __init__(self, *args, **kwargs):
+        self._active = 0
+        self._active_lock = threading.Lock()
+        self._refused: list[tuple[socket.socket, float]] = []  # (connection, close by)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        """A thread for the connection, or 503 at once when ``max_clients`` are served."""
+        if self.max_clients is not None:
+            with self._active_lock:
+                full = self._active >= self.max_clients
+                if not full:
+                    self._active += 1
+            if full:
+                return self._refuse(request)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            if self.max_clients is not None:
+                with self._active_lock:
+                    self._active -= 1
+
+    def _refuse(self, connection: socket.socket) -> None:
+        """Answer 503 on the accepting thread, without a thread and without ever blocking (a
+        new connection's send buffer is empty). The connection is closed a little later, in
+        :meth:`service_actions`: closing it with the request still unread would send a reset
+        that can destroy the 503 before the client reads it."""
+        try:
+            connection.setblocking(False)
+            connection.send(TOO_MANY_CLIENTS)
+            connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            connection.close()
+            return
+        self._refused.append((connection, time.monotonic() + REFUSED_LINGER_SECONDS))
+        while len(self._refused) > MAX_REFUSED_LINGERING:
+            self._refused.pop(0)[0].close()
+
+    def service_actions(self):
+        """Between requests (at least every half second): close refused connections whose
+        client has read the 503 and hung up, or that lingered long enough."""
+        super().service_actions()
+        now = time.monotonic()
+        lingering = []
+        for connection, close_by in self._refused:
+            if now < close_by and not _hung_up(connection):
+                lingering.append((connection, close_by))
+            else:
+                connection.close()
+        self._refused = lingering
+
+    def server_close(self):
+        super().server_close()
+        for connection, _ in self._refused:
+            connection.close()
+        self._refused = []
+
     def handle_error(self, request, client_address):
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
@@ -97,14 +182,29 @@ class _QuietServer(ThreadingHTTPServer):
             logger.exception("web: request from %s failed", client_address)
 
 
+def _hung_up(connection: socket.socket) -> bool:
+    """Whether the client closed its side (what it sent is read and dropped); never blocks."""
+    try:
+        while data := connection.recv(65536):
+            del data
+        return True  # b"": the end of the stream
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 class _QuietServer6(_QuietServer):
     address_family = socket.AF_INET6
 
 
-def start_server(host: str, port: int, handler_class: type) -> ThreadingHTTPServer:
+def start_server(
+    host: str, port: int, handler_class: type, max_clients: int | None = None
+) -> ThreadingHTTPServer:
     """Listen on (host, port) and serve in a daemon thread; warns when the address is exposed.
 
     Shared by the live preview and the scan gallery, so both follow the same binding rules.
+    Beyond ``max_clients`` connections at once, a new one is answered 503 (no thread).
     Stop it with ``server.shutdown(); server.server_close()``.
 
     Raises:
@@ -123,6 +223,7 @@ def start_server(host: str, port: int, handler_class: type) -> ThreadingHTTPServ
             f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
         ) from None
     server.daemon_threads = True
+    server.max_clients = max_clients
     threading.Thread(target=server.serve_forever, name="edgecolor-web", daemon=True).start()
     return server
 
@@ -140,8 +241,8 @@ class BackgroundServer:
     Subclasses pass their request handler class; :meth:`stop_serving` ends it.
     """
 
-    def __init__(self, host: str, port: int, handler_class: type):
-        self._server = start_server(host, port, handler_class)
+    def __init__(self, host: str, port: int, handler_class: type, max_clients: int | None = None):
+        self._server = start_server(host, port, handler_class, max_clients)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -224,7 +325,7 @@ class PreviewServer(BackgroundServer, JpegStream):
         self.model_name = model_name
         self._clients = 0
         self._stopped = False
-        BackgroundServer.__init__(self, host, port, self._handler_class())
+        BackgroundServer.__init__(self, host, port, self._handler_class(), MAX_CLIENTS)
         logger.info("web preview at %s", self.url)
 
     @property
@@ -256,33 +357,55 @@ class PreviewServer(BackgroundServer, JpegStream):
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "edgecolor"
+            timeout = SOCKET_TIMEOUT  # for reading the request; the stream sets its own
+            # A request line that cannot be parsed still gets a status line (not HTTP/0.9's
+            # bare body), in plain text.
+            default_request_version = "HTTP/1.0"
+            error_content_type = "text/plain; charset=utf-8"
+            error_message_format = "%(code)d %(message)s\n"
 
             def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
                 logger.debug("web %s - %s", self.address_string(), format % args)
 
             def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
+                self._answer(send_body=True)
+
+            def do_HEAD(self):  # noqa: N802 - BaseHTTPRequestHandler API
+                self._answer(send_body=False)  # the same headers as GET, no body
+
+            def _answer(self, send_body: bool):
                 path = self.path.split("?", 1)[0]
                 if path == "/":
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", preview._page())
+                    page = preview._page()
+                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", page, send_body)
                 elif path == "/stream":
-                    self._stream()
+                    self._stream(send_body)
                 else:
-                    self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
+                    body = b"not found\n"
+                    self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", body, send_body)
 
-            def _send(self, status, content_type, body):
+            def _send(self, status, content_type, body, send_body=True):
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(body)
+                if send_body:
+                    self.wfile.write(body)
 
-            def _stream(self):
+            def _stream(self, send_body: bool):
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("Connection", "close")
                 self.end_headers()
+                if not send_body:
+                    return
+                # A watcher that stops reading fills these few frames of buffer, then a
+                # frame is not taken within the timeout: the stream ends, and with the last
+                # watcher gone no frame is encoded any more.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
+                self.connection.settimeout(STREAM_SEND_TIMEOUT)
                 with preview._condition:
                     preview._clients += 1
                 sequence = -1
@@ -298,8 +421,8 @@ class PreviewServer(BackgroundServer, JpegStream):
                         self.wfile.write(jpeg)
                         self.wfile.write(b"\r\n")
                         self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-                    pass  # the browser went away
+                except OSError:  # (broken pipe, reset, timeout) the browser went away or stalled
+                    self.close_connection = True
                 finally:
                     with preview._condition:
                         preview._clients -= 1

@@ -16,6 +16,7 @@ import datetime
 import json
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ class Catalogue:
         self.scanning = scanning
         self.changed = threading.Condition()
         self.version = 0  # bumped on every change the page should see
+        # Sequence numbers start again at 1 in each process (lower than before if outputs
+        # were deleted): an open page compares this id to know its numbers are stale.
+        self.generation = secrets.token_hex(8)
         self._entries: dict[str, Entry] = {}
         self._sequences: list[int] = []  # ascending; may hold sequences of replaced entries
         self._keys: list[str] = []  # the key for each of _sequences
@@ -184,6 +188,7 @@ class Catalogue:
         """The header of the page: counts, the file being colorized, the queue, failures."""
         with self.changed:
             return {
+                "generation": self.generation,
                 "version": self.version,
                 "scans": len(self._entries),
                 "newest": self._sequences[-1] if self._sequences else 0,

@@ -4,7 +4,9 @@ A rendition is a JPEG of a photo scaled down to fit a square (``THUMBNAIL`` for 
 ``VIEW`` for the full-size view of files a browser cannot show itself, such as TIFF scans).
 It is written atomically (a crash never leaves half a thumbnail) with its source's
 modification time copied onto it: a rendition whose time differs from its source's is
-stale and made again, also when the source was replaced by an older file.
+stale and made again, also when the source was replaced by an older file. Anything in the
+cache that is not a plain file (a symlink above all: it could point anywhere on the Pi) is
+never taken for a rendition; it is made again, and the atomic rename replaces the link.
 
 Making one decodes the whole scan (a 36-megapixel TIFF is over 100 MB of pixels), so at
 most ``MAX_PARALLEL`` are made at once however many browsers ask; JPEGs are decoded at a
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -69,7 +72,7 @@ def rendition(source: Path, target: Path, longest: int) -> Path:
 
 def _is_fresh(source: Path, target: Path) -> bool:
     try:
-        return target.stat().st_mtime_ns == source.stat().st_mtime_ns
+        cached = target.lstat()  # lstat: a link is not a rendition, whatever it points to
+        return stat.S_ISREG(cached.st_mode) and cached.st_mtime_ns == source.stat().st_mtime_ns
     except FileNotFoundError:
         return False
-

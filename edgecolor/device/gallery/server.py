@@ -2,8 +2,9 @@
 
 Read-only by construction: GET and HEAD only (other methods 405), and files are found by
 their catalogue key, never by a path taken from the URL, then checked to lie under OUT or
-an allowed originals folder after following symlinks. Anything else is 404; malformed
-requests 400; URLs over ``MAX_URL`` bytes 414.
+an allowed originals folder after following symlinks, and opened without following one
+(a link in the thumbnail cache is made again, never served). Anything else is 404;
+malformed requests 400; URLs over ``MAX_URL`` bytes 414.
 
 Addresses (``KEY`` = a colorized file's path under OUT, URL-encoded):
 
@@ -11,7 +12,8 @@ Addresses (``KEY`` = a colorized file's path under OUT, URL-encoded):
 * ``/api/status`` counts, the file being colorized, the queue, failures (JSON);
 * ``/api/scans?before=N&limit=N`` / ``?after=N`` a page of scans, newest first (JSON);
 * ``/events`` the status as server-sent events, whenever it changes;
-* ``/after/KEY``, ``/before/KEY`` the colorized file and its original (downloads);
+* ``/after/KEY``, ``/before/KEY`` the colorized file and its original (downloads; one
+  ``Range: bytes=A-B`` is honoured, 206 / 416, so an interrupted download resumes);
 * ``/thumb/after/KEY``, ``/thumb/before/KEY``, ``/view/after/KEY``, ``/view/before/KEY``
   the cached JPEG renditions (thumbnail, full view of a file a browser cannot show).
 
@@ -21,18 +23,23 @@ blocks its own thread, never the colorizing.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import mimetypes
 import os
-import shutil
+import select
+import socket
+import stat
 import threading
+import time
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 
+from edgecolor.device.batch import BOOKKEEPING_DIR
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue, Entry, is_viewable
 from edgecolor.device.web import DEFAULT_HOST, BackgroundServer
@@ -44,6 +51,7 @@ PAGE_LIMIT = 200  # scans per API page, at most
 DEFAULT_LIMIT = 60
 MAX_EVENT_STREAMS = 16  # browsers watching at once; more get 503 and fall back to polling
 KEEPALIVE_SECONDS = 15.0
+HANGUP_CHECK_SECONDS = 1.0  # how soon an event stream's slot is freed after its page closed
 SOCKET_TIMEOUT = 60.0  # a client that sends or reads nothing for this long is dropped
 SIDES = ("before", "after")
 
@@ -128,6 +136,9 @@ class GalleryServer(BackgroundServer):
         if entry.kind != "image":
             return None
         target = renditions.cache_path(self.catalogue.out_dir, route, side, entry.key)
+        if not self._in_cache(target):
+            logger.warning("gallery: %s leads out of the thumbnail cache: not served", target)
+            return None
         try:
             return renditions.rendition(source, target, renditions.SIZES[route]), "image/jpeg"
         except renditions.RenditionError as error:
@@ -141,6 +152,12 @@ class GalleryServer(BackgroundServer):
                 error.strerror or error,
             )
             return None
+
+    def _in_cache(self, target: Path) -> bool:
+        """Whether ``target``'s folder really lies in OUT/.edgecolor/ (no folder of the cache
+        replaced by a link out of it; the file itself is never followed, see _open_file)."""
+        cache = os.path.realpath(self.catalogue.out_dir / BOOKKEEPING_DIR)
+        return Path(os.path.realpath(target.parent)).is_relative_to(cache)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -247,20 +264,47 @@ class GalleryServer(BackgroundServer):
 
             def _send_file(self, path: Path, content_type: str, download: bool):
                 try:
-                    handle = open(path, "rb")
+                    handle = _open_file(path)
                 except OSError:
                     return self._send_text(HTTPStatus.NOT_FOUND, "not found\n")
                 with handle:
-                    size = os.fstat(handle.fileno()).st_size
-                    extra = {"Cache-Control": "private, max-age=3600"}
+                    status = os.fstat(handle.fileno())
+                    size = status.st_size
+                    validators = {
+                        "ETag": f'"{size:x}-{status.st_mtime_ns:x}"',
+                        "Last-Modified": email.utils.formatdate(status.st_mtime, usegmt=True),
+                    }
+                    extra = {
+                        "Cache-Control": "private, max-age=3600",
+                        "Accept-Ranges": "bytes",
+                        **validators,
+                    }
                     if download:
                         quoted = urllib.parse.quote(path.name)
                         extra["Content-Disposition"] = f"inline; filename*=UTF-8''{quoted}"
-                    self._headers(HTTPStatus.OK, content_type, size, extra)
+                    wanted = self.headers.get("Range")
+                    if_range = self.headers.get("If-Range")
+                    if if_range is not None and if_range not in validators.values():
+                        wanted = None  # the file changed since the first part: all of it
+                    try:
+                        part = _byte_range(wanted, size)
+                    except _Unsatisfiable:
+                        return self._send_text(
+                            HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                            "range not satisfiable\n",
+                            {"Content-Range": f"bytes */{size}", **validators},
+                        )
+                    if part is None:
+                        first, length = 0, size
+                        self._headers(HTTPStatus.OK, content_type, size, extra)
+                    else:
+                        first, length = part[0], part[1] - part[0] + 1
+                        extra["Content-Range"] = f"bytes {part[0]}-{part[1]}/{size}"
+                        self._headers(HTTPStatus.PARTIAL_CONTENT, content_type, length, extra)
                     if self.send_body:
                         try:
-                            shutil.copyfileobj(handle, self.wfile, 256 * 1024)
-                        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                            _copy(handle, first, length, self.wfile)
+                        except OSError:  # the browser went away or stopped reading
                             self.close_connection = True
 
             def _events(self):
@@ -283,25 +327,99 @@ class GalleryServer(BackgroundServer):
             def _stream_status(self):
                 catalogue = gallery.catalogue
                 sent = -1
+                written = time.monotonic()
                 try:
                     while not gallery._closing.is_set():
+                        # Woken by a change or every HANGUP_CHECK_SECONDS, to notice a
+                        # browser that left: its slot is free at once, not after the two
+                        # keep-alives it took a write to find out (about 30 s).
                         with catalogue.changed:
                             if catalogue.version == sent:
-                                catalogue.changed.wait(KEEPALIVE_SECONDS)
+                                catalogue.changed.wait(HANGUP_CHECK_SECONDS)
                             version = catalogue.version
-                        if gallery._closing.is_set():
+                        if gallery._closing.is_set() or _hung_up(self.connection):
                             return
-                        if version == sent:
-                            self.wfile.write(b": keep-alive\n\n")
-                        else:
+                        if version != sent:
                             status = catalogue.status()
                             sent = status["version"]
                             self.wfile.write(b"event: status\ndata: " + _json(status) + b"\n\n")
+                        elif time.monotonic() - written >= KEEPALIVE_SECONDS:
+                            self.wfile.write(b": keep-alive\n\n")
+                        else:
+                            continue
                         self.wfile.flush()
+                        written = time.monotonic()
                 except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
                     pass  # the browser went away or stopped reading
 
         return Handler
+
+
+def _hung_up(connection: socket.socket) -> bool:
+    """Whether the client of an event stream closed its side; never blocks. (A browser
+    sends nothing after its request, so anything readable is the end of the connection.)"""
+    poller = select.poll()
+    poller.register(connection, select.POLLIN)
+    if not poller.poll(0):
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset
+        return True
+
+
+def _open_file(path: Path):
+    """``path`` opened for reading, never through a symlink: the catalogue checked where the
+    file lies, but a link put there since (or in the thumbnail cache) could lead anywhere.
+    OSError (ELOOP for a link) when it is not a plain file that can be read."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # (O_NONBLOCK: a FIFO never hangs)
+            raise IsADirectoryError(f"{path}: not a plain file")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+class _Unsatisfiable(Exception):
+    """A Range that lies wholly past the end of the file (416)."""
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) byte to send for a ``Range`` header: one range, so that an interrupted
+    download resumes. None (send all of the file, 200) when there is no header, when it is
+    malformed or asks for several ranges (a server may ignore Range); _Unsatisfiable when
+    it starts past the end."""
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    start, dash, end = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or "," in spec:
+        return None
+    if not all(text.isdigit() for text in (start, end) if text) or not (start or end):
+        return None
+    if not start:  # "-N": the last N bytes
+        if int(end) == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(0, size - int(end)), size - 1
+    first = int(start)
+    if end and int(end) < first:
+        return None  # malformed
+    if first >= size:
+        raise _Unsatisfiable
+    return first, min(int(end), size - 1) if end else size - 1
+
+
+def _copy(handle, first: int, length: int, out) -> None:
+    """``length`` bytes of ``handle`` from ``first`` to ``out``, a quarter megabyte at a time."""
+    handle.seek(first)
+    while length > 0:
+        chunk = handle.read(min(length, 256 * 1024))
+        if not chunk:
+            raise OSError("the file became shorter while it was sent")
+        out.write(chunk)
+        length -= len(chunk)
 
 
 def _parse_target(target: str) -> tuple[str, dict[str, list[str]]]:
