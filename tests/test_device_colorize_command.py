@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -315,3 +316,52 @@ def test_two_inputs_with_one_output_name_do_not_overwrite_each_other(tmp_path, t
     assert code == 1
     assert "box2/photo.png: its output" in capsys.readouterr().err
     assert np.asarray(Image.open(out / "photo.png")).mean() < 100  # the first one's, untouched
+
+
+def _one_line_exit_2(code: int, stderr: str, *names: str) -> None:
+    """Exit 2 with one stderr line that names each of ``names`` (no traceback)."""
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert all(name in lines[0] for name in names), lines[0]
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, tiny_model, capsys):
+    """Issue 17 item 14: -o under a regular file (root cannot write there either)."""
+    photo = tmp_path / "photo.png"
+    Image.new("L", (8, 8), 90).save(photo)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    for out in (blocker / "sub", blocker):
+        code = main(["colorize", str(photo), "-o", str(out), "--model", str(tiny_model)])
+        _one_line_exit_2(code, capsys.readouterr().err, str(out))
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_a_read_only_output_folder_is_one_line_and_exit_2(tmp_path, tiny_model, capsys):
+    """Issue 17 item 14: a folder without write permission (not testable as root)."""
+    photo, out = tmp_path / "photo.png", tmp_path / "locked"
+    Image.new("L", (8, 8), 90).save(photo)
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        if os.access(out, os.W_OK):
+            pytest.skip("running as root: chmod does not stop writing")
+        code = main(["colorize", str(photo), "-o", str(out), "--model", str(tiny_model)])
+        _one_line_exit_2(code, capsys.readouterr().err, str(out))
+    finally:
+        out.chmod(0o755)
+
+
+def test_output_folder_of_a_file_input_is_refused_not_skipped(tmp_path, tiny_model, capsys):
+    """Issue 17 item 15: `colorize photos/a.png -o photos` said "1 already done", exit 0."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = photos / "a.png"
+    Image.new("L", (8, 8), 90).save(photo)
+    original = photo.read_bytes()
+    code = main(["colorize", str(photo), "-o", str(photos), "--model", str(tiny_model)])
+    _one_line_exit_2(code, capsys.readouterr().err, str(photos), str(photo))
+    assert photo.read_bytes() == original
+    code = main(["colorize", str(photos), "-o", str(photos), "--model", str(tiny_model)])
+    _one_line_exit_2(code, capsys.readouterr().err, str(photos))

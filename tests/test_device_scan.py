@@ -395,3 +395,24 @@ def test_a_repeated_clock_second_never_reuses_an_earlier_scans_name(tmp_path):
     (tmp_path / ".scan-20261130-120005_2-001.tif.part").write_bytes(b"being written")
     assert unused_scan_name(tmp_path, when) == "scan-20261130-120005_3"
     assert earlier.read_bytes() == b"the first scan"
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, tiny_model):
+    """Issue 17 item 14: `scan --once -o FILE/sub` (a path root cannot write either)."""
+    watch = tmp_path / "scanner"
+    watch.mkdir()
+    (watch / "page.jpg").write_bytes(_jpeg_bytes())
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    out = blocker / "sub"
+    finished = subprocess.run(
+        _scan_command(watch, out, tiny_model, "--once"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environment(tmp_path),
+    )
+    assert finished.returncode == 2, finished.stderr
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0], finished.stderr

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,8 +127,39 @@ def collect_jobs(paths: Iterable[str | Path], out_dir: Path) -> tuple[list[Job],
                 jobs.append(Job(source, output_for(source, relative, out_dir, kind), kind))
         else:
             kind = kind_of(path) or "image"
-            jobs.append(Job(path, output_for(path, Path(path.name), out_dir, kind), kind))
+            output = output_for(path, Path(path.name), out_dir, kind)
+            if output.resolve() == path.resolve():
+                raise UsageError(
+                    f"-o {out_dir} is the folder of {path}: its output would be the original "
+                    "itself; choose another folder"
+                )
+            jobs.append(Job(path, output, kind))
     return _mark_conflicts(jobs), ignored
+
+
+def prepare_output_dir(folder: Path, option: str = "-o", bookkeeping: bool = True) -> None:
+    """Create the output folder and prove it writable, before any file is read.
+
+    Found out later, every file fails and the failure log cannot be written there either
+    (a traceback instead of one line naming the folder). Writing a temporary file into the
+    bookkeeping folder (or ``folder`` itself, without ``bookkeeping``) is the only test that
+    also holds for root and read-only mounts.
+
+    Raises:
+        UsageError: the folder cannot be created or written to (exit 2).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / BOOKKEEPING_DIR if bookkeeping else folder
+        probe.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except FileExistsError:
+        raise UsageError(f"{option} {folder}: exists and is not a folder") from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UsageError(f"{option} {folder}: cannot write there ({reason})") from None
 
 
 def _mark_conflicts(jobs: list[Job]) -> list[Job]:
@@ -239,12 +271,12 @@ def process(
     """Colorize one job unless it is done; never raises for a bad input (returns "failed")."""
     if job.conflict:
         return _failed(job, job.conflict, manifest)
+    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
+        return _failed(job, "the output would overwrite the original", manifest)
     if not overwrite and is_done(job, manifest):
         return Outcome(job, "skipped")
     still = None
     try:
-        if job.source.resolve() == job.output.resolve():
-            raise UsageError("the output would overwrite the original")
         source_fingerprint = fingerprint(job.source)
         if job.kind == "image":
             still = photos.read_image(job.source)

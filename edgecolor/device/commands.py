@@ -233,6 +233,7 @@ def run_colorize(args: argparse.Namespace) -> int:
     jobs, ignored = batch.collect_jobs(args.paths, out_dir)
     if not jobs:
         raise UsageError(f"no image or video files found in {' '.join(args.paths)}")
+    batch.prepare_output_dir(out_dir)
     factory = batch.LazyColorizer(
         model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
     )

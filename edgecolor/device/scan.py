@@ -100,6 +100,9 @@ class Watcher:
         for name, folder in (("-o", self.out_dir), ("--move-originals", self.move_originals)):
             if folder is not None and folder.resolve() == self.watch_dir.resolve():
                 raise UsageError(f"{name} {folder} is the watched folder itself: choose another")
+        batch.prepare_output_dir(self.out_dir)
+        if self.move_originals is not None:
+            batch.prepare_output_dir(self.move_originals, "--move-originals", bookkeeping=False)
         self.colorizer_factory = colorizer_factory
         self.settle = settle
         self.clock = clock
