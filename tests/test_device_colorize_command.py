@@ -42,9 +42,8 @@ def archive(tmp_path) -> Path:
     Image.fromarray(gray).save(
         folder / "portrait.jpg", quality=95, exif=exif.tobytes(), icc_profile=srgb, dpi=(600, 600)
     )
-    rgba = np.dstack(
-        [data.coffee()[::8, ::8], np.linspace(0, 255, 75, dtype=np.uint8)[None, :].repeat(50, 0)]
-    )
+    cut_out = np.asarray(Image.fromarray(data.coffee()[::8, ::8]).convert("L").convert("RGB"))
+    rgba = np.dstack([cut_out, np.linspace(0, 255, 75, dtype=np.uint8)[None, :].repeat(50, 0)])
     Image.fromarray(rgba).save(folder / "1950s" / "cutout.png")
     sixteen = (np.linspace(0, 65535, 40 * 30).reshape(30, 40)).astype(np.uint16)
     Image.fromarray(sixteen).save(folder / "1950s" / "scan16.png")
@@ -292,7 +291,8 @@ def test_tiff_tags_transparent_gif_and_animated_webp(tmp_path, tiny_model):
     frames[0].save(
         folder / "loop.webp", save_all=True, append_images=frames[1:], duration=120, loop=0
     )
-    assert main(["colorize", str(folder), "-o", str(out), "--model", str(tiny_model)]) == 0
+    code = main(["colorize", str(folder), "-o", str(out), "--model", str(tiny_model), "--recolor"])
+    assert code == 0
 
     with Image.open(out / "print.tif") as tiff:
         assert tiff.size == (76, 50) and tiff.mode == "RGB"
@@ -365,3 +365,62 @@ def test_output_folder_of_a_file_input_is_refused_not_skipped(tmp_path, tiny_mod
     assert photo.read_bytes() == original
     code = main(["colorize", str(photos), "-o", str(photos), "--model", str(tiny_model)])
     _one_line_exit_2(code, capsys.readouterr().err, str(photos))
+
+
+def _toned(gray: np.ndarray, tone=(1.0, 0.86, 0.68)) -> np.ndarray:
+    """A sepia-like print: the gray photo in one warm hue (plenty of colour, one per lightness)."""
+    return np.clip(gray[..., None] * np.array(tone), 0, 255).astype(np.uint8)
+
+
+def test_a_colour_photo_is_kept_as_it_is_unless_recolor(tmp_path, tiny_model, capsys):
+    """Issue 17 item 16: a colour photo's real colours were replaced by the model's guess."""
+    folder, out = tmp_path / "photos", tmp_path / "out"
+    folder.mkdir()
+    gray = np.asarray(Image.fromarray(data.camera()[::8, ::8]))
+    Image.fromarray(data.chelsea()[::6, ::6]).save(folder / "cat.jpg", quality=90)
+    Image.fromarray(_toned(gray)).save(folder / "sepia.jpg", quality=75)
+    cyanotype = _toned(gray, (0.35, 0.65, 0.95))
+    Image.fromarray(cyanotype).save(folder / "cyanotype.png")
+    Image.fromarray(gray).save(folder / "gray.png")
+    run = ["colorize", str(folder), "-o", str(out), "--model", str(tiny_model)]
+
+    assert main(run) == 0
+    stderr = capsys.readouterr().err
+    assert f"kept {folder / 'cat.jpg'}: already in colour" in stderr
+    assert "3 colorized, 0 already done, 0 failed, 1 kept: already in colour" in stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "cyanotype.png",
+        "gray.png",
+        "sepia.jpg",
+    ]
+    assert "KEPT" in (out / ".edgecolor" / "log.txt").read_text()
+
+    assert main(run) == 0  # a re-run says so again, and still writes nothing for it
+    assert "0 colorized, 3 already done, 0 failed, 1 kept" in capsys.readouterr().err
+    assert not (out / "cat.jpg").exists()
+
+    assert main([*run, "--recolor"]) == 0
+    assert "1 colorized, 3 already done, 0 failed ->" in capsys.readouterr().err
+    assert Image.open(out / "cat.jpg").size == Image.open(folder / "cat.jpg").size
+
+    single = tmp_path / "single"  # a file named on the command line, with alpha
+    rgba16 = np.dstack([data.chelsea()[::6, ::6], np.full((50, 76), 255, np.uint8)])
+    Image.fromarray(rgba16).save(folder / "sticker.png")
+    assert main(["colorize", str(folder / "sticker.png"), "-o", str(single)]) == 0
+    assert "1 kept" in capsys.readouterr().err and not (single / "sticker.png").exists()
+
+
+def test_colour_photos_are_told_from_gray_and_toned_black_and_white():
+    """Toned prints (sepia, cyanotype, a print scanned in colour) are colorized; photos with
+    colours of their own are not (issue 17 item 16)."""
+    from edgecolor.device.batch import is_colour_photo
+
+    gray = data.camera()
+    noise = np.random.default_rng(0).normal(0, 3, (*gray.shape, 3))
+    scanned = np.clip(_toned(gray, (1.0, 0.95, 0.85)) + noise, 0, 255).astype(np.uint8)
+    for monochrome in (gray, np.dstack([gray] * 3), _toned(gray), scanned, gray.astype(np.uint16)):
+        assert not is_colour_photo(monochrome)
+    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        photo = getattr(data, name)()
+        assert is_colour_photo(photo), name
+        assert is_colour_photo(photo.astype(np.uint16) * 257), name  # 16-bit scans

@@ -40,6 +40,15 @@ def _saturation_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _recolor_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recolor",
+        action="store_true",
+        help="colorize photos already in colour too (default: keep them as they are; "
+        "toned black-and-white such as sepia is colorized either way)",
+    )
+
+
 def register(subparsers) -> None:
     """Add this stage's subcommands to the `edgecolor` parser."""
     colorize = subparsers.add_parser(
@@ -59,6 +68,7 @@ def register(subparsers) -> None:
     colorize.add_argument(
         "--overwrite", action="store_true", help="redo outputs that already exist"
     )
+    _recolor_option(colorize)
     colorize.set_defaults(func=run_colorize)
 
     scan = subparsers.add_parser(
@@ -146,6 +156,7 @@ def register(subparsers) -> None:
     )
     _model_options(scan)
     _saturation_option(scan)
+    _recolor_option(scan)
     scan.set_defaults(func=run_scan)
 
     live = subparsers.add_parser(
@@ -237,7 +248,9 @@ def run_colorize(args: argparse.Namespace) -> int:
     factory = batch.LazyColorizer(
         model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
     )
-    summary = batch.run_batch(jobs, factory, out_dir, overwrite=args.overwrite)
+    summary = batch.run_batch(
+        jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
+    )
     summary.ignored = ignored
     print(summary.line(out_dir), file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
@@ -265,6 +278,7 @@ def run_scan(args: argparse.Namespace) -> int:
         factory,
         move_originals=Path(args.move_originals) if args.move_originals else None,
         settle=args.settle,
+        recolor=args.recolor,
     )
     scanner = None
     if args.scan_batch and not args.scanimage:
