@@ -183,6 +183,14 @@ def register(subparsers) -> None:
         help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
     )
     live.add_argument("--record", metavar="FILE", help="write the output video (.mp4 or .avi)")
+    live.add_argument(
+        "--segment-minutes",
+        type=float,
+        default=5.0,
+        metavar="N",
+        help="with --record: FILE-0001.mp4, FILE-0002.mp4, ... of N minutes each, each one "
+        "finished as it closes, so a power cut loses at most one; 0: one file (default: 5)",
+    )
     live.add_argument("--frames", type=int, metavar="N", help="stop after N colorized frames")
     live.add_argument("--loop", action="store_true", help="restart a video file at its end")
     live.add_argument(
@@ -358,6 +366,8 @@ def run_live(args: argparse.Namespace) -> int:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if not 0.0 <= args.smoothing <= 0.95:
         raise UsageError(f"--smoothing {args.smoothing}: must be between 0 and 0.95")
+    if not 0.0 <= args.segment_minutes <= 24 * 60:
+        raise UsageError(f"--segment-minutes {args.segment_minutes}: must be 0 to 1440")
     bind = None
     if args.serve:
         from edgecolor.device.web import parse_bind
@@ -381,6 +391,7 @@ def run_live(args: argparse.Namespace) -> int:
                     source.fps or 25.0,
                     realtime=source.live,
                     side_by_side=args.side_by_side,
+                    segment_seconds=args.segment_minutes * 60 or None,
                 )
             )
         if args.display:
@@ -404,7 +415,8 @@ def run_live(args: argparse.Namespace) -> int:
             source_is_open=True,
         )
         try:
-            result = loop.run()  # stops every sink at the end
+            with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does
+                result = loop.run()  # stops every sink at the end
         except SourceLost as error:
             print(f"edgecolor live: error: {error}", file=sys.stderr)
             return EXIT_PARTIAL
