@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -41,9 +42,8 @@ def archive(tmp_path) -> Path:
     Image.fromarray(gray).save(
         folder / "portrait.jpg", quality=95, exif=exif.tobytes(), icc_profile=srgb, dpi=(600, 600)
     )
-    rgba = np.dstack(
-        [data.coffee()[::8, ::8], np.linspace(0, 255, 75, dtype=np.uint8)[None, :].repeat(50, 0)]
-    )
+    cut_out = np.asarray(Image.fromarray(data.coffee()[::8, ::8]).convert("L").convert("RGB"))
+    rgba = np.dstack([cut_out, np.linspace(0, 255, 75, dtype=np.uint8)[None, :].repeat(50, 0)])
     Image.fromarray(rgba).save(folder / "1950s" / "cutout.png")
     sixteen = (np.linspace(0, 65535, 40 * 30).reshape(30, 40)).astype(np.uint16)
     Image.fromarray(sixteen).save(folder / "1950s" / "scan16.png")
@@ -291,7 +291,8 @@ def test_tiff_tags_transparent_gif_and_animated_webp(tmp_path, tiny_model):
     frames[0].save(
         folder / "loop.webp", save_all=True, append_images=frames[1:], duration=120, loop=0
     )
-    assert main(["colorize", str(folder), "-o", str(out), "--model", str(tiny_model)]) == 0
+    code = main(["colorize", str(folder), "-o", str(out), "--model", str(tiny_model), "--recolor"])
+    assert code == 0
 
     with Image.open(out / "print.tif") as tiff:
         assert tiff.size == (76, 50) and tiff.mode == "RGB"
@@ -315,3 +316,111 @@ def test_two_inputs_with_one_output_name_do_not_overwrite_each_other(tmp_path, t
     assert code == 1
     assert "box2/photo.png: its output" in capsys.readouterr().err
     assert np.asarray(Image.open(out / "photo.png")).mean() < 100  # the first one's, untouched
+
+
+def _one_line_exit_2(code: int, stderr: str, *names: str) -> None:
+    """Exit 2 with one stderr line that names each of ``names`` (no traceback)."""
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert all(name in lines[0] for name in names), lines[0]
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, tiny_model, capsys):
+    """Issue 17 item 14: -o under a regular file (root cannot write there either)."""
+    photo = tmp_path / "photo.png"
+    Image.new("L", (8, 8), 90).save(photo)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    for out in (blocker / "sub", blocker):
+        code = main(["colorize", str(photo), "-o", str(out), "--model", str(tiny_model)])
+        _one_line_exit_2(code, capsys.readouterr().err, str(out))
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_a_read_only_output_folder_is_one_line_and_exit_2(tmp_path, tiny_model, capsys):
+    """Issue 17 item 14: a folder without write permission (not testable as root)."""
+    photo, out = tmp_path / "photo.png", tmp_path / "locked"
+    Image.new("L", (8, 8), 90).save(photo)
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        if os.access(out, os.W_OK):
+            pytest.skip("running as root: chmod does not stop writing")
+        code = main(["colorize", str(photo), "-o", str(out), "--model", str(tiny_model)])
+        _one_line_exit_2(code, capsys.readouterr().err, str(out))
+    finally:
+        out.chmod(0o755)
+
+
+def test_output_folder_of_a_file_input_is_refused_not_skipped(tmp_path, tiny_model, capsys):
+    """Issue 17 item 15: `colorize photos/a.png -o photos` said "1 already done", exit 0."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = photos / "a.png"
+    Image.new("L", (8, 8), 90).save(photo)
+    original = photo.read_bytes()
+    code = main(["colorize", str(photo), "-o", str(photos), "--model", str(tiny_model)])
+    _one_line_exit_2(code, capsys.readouterr().err, str(photos), str(photo))
+    assert photo.read_bytes() == original
+    code = main(["colorize", str(photos), "-o", str(photos), "--model", str(tiny_model)])
+    _one_line_exit_2(code, capsys.readouterr().err, str(photos))
+
+
+def _toned(gray: np.ndarray, tone=(1.0, 0.86, 0.68)) -> np.ndarray:
+    """A sepia-like print: the gray photo in one warm hue (plenty of colour, one per lightness)."""
+    return np.clip(gray[..., None] * np.array(tone), 0, 255).astype(np.uint8)
+
+
+def test_a_colour_photo_is_kept_as_it_is_unless_recolor(tmp_path, tiny_model, capsys):
+    """Issue 17 item 16: a colour photo's real colours were replaced by the model's guess."""
+    folder, out = tmp_path / "photos", tmp_path / "out"
+    folder.mkdir()
+    gray = np.asarray(Image.fromarray(data.camera()[::8, ::8]))
+    Image.fromarray(data.chelsea()[::6, ::6]).save(folder / "cat.jpg", quality=90)
+    Image.fromarray(_toned(gray)).save(folder / "sepia.jpg", quality=75)
+    cyanotype = _toned(gray, (0.35, 0.65, 0.95))
+    Image.fromarray(cyanotype).save(folder / "cyanotype.png")
+    Image.fromarray(gray).save(folder / "gray.png")
+    run = ["colorize", str(folder), "-o", str(out), "--model", str(tiny_model)]
+
+    assert main(run) == 0
+    stderr = capsys.readouterr().err
+    assert f"kept {folder / 'cat.jpg'}: already in colour" in stderr
+    assert "3 colorized, 0 already done, 0 failed, 1 kept: already in colour" in stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "cyanotype.png",
+        "gray.png",
+        "sepia.jpg",
+    ]
+    assert "KEPT" in (out / ".edgecolor" / "log.txt").read_text()
+
+    assert main(run) == 0  # a re-run says so again, and still writes nothing for it
+    assert "0 colorized, 3 already done, 0 failed, 1 kept" in capsys.readouterr().err
+    assert not (out / "cat.jpg").exists()
+
+    assert main([*run, "--recolor"]) == 0
+    assert "1 colorized, 3 already done, 0 failed ->" in capsys.readouterr().err
+    assert Image.open(out / "cat.jpg").size == Image.open(folder / "cat.jpg").size
+
+    single = tmp_path / "single"  # a file named on the command line, with alpha
+    rgba16 = np.dstack([data.chelsea()[::6, ::6], np.full((50, 76), 255, np.uint8)])
+    Image.fromarray(rgba16).save(folder / "sticker.png")
+    assert main(["colorize", str(folder / "sticker.png"), "-o", str(single)]) == 0
+    assert "1 kept" in capsys.readouterr().err and not (single / "sticker.png").exists()
+
+
+def test_colour_photos_are_told_from_gray_and_toned_black_and_white():
+    """Toned prints (sepia, cyanotype, a print scanned in colour) are colorized; photos with
+    colours of their own are not (issue 17 item 16)."""
+    from edgecolor.device.batch import is_colour_photo
+
+    gray = data.camera()
+    noise = np.random.default_rng(0).normal(0, 3, (*gray.shape, 3))
+    scanned = np.clip(_toned(gray, (1.0, 0.95, 0.85)) + noise, 0, 255).astype(np.uint8)
+    for monochrome in (gray, np.dstack([gray] * 3), _toned(gray), scanned, gray.astype(np.uint16)):
+        assert not is_colour_photo(monochrome)
+    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        photo = getattr(data, name)()
+        assert is_colour_photo(photo), name
+        assert is_colour_photo(photo.astype(np.uint16) * 257), name  # 16-bit scans

@@ -3,7 +3,11 @@ sinks started and stopped, each layout labelled once."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -57,7 +61,8 @@ def test_live_runs_a_video_file_to_a_recording(tmp_path, tiny_model, capsys):
         ["live", "--source", str(clip), "--record", str(recording), "--model", str(tiny_model)]
     )
     assert code == 0
-    frames, fps = read_video(recording)
+    assert sorted(p.name for p in recording.parent.iterdir()) == ["colour-0001.avi"]  # segments
+    frames, fps = read_video(recording.with_name("colour-0001.avi"))
     assert len(frames) == 20 and fps == pytest.approx(10.0)
     assert frames[0].shape == (48, 64, 3)
     colour = cv2.cvtColor(frames[5], cv2.COLOR_BGR2RGB)
@@ -73,6 +78,8 @@ def test_live_runs_a_video_file_to_a_recording(tmp_path, tiny_model, capsys):
                 "--record",
                 str(side),
                 "--side-by-side",
+                "--segment-minutes",
+                "0",
                 "--frames",
                 "5",
                 "--model",
@@ -95,6 +102,8 @@ def test_live_runs_a_video_file_to_a_recording(tmp_path, tiny_model, capsys):
                 str(clip),
                 "--record",
                 str(looped),
+                "--segment-minutes",
+                "0",
                 "--loop",
                 "--frames",
                 "45",
@@ -105,6 +114,96 @@ def test_live_runs_a_video_file_to_a_recording(tmp_path, tiny_model, capsys):
         == 0
     )
     assert len(read_video(looped)[0]) == 45
+
+
+def _live_process(tmp_path: Path, *arguments: str) -> subprocess.Popen:
+    """`python -m edgecolor.cli live ...` in a child process, this checkout on its path."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgecolor.cli", "live", *arguments],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+    )
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_systemctl_stop_keeps_the_recording_in_finished_segments(tmp_path, tiny_model):
+    """Issue 17 item 7: SIGTERM (systemctl stop) lost the whole recording, left hidden as
+    .partial. Now each segment is finished as it closes, and SIGTERM finishes the last."""
+    clip = make_video(tmp_path / "clip.avi", frames=20, fps=10.0)
+    folder = tmp_path / "recordings"
+    earlier = folder / "cam-0007.mp4"  # a run before: numbers go on after it
+    folder.mkdir()
+    earlier.write_bytes(b"an earlier run's segment")
+    service = _live_process(
+        tmp_path,
+        *("--source", str(clip), "--loop", "--record", str(folder / "cam.mp4")),
+        *("--segment-minutes", "0.01", "--model", str(tiny_model), "--threads", "1"),
+    )  # 0.01 minutes at 10 fps: 6 frames per segment
+    try:
+        assert _wait_for(
+            lambda: len(list(folder.glob("cam-*.mp4"))) >= 4 or service.poll() is not None, 120
+        )
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, error = service.communicate(timeout=60)
+    assert service.returncode == 0, error
+    assert "Traceback" not in error
+    assert earlier.read_bytes() == b"an earlier run's segment"
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # nothing hidden
+    segments = sorted(p for p in folder.glob("cam-*.mp4") if p != earlier)
+    assert segments[0].name == "cam-0008.mp4" and len(segments) >= 3
+    numbers = [int(p.stem.split("-")[1]) for p in segments]
+    assert numbers == list(range(8, 8 + len(segments)))
+    for segment in segments[:-1]:
+        frames, fps = read_video(segment)
+        assert len(frames) == 6 and fps == pytest.approx(10.0), segment.name
+    last, _ = read_video(segments[-1])  # the one SIGTERM finished
+    assert 1 <= len(last) <= 6
+
+
+def test_sigterm_finishes_the_recording_like_ctrl_c(tmp_path, tiny_model):
+    """Issue 17 item 7: SIGTERM killed `live --record` with its file still hidden as
+    .partial; now it ends the run like Ctrl+C: the file is finished and in place, exit 0."""
+    clip = make_video(tmp_path / "clip.avi", frames=20, fps=10.0)
+    folder = tmp_path / "recordings"
+    service = _live_process(
+        tmp_path,
+        *("--source", str(clip), "--loop", "--record", str(folder / "cam.mp4")),
+        *("--model", str(tiny_model), "--threads", "1"),
+    )
+
+    def recording() -> bool:
+        partial = [p for p in folder.glob(".*") if p.stat().st_size > 0] if folder.exists() else []
+        return bool(partial) or service.poll() is not None
+
+    try:
+        assert _wait_for(recording, 120)
+        time.sleep(0.5)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, error = service.communicate(timeout=60)
+    assert service.returncode == 0, error
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # nothing hidden
+    (finished,) = folder.glob("cam*.mp4")  # the default: 5-minute segments, this is the first
+    assert finished.name == "cam-0001.mp4"
+    assert len(read_video(finished)[0]) > 0
 
 
 def test_bad_live_options_are_usage_errors(tmp_path, tiny_model, capsys):

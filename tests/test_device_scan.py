@@ -395,3 +395,53 @@ def test_a_repeated_clock_second_never_reuses_an_earlier_scans_name(tmp_path):
     (tmp_path / ".scan-20261130-120005_2-001.tif.part").write_bytes(b"being written")
     assert unused_scan_name(tmp_path, when) == "scan-20261130-120005_3"
     assert earlier.read_bytes() == b"the first scan"
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, tiny_model):
+    """Issue 17 item 14: `scan --once -o FILE/sub` (a path root cannot write either)."""
+    watch = tmp_path / "scanner"
+    watch.mkdir()
+    (watch / "page.jpg").write_bytes(_jpeg_bytes())
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    out = blocker / "sub"
+    finished = subprocess.run(
+        _scan_command(watch, out, tiny_model, "--once"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environment(tmp_path),
+    )
+    assert finished.returncode == 2, finished.stderr
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0], finished.stderr
+
+
+def test_a_colour_photo_is_kept_once_and_not_reported_again(tmp_path, tiny_model):
+    """Issue 17 item 16: the scan service keeps a colour photo as it is (--recolor: not)."""
+    watch, out = tmp_path / "scanner", tmp_path / "out"
+    watch.mkdir()
+    Image.fromarray(data.chelsea()[::6, ::6]).save(watch / "holiday.jpg", quality=90)
+    (watch / "page.jpg").write_bytes(_jpeg_bytes())
+    clock, messages = FakeClock(), []
+    watcher = _watcher(watch, out, tiny_model, clock, messages)
+    watcher.poll()
+    clock.now += 31
+    statuses = {o.job.source.name: o.status for o in watcher.poll()}
+    assert statuses == {"holiday.jpg": "kept", "page.jpg": "done"}
+    assert f"kept {watch / 'holiday.jpg'}: already in colour (--recolor colorizes it)" in messages
+    assert not (out / "holiday.jpg").exists() and (out / "page.jpg").exists()
+    assert "1 kept: already in colour" in watcher.summary.line(out)
+    clock.now += 31
+    assert watcher.poll() == []  # once only, also after a restart
+    restarted = _watcher(watch, out, tiny_model, clock, [])
+    restarted.poll()
+    clock.now += 31
+    assert restarted.poll() == []
+
+    recolor = _watcher(watch, out, tiny_model, clock, [], recolor=True)
+    recolor.poll()
+    clock.now += 31
+    assert [o.status for o in recolor.poll()] == ["done"]
+    assert (out / "holiday.jpg").exists()

@@ -6,6 +6,8 @@ A batch never loses anything:
 * every output goes to a temporary file first and is moved into place when complete;
 * a file that cannot be read is reported with its name and the reason, nothing is written
   under its name, and the batch goes on;
+* a photo already in colour is kept as it is (unless ``recolor``): colorizing would replace
+  its real colours with the model's guess. Nothing is written for it; the summary counts it;
 * finished outputs are left alone on a re-run (unless ``overwrite``), so an interrupted
   batch resumes where it stopped. ``OUT_DIR/.edgecolor/manifest.jsonl`` records each
   finished output with its source's size and modification time (a changed source is done
@@ -20,18 +22,30 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgecolor import photos
 from edgecolor.device import images, video
 from edgecolor.errors import EdgecolorError, UsageError
+from edgecolor.evaluation.metrics import is_color_photo
 
 logger = logging.getLogger(__name__)
 
 BOOKKEEPING_DIR = ".edgecolor"
+KEPT_REASON = "already in colour"
+
+# A toned black-and-white print (sepia, selenium, cyanotype), or one scanned in colour mode,
+# has colour too, but one hue per lightness. Taken that away (``_without_tone``), toned
+# prints measure under 6 on ``is_color_photo``'s colourfulness and colour photos 14 and up.
+TONE_BANDS = 32
+COLOUR_PHOTO_THRESHOLD = 10.0
+COLOUR_CHECK_SIDE = 256  # judged on a thumbnail: fast for a 12-megapixel scan, noise averaged
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,8 @@ class Job:
 
 @dataclass
 class Outcome:
-    """What happened to one job: "done", "skipped" (already done) or "failed" (with a reason)."""
+    """What happened to one job: "done", "skipped" (already done), "kept" (already in colour,
+    left as it is) or "failed" (with a reason)."""
 
     job: Job
     status: str
@@ -65,6 +80,7 @@ class Summary:
     skipped: int = 0
     failed: int = 0
     ignored: int = 0
+    kept: int = 0
     failures: list[Outcome] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
@@ -76,6 +92,8 @@ class Summary:
         parts = [f"{self.done} colorized", f"{self.skipped} already done", f"{self.failed} failed"]
         if self.ignored:
             parts.append(f"{self.ignored} other file{'s' if self.ignored > 1 else ''} ignored")
+        if self.kept:
+            parts.append(f"{self.kept} kept: {KEPT_REASON} (--recolor colorizes those too)")
         text = ", ".join(parts) + f" -> {out_dir}"
         if self.failed:
             text += f" (reasons in {out_dir / BOOKKEEPING_DIR / 'log.txt'})"
@@ -126,8 +144,39 @@ def collect_jobs(paths: Iterable[str | Path], out_dir: Path) -> tuple[list[Job],
                 jobs.append(Job(source, output_for(source, relative, out_dir, kind), kind))
         else:
             kind = kind_of(path) or "image"
-            jobs.append(Job(path, output_for(path, Path(path.name), out_dir, kind), kind))
+            output = output_for(path, Path(path.name), out_dir, kind)
+            if output.resolve() == path.resolve():
+                raise UsageError(
+                    f"-o {out_dir} is the folder of {path}: its output would be the original "
+                    "itself; choose another folder"
+                )
+            jobs.append(Job(path, output, kind))
     return _mark_conflicts(jobs), ignored
+
+
+def prepare_output_dir(folder: Path, option: str = "-o", bookkeeping: bool = True) -> None:
+    """Create the output folder and prove it writable, before any file is read.
+
+    Found out later, every file fails and the failure log cannot be written there either
+    (a traceback instead of one line naming the folder). Writing a temporary file into the
+    bookkeeping folder (or ``folder`` itself, without ``bookkeeping``) is the only test that
+    also holds for root and read-only mounts.
+
+    Raises:
+        UsageError: the folder cannot be created or written to (exit 2).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / BOOKKEEPING_DIR if bookkeeping else folder
+        probe.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except FileExistsError:
+        raise UsageError(f"{option} {folder}: exists and is not a folder") from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UsageError(f"{option} {folder}: cannot write there ({reason})") from None
 
 
 def _mark_conflicts(jobs: list[Job]) -> list[Job]:
@@ -229,22 +278,80 @@ def is_done(job: Job, manifest: Manifest) -> bool:
     return record.get("size") == current["size"] and record.get("mtime_ns") == current["mtime_ns"]
 
 
+def is_kept(job: Job, manifest: Manifest) -> bool:
+    """True when this version of ``job.source`` was found in colour and kept as it is, so a
+    re-run (or the scan service's next pass) neither decodes it again nor reports it anew."""
+    record = manifest.record_for(job.output)
+    if record is None or not record.get("kept") or job.output.exists():
+        return False
+    try:
+        current = fingerprint(job.source)
+    except OSError:
+        return False
+    return record.get("size") == current["size"] and record.get("mtime_ns") == current["mtime_ns"]
+
+
+def is_colour_photo(frame: np.ndarray) -> bool:
+    """True for a photo with colours of its own, which colorizing would replace by a guess.
+
+    Gray is not, and neither is toned black-and-white (sepia, cyanotype, a print scanned in
+    colour): those are what edgecolor is for. ``is_color_photo`` decides, on the colour left
+    once each lightness band's own tint is taken away.
+
+    Args:
+        frame: (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16.
+    """
+    from PIL import Image
+
+    if frame.ndim == 2:
+        return False
+    rgb = frame[..., :3]
+    if rgb.dtype != np.uint8:
+        rgb = (rgb >> 8).astype(np.uint8)
+    thumbnail = Image.fromarray(np.ascontiguousarray(rgb))
+    thumbnail.thumbnail((COLOUR_CHECK_SIDE, COLOUR_CHECK_SIDE))
+    untoned = _without_tone(np.asarray(thumbnail))
+    return is_color_photo(untoned, threshold=COLOUR_PHOTO_THRESHOLD)
+
+
+def _without_tone(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with each lightness band's mean colour made neutral: a toned print turns gray,
+    a colour photo keeps the colours that differ within a band (a red and a green apple)."""
+    values = rgb.reshape(-1, 3).astype(np.float64)
+    band = np.minimum(values.mean(axis=1) * (TONE_BANDS / 256.0), TONE_BANDS - 1).astype(np.intp)
+    counts = np.maximum(np.bincount(band, minlength=TONE_BANDS), 1)
+    tone = (
+        np.stack(
+            [np.bincount(band, values[:, channel], TONE_BANDS) for channel in range(3)], axis=1
+        )
+        / counts[:, None]
+    )
+    neutral = values - tone[band] + tone[band].mean(axis=1, keepdims=True)
+    return np.clip(np.round(neutral), 0, 255).astype(np.uint8).reshape(rgb.shape)
+
+
 def process(
     job: Job,
     colorizer_factory: Callable[[], Any],
     manifest: Manifest,
     overwrite: bool = False,
     frame_progress: Callable[[int], None] | None = None,
+    recolor: bool = False,
 ) -> Outcome:
-    """Colorize one job unless it is done; never raises for a bad input (returns "failed")."""
+    """Colorize one job unless it is done; never raises for a bad input (returns "failed").
+
+    A photo already in colour is kept as it is ("kept"), unless ``recolor``.
+    """
     if job.conflict:
         return _failed(job, job.conflict, manifest)
+    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
+        return _failed(job, "the output would overwrite the original", manifest)
     if not overwrite and is_done(job, manifest):
         return Outcome(job, "skipped")
+    if not (overwrite or recolor) and is_kept(job, manifest):
+        return Outcome(job, "kept", KEPT_REASON)
     still = None
     try:
-        if job.source.resolve() == job.output.resolve():
-            raise UsageError("the output would overwrite the original")
         source_fingerprint = fingerprint(job.source)
         if job.kind == "image":
             still = photos.read_image(job.source)
@@ -252,6 +359,8 @@ def process(
         return _failed(job, str(error), manifest)
     except OSError as error:
         return _failed(job, f"cannot read: {error.strerror or error}", manifest)
+    if still is not None and not recolor and is_colour_photo(still.frames[0]):
+        return _kept(job, source_fingerprint, manifest)
     # Outside the per-file handling: a missing model or runtime stops the batch (exit 2).
     colorizer = colorizer_factory()
     try:
@@ -287,6 +396,13 @@ def _failed(job: Job, reason: str, manifest: Manifest) -> Outcome:
     return Outcome(job, "failed", reason)
 
 
+def _kept(job: Job, source_fingerprint: dict[str, int], manifest: Manifest) -> Outcome:
+    """Record a colour photo left as it is: the next run knows it without decoding it."""
+    manifest.log(f"KEPT {job.name}: {KEPT_REASON}")
+    manifest.add(job, source_fingerprint, {"kept": KEPT_REASON})
+    return Outcome(job, "kept", KEPT_REASON)
+
+
 class LazyColorizer:
     """Build the Colorizer on first use, so a re-run with nothing to do loads no model."""
 
@@ -310,8 +426,10 @@ def run_batch(
     overwrite: bool = False,
     report: Callable[[str], None] | None = None,
     show_progress: bool | None = None,
+    recolor: bool = False,
 ) -> Summary:
-    """Process every job with a progress bar; print each failure as ``name: reason``.
+    """Process every job with a progress bar; print each failure as ``name: reason``, and each
+    photo kept because it is already in colour (unless ``recolor``).
 
     Args:
         show_progress: True/False, or None = only when stderr is a terminal.
@@ -324,10 +442,10 @@ def run_batch(
         say = report or (lambda text: bar.write(text, file=sys.stderr))
         for job in jobs:
             bar.set_postfix_str(job.source.name[-30:], refresh=False)
-            outcome = process(job, colorizer_factory, manifest, overwrite)
+            outcome = process(job, colorizer_factory, manifest, overwrite, recolor=recolor)
             summary.add(outcome)
-            if outcome.status == "failed":
-                say(f"failed {job.name}: {outcome.reason}")
+            if outcome.status in ("failed", "kept"):
+                say(f"{outcome.status} {job.name}: {outcome.reason}")
             for note in outcome.notes:
                 say(f"note {job.name}: {note}")
             bar.update(1)

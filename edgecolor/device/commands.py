@@ -40,6 +40,15 @@ def _saturation_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _recolor_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recolor",
+        action="store_true",
+        help="colorize photos already in colour too (default: keep them as they are; "
+        "toned black-and-white such as sepia is colorized either way)",
+    )
+
+
 def register(subparsers) -> None:
     """Add this stage's subcommands to the `edgecolor` parser."""
     colorize = subparsers.add_parser(
@@ -59,6 +68,7 @@ def register(subparsers) -> None:
     colorize.add_argument(
         "--overwrite", action="store_true", help="redo outputs that already exist"
     )
+    _recolor_option(colorize)
     colorize.set_defaults(func=run_colorize)
 
     scan = subparsers.add_parser(
@@ -146,6 +156,7 @@ def register(subparsers) -> None:
     )
     _model_options(scan)
     _saturation_option(scan)
+    _recolor_option(scan)
     scan.set_defaults(func=run_scan)
 
     live = subparsers.add_parser(
@@ -172,6 +183,14 @@ def register(subparsers) -> None:
         help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
     )
     live.add_argument("--record", metavar="FILE", help="write the output video (.mp4 or .avi)")
+    live.add_argument(
+        "--segment-minutes",
+        type=float,
+        default=5.0,
+        metavar="N",
+        help="with --record: FILE-0001.mp4, FILE-0002.mp4, ... of N minutes each, each one "
+        "finished as it closes, so a power cut loses at most one; 0: one file (default: 5)",
+    )
     live.add_argument("--frames", type=int, metavar="N", help="stop after N colorized frames")
     live.add_argument("--loop", action="store_true", help="restart a video file at its end")
     live.add_argument(
@@ -233,10 +252,13 @@ def run_colorize(args: argparse.Namespace) -> int:
     jobs, ignored = batch.collect_jobs(args.paths, out_dir)
     if not jobs:
         raise UsageError(f"no image or video files found in {' '.join(args.paths)}")
+    batch.prepare_output_dir(out_dir)
     factory = batch.LazyColorizer(
         model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
     )
-    summary = batch.run_batch(jobs, factory, out_dir, overwrite=args.overwrite)
+    summary = batch.run_batch(
+        jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
+    )
     summary.ignored = ignored
     print(summary.line(out_dir), file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
@@ -264,6 +286,7 @@ def run_scan(args: argparse.Namespace) -> int:
         factory,
         move_originals=Path(args.move_originals) if args.move_originals else None,
         settle=args.settle,
+        recolor=args.recolor,
     )
     scanner = None
     if args.scan_batch and not args.scanimage:
@@ -343,6 +366,8 @@ def run_live(args: argparse.Namespace) -> int:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if not 0.0 <= args.smoothing <= 0.95:
         raise UsageError(f"--smoothing {args.smoothing}: must be between 0 and 0.95")
+    if not 0.0 <= args.segment_minutes <= 24 * 60:
+        raise UsageError(f"--segment-minutes {args.segment_minutes}: must be 0 to 1440")
     bind = None
     if args.serve:
         from edgecolor.device.web import parse_bind
@@ -366,6 +391,7 @@ def run_live(args: argparse.Namespace) -> int:
                     source.fps or 25.0,
                     realtime=source.live,
                     side_by_side=args.side_by_side,
+                    segment_seconds=args.segment_minutes * 60 or None,
                 )
             )
         if args.display:
@@ -389,7 +415,8 @@ def run_live(args: argparse.Namespace) -> int:
             source_is_open=True,
         )
         try:
-            result = loop.run()  # stops every sink at the end
+            with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does
+                result = loop.run()  # stops every sink at the end
         except SourceLost as error:
             print(f"edgecolor live: error: {error}", file=sys.stderr)
             return EXIT_PARTIAL

@@ -79,6 +79,7 @@ class Watcher:
         clock: monotonic seconds (tests pass a fake).
         on_event: told what happens (:class:`ScanEvent`); called on the colorizing thread, so
             it must return at once (the gallery only updates its state and wakes its pages).
+        recolor: colorize photos already in colour too (otherwise they are kept as they are).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class Watcher:
         clock: Callable[[], float] = time.monotonic,
         report: Callable[[str], None] | None = None,
         on_event: Callable[[ScanEvent], None] | None = None,
+        recolor: bool = False,
     ):
         self.watch_dir = Path(watch_dir)
         self.out_dir = Path(out_dir)
@@ -100,11 +102,15 @@ class Watcher:
         for name, folder in (("-o", self.out_dir), ("--move-originals", self.move_originals)):
             if folder is not None and folder.resolve() == self.watch_dir.resolve():
                 raise UsageError(f"{name} {folder} is the watched folder itself: choose another")
+        batch.prepare_output_dir(self.out_dir)
+        if self.move_originals is not None:
+            batch.prepare_output_dir(self.move_originals, "--move-originals", bookkeeping=False)
         self.colorizer_factory = colorizer_factory
         self.settle = settle
         self.clock = clock
         self.report = report or (lambda text: print(text, file=sys.stderr, flush=True))
         self.on_event = on_event
+        self.recolor = recolor
         self.manifest = batch.Manifest(self.out_dir)
         self.summary = batch.Summary()
         self._observations: dict[Path, _Observation] = {}
@@ -167,7 +173,9 @@ class Watcher:
             if self._failed.get(path) == (status.st_size, status.st_mtime_ns):
                 continue  # reported already; tried again only when the file changes
             job = self._job(path)
-            if batch.is_done(job, self.manifest):
+            if batch.is_done(job, self.manifest) or (
+                not self.recolor and batch.is_kept(job, self.manifest)
+            ):
                 self._move_original(job)  # a restart after colorizing but before the move
                 continue
             pending.append(job)
@@ -183,7 +191,9 @@ class Watcher:
             del self._observations[path]
             queued = len(pending) - index - 1
             self._tell(ScanEvent("started", queued, job))
-            outcome = batch.process(job, self.colorizer_factory, self.manifest)
+            outcome = batch.process(
+                job, self.colorizer_factory, self.manifest, recolor=self.recolor
+            )
             self.summary.add(outcome)
             outcomes.append(outcome)
             original = job.source
@@ -192,6 +202,9 @@ class Watcher:
                 self.report(f"failed {job.name}: {outcome.reason}")
             elif outcome.status == "done":
                 self.report(f"colorized {job.name} -> {job.output}")
+                original = self._move_original(job) or original
+            elif outcome.status == "kept":
+                self.report(f"kept {job.name}: {outcome.reason} (--recolor colorizes it)")
                 original = self._move_original(job) or original
             self._tell(ScanEvent("finished", queued, job, outcome, original))
         for path in set(self._observations) - {job.source for job in pending}:

@@ -10,8 +10,10 @@ preview (:class:`edgecolor.device.web.PreviewServer`) is a sink like the others;
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -116,17 +118,27 @@ class VideoFileSink(Sink):
     wall clock, so the recording plays at the speed things happened even when the model is
     slower than the camera.
 
-    The file is written under a temporary name and moved into place by ``stop``.
+    The file is written under a temporary name and moved into place by ``stop``. With
+    ``segment_seconds`` the recording is cut into ``NAME-0001.mp4``, ``NAME-0002.mp4``, ...,
+    each moved into place as soon as it is full: a power cut (or a kill) loses at most the
+    segment being written, not hours of recording. Numbers go on after the highest already
+    there, so a restarted service never overwrites an earlier run's segments.
 
     Args:
         path: the recording (.mp4, .avi, .mov, .mkv, .m4v).
         fps: its frame rate (the source's).
         realtime: follow the wall clock (a camera), see above.
         side_by_side: record gray | colour instead of colour alone.
+        segment_seconds: recording time per segment, or None for one file at ``path``.
     """
 
     def __init__(
-        self, path: str | Path, fps: float, realtime: bool = False, side_by_side: bool = False
+        self,
+        path: str | Path,
+        fps: float,
+        realtime: bool = False,
+        side_by_side: bool = False,
+        segment_seconds: float | None = None,
     ):
         self.path = Path(path)
         if self.path.suffix.lower() not in (".avi", ".mp4", ".mov", ".mkv", ".m4v"):
@@ -135,8 +147,13 @@ class VideoFileSink(Sink):
         self.realtime = realtime
         self.side_by_side = side_by_side
         self.frames_written = 0
+        self.segment_frames = max(1, round(segment_seconds * self.fps)) if segment_seconds else None
+        self.finished: list[Path] = []  # the files moved into place so far
         self._writer = None
         self._temporary: Path | None = None
+        self._target: Path | None = None
+        self._frames_in_file = 0
+        self._next_number: int | None = None
         self._first_timestamp: float | None = None
 
     def output(self, pictures: FramePictures) -> None:
@@ -147,13 +164,10 @@ class VideoFileSink(Sink):
         from edgecolor.device import video
 
         picture, timestamp = pictures.rgb(self.side_by_side), pictures.timestamp
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._temporary = files.temporary_beside(self.path)
-            self._writer = video.open_video_writer(
-                self._temporary, self.fps, picture.shape[1], picture.shape[0]
-            )
+        if self._first_timestamp is None:
             self._first_timestamp = timestamp
+        if self._writer is None:
+            self._open(video, picture.shape[1], picture.shape[0])
         bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
         copies = 1
         if self.realtime:
@@ -162,18 +176,52 @@ class VideoFileSink(Sink):
         for _ in range(copies):
             self._writer.write(bgr)
         self.frames_written += copies
+        self._frames_in_file += copies
+        if self.segment_frames and self._frames_in_file >= self.segment_frames:
+            self._close()  # full: finished now, not at the end of the run
 
     def stop(self) -> None:
-        if self._writer is None:
-            return
+        self._close()
 
-        self._writer.release()
-        self._writer = None
-        if self.frames_written:
-            files.commit(self._temporary, self.path)
-            logger.info("recorded %d frames to %s", self.frames_written, self.path)
-        else:
+    def _open(self, video, width: int, height: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._frames_in_file = 0
+        self._target = self._next_segment() if self.segment_frames else self.path
+        self._temporary = files.temporary_beside(self._target)
+        self._writer = video.open_video_writer(self._temporary, self.fps, width, height)
+
+    def _close(self) -> None:
+        """Finish the file being written and move it into place (an empty one is removed).
+
+        Safe to call again when a signal cut it short (``stop`` then finishes the job), so
+        SIGTERM arriving as a segment closes still leaves no hidden partial file behind.
+        """
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        if self._temporary is None:
+            return
+        if not self._frames_in_file:
             self._temporary.unlink(missing_ok=True)
+        elif self._temporary.exists():
+            files.commit(self._temporary, self._target)
+            self.finished.append(self._target)
+            logger.info("recorded %d frames to %s", self._frames_in_file, self._target)
+        self._temporary = None
+
+    def _next_segment(self) -> Path:
+        """``NAME-0001.mp4`` on a first run; after a restart the number after the highest."""
+        stem, suffix = self.path.stem, self.path.suffix
+        if self._next_number is None:
+            pattern = re.compile(rf"{re.escape(stem)}-(\d{{4,}}){re.escape(suffix)}")
+            taken = [
+                int(match.group(1))
+                for name in glob.glob(glob.escape(str(self.path.parent / stem)) + "-*" + suffix)
+                if (match := pattern.fullmatch(Path(name).name))
+            ]
+            self._next_number = max(taken, default=0) + 1
+        number, self._next_number = self._next_number, self._next_number + 1
+        return self.path.with_name(f"{stem}-{number:04d}{suffix}")
 
 
 class WindowSink(Sink):
