@@ -292,6 +292,9 @@ def section_scan(model: Path, threads: int, folder: Path) -> None:
                 str(model),
                 "--threads",
                 str(threads),
+                # The colour JPEG is a scan of a colour print: measure colorizing it, not the
+                # default that keeps colour photos as they are.
+                "--recolor",
             ],
             capture_output=True,
             text=True,
