@@ -54,11 +54,14 @@ def quantize_generator(generator):
 
     from edgecolor.models.distribution_head import ChannelMax, StopGradient
     from edgecolor.models.keras import keras
+    from edgecolor.training.quantize_config import OutputQuantizeConfig
 
     quantize = tfmot.quantization.keras
-    output_config = _output_quantize_config()
-    # Weightless layers tfmot's default 8-bit scheme refuses (batch norm, ReLU and the
-    # like are handled by its own transforms and must be left to them).
+    output_config = OutputQuantizeConfig()
+    # The distribution head's weightless layers that tfmot's default 8-bit scheme refuses
+    # (channel max, stop-gradient, subtraction, product). Only these get a config of ours:
+    # batch norm, ReLU and the like are handled by tfmot's own transforms (which fold batch
+    # norm into the convolutions) and must be left to them.
     unsupported = [
         layer
         for layer in generator.layers
@@ -70,11 +73,10 @@ def quantize_generator(generator):
         if not unsupported:
             return quantize.quantize_model(generator)
 
-        # The distribution head's channel max, subtraction and product are layers tfmot's default
-        # scheme does not cover: they have no weights, so fake-quantizing their outputs
-        # (as the converter will quantize those tensors) is all QAT needs of them.
-        # As tfmot's quantize_annotate_model does: wrap the layers themselves (their weights
-        # come along), only with a config of ours for the layers it does not know.
+        # They have no weights, so fake-quantizing their outputs (as the converter will
+        # quantize those tensors) is all QAT needs of them. As tfmot's
+        # quantize_annotate_model does, the layers themselves are wrapped (their weights
+        # come along).
         def annotate(layer):
             if isinstance(layer, keras.layers.InputLayer):
                 return layer
@@ -86,7 +88,7 @@ def quantize_generator(generator):
             {
                 "ChannelMax": ChannelMax,
                 "StopGradient": StopGradient,
-                "OutputQuantizeConfig": type(output_config),
+                "OutputQuantizeConfig": OutputQuantizeConfig,
             }
         ):
             return quantize.quantize_apply(annotated)
@@ -94,39 +96,6 @@ def quantize_generator(generator):
         raise UsageError(
             f"generator {generator.name!r} cannot be quantization-aware trained: {error}"
         ) from None
-
-
-def _output_quantize_config():
-    """A tfmot QuantizeConfig with no weights that fake-quantizes the layer's output (8 bit,
-    per tensor, moving-average range), as the default scheme does for activations."""
-    import tensorflow_model_optimization as tfmot
-
-    quantize = tfmot.quantization.keras
-
-    class OutputQuantizeConfig(quantize.QuantizeConfig):
-        def get_weights_and_quantizers(self, layer):
-            return []
-
-        def get_activations_and_quantizers(self, layer):
-            return []
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            pass
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            pass
-
-        def get_output_quantizers(self, layer):
-            return [
-                quantize.quantizers.MovingAverageQuantizer(
-                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
-                )
-            ]
-
-        def get_config(self):
-            return {}
-
-    return OutputQuantizeConfig()
 
 
 def load_discriminator(run_dir: str | Path, config: RunConfig):
