@@ -50,8 +50,11 @@ class ScanEvent:
 
     ``kind`` is "started" (``job`` is being colorized now), "finished" (``outcome`` says how
     it went; ``original`` is where the original is now, after ``move_originals``) or "idle"
-    (a pass over the folder is over). ``queued``: files seen and not colorized yet, besides
-    the current one (still being written, settling, or next in this pass).
+    (a pass over the folder is over) or "scanner" (``message`` says what is wrong with the
+    scanner, e.g. "scanner not found, retrying in 10 s", or is None when it works again: the
+    page shows why no scans come while the folder is still watched). ``queued``: files seen
+    and not colorized yet, besides the current one (still being written, settling, or next
+    in this pass).
     """
 
     kind: str
@@ -59,6 +62,7 @@ class ScanEvent:
     job: batch.Job | None = None
     outcome: batch.Outcome | None = None
     original: Path | None = None
+    message: str | None = None
 
 
 @dataclass
@@ -213,6 +217,12 @@ class Watcher:
         self._tell(ScanEvent("idle", self.waiting))
         return outcomes
 
+    def _tell_scanner(self, problem: str | None, told: str | None) -> str | None:
+        """Tell the listener when the scanner's problem changes; returns what it knows now."""
+        if problem != told:
+            self._tell(ScanEvent("scanner", self.waiting, message=problem))
+        return problem
+
     def _tell(self, event: ScanEvent) -> None:
         """Pass an event on; a failing listener is logged, never stops the colorizing."""
         if self.on_event is None:
@@ -249,11 +259,13 @@ class Watcher:
 
         With a ``scanner``, each round first asks it for a new scan (it returns False to stop).
         """
+        told: str | None = None  # the scanner problem the listener knows of
         while True:
             if scanner is not None:
                 if not scanner.scan_into(self.watch_dir):
                     scanner = None
                     once = True  # no more scans: finish what is there
+                told = self._tell_scanner(getattr(scanner, "problem", None), told)
             self.poll()
             if once and not self.waiting and scanner is None:
                 return
