@@ -13,7 +13,9 @@ folder and is renamed when ``scanimage`` has finished, so the watcher sees compl
 Interactively it asks before each page (that needs a terminal); ``--scan-batch`` runs
 ``scanimage --batch`` on a document feeder instead, again and again, so a service keeps
 scanning whatever is put into the feeder (scanimage itself writes each page as
-``NAME.part`` and renames it when the page is complete).
+``NAME.part`` and renames it when the page is complete). A scanner that is off, unplugged
+or busy, and a ``scanimage`` that hangs, are waited out with growing pauses, so the
+watcher (and the gallery) keep running; only an option the scanner refuses stops it.
 
 Polling (not inotify) keeps this portable, also on network shares and FAT SD cards.
 """
@@ -265,7 +267,7 @@ class Watcher:
                 if not scanner.scan_into(self.watch_dir):
                     scanner = None
                     once = True  # no more scans: finish what is there
-                told = self._tell_scanner(getattr(scanner, "problem", None), told)
+                told = self._tell_scanner(scanner.problem if scanner else None, told)
             self.poll()
             if once and not self.waiting and scanner is None:
                 return
