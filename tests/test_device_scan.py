@@ -18,7 +18,8 @@ from skimage import data
 
 from edgecolor.cli import main
 from edgecolor.device import batch
-from edgecolor.device.scan import Watcher
+from edgecolor.device.scan import Scanner, Watcher
+from edgecolor.errors import UsageError
 
 
 class FakeClock:
@@ -148,6 +149,26 @@ state = Path(__file__).parent
 with open(state / "runs.jsonl", "a") as log:
     log.write(json.dumps(sys.argv[1:]) + "\n")
 options = dict(argument[2:].split("=", 1) for argument in sys.argv[1:] if "=" in argument)
+known = {"format", "resolution", "mode", "source", "device-name", "batch", "batch-start"}
+for argument in sys.argv[1:]:
+    if argument.startswith("--") and argument[2:].split("=", 1)[0] not in known:
+        sys.stderr.write(f"scanimage: unrecognized option '{argument}'\n")
+        sys.stderr.write("Try `scanimage --help' for more information.\n")
+        sys.exit(1)
+device = (state / "device.txt").read_text() if (state / "device.txt").exists() else "ready"
+name = options.get("device-name", "epson2:libusb:001:004")
+if device == "missing" and "device-name" not in options:
+    sys.stderr.write("scanimage: no SANE devices found\n")
+    sys.exit(1)
+if device in ("missing", "busy"):  # sane_open failed
+    reason = "Device busy" if device == "busy" else "Invalid argument"
+    sys.stderr.write(f"scanimage: open of device {name} failed: {reason}\n")
+    sys.exit(1)
+if device == "hang":  # a scanner that never answers, with a helper process of its own
+    import subprocess
+    helper = subprocess.Popen(["sleep", "3600"])
+    (state / "hung.txt").write_text(f"{os.getpid()} {helper.pid}")
+    time.sleep(3600)
 modes = (state / "modes.txt").read_text().split(",") if (state / "modes.txt").exists() else [
     "Lineart", "Gray", "Color"]
 if options.get("mode") not in modes:
@@ -182,6 +203,8 @@ while pages > 0:
     scanned += 1
     number += 1
     feeder.write_text(str(pages))
+if not scanned:
+    sys.stderr.write("scanimage: sane_start: Document feeder out of documents\n")
 sys.stderr.write(f"Batch terminated, {scanned} pages scanned\n")
 sys.exit(0 if scanned else 7)  # SANE_STATUS_NO_DOCS when the feeder was empty
 """
@@ -194,7 +217,12 @@ def _fake_scanimage(folder: Path, feeder: int = 0, modes: str | None = None) -> 
     not have (exit 1, like scanimage's "setting of option --mode failed"); without
     ``--batch`` prints one gray TIFF to stdout; with ``--batch=FORMAT`` writes every page in
     the feeder (``feeder.txt``) as ``FORMAT % n`` + ``.part`` and renames it when complete,
-    and exits 7 (SANE_STATUS_NO_DOCS) when the feeder was empty.
+    and exits 7 (SANE_STATUS_NO_DOCS) when the feeder was empty. ``device.txt`` plays the
+    scanner: "missing" (off or unplugged: "no SANE devices found", or "open of device NAME
+    failed: Invalid argument" with a device name; exit 1), "busy" ("open of device NAME
+    failed: Device busy", exit 1) or "hang" (never answers; ``hung.txt`` holds its process
+    id and that of a helper it started). An option it does not know is refused as getopt
+    does ("unrecognized option", exit 1).
     """
     script = folder / "scanimage"
     (folder / "scanimage.py").write_text(FAKE_SCANIMAGE)
@@ -324,6 +352,38 @@ def test_scan_batch_keeps_scanning_the_feeder_as_a_service(tmp_path, tiny_model)
     assert not list(watch.glob("*.part"))
 
 
+def test_the_service_waits_for_a_scanner_that_is_off(tmp_path, tiny_model):
+    """Issue 17: a switched-off scanner stopped the service (exit 2, systemd gave up)."""
+    tools, watch, out = tmp_path / "bin", tmp_path / "scanner", tmp_path / "out"
+    tools.mkdir()
+    watch.mkdir()
+    _fake_scanimage(tools, feeder=1)
+    (tools / "device.txt").write_text("missing")
+    options = ("--scanimage", "--scan-batch", "--scan-source", "ADF", "--scan-interval", "0.1")
+    service = subprocess.Popen(
+        _scan_command(watch, out, tiny_model, *options),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(tools),
+        preexec_fn=sigint_at_its_default,
+    )
+    try:
+        assert _wait_for(lambda: len(_runs(tools)) >= 2 or service.poll() is not None, 60)
+        assert service.poll() is None  # still running: waiting for the scanner
+        (watch / "dropped.jpg").write_bytes(_jpeg_bytes())  # the folder is still watched
+        assert _wait_for(lambda: (out / "dropped.jpg").exists(), 60)
+        (tools / "device.txt").write_text("ready")  # switched on
+        assert _wait_for(lambda: len(list(out.glob("scan-*.tif"))) == 1, 60)
+    finally:
+        service.send_signal(signal.SIGINT)
+        _, error = service.communicate(timeout=60)
+    assert service.returncode == 0, error
+    assert "scanner not found, retrying in 0.1 s" in error
+    assert "scanner not found, retrying in 0.2 s" in error  # doubling
+
+
 def test_scan_batch_needs_a_feeder(tmp_path, tiny_model, monkeypatch, capsys):
     tools = tmp_path / "bin"
     tools.mkdir()
@@ -337,6 +397,109 @@ def test_scan_batch_needs_a_feeder(tmp_path, tiny_model, monkeypatch, capsys):
         main([*args, "--scan-batch", "--scan-source", "Flatbed", "--model", str(tiny_model)]) == 2
     )
     assert _runs(tools) == []
+
+
+def _feeder_scanner(tmp_path, state="ready", feeder=0, **options):
+    """A --scan-batch Scanner on the fake scanimage, with a fake clock and short pauses."""
+    tools, watch = tmp_path / "bin", tmp_path / "scanner"
+    tools.mkdir()
+    watch.mkdir()
+    script = _fake_scanimage(tools, feeder=feeder)
+    (tools / "device.txt").write_text(state)
+    clock = FakeClock()
+    options = {"device_retry_seconds": 10.0, "device_longest_seconds": 40.0, **options}
+    scanner = Scanner(source="ADF", batch=True, clock=clock, command=str(script), **options)
+    return scanner, clock, tools, watch
+
+
+def test_a_missing_or_busy_scanner_is_waited_for_with_back_off(tmp_path, caplog):
+    """Issue 17: scanimage exits 1 for "no SANE devices found" and "open of device ...
+    failed" as for a refused option; the service must wait for the scanner, not exit 2."""
+    scanner, clock, tools, watch = _feeder_scanner(tmp_path, state="missing")
+    caplog.set_level("WARNING")
+    assert scanner.scan_into(watch) is True
+    assert "scanner not found, retrying in 10 s" in caplog.text
+    assert "no SANE devices found" in caplog.text
+    assert scanner.scan_into(watch) is True and len(_runs(tools)) == 1  # not yet
+    clock.now += 10
+    scanner.scan_into(watch)
+    assert len(_runs(tools)) == 2 and scanner.problem == "scanner not found, retrying in 20 s"
+    (tools / "device.txt").write_text("busy")  # another program holds it
+    clock.now += 20
+    scanner.scan_into(watch)
+    assert scanner.problem == "scanner busy, retrying in 40 s"
+    clock.now += 40
+    scanner.scan_into(watch)
+    assert scanner.problem == "scanner busy, retrying in 40 s"  # at most the longest pause
+    (tools / "device.txt").write_text("ready")
+    (tools / "feeder.txt").write_text("1")
+    clock.now += 40
+    scanner.scan_into(watch)
+    assert scanner.problem is None and len(list(watch.glob("scan-*.tif"))) == 1
+    (tools / "device.txt").write_text("missing")
+    clock.now += 100
+    scanner.scan_into(watch)
+    assert scanner.problem == "scanner not found, retrying in 10 s"  # back to the first pause
+
+
+def test_a_named_scanner_that_is_unplugged_is_waited_for(tmp_path, caplog):
+    scanner, clock, tools, watch = _feeder_scanner(
+        tmp_path, "missing", device="epson2:libusb:001:004"
+    )
+    assert scanner.scan_into(watch) is True
+    assert scanner.problem == "scanner not found, retrying in 10 s"
+    assert "open of device epson2:libusb:001:004 failed: Invalid argument" in caplog.text
+
+
+def test_a_refused_option_in_batch_mode_stays_a_usage_error(tmp_path):
+    scanner, clock, tools, watch = _feeder_scanner(tmp_path, mode="Grayscale")
+    with pytest.raises(UsageError, match="--mode failed"):
+        scanner.scan_into(watch)
+    scanner.arguments = lambda: [scanner.executable, "--mode=Gray", "--no-such-option"]
+    with pytest.raises(UsageError, match="unrecognized option"):
+        scanner.scan_into(watch)
+
+
+def test_a_scanimage_that_hangs_is_killed_with_its_children_and_retried(tmp_path, caplog):
+    scanner, clock, tools, watch = _feeder_scanner(tmp_path, "hang", timeout=1.0)
+    started = time.monotonic()
+    assert scanner.scan_into(watch) is True
+    assert time.monotonic() - started < 30
+    assert scanner.problem == "scanner did not answer within 1 s, retrying in 10 s"
+    for pid in map(int, (tools / "hung.txt").read_text().split()):
+        assert not _alive(pid)  # scanimage and what it started: the whole process group
+    assert scanner.scan_into(watch) is True and len(_runs(tools)) == 1  # backing off
+
+
+def test_an_empty_feeder_is_asked_less_and_less_often(tmp_path):
+    scanner, clock, tools, watch = _feeder_scanner(
+        tmp_path, retry_seconds=1.0, feeder_longest_seconds=4.0
+    )
+    times = []
+    for _ in range(12):
+        before = len(_runs(tools))
+        scanner.scan_into(watch)
+        if len(_runs(tools)) > before:
+            times.append(clock.now - 1000.0)
+        clock.now += 1
+    assert times == [0, 1, 3, 7, 11]  # pauses of 1, 2, 4, then at most 4 seconds
+    (tools / "feeder.txt").write_text("1")
+    clock.now += 4
+    scanner.scan_into(watch)
+    clock.now += 1
+    scanner.scan_into(watch)  # paper again: the pauses start from the first one
+    assert len(_runs(tools)) == 7
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (killed, not yet reaped by its parent) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 def _wait_for(condition, seconds):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gallery_support import drop_scan  # tests/ is on sys.path (pytest rootdir import)
 
 from edgecolor.device import batch
-from edgecolor.device.scan import Watcher
+from edgecolor.device.scan import ScanEvent, Watcher
 
 
 class FakeClock:
@@ -89,3 +89,44 @@ def test_a_failing_listener_never_stops_the_colorizing(tmp_path, tiny_model, cap
     (outcome,) = watcher.poll()
     assert outcome.status == "done" and (out / "a.jpg").exists()
     assert "the scan event listener failed" in caplog.text
+
+
+class _ScannerThatIsOff:
+    """Stands in for :class:`edgecolor.device.scan.Scanner` while the scanner is off, then on."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        self.problem = None
+
+    def scan_into(self, folder):
+        if not self.problems:
+            return False  # no more scans: the watcher finishes
+        self.problem = self.problems.pop(0)
+        return True
+
+
+def test_the_page_is_told_when_the_scanner_is_missing_and_when_it_is_back(tmp_path, tiny_model):
+    """Issue 17: the folder watcher and the page keep going while the scanner is off, and the
+    page's status says so ("scanner not found, retrying in N s")."""
+    from edgecolor.device.gallery.catalogue import Catalogue
+
+    watch, out = tmp_path / "inbox", tmp_path / "out"
+    watch.mkdir()
+    drop_scan(watch, "a.jpg")
+    events = []
+    factory = batch.LazyColorizer(model_path=tiny_model, device="cpu", threads=1)
+    watcher = Watcher(
+        watch, out, factory, settle=0.0, report=lambda text: None, on_event=events.append
+    )
+    missing = "scanner not found, retrying in 10 s"
+    scanner = _ScannerThatIsOff([missing, missing, "scanner busy, retrying in 20 s", None])
+    watcher.run(once=True, interval=0.0, scanner=scanner)
+    told = [event.message for event in events if event.kind == "scanner"]
+    assert told == [missing, "scanner busy, retrying in 20 s", None]  # changes only
+    assert (out / "a.jpg").exists()  # the folder was colorized meanwhile
+
+    catalogue = Catalogue(out, [watch], scanning=True)
+    catalogue.on_scan_event(next(event for event in events if event.kind == "scanner"))
+    assert catalogue.status()["scanner"] == missing
+    catalogue.on_scan_event(ScanEvent("scanner", 0, message=None))
+    assert catalogue.status()["scanner"] is None

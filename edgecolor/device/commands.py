@@ -138,7 +138,18 @@ def register(subparsers) -> None:
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="with --scan-batch: pause after finding the feeder empty (default: 10)",
+        help=(
+            "with --scan-batch: pause after finding the feeder empty or the scanner off or "
+            "busy (default: 10); it doubles while that lasts, up to 1 minute for the feeder "
+            "and 10 minutes for the scanner"
+        ),
+    )
+    scan.add_argument(
+        "--scan-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="stop a scanimage run that takes longer and try again later (default: 1800)",
     )
     scan.add_argument("--scan-device", metavar="NAME", help="scanimage device (default: the first)")
     scan.add_argument(
@@ -291,6 +302,8 @@ def run_scan(args: argparse.Namespace) -> int:
     scanner = None
     if args.scan_batch and not args.scanimage:
         raise UsageError("--scan-batch: only with --scanimage")
+    if args.scan_timeout <= 0:
+        raise UsageError(f"--scan-timeout {args.scan_timeout}: must be positive")
     if args.scanimage:
         scanner = Scanner(
             device=args.scan_device,
@@ -301,6 +314,8 @@ def run_scan(args: argparse.Namespace) -> int:
             batch=args.scan_batch,
             once=args.once,
             retry_seconds=args.scan_interval,
+            device_retry_seconds=args.scan_interval,
+            timeout=args.scan_timeout,
         )
     gallery = None
     if args.serve:

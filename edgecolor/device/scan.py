@@ -13,7 +13,9 @@ folder and is renamed when ``scanimage`` has finished, so the watcher sees compl
 Interactively it asks before each page (that needs a terminal); ``--scan-batch`` runs
 ``scanimage --batch`` on a document feeder instead, again and again, so a service keeps
 scanning whatever is put into the feeder (scanimage itself writes each page as
-``NAME.part`` and renames it when the page is complete).
+``NAME.part`` and renames it when the page is complete). A scanner that is off, unplugged
+or busy, and a ``scanimage`` that hangs, are waited out with growing pauses, so the
+watcher (and the gallery) keep running; only an option the scanner refuses stops it.
 
 Polling (not inotify) keeps this portable, also on network shares and FAT SD cards.
 """
@@ -25,6 +27,7 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -49,8 +52,11 @@ class ScanEvent:
 
     ``kind`` is "started" (``job`` is being colorized now), "finished" (``outcome`` says how
     it went; ``original`` is where the original is now, after ``move_originals``) or "idle"
-    (a pass over the folder is over). ``queued``: files seen and not colorized yet, besides
-    the current one (still being written, settling, or next in this pass).
+    (a pass over the folder is over) or "scanner" (``message`` says what is wrong with the
+    scanner, e.g. "scanner not found, retrying in 10 s", or is None when it works again: the
+    page shows why no scans come while the folder is still watched). ``queued``: files seen
+    and not colorized yet, besides the current one (still being written, settling, or next
+    in this pass).
     """
 
     kind: str
@@ -58,6 +64,7 @@ class ScanEvent:
     job: batch.Job | None = None
     outcome: batch.Outcome | None = None
     original: Path | None = None
+    message: str | None = None
 
 
 @dataclass
@@ -212,6 +219,12 @@ class Watcher:
         self._tell(ScanEvent("idle", self.waiting))
         return outcomes
 
+    def _tell_scanner(self, problem: str | None, told: str | None) -> str | None:
+        """Tell the listener when the scanner's problem changes; returns what it knows now."""
+        if problem != told:
+            self._tell(ScanEvent("scanner", self.waiting, message=problem))
+        return problem
+
     def _tell(self, event: ScanEvent) -> None:
         """Pass an event on; a failing listener is logged, never stops the colorizing."""
         if self.on_event is None:
@@ -248,11 +261,13 @@ class Watcher:
 
         With a ``scanner``, each round first asks it for a new scan (it returns False to stop).
         """
+        told: str | None = None  # the scanner problem the listener knows of
         while True:
             if scanner is not None:
                 if not scanner.scan_into(self.watch_dir):
                     scanner = None
                     once = True  # no more scans: finish what is there
+                told = self._tell_scanner(scanner.problem if scanner else None, told)
             self.poll()
             if once and not self.waiting and scanner is None:
                 return
@@ -262,10 +277,54 @@ class Watcher:
 # --------------------------------------------------------------------------- SANE
 
 # scanimage's exit status is a SANE_Status when a scan fails (include/sane/sane.h), and 1
-# when an option is refused (an unknown --mode or --source value, an unknown option).
+# when an option is refused (an unknown --mode or --source value, an unknown option) but
+# also when there is no scanner to talk to (frontend/scanimage.c: "no SANE devices found",
+# "open of device NAME failed: Device busy / Invalid argument / Error during device I/O").
+# Only stderr tells these apart: a missing or busy scanner is waited for, not a usage error.
 SANE_STATUS_INVAL = 4
 SANE_STATUS_NO_DOCS = 7  # the document feeder is empty
 SCANIMAGE_OPTION_ERROR = 1
+NO_DEVICES = "no SANE devices found"
+OPEN_FAILED = "open of device "
+DEVICE_BUSY = "Device busy"
+
+
+def device_problem(returncode: int, stderr: str) -> str | None:
+    """ "scanner not found" or "scanner busy" when scanimage could not reach the scanner.
+
+    An unplugged or switched-off scanner (or a USB bus address that changed) and one that
+    another program holds are passing states of a service: they must not stop it the way a
+    refused option does.
+    """
+    if returncode != SCANIMAGE_OPTION_ERROR:
+        return None
+    if NO_DEVICES in stderr:
+        return "scanner not found"
+    if OPEN_FAILED in stderr:
+        return "scanner busy" if DEVICE_BUSY in stderr else "scanner not found"
+    return None
+
+
+class Backoff:
+    """Pauses that double from ``first`` up to ``longest`` seconds, until :meth:`reset`.
+
+    A scanner that stays off is asked less and less often (each ``scanimage`` without a
+    device name searches the network), and is found again within ``longest`` seconds.
+    """
+
+    def __init__(self, first: float, longest: float):
+        self.first = first
+        self.longest = max(longest, first)
+        self._next = first
+
+    def pause(self) -> float:
+        """The pause to make now; the next one is twice as long (at most ``longest``)."""
+        pause = self._next
+        self._next = min(self._next * 2, self.longest)
+        return pause
+
+    def reset(self) -> None:
+        self._next = self.first
 
 
 def unused_scan_name(folder: Path, when: datetime.datetime) -> str:
@@ -295,8 +354,15 @@ class Scanner:
         batch: scan everything in the document feeder with ``scanimage --batch`` at every
             round, and keep doing so (``once``: one round); no terminal needed.
         once: with ``batch``, one feeder load and stop.
-        retry_seconds: with ``batch``, the pause after a round that found the feeder empty
-            or the scanner busy, jammed or with its cover open.
+        retry_seconds: with ``batch``, the first pause after a round that found the feeder
+            empty or the scanner jammed or with its cover open; it doubles while that lasts,
+            up to ``feeder_longest_seconds``.
+        device_retry_seconds: with ``batch``, the first pause after the scanner was not
+            found, was busy or did not answer within ``timeout``; it doubles up to
+            ``device_longest_seconds``.
+        timeout: seconds one ``scanimage`` run may take before it is killed (a scanner
+            that hangs must not stop the service for ever).
+        clock: monotonic seconds (tests pass a fake).
         command: the executable (tests point it at a stand-in).
     """
 
@@ -310,6 +376,11 @@ class Scanner:
         batch: bool = False,
         once: bool = False,
         retry_seconds: float = 10.0,
+        feeder_longest_seconds: float = 60.0,
+        device_retry_seconds: float = 10.0,
+        device_longest_seconds: float = 600.0,
+        timeout: float = 1800.0,
+        clock: Callable[[], float] = time.monotonic,
         command: str = "scanimage",
     ):
         executable = shutil.which(command)
@@ -327,7 +398,11 @@ class Scanner:
         self.prompt = prompt
         self.batch = batch
         self.once = once
-        self.retry_seconds = retry_seconds
+        self.timeout = timeout
+        self.clock = clock
+        self.feeder_backoff = Backoff(retry_seconds, feeder_longest_seconds)
+        self.device_backoff = Backoff(device_retry_seconds, device_longest_seconds)
+        self.problem: str | None = None  # e.g. "scanner not found, retrying in 10 s"
         self.scans = 0
         self.rounds = 0
         self._next_round = 0.0
@@ -341,9 +416,8 @@ class Scanner:
             arguments.append(f"--device-name={self.device}")
         return arguments
 
-    def _refused(self, returncode: int, stderr: bytes) -> UsageError:
-        lines = stderr.decode(errors="replace").strip().splitlines()
-        last = lines[-1] if lines else "no output"
+    def _refused(self, returncode: int, stderr: str) -> UsageError:
+        last = _last_line(stderr)
         hint = ""
         if (
             "--mode" in last
@@ -362,6 +436,29 @@ class Scanner:
             )
         return UsageError(f"scanimage failed (exit {returncode}): {last}{hint}")
 
+    def _run(self, arguments: list[str], stdout: Any) -> tuple[int | None, str]:
+        """Run scanimage within ``timeout``; returns (exit status or None on timeout, stderr).
+
+        It runs in its own process group, so a timeout (or Ctrl+C here) kills everything it
+        started, not only the shell or wrapper in front of it.
+        """
+        process = subprocess.Popen(
+            arguments,
+            stdin=subprocess.DEVNULL if self.batch else None,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            _, error = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return None, ""
+        except BaseException:
+            _kill_group(process)
+            raise
+        return process.returncode, error.decode(errors="replace")
+
     def scan_into(self, folder: Path) -> bool:
         """Scan into ``folder``; False when there is nothing more to scan (the user is done,
         one page without a prompt, or one batch with ``once``)."""
@@ -378,10 +475,16 @@ class Scanner:
         final = folder / f"{base}-{self.scans + 1:03d}.tif"
         partial = final.with_name(f".{final.name}.part")  # hidden from the watcher
         with open(partial, "wb") as output:
-            result = subprocess.run(self.arguments(), stdout=output, stderr=subprocess.PIPE)
-        if result.returncode != 0 or partial.stat().st_size == 0:
+            returncode, error = self._run(self.arguments(), output)
+        if returncode is None:
             partial.unlink(missing_ok=True)
-            raise self._refused(result.returncode, result.stderr)
+            raise UsageError(f"scanimage gave no page within {self.timeout:g} s")
+        if returncode != 0 or partial.stat().st_size == 0:
+            partial.unlink(missing_ok=True)
+            problem = device_problem(returncode, error)
+            if problem is not None:
+                raise UsageError(f"scanimage: {problem} ({_last_line(error)})")
+            raise self._refused(returncode, error)
         os.replace(partial, final)
         self.scans += 1
         logger.info("scanned %s", final.name)
@@ -391,33 +494,69 @@ class Scanner:
         """One ``scanimage --batch`` run: every page in the feeder, each renamed when complete."""
         if self.once and self.rounds:
             return False
-        if time.monotonic() < self._next_round:
+        if self.clock() < self._next_round:
             return True
         self.rounds += 1
         base = unused_scan_name(folder, datetime.datetime.now())
         pattern = f"{base}-%03d.tif"
-        result = subprocess.run(
+        returncode, error = self._run(
             [*self.arguments(), f"--batch={folder / pattern}", "--batch-start=1"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            subprocess.DEVNULL,
         )
         for leftover in folder.glob(f"{glob.escape(base)}-*.tif.part"):  # a page cut short
             leftover.unlink(missing_ok=True)
         pages = len(list(folder.glob(f"{glob.escape(base)}-*.tif")))
         self.scans += pages
-        if result.returncode in (SCANIMAGE_OPTION_ERROR, SANE_STATUS_INVAL):
-            raise self._refused(result.returncode, result.stderr)
-        if result.returncode not in (0, SANE_STATUS_NO_DOCS):
-            lines = result.stderr.decode(errors="replace").strip().splitlines()
-            logger.warning(
-                "scanimage --batch stopped (exit %d: %s); trying again in %.0f s",
-                result.returncode,
-                lines[-1] if lines else "no output",
-                self.retry_seconds,
-            )
         if pages:
             logger.info("scanned %d page%s from the feeder", pages, "s" if pages > 1 else "")
-        else:
-            self._next_round = time.monotonic() + self.retry_seconds
+        self._after_batch(returncode, error, pages)
         return True
+
+    def _after_batch(self, returncode: int | None, error: str, pages: int) -> None:
+        """Decide when the next round runs (or raise on a refused option) from how it ended."""
+        if returncode is None:
+            self._wait_for_device(f"scanner did not answer within {self.timeout:g} s")
+            return
+        problem = device_problem(returncode, error)
+        if problem is not None:
+            self._wait_for_device(problem, _last_line(error))
+            return
+        if returncode in (SCANIMAGE_OPTION_ERROR, SANE_STATUS_INVAL):
+            raise self._refused(returncode, error)
+        self.device_backoff.reset()
+        self.problem = None
+        if pages:
+            self.feeder_backoff.reset()
+        pause = 0.0 if pages else self.feeder_backoff.pause()
+        if returncode not in (0, SANE_STATUS_NO_DOCS):
+            logger.warning(
+                "scanimage --batch stopped (exit %d: %s); trying again in %.0f s",
+                returncode,
+                _last_line(error),
+                pause,
+            )
+        self._next_round = self.clock() + pause
+
+    def _wait_for_device(self, problem: str, detail: str = "") -> None:
+        """Log the problem and put the next round off, longer each time it happens again."""
+        pause = self.device_backoff.pause()
+        self.problem = f"{problem}, retrying in {pause:g} s"
+        logger.warning("%s%s", self.problem, f" ({detail})" if detail else "")
+        self._next_round = self.clock() + pause
+
+
+def _last_line(text: str) -> str:
+    """scanimage's last word on what went wrong (not getopt's closing "Try `scanimage
+    --help'" line, nor the advice after "open of device ... failed")."""
+    lines = [line for line in text.strip().splitlines() if line.startswith("scanimage:")]
+    lines = lines or text.strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill scanimage and whatever it started, and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.communicate()

@@ -76,6 +76,7 @@ class Catalogue:
         self._next_sequence = 1
         self._current: str | None = None
         self._queued = 0
+        self._scanner: str | None = None  # what is wrong with the scanner, if anything
         self._failures: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._failed_total = 0
         self._manifest_position = 0
@@ -157,7 +158,9 @@ class Catalogue:
             if event.kind == "idle" and event.queued == self._queued:
                 return  # nothing new for the page (a pass over an unchanged folder)
             self._queued = event.queued
-            if event.kind == "started":
+            if event.kind == "scanner":
+                self._scanner = event.message
+            elif event.kind == "started":
                 self._current = event.job.name
             elif event.kind == "finished":
                 self._current = None
@@ -195,6 +198,7 @@ class Catalogue:
                 "scanning": self.scanning,
                 "current": self._current,
                 "queued": self._queued,
+                "scanner": self._scanner,
                 "failed_total": self._failed_total,
                 "failures": [
                     {"name": name, "reason": reason}
