@@ -100,6 +100,49 @@ install_text() {
     ok "wrote $destination"
 }
 
+# The files a clone of the checkout $1 holds, copied into the empty folder $2: tracked
+# files plus new ones not yet committed, nothing git ignores (build/, *.egg-info, .venv).
+# Without git (a downloaded archive): the tree less build output, caches and venvs.
+copy_checkout() {
+    local source=$1 copy=$2
+    if [[ -e $source/.git ]] && command -v git >/dev/null \
+            && git -c safe.directory="$source" -C "$source" rev-parse --git-dir >/dev/null 2>&1; then
+        # safe.directory: under sudo, root runs git in the user's checkout, which git
+        # otherwise refuses ("dubious ownership"). Files deleted but not yet committed are
+        # still listed by --cached: only those that exist are copied.
+        git -c safe.directory="$source" -C "$source" ls-files -z --cached --others --exclude-standard \
+            | while IFS= read -r -d '' file; do
+                  if [[ -e $source/$file || -L $source/$file ]]; then printf '%s\0' "$file"; fi
+              done \
+            | (cd -- "$source" && xargs -0 -r cp -P --parents -t "$copy")
+    else
+        tar -C "$source" --exclude=./.git --exclude=./build --exclude=./dist \
+            --exclude='*.egg-info' --exclude=__pycache__ --exclude=./.venv -cf - . \
+            | tar -C "$copy" -xf -
+    fi
+}
+
+# Build the checkout $1 into a wheel in the folder $2, from a copy in a temporary folder.
+# pip builds a directory in place: setuptools would leave root-owned build/ and
+# edgecolor.egg-info/ in the user's checkout under sudo, and a build/lib kept from an
+# earlier run puts modules deleted since (git pull) into the new wheel.
+build_wheel() {
+    local source=$1 wheel_dir=$2 copy
+    if (( DRY_RUN )); then
+        printf '  + copy the files of %q (as a clone holds them) to a temporary folder\n' "$source"
+        run "${PIP[@]}" wheel --no-deps --wheel-dir "$wheel_dir" "<temporary copy of $source>"
+        return 0
+    fi
+    copy=$wheel_dir/source
+    mkdir -p -- "$copy"
+    copy_checkout "$source" "$copy"
+    [[ -f $copy/pyproject.toml ]] || die "copying $source for the build failed"
+    "${PIP[@]}" wheel --no-deps --wheel-dir "$wheel_dir" "$copy"
+}
+
+# Sourced (the tests call the functions above without root): define them, change nothing.
+if [[ ${BASH_SOURCE[0]} != "$0" ]]; then return 0; fi
+
 # ---------------------------------------------------------------------------- arguments
 while (( $# )); do
     case $1 in
@@ -221,7 +264,7 @@ if [[ -f $SOURCE ]]; then
 else
     # A checkout: build its wheel (pure Python) first, so the install itself stays binary-only.
     BUILD_DIR=$(mktemp -d)
-    run "${PIP[@]}" wheel --no-deps --wheel-dir "$BUILD_DIR" "$SOURCE"
+    build_wheel "$SOURCE" "$BUILD_DIR"
     if (( DRY_RUN )); then WHEEL="$BUILD_DIR/edgecolor-*.whl"
     else WHEEL=$(ls "$BUILD_DIR"/edgecolor-*.whl)
     fi
