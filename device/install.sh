@@ -100,6 +100,11 @@ install_text() {
     ok "wrote $destination"
 }
 
+# Raspberry Pi OS releases this script is written for: Bookworm (Debian 12, Python 3.11)
+# and Trixie (Debian 13, Python 3.13; Raspberry Pi Imager's default since late 2025).
+# LiteRT publishes aarch64 wheels for both Pythons; anything else gets a warning only.
+supported_codename() { [[ $1 == bookworm || $1 == trixie ]]; }
+
 # The files a clone of the checkout $1 holds, copied into the empty folder $2: tracked
 # files plus new ones not yet committed, nothing git ignores (build/, *.egg-info, .venv).
 # Without git (a downloaded archive): the tree less build output, caches and venvs.
@@ -203,7 +208,8 @@ CODENAME=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")
 MODEL=$(tr -d '\0' 2>/dev/null < /proc/device-tree/model || echo "not a Raspberry Pi (no /proc/device-tree/model)")
 note "architecture $ARCH, Debian codename $CODENAME, board: $MODEL"
 [[ $ARCH == arm64 ]] || warn "expected arm64 (64-bit Raspberry Pi OS); LiteRT publishes no 32-bit ARM wheels"
-[[ $CODENAME == bookworm ]] || warn "written for Bookworm; this is '$CODENAME' - package names may differ"
+supported_codename "$CODENAME" \
+    || warn "written for Bookworm and Trixie; this is '$CODENAME' - package names may differ"
 
 step "Installing apt packages"
 APT_PACKAGES=(python3 python3-venv python3-numpy python3-pil ca-certificates usbutils)
@@ -353,13 +359,19 @@ if (( WITH_SERVICES )); then
     add_to_group "$SERVICE_USER" video
     add_to_group "$SERVICE_USER" plugdev
     add_to_group "$SERVICE_USER" scanner
-    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0755 \
-        "$STATE_DIR" "$STATE_DIR/inbox" "$STATE_DIR/colorized"
+    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0755 "$STATE_DIR"
+    # The scan folders are shared with the group: the login user (added below), a Samba
+    # share or a scanner's "scan to folder" drop files into the inbox and take the results.
+    # setgid (2775): what is created inside belongs to the group too, not to whoever wrote it.
+    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 2775 \
+        "$STATE_DIR/inbox" "$STATE_DIR/colorized"
 fi
 if [[ -n $LOGIN_USER ]]; then
-    step "Hardware groups for $LOGIN_USER"
+    step "Groups for $LOGIN_USER"
     add_to_group "$LOGIN_USER" video
     if (( WITH_CORAL )); then add_to_group "$LOGIN_USER" plugdev; fi
+    # the scan folders (device/README.md's scanimage line writes into the inbox)
+    if (( WITH_SERVICES )); then add_to_group "$LOGIN_USER" "$SERVICE_USER"; fi
 fi
 
 # ---------------------------------------------------------------------------- 4. Coral

@@ -178,3 +178,35 @@ def test_install_sh_builds_the_wheel_outside_the_checkout(tmp_path):
         names = set(archive.namelist())
     assert "edgecolor/__init__.py" in names and "edgecolor/new_not_committed.py" in names
     assert "edgecolor/deleted_since.py" not in names
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh is a bash script")
+@pytest.mark.parametrize(
+    ("codename", "supported"), [("bookworm", 0), ("trixie", 0), ("bullseye", 1)]
+)
+def test_install_sh_accepts_bookworm_and_trixie(codename, supported):
+    """Raspberry Pi Imager's default 64-bit OS is Trixie now; Bookworm is under "Legacy"."""
+    finished = _install_functions(f"supported_codename {codename}")
+    assert finished.returncode == supported, finished.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh is a bash script")
+def test_install_sh_shares_the_scan_folders_with_the_login_user():
+    """The README's scanner line, run as the login user, writes into the inbox: the folders
+    are group-writable and setgid for the edgecolor group, and the sudo user is in it."""
+    finished = subprocess.run(
+        ["bash", str(CHECKOUT / "device" / "install.sh"), "--dry-run", "--services"]
+        + ["--no-camera", "--no-opencv"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SUDO_USER": "edgecolor-test-login-user"},
+    )
+    assert finished.returncode == 0, finished.stderr
+    commands = [line for line in finished.stdout.splitlines() if line.startswith("  + ")]
+    folders = [command for command in commands if "/var/lib/edgecolor/inbox" in command]
+    assert folders == [
+        "  + install -d -o edgecolor -g edgecolor -m 2775"
+        " /var/lib/edgecolor/inbox /var/lib/edgecolor/colorized"
+    ]
+    assert "  + usermod -aG edgecolor edgecolor-test-login-user" in commands
