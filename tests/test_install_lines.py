@@ -210,3 +210,19 @@ def test_install_sh_shares_the_scan_folders_with_the_login_user():
         " /var/lib/edgecolor/inbox /var/lib/edgecolor/colorized"
     ]
     assert "  + usermod -aG edgecolor edgecolor-test-login-user" in commands
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="check-arm64.sh is a bash script")
+def test_check_arm64_puts_its_scratch_files_beside_the_root_it_is_given(tmp_path):
+    """It wrote to /var/tmp whatever --root said. Its option handling, run without root."""
+    script = CHECKOUT / "device" / "emulate" / "check-arm64.sh"
+    options = script.read_text().split("\nstep() {")[0]  # settings and option loop
+    assert "/var/tmp/edgecolor-arm64-work" not in script.read_text()
+    finished = subprocess.run(
+        ["bash", "-c", options + '\necho "$ROOT|$WORK"', "check", "--root", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == f"{tmp_path / 'r'}|{tmp_path / 'r'}-work"
