@@ -100,6 +100,54 @@ install_text() {
     ok "wrote $destination"
 }
 
+# Raspberry Pi OS releases this script is written for: Bookworm (Debian 12, Python 3.11)
+# and Trixie (Debian 13, Python 3.13; Raspberry Pi Imager's default since late 2025).
+# LiteRT publishes aarch64 wheels for both Pythons; anything else gets a warning only.
+supported_codename() { [[ $1 == bookworm || $1 == trixie ]]; }
+
+# The files a clone of the checkout $1 holds, copied into the empty folder $2: tracked
+# files plus new ones not yet committed, nothing git ignores (build/, *.egg-info, .venv).
+# Without git (a downloaded archive): the tree less build output, caches and venvs.
+copy_checkout() {
+    local source=$1 copy=$2
+    if [[ -e $source/.git ]] && command -v git >/dev/null \
+            && git -c safe.directory="$source" -C "$source" rev-parse --git-dir >/dev/null 2>&1; then
+        # safe.directory: under sudo, root runs git in the user's checkout, which git
+        # otherwise refuses ("dubious ownership"). Files deleted but not yet committed are
+        # still listed by --cached: only those that exist are copied.
+        git -c safe.directory="$source" -C "$source" ls-files -z --cached --others --exclude-standard \
+            | while IFS= read -r -d '' file; do
+                  if [[ -e $source/$file || -L $source/$file ]]; then printf '%s\0' "$file"; fi
+              done \
+            | (cd -- "$source" && xargs -0 -r cp -P --parents -t "$copy")
+    else
+        tar -C "$source" --exclude=./.git --exclude=./build --exclude=./dist \
+            --exclude='*.egg-info' --exclude=__pycache__ --exclude=./.venv -cf - . \
+            | tar -C "$copy" -xf -
+    fi
+}
+
+# Build the checkout $1 into a wheel in the folder $2, from a copy in a temporary folder.
+# pip builds a directory in place: setuptools would leave root-owned build/ and
+# edgecolor.egg-info/ in the user's checkout under sudo, and a build/lib kept from an
+# earlier run puts modules deleted since (git pull) into the new wheel.
+build_wheel() {
+    local source=$1 wheel_dir=$2 copy
+    if (( DRY_RUN )); then
+        printf '  + copy the files of %q (as a clone holds them) to a temporary folder\n' "$source"
+        run "${PIP[@]}" wheel --no-deps --wheel-dir "$wheel_dir" "<temporary copy of $source>"
+        return 0
+    fi
+    copy=$wheel_dir/source
+    mkdir -p -- "$copy"
+    copy_checkout "$source" "$copy"
+    [[ -f $copy/pyproject.toml ]] || die "copying $source for the build failed"
+    "${PIP[@]}" wheel --no-deps --wheel-dir "$wheel_dir" "$copy"
+}
+
+# Sourced (the tests call the functions above without root): define them, change nothing.
+if [[ ${BASH_SOURCE[0]} != "$0" ]]; then return 0; fi
+
 # ---------------------------------------------------------------------------- arguments
 while (( $# )); do
     case $1 in
@@ -160,7 +208,8 @@ CODENAME=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")
 MODEL=$(tr -d '\0' 2>/dev/null < /proc/device-tree/model || echo "not a Raspberry Pi (no /proc/device-tree/model)")
 note "architecture $ARCH, Debian codename $CODENAME, board: $MODEL"
 [[ $ARCH == arm64 ]] || warn "expected arm64 (64-bit Raspberry Pi OS); LiteRT publishes no 32-bit ARM wheels"
-[[ $CODENAME == bookworm ]] || warn "written for Bookworm; this is '$CODENAME' - package names may differ"
+supported_codename "$CODENAME" \
+    || warn "written for Bookworm and Trixie; this is '$CODENAME' - package names may differ"
 
 step "Installing apt packages"
 APT_PACKAGES=(python3 python3-venv python3-numpy python3-pil ca-certificates usbutils)
@@ -221,7 +270,7 @@ if [[ -f $SOURCE ]]; then
 else
     # A checkout: build its wheel (pure Python) first, so the install itself stays binary-only.
     BUILD_DIR=$(mktemp -d)
-    run "${PIP[@]}" wheel --no-deps --wheel-dir "$BUILD_DIR" "$SOURCE"
+    build_wheel "$SOURCE" "$BUILD_DIR"
     if (( DRY_RUN )); then WHEEL="$BUILD_DIR/edgecolor-*.whl"
     else WHEEL=$(ls "$BUILD_DIR"/edgecolor-*.whl)
     fi
@@ -310,13 +359,19 @@ if (( WITH_SERVICES )); then
     add_to_group "$SERVICE_USER" video
     add_to_group "$SERVICE_USER" plugdev
     add_to_group "$SERVICE_USER" scanner
-    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0755 \
-        "$STATE_DIR" "$STATE_DIR/inbox" "$STATE_DIR/colorized"
+    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0755 "$STATE_DIR"
+    # The scan folders are shared with the group: the login user (added below), a Samba
+    # share or a scanner's "scan to folder" drop files into the inbox and take the results.
+    # setgid (2775): what is created inside belongs to the group too, not to whoever wrote it.
+    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 2775 \
+        "$STATE_DIR/inbox" "$STATE_DIR/colorized"
 fi
 if [[ -n $LOGIN_USER ]]; then
-    step "Hardware groups for $LOGIN_USER"
+    step "Groups for $LOGIN_USER"
     add_to_group "$LOGIN_USER" video
     if (( WITH_CORAL )); then add_to_group "$LOGIN_USER" plugdev; fi
+    # the scan folders (device/README.md's scanimage line writes into the inbox)
+    if (( WITH_SERVICES )); then add_to_group "$LOGIN_USER" "$SERVICE_USER"; fi
 fi
 
 # ---------------------------------------------------------------------------- 4. Coral

@@ -437,14 +437,50 @@ def test_failures_and_the_current_file_reach_an_open_event_stream(service):
             if seen["current"]:
                 seen_current.add(Path(seen["current"]).name)
     connection.close()
-    assert seen["failures"] == [
-        {"name": str(service.watch / "torn.jpg"), "reason": seen["failures"][0]["reason"]}
-    ]
+    # relative to the watched folder: the page is for the LAN, not the server's layout
+    assert seen["failures"] == [{"name": "torn.jpg", "reason": seen["failures"][0]["reason"]}]
     assert (
         "not an image" in seen["failures"][0]["reason"]
         or "corrupt" in seen["failures"][0]["reason"]
     )
     assert "fourth.jpg" in seen_current  # the file being colorized was shown
+
+
+def test_api_status_never_shows_absolute_server_paths(tmp_path):
+    """Failures and the current file, as a LAN client reads /api/status: relative names only,
+    also inside the reason a decoder or the OS gave (they name the file and its folder)."""
+    from edgecolor.device import batch
+
+    watch, out = tmp_path / "inbox", tmp_path / "colorized"
+    (watch / "box 3").mkdir(parents=True)
+    out.mkdir()
+    catalogue = Catalogue(out, [watch], scanning=True)
+    server = GalleryServer(catalogue, "127.0.0.1", 0)
+    try:
+        bad = watch / "box 3" / "torn.jpg"
+        job = batch.Job(bad, out / "box 3" / "torn.jpg", "image")
+        reason = f"cannot identify image file '{bad}'; cannot write {out}/box 3"
+        catalogue.on_scan_event(ScanEvent("finished", 0, job, batch.Outcome(job, "failed", reason)))
+        elsewhere = batch.Job(tmp_path / "odd" / "lost.png", out / "lost.png", "image")
+        catalogue.on_scan_event(ScanEvent("started", 1, elsewhere))
+        host, port = server.address
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        connection.request("GET", "/api/status")
+        response = connection.getresponse()
+        body = response.read().decode()
+        connection.close()
+    finally:
+        server.close()
+    assert response.status == 200
+    assert str(tmp_path) not in body, body
+    status = json.loads(body)
+    assert status["failures"] == [
+        {
+            "name": "box 3/torn.jpg",
+            "reason": "cannot identify image file 'box 3/torn.jpg'; cannot write box 3",
+        }
+    ]
+    assert status["current"] == "lost.png"  # outside every folder: the bare name
 
 
 def test_a_listener_that_nobody_reads_never_blocks_the_watcher(tmp_path):

@@ -7,11 +7,13 @@ copy of the checkout; the installer is run with ``--dry-run``, which prints ever
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -102,8 +104,10 @@ def test_install_sh_installs_the_checkout_it_is_in_by_default():
     )
     assert finished.returncode == 0, finished.stderr
     commands = [line for line in finished.stdout.splitlines() if line.startswith("  + ")]
+    (copy,) = [command for command in commands if command.startswith("  + copy the files of")]
+    assert f" {CHECKOUT} " in copy  # this checkout, copied and built into a wheel
     (build,) = [command for command in commands if " wheel --no-deps " in command]
-    assert build.endswith(f" {CHECKOUT}")  # this checkout, built into a wheel
+    assert "temporary" in build and not build.endswith(f" {CHECKOUT}")  # never in place
     installs = [command for command in commands if " install --only-binary" in command]
     # both the install and the forced reinstall of the package itself take the built wheel
     assert len(installs) == 2 and all(".whl" in command for command in installs), installs
@@ -119,3 +123,106 @@ def test_the_installer_fetches_the_libedgetpu_rebuild_the_runtime_names():
         "https://github.com/feranick/libedgetpu/releases/download/"
         f"{backends.LIBEDGETPU_REBUILD_TAG}/{backends.LIBEDGETPU_REBUILD_DEB}"
     ]
+
+
+def _install_functions(script: str, *arguments: str, **environment: str):
+    """Run ``script`` in bash after sourcing install.sh, which then only defines its functions
+    ($1 is install.sh, ``arguments`` are $2...)."""
+    install_sh = str(CHECKOUT / "device" / "install.sh")
+    return subprocess.run(
+        ["bash", "-c", f'source "$1"; {script}', "bash", install_sh, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **environment},
+    )
+
+
+def _tree(folder: Path) -> set[str]:
+    return {
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if ".git" not in path.relative_to(folder).parts
+    }
+
+
+@pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("git") is None, reason="bash and git"
+)
+def test_install_sh_builds_the_wheel_outside_the_checkout(tmp_path):
+    """Under sudo an in-place build left root-owned build/ and edgecolor.egg-info/ in the
+    user's checkout, and a stale build/lib shipped modules deleted since (git pull)."""
+    checkout = tmp_path / "edgecolor"
+    subprocess.run(["git", "clone", "-q", str(CHECKOUT), str(checkout)], check=True, timeout=120)
+    # an earlier in-place build: a module that `git pull` has deleted since
+    stale = checkout / "build" / "lib" / "edgecolor" / "deleted_since.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("GONE = True\n")
+    (checkout / "edgecolor" / "new_not_committed.py").write_text("NEW = True\n")
+    before = _tree(checkout)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    finished = _install_functions(
+        'DRY_RUN=0; PIP=("$PYTHON" -m pip --disable-pip-version-check -q); build_wheel "$2" "$3"',
+        str(checkout),
+        str(wheels),
+        PYTHON=sys.executable,
+        # offline: the venv's setuptools, not an isolated download (pip's flag is inverted)
+        PIP_NO_BUILD_ISOLATION="0",
+        PIP_NO_INDEX="1",
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert _tree(checkout) == before  # no build/, no *.egg-info, nothing else
+    (wheel,) = wheels.glob("edgecolor-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "edgecolor/__init__.py" in names and "edgecolor/new_not_committed.py" in names
+    assert "edgecolor/deleted_since.py" not in names
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh is a bash script")
+@pytest.mark.parametrize(
+    ("codename", "supported"), [("bookworm", 0), ("trixie", 0), ("bullseye", 1)]
+)
+def test_install_sh_accepts_bookworm_and_trixie(codename, supported):
+    """Raspberry Pi Imager's default 64-bit OS is Trixie now; Bookworm is under "Legacy"."""
+    finished = _install_functions(f"supported_codename {codename}")
+    assert finished.returncode == supported, finished.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh is a bash script")
+def test_install_sh_shares_the_scan_folders_with_the_login_user():
+    """The README's scanner line, run as the login user, writes into the inbox: the folders
+    are group-writable and setgid for the edgecolor group, and the sudo user is in it."""
+    finished = subprocess.run(
+        ["bash", str(CHECKOUT / "device" / "install.sh"), "--dry-run", "--services"]
+        + ["--no-camera", "--no-opencv"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SUDO_USER": "edgecolor-test-login-user"},
+    )
+    assert finished.returncode == 0, finished.stderr
+    commands = [line for line in finished.stdout.splitlines() if line.startswith("  + ")]
+    folders = [command for command in commands if "/var/lib/edgecolor/inbox" in command]
+    assert folders == [
+        "  + install -d -o edgecolor -g edgecolor -m 2775"
+        " /var/lib/edgecolor/inbox /var/lib/edgecolor/colorized"
+    ]
+    assert "  + usermod -aG edgecolor edgecolor-test-login-user" in commands
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="check-arm64.sh is a bash script")
+def test_check_arm64_puts_its_scratch_files_beside_the_root_it_is_given(tmp_path):
+    """It wrote to /var/tmp whatever --root said. Its option handling, run without root."""
+    script = CHECKOUT / "device" / "emulate" / "check-arm64.sh"
+    options = script.read_text().split("\nstep() {")[0]  # settings and option loop
+    assert "/var/tmp/edgecolor-arm64-work" not in script.read_text()
+    finished = subprocess.run(
+        ["bash", "-c", options + '\necho "$ROOT|$WORK"', "check", "--root", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == f"{tmp_path / 'r'}|{tmp_path / 'r'}-work"

@@ -7,6 +7,9 @@
 #   sudo device/emulate/check-arm64.sh [--root DIR] [--mirror URL] [--model FILE.tflite]
 #                                      [--photo FILE] [--size N] [--keep-mounts]
 #
+# The root goes into DIR (default /var/tmp/edgecolor-arm64-root), the host-side scratch
+# files (model, photo, reference output) into DIR-work beside it.
+#
 # What it does, each step skipped when already done (so a re-run takes minutes):
 #  1. host: qemu-user-static, binfmt-support, debootstrap; binfmt_misc mounted and
 #     qemu-aarch64 registered (with the F flag: the chroot needs no qemu binary inside);
@@ -50,7 +53,6 @@ MODEL=""
 PHOTO=""
 SIZE=256
 KEEP_MOUNTS=0
-WORK=/var/tmp/edgecolor-arm64-work     # host side: wheel, test model, photo
 
 while (( $# )); do
     case $1 in
@@ -65,6 +67,9 @@ while (( $# )); do
     esac
     shift
 done
+# Host-side scratch (test model, photo, reference output) beside the root, never in a fixed
+# /var/tmp folder: --root is where the user has room for this check's files.
+WORK=${ROOT%/}-work
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -161,23 +161,52 @@ class Catalogue:
             if event.kind == "scanner":
                 self._scanner = event.message
             elif event.kind == "started":
-                self._current = event.job.name
+                self._current = self._shown(event.job.source)
             elif event.kind == "finished":
                 self._current = None
                 outcome = event.outcome
                 if outcome.status == "done":
                     key = self._key_for(event.job.output)
-                    self._failures.pop(event.job.name, None)
+                    self._failures.pop(self._shown(event.job.source), None)
                     if key is not None:
                         source = str(Path(event.original or event.job.source).resolve())
                         self._add(key, event.job.kind, _now(), source)
                 elif outcome.status == "failed":
                     self._failed_total += 1
-                    self._failures.pop(event.job.name, None)
-                    self._failures[event.job.name] = outcome.reason
+                    name = self._shown(event.job.source)
+                    self._failures.pop(name, None)
+                    self._failures[name] = self._scrubbed(outcome.reason, event.job.source, name)
                     while len(self._failures) > MAX_FAILURES_SHOWN:
                         self._failures.popitem(last=False)
             self._bump()
+
+    def _shown(self, path: Path) -> str:
+        """``path`` as the page may show it: relative to the watched, originals or output
+        folder, else its bare name. The page is meant for the LAN, and an absolute path
+        tells anyone there the server's layout (user names, mounts)."""
+        candidates = [Path(os.path.abspath(path))]
+        try:
+            candidates.append(Path(path).resolve())
+        except OSError:
+            pass
+        for candidate in candidates:
+            for root in (*self.original_roots, self.out_root):
+                if candidate.is_relative_to(root):
+                    return candidate.relative_to(root).as_posix()
+        return Path(path).name
+
+    def _scrubbed(self, reason: str, source: Path, shown: str) -> str:
+        """A failure's reason without absolute paths: decoders name the file they failed on
+        ("cannot identify image file '/var/lib/...'"), and an OS error names its folder."""
+        for text in sorted(
+            {str(source), os.path.abspath(source), str(Path(source).resolve())},
+            key=len,
+            reverse=True,
+        ):
+            reason = reason.replace(text, shown)
+        for root in sorted((*self.original_roots, self.out_root), key=lambda r: -len(str(r))):
+            reason = reason.replace(str(root) + os.sep, "").replace(str(root), ".")
+        return reason
 
     # ------------------------------------------------------------------ reading
 
