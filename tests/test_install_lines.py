@@ -226,3 +226,23 @@ def test_check_arm64_puts_its_scratch_files_beside_the_root_it_is_given(tmp_path
     )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == f"{tmp_path / 'r'}|{tmp_path / 'r'}-work"
+
+
+def test_service_units_never_give_up_and_space_their_restarts():
+    """A device missing for an hour must not leave a unit failed until reset-failed
+    (issue 17): no start limit, restarts on failure, a pause that grows where systemd can."""
+    from pathlib import Path
+
+    units = sorted((Path(__file__).resolve().parents[1] / "device" / "systemd").glob("*.service"))
+    assert len(units) == 2
+    for unit in units:
+        lines = {
+            line.split("=", 1)[0]: line.split("=", 1)[1]
+            for line in unit.read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        }
+        assert lines.get("StartLimitIntervalSec") == "0", unit.name
+        assert "StartLimitBurst" not in lines, unit.name
+        assert lines["Restart"] in ("on-failure", "always"), unit.name
+        assert int(lines["RestartSec"]) >= 10, unit.name
+        assert lines["RestartMaxDelaySec"] == "10min" and int(lines["RestartSteps"]) > 1, unit.name
