@@ -49,6 +49,7 @@ class FakePicamera2:
         fail_in: str | None = None,
         raspberry_pi_sensor: bool = True,
         busy: bool = False,
+        autofocus: bool = True,
     ):
         if busy or ACQUIRED:
             raise RuntimeError("Failed to acquire camera: Device or resource busy")
@@ -60,6 +61,12 @@ class FakePicamera2:
         self.camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
         if raspberry_pi_sensor:
             self.camera_properties["ColorFilterArrangement"] = 0
+        # libcamera's controls as picamera2 lists them: name -> (min, max, default). Camera
+        # Module 3 (imx708) has autofocus, starting in manual mode (AfMode 0); the older
+        # modules (imx219, imx477) have no AfMode at all.
+        self.camera_controls = {"FrameRate": (1.0, 120.0, 30.0), "ExposureTime": (1, 1000000, 0)}
+        if autofocus:
+            self.camera_controls["AfMode"] = (0, 2, 0)
         self.camera_config: dict | None = None
         self.requested: dict | None = None
         self.started = False

@@ -445,6 +445,22 @@ def test_picamera2_uses_the_configuration_the_camera_accepted():
     assert (frame.model_gray == ramp[None, :]).all()  # no padding bytes, no U/V rows
 
 
+@pytest.mark.parametrize("autofocus", [True, False], ids=["module-3", "no-autofocus"])
+def test_picamera2_keeps_a_camera_module_3_focusing(autofocus):
+    """Camera Module 3 starts in manual focus: continuous autofocus is asked for when the
+    camera offers AfMode, and never sent to a camera without it (issue 17 item 6)."""
+    camera = FakePicamera2(autofocus=autofocus)
+    source = _picamera2_source(camera, main_size=(96, 64), lores_size=(64, 32))
+    source.open()
+    source.close()
+    controls = camera.requested["controls"]
+    if autofocus:
+        assert controls["AfMode"] == 2  # libcamera's AfModeContinuous
+    else:
+        assert "AfMode" not in controls
+    assert "FrameRate" in controls
+
+
 @pytest.mark.parametrize(
     ("camera", "message"),
     [

@@ -287,6 +287,10 @@ PICAMERA2_CAPTURE_TIMEOUT = 5.0
 PLANAR_YUV420 = ("YUV420", "YVU420")
 
 
+# libcamera's controls::AfModeContinuous (AfModeManual 0, AfModeAuto 1).
+AF_MODE_CONTINUOUS = 2
+
+
 class Picamera2Source:
     """The Raspberry Pi camera: lores Y plane -> model input, main Y plane -> joined luminance.
 
@@ -368,10 +372,15 @@ class Picamera2Source:
                 "picamera2 found a USB camera, not a Raspberry Pi camera module: "
                 "use --source usb:0 for USB webcams"
             )
+        controls: dict[str, Any] = {"FrameRate": self.fps}
+        if "AfMode" in getattr(camera, "camera_controls", {}):
+            # Camera Module 3 starts in manual focus at a fixed lens position: keep it
+            # focusing (libcamera's AfModeContinuous, 2; the int avoids importing libcamera).
+            controls["AfMode"] = AF_MODE_CONTINUOUS
         configuration = camera.create_video_configuration(
             main={"size": self.main_size, "format": "YUV420"},
             lores={"size": self.lores_size, "format": "YUV420"},
-            controls={"FrameRate": self.fps},
+            controls=controls,
             colour_space=self._colour_space_factory(),
         )
         camera.configure(configuration)
