@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from edgecolor import photos
+from edgecolor.color import colorfulness
 from edgecolor.device import images, video
 from edgecolor.errors import EdgecolorError, UsageError
-from edgecolor.evaluation.metrics import is_color_photo
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ KEPT_REASON = "already in colour"
 
 # A toned black-and-white print (sepia, selenium, cyanotype), or one scanned in colour mode,
 # has colour too, but one hue per lightness. Taken that away (``_without_tone``), toned
-# prints measure under 6 on ``is_color_photo``'s colourfulness and colour photos 14 and up.
+# prints measure under 6 on Hasler-Suesstrunk colourfulness and colour photos 14 and up.
 TONE_BANDS = 32
 COLOUR_PHOTO_THRESHOLD = 10.0
 COLOUR_CHECK_SIDE = 256  # judged on a thumbnail: fast for a 12-megapixel scan, noise averaged
@@ -271,11 +271,7 @@ def is_done(job: Job, manifest: Manifest) -> bool:
     record = manifest.record_for(job.output)
     if record is None:
         return True  # an output we did not make is never clobbered without --overwrite
-    try:
-        current = fingerprint(job.source)
-    except OSError:
-        return True
-    return record.get("size") == current["size"] and record.get("mtime_ns") == current["mtime_ns"]
+    return _made_from_current_source(job, record, unreadable=True)
 
 
 def is_kept(job: Job, manifest: Manifest) -> bool:
@@ -284,10 +280,16 @@ def is_kept(job: Job, manifest: Manifest) -> bool:
     record = manifest.record_for(job.output)
     if record is None or not record.get("kept") or job.output.exists():
         return False
+    return _made_from_current_source(job, record, unreadable=False)
+
+
+def _made_from_current_source(job: Job, record: dict[str, Any], unreadable: bool) -> bool:
+    """True when ``record`` was written for the source as it is now (same size and
+    modification time); ``unreadable`` when the source cannot be looked at."""
     try:
         current = fingerprint(job.source)
     except OSError:
-        return False
+        return unreadable
     return record.get("size") == current["size"] and record.get("mtime_ns") == current["mtime_ns"]
 
 
@@ -295,7 +297,7 @@ def is_colour_photo(frame: np.ndarray) -> bool:
     """True for a photo with colours of its own, which colorizing would replace by a guess.
 
     Gray is not, and neither is toned black-and-white (sepia, cyanotype, a print scanned in
-    colour): those are what edgecolor is for. ``is_color_photo`` decides, on the colour left
+    colour): those are what edgecolor is for. Colourfulness decides, on the colour left
     once each lightness band's own tint is taken away.
 
     Args:
@@ -311,7 +313,7 @@ def is_colour_photo(frame: np.ndarray) -> bool:
     thumbnail = Image.fromarray(np.ascontiguousarray(rgb))
     thumbnail.thumbnail((COLOUR_CHECK_SIDE, COLOUR_CHECK_SIDE))
     untoned = _without_tone(np.asarray(thumbnail))
-    return is_color_photo(untoned, threshold=COLOUR_PHOTO_THRESHOLD)
+    return colorfulness(untoned) >= COLOUR_PHOTO_THRESHOLD
 
 
 def _without_tone(rgb: np.ndarray) -> np.ndarray:

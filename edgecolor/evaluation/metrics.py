@@ -218,8 +218,16 @@ def hue_counts(original: np.ndarray, output: np.ndarray) -> HueCounts:
     scores no hit, no sepia and neutral chroma 0.
     """
     _, skcolor = require_skimage()
-    original_ab = skcolor.rgb2lab(_check_rgb8("original", original))[..., 1:].reshape(-1, 2)
-    output_ab = skcolor.rgb2lab(_check_rgb8("output", output))[..., 1:].reshape(-1, 2)
+    return _hue_counts_lab(
+        skcolor.rgb2lab(_check_rgb8("original", original)),
+        skcolor.rgb2lab(_check_rgb8("output", output)),
+    )
+
+
+def _hue_counts_lab(original_lab: np.ndarray, output_lab: np.ndarray) -> HueCounts:
+    """:func:`hue_counts` of two CIELAB images (float (H, W, 3), scikit-image's rgb2lab)."""
+    original_ab = original_lab[..., 1:].reshape(-1, 2)
+    output_ab = output_lab[..., 1:].reshape(-1, 2)
     original_chroma = np.hypot(original_ab[:, 0], original_ab[:, 1])
     output_chroma = np.hypot(output_ab[:, 0], output_ab[:, 1])
     coloured = original_chroma >= COLOURED_CHROMA
@@ -299,12 +307,19 @@ class Scores:
 
 
 def compare(original: np.ndarray, output: np.ndarray) -> Scores:
-    """Every metric of ``output`` against ``original`` (both uint8 (H, W, 3) sRGB)."""
+    """Every metric of ``output`` against ``original`` (both uint8 (H, W, 3) sRGB).
+
+    Each image is converted to CIELAB once, for both CIEDE2000 and the hue figures (the
+    conversion is most of the time at a photo's full resolution).
+    """
+    _, skcolor = require_skimage()
+    original_lab = skcolor.rgb2lab(_check_rgb8("original", original))
+    output_lab = skcolor.rgb2lab(_check_rgb8("output", output))
     return Scores(
         psnr=psnr(original, output),
-        delta_e2000=mean_delta_e2000(original, output),
+        delta_e2000=float(np.mean(skcolor.deltaE_ciede2000(original_lab, output_lab))),
         colorfulness_ratio=colorfulness_ratio(original, output),
-        hue=hue_counts(original, output),
+        hue=_hue_counts_lab(original_lab, output_lab),
     )
 
 

@@ -5,8 +5,8 @@ of one ab value: an L1 or L2 regression averages the plausible colours of an unc
 object (green or red or blue) into a desaturated brown, while a distribution keeps them
 apart and a decoder can pick among them. Their grid: ab bins of side 10 centred on
 multiples of 10 (so neutral gray is a bin of its own), kept where some sRGB colour falls;
-Q = 313 for their gamut (Q = 261 for sRGB here). Here the gamut is computed, not copied: every sRGB colour of a
-65-level cube is converted to Lab and the bins it lands in are kept.
+Q = 313 for their gamut. Here the gamut is computed, not copied: every sRGB colour of a
+65-level cube is converted to Lab and the bins it lands in are kept (Q = 261).
 
 numpy only: the model builder, the training losses and the tests share these arrays.
 """
@@ -58,11 +58,3 @@ def bin_centres() -> np.ndarray:
 def bin_count() -> int:
     """Q, the number of in-gamut bins (the distribution head's channels)."""
     return len(gamut_grid_cells())
-
-
-def grid_to_bin() -> np.ndarray:
-    """Lookup table grid cell -> bin: int64 (GRID_SIDE, GRID_SIDE), -1 outside the gamut."""
-    table = np.full((GRID_SIDE, GRID_SIDE), -1, np.int64)
-    for index, (row, column) in enumerate(gamut_grid_cells()):
-        table[row, column] = index
-    return table

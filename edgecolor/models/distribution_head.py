@@ -72,7 +72,7 @@ class StopGradient(layers.Layer):
         return tf.stop_gradient(inputs)
 
 
-def build_distribution_head(features, name_prefix: str = "ab"):
+def build_distribution_head(features):
     """The head on decoder features (N, h, w, C) -> ab / 110 (N, h, w, 2), not bounded.
 
     The two fixed 1x1 convolutions (bin centres, ones) are not trainable: they are the
@@ -86,9 +86,9 @@ def build_distribution_head(features, name_prefix: str = "ab"):
     logits = layers.Conv2D(
         count, 1, bias_initializer=keras.initializers.Constant(bias), name=LOGITS
     )(features)  # (N, h, w, Q) = z / T
-    peak = ChannelMax(name=f"{name_prefix}_logits_max")(logits)
-    shifted = layers.Subtract(name=f"{name_prefix}_logits_shifted")([logits, peak])  # <= 0
-    weights = layers.Activation("sigmoid", name=f"{name_prefix}_bin_weights")(shifted)
+    peak = ChannelMax(name="ab_logits_max")(logits)
+    shifted = layers.Subtract(name="ab_logits_shifted")([logits, peak])  # <= 0
+    weights = layers.Activation("sigmoid", name="ab_bin_weights")(shifted)
     vector = layers.Conv2D(
         2,
         1,
@@ -103,11 +103,11 @@ def build_distribution_head(features, name_prefix: str = "ab"):
         use_bias=False,
         trainable=False,
         kernel_initializer=keras.initializers.Constant(np.ones((1, 1, count, 1), np.float32)),
-        name=f"{name_prefix}_weight_sum",
+        name="ab_weight_sum",
     )(weights)
-    total = StopGradient(name=f"{name_prefix}_weight_sum_fixed")(total)
-    gain = layers.Concatenate(name=f"{name_prefix}_gain_in")([features, total])
-    gain = layers.Conv2D(GAIN_HIDDEN, 1, activation="relu", name=f"{name_prefix}_gain_mix")(gain)
+    total = StopGradient(name="ab_weight_sum_fixed")(total)
+    gain = layers.Concatenate(name="ab_gain_in")([features, total])
+    gain = layers.Conv2D(GAIN_HIDDEN, 1, activation="relu", name="ab_gain_mix")(gain)
     gain = layers.Conv2D(
         1,
         1,
@@ -116,7 +116,7 @@ def build_distribution_head(features, name_prefix: str = "ab"):
         bias_initializer=keras.initializers.Constant(GAIN_BIAS_INIT),
         name=GAIN,
     )(gain)
-    return layers.Multiply(name=f"{name_prefix}_decoded")([vector, gain])
+    return layers.Multiply(name="ab_decoded")([vector, gain])
 
 
 def has_distribution_head(model) -> bool:

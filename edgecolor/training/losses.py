@@ -164,7 +164,7 @@ def distribution_losses(
         centres_scaled: float32 (Q, 2), bin centres / 110.
         temperature: the run's T: the cross-entropy is on softmax(T * logits) = softmax(z).
         bin_weights: float32 (Q,) class-rebalancing weight of each pixel's nearest true
-            bin (``ab_bins.bin_weights``), or None for none.
+            bin (``rebalance.distribution_bin_weights``), or None for none.
     Returns:
         (cross_entropy, restrained_l1), float32 scalars. The cross-entropy trains the
         distribution; the L1 of ``gain * vector`` against the truth trains only the gain

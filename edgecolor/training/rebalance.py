@@ -51,16 +51,24 @@ def ab_histogram(images) -> np.ndarray:
         images: a sequence of uint8 (H, W, 3) sRGB photos, or anything with ``len`` and
             ``image(i)`` returning one (``training.catalogue.DecodedImages``).
     """
-    counts = np.zeros(BINS * BINS, np.float64)
-    count = len(images)
-    for index in range(count):
+    return _bin_frequencies(images, ab_bin_index, BINS)
+
+
+def _bin_frequencies(images, bin_of, side: int, stride: int = STRIDE) -> np.ndarray:
+    """Share of the photos' pixels in each of ``side`` x ``side`` bins: float64, sum 1.
+
+    ``bin_of`` maps Lab ab (..., 2) to flat bin indices (..., ) in [0, side²); every
+    ``stride``-th pixel on each axis is counted.
+    """
+    counts = np.zeros(side * side, np.float64)
+    for index in range(len(images)):
         rgb = images.image(index) if hasattr(images, "image") else images[index]
-        sample = np.asarray(rgb[::STRIDE, ::STRIDE], np.float32) / 255.0
+        sample = np.asarray(rgb[::stride, ::stride], np.float32) / 255.0
         ab = color.rgb_to_lab(sample)[..., 1:]
-        counts += np.bincount(ab_bin_index(ab).reshape(-1), minlength=BINS * BINS)
+        counts += np.bincount(bin_of(ab).reshape(-1), minlength=side * side)
     if counts.sum() == 0:
         raise ValueError("no pixels to count: the ab histogram needs at least one photo")
-    return (counts / counts.sum()).reshape(BINS, BINS)
+    return (counts / counts.sum()).reshape(side, side)
 
 
 def rebalancing_weights(histogram: np.ndarray, strength: float) -> np.ndarray:
@@ -110,7 +118,7 @@ def run_weights(strength: float, images, head: str = "regression") -> np.ndarray
     return rebalancing_weights(ab_histogram(images), strength)
 
 
-def distribution_grid_histogram(images, stride: int = 4) -> np.ndarray:
+def distribution_grid_histogram(images, stride: int = STRIDE) -> np.ndarray:
     """Frequency of each distribution-head grid cell (``ab_bins``) in some photos: float64
     (GRID_SIDE, GRID_SIDE), summing to 1; a photo's pixel counts in the cell nearest its ab.
 
@@ -122,15 +130,12 @@ def distribution_grid_histogram(images, stride: int = 4) -> np.ndarray:
     from edgecolor.models import ab_bins  # the head's grid (importing models loads TensorFlow)
 
     side = ab_bins.GRID_SIDE
-    counts = np.zeros(side * side, np.float64)
-    for index in range(len(images)):
-        rgb = images.image(index) if hasattr(images, "image") else images[index]
-        sample = np.asarray(rgb[::stride, ::stride], np.float32) / 255.0
-        cells = ab_bins.grid_index(color.rgb_to_lab(sample)[..., 1:]).reshape(-1, 2)
-        counts += np.bincount(cells[:, 0] * side + cells[:, 1], minlength=counts.size)
-    if counts.sum() == 0:
-        raise ValueError("no pixels to count: the ab histogram needs at least one photo")
-    return (counts / counts.sum()).reshape(side, side)
+
+    def cell(ab: np.ndarray) -> np.ndarray:
+        rows_columns = ab_bins.grid_index(ab)
+        return rows_columns[..., 0] * side + rows_columns[..., 1]
+
+    return _bin_frequencies(images, cell, side, stride)
 
 
 def distribution_bin_weights(strength: float, images) -> np.ndarray:
