@@ -14,6 +14,7 @@ import pytest
 from training_photos import tiny_config_dict, write_colour_photos, write_gray_photo
 
 from edgecolor import cli
+from edgecolor.color import LAB_SCALING, LabScaling
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +103,32 @@ def test_unknown_config_key_and_bad_json(photos, tmp_path, capsys):
     assert "typo.json" in usage_error(capsys, argv + [str(config)])
 
 
+def test_a_scaling_other_than_the_trained_one_is_refused(photos, tmp_path, capsys):
+    config = tmp_path / "scaled.json"
+    other = LabScaling(L_scale=40.0, L_offset=1.25, ab_scale=100.0)
+    config.write_text(json.dumps({"scaling": other.to_metadata()}))
+    argv = ["train", "--data", str(photos), "--out", str(tmp_path / "run"), "--config"]
+    line = usage_error(capsys, argv + [str(config)])
+    assert "L / 40 - 1.25" in line and "L / 50 - 1" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_config_without_scaling_has_the_legacy_one(tmp_path, monkeypatch):
+    from edgecolor import color
+    from edgecolor.config import RunConfig
+
+    # Were today's scaling another, a recipe would get it and an old run would keep its own.
+    today = LabScaling(L_scale=40.0, L_offset=1.25, ab_scale=100.0)
+    monkeypatch.setattr(color, "LAB_SCALING", today)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"train": {"steps": 3}}))
+    assert RunConfig.load(path).scaling == today and RunConfig().scaling == today
+    assert RunConfig.load_run(path).scaling == color.LEGACY_LAB_SCALING
+    assert color.LEGACY_LAB_SCALING == LabScaling(50.0, 1.0, 110.0)
+    recorded = RunConfig.from_dict(json.loads(RunConfig(scaling=today).to_json()))
+    assert recorded.scaling == today
+
+
 def test_unknown_network_name(photos, tmp_path, capsys):
     argv = ["train", "--data", str(photos), "--out", str(tmp_path / "run")]
     assert "'resnet'" in usage_error(capsys, argv + ["--generator", "resnet"])
@@ -124,6 +151,7 @@ def test_train_end_to_end_then_resume(photos, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "to step 3" in out and "samples:" in out
     saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["scaling"] == LAB_SCALING.to_metadata()  # export stamps the run's own
     assert saved["train"]["batch_size"] == 2  # flags override the config file
     assert saved["train"]["steps"] == 3 and saved["train"]["data"] == [str(photos)]
     assert (run_dir / "samples" / "step_0000003.png").is_file()

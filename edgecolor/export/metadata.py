@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgecolor import __version__
-from edgecolor.color import scaling_metadata
+from edgecolor.color import LabScaling
 from edgecolor.files import atomic_write_text
 from edgecolor.model_file import EXPORT_KEYS, SCHEMA, metadata_path
 
@@ -54,6 +54,7 @@ def build_metadata(
     generator_config: Any,
     config_hash: str,
     training_step: int,
+    scaling: LabScaling,
     quantization: dict | None = None,
     verification: dict | None = None,
     edgetpu_model_file: str | None = None,
@@ -68,6 +69,7 @@ def build_metadata(
         generator_config: ``GeneratorConfig`` (or its dict).
         config_hash: ``RunConfig.generator_hash()`` of the run the weights came from.
         training_step: the checkpoint's training step.
+        scaling: the run's Lab scaling (``RunConfig.scaling``), which the model was trained with.
         quantization: e.g. {"method": "qat", "qat_steps": 600, "io": "int8"}.
         verification: the export's own verification figures.
     """
@@ -85,7 +87,7 @@ def build_metadata(
         "edgetpu_model_file": edgetpu_model_file,
         "input": input_description,
         "output": output_description,
-        "scaling": scaling_metadata(),
+        "scaling": scaling.to_metadata(),
         "generator": generator,
         "config_hash": config_hash,
         "training_step": int(training_step),

@@ -135,6 +135,13 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
 
 def validate_train_config(config: RunConfig) -> None:
     """Raise UsageError naming the first out-of-range training value (no TensorFlow)."""
+    from edgecolor import color
+
+    if config.scaling != color.LAB_SCALING:
+        # The input pipeline, losses and distribution head are built for LAB_SCALING.
+        raise UsageError(
+            f"scaling {config.scaling}: this edgecolor trains with {color.LAB_SCALING} only"
+        )
     train = config.train
     positive = (
         "image_size",
