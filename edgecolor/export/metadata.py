@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from edgecolor import __version__
 from edgecolor.color import LabScaling
-from edgecolor.files import atomic_write_text
+from edgecolor.files import write_json
 from edgecolor.model_file import EXPORT_KEYS, SCHEMA, metadata_path
 
 # The contract lives in edgecolor.model_file, shared with the device's reader.
@@ -98,16 +97,6 @@ def build_metadata(
     }
 
 
-def _json_default(value: Any):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
-
-
 def write_metadata(tflite_path: str | Path, metadata: dict) -> Path:
     """Write ``metadata`` as ``OUT.json`` beside ``tflite_path``, atomically; return its path.
 
@@ -119,7 +108,4 @@ def write_metadata(tflite_path: str | Path, metadata: dict) -> Path:
         raise ValueError(f"model metadata lacks {missing[0]!r}")
     if metadata["schema"] != SCHEMA:
         raise ValueError(f"model metadata schema {metadata['schema']!r} is not {SCHEMA!r}")
-    path = metadata_path(tflite_path)
-    text = json.dumps(metadata, indent=2, default=_json_default) + "\n"
-    atomic_write_text(path, text)
-    return path
+    return write_json(metadata_path(tflite_path), metadata)
