@@ -19,9 +19,6 @@ from edgecolor.color import LabScaling
 from edgecolor.files import write_json
 from edgecolor.model_file import EXPORT_KEYS, SCHEMA, metadata_path
 
-# The contract lives in edgecolor.model_file, shared with the device's reader.
-REQUIRED_KEYS = EXPORT_KEYS
-
 
 def tensor_description(detail: dict) -> dict:
     """One LiteRT tensor detail -> {"shape", "dtype", "scale", "zero_point"} (null for float)."""
@@ -103,7 +100,7 @@ def write_metadata(tflite_path: str | Path, metadata: dict) -> Path:
     Raises ValueError when the dict lacks a required key or has another schema, so a
     malformed file never reaches a device.
     """
-    missing = [key for key in REQUIRED_KEYS if key not in metadata]
+    missing = [key for key in EXPORT_KEYS if key not in metadata]
     if missing:
         raise ValueError(f"model metadata lacks {missing[0]!r}")
     if metadata["schema"] != SCHEMA:

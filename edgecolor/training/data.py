@@ -16,7 +16,7 @@ import numpy as np
 
 from edgecolor import color
 from edgecolor.errors import UsageError
-from edgecolor.training.catalogue import DecodedImages, prepare_data  # noqa: F401 (re-export)
+from edgecolor.training.catalogue import DecodedImages
 
 # Random crops cover this fraction range of the cached short side (scale jitter).
 CROP_SCALE_RANGE = (0.6, 1.0)
