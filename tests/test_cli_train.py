@@ -16,6 +16,8 @@ from training_photos import tiny_config_dict, write_colour_photos, write_gray_ph
 from edgecolor import cli
 from edgecolor.color import LAB_SCALING, LabScaling
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
@@ -165,6 +167,21 @@ def test_train_end_to_end_then_resume(photos, tmp_path, capsys):
     assert "to step 5" in capsys.readouterr().out
     assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 5
     assert (run_dir / "checkpoints" / "ckpt-5.index").is_file()
+
+
+def test_train_help_names_the_real_default_networks(capsys):
+    from edgecolor.config import RunConfig
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    defaults = RunConfig()
+    assert "edge (default)" not in help_text
+    for network in (defaults.generator.name, defaults.discriminator.name):
+        assert f"default: the --config file's; {network} without --config" in help_text
+    # The recipe the README trains with names its own generator, which wins.
+    recipe = json.loads((REPO / "training" / "default.json").read_text())
+    assert recipe["generator"]["name"] == "lite0" != defaults.generator.name
 
 
 def test_summary_prints_parameters_and_macs(capsys):

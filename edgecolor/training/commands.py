@@ -54,11 +54,20 @@ def register(subparsers) -> None:
     train.add_argument("--image-size", type=int, metavar="N", help="square training crop side")
     train.add_argument("--steps", type=int, metavar="N", help="total training steps of the run")
     train.add_argument("--batch-size", type=int, metavar="N", help="global batch size")
+    # Without a flag the network is the --config file's (lite0 in training/default.json);
+    # only a run without --config gets the dataclass defaults.
+    defaults = RunConfig()
     train.add_argument(
-        "--generator", metavar="NAME", help="generator network: edge (default), lite0 or seed"
+        "--generator",
+        metavar="NAME",
+        help="generator network: edge, lite0 or seed "
+        f"(default: the --config file's; {defaults.generator.name} without --config)",
     )
     train.add_argument(
-        "--discriminator", metavar="NAME", help="discriminator: patchgan (default) or seed"
+        "--discriminator",
+        metavar="NAME",
+        help="discriminator: patchgan or seed "
+        f"(default: the --config file's; {defaults.discriminator.name} without --config)",
     )
     train.add_argument(
         "--gan-weight",
