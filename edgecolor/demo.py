@@ -87,7 +87,7 @@ class PhotoRun:
 
 def colorize_photos(colorizer, photos: list[Path], out_dir: Path) -> PhotoRun:
     """Colorize each photo into ``out_dir/photos/NAME.jpg``; unreadable ones are named and skipped."""
-    from edgecolor.evaluation.photos import save_image
+    from edgecolor.files import save_image
     from edgecolor.photos import ImageReadError, read_gray
 
     run = PhotoRun()
@@ -171,7 +171,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from edgecolor import __version__
     from edgecolor.device import Colorizer
     from edgecolor.device.model import load_metadata, resolve_model_path
-    from edgecolor.evaluation.photos import save_image, write_json
+    from edgecolor.files import save_image, write_json
 
     if args.threads is not None and args.threads <= 0:
         raise UsageError(f"--threads must be positive, got {args.threads}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,17 @@ from PIL import Image
 
 from edgecolor.cli import main
 from edgecolor.demo import DEMO_CLIP, demo_photos
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve").split()
+
+
+def test_readme_counts_the_demo_photos_right():
+    """README says how many bundled photos `edgecolor demo` colorizes: that many it finds."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    match = re.search(r"`edgecolor demo --out demo-output`: the (\w+) black-and-white photos", text)
+    assert match, "README no longer describes the demo's photos"
+    assert NUMBER_WORDS.index(match.group(1)) == len(demo_photos())
 
 
 @pytest.mark.slow

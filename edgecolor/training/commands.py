@@ -54,11 +54,20 @@ def register(subparsers) -> None:
     train.add_argument("--image-size", type=int, metavar="N", help="square training crop side")
     train.add_argument("--steps", type=int, metavar="N", help="total training steps of the run")
     train.add_argument("--batch-size", type=int, metavar="N", help="global batch size")
+    # Without a flag the network is the --config file's (lite0 in training/default.json);
+    # only a run without --config gets the dataclass defaults.
+    defaults = RunConfig()
     train.add_argument(
-        "--generator", metavar="NAME", help="generator network: edge (default), lite0 or seed"
+        "--generator",
+        metavar="NAME",
+        help="generator network: edge, lite0 or seed "
+        f"(default: the --config file's; {defaults.generator.name} without --config)",
     )
     train.add_argument(
-        "--discriminator", metavar="NAME", help="discriminator: patchgan (default) or seed"
+        "--discriminator",
+        metavar="NAME",
+        help="discriminator: patchgan or seed "
+        f"(default: the --config file's; {defaults.discriminator.name} without --config)",
     )
     train.add_argument(
         "--gan-weight",
@@ -135,6 +144,13 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
 
 def validate_train_config(config: RunConfig) -> None:
     """Raise UsageError naming the first out-of-range training value (no TensorFlow)."""
+    from edgecolor import color
+
+    if config.scaling != color.LAB_SCALING:
+        # The input pipeline, losses and distribution head are built for LAB_SCALING.
+        raise UsageError(
+            f"scaling {config.scaling}: this edgecolor trains with {color.LAB_SCALING} only"
+        )
     train = config.train
     positive = (
         "image_size",

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgecolor import color
 from edgecolor.errors import UsageError
-from edgecolor.training.catalogue import DecodedImages, prepare_data  # noqa: F401 (re-export)
+from edgecolor.training.catalogue import DecodedImages
 
 # Random crops cover this fraction range of the cached short side (scale jitter).
 CROP_SCALE_RANGE = (0.6, 1.0)
@@ -33,8 +33,8 @@ def rgb_to_model_arrays(rgb):
     import tensorflow as tf
 
     lab = color.tf_rgb_to_lab(rgb)
-    L_scaled = lab[..., :1] / color.L_SCALE - color.L_OFFSET
-    ab_scaled = lab[..., 1:] / color.AB_SCALE
+    L_scaled = color.LAB_SCALING.L_to_model(lab[..., :1])
+    ab_scaled = color.LAB_SCALING.ab_to_model(lab[..., 1:])
     return tf.cast(L_scaled, tf.float32), tf.cast(ab_scaled, tf.float32)
 
 
@@ -132,6 +132,6 @@ def holdout_arrays(images: DecodedImages, image_size: int, limit: int | None = N
         )
     rgb = np.stack([centre_crop(images.image(index), image_size) for index in range(count)])
     lab = color.rgb_to_lab(rgb)
-    L_scaled = color.scale_L(lab[..., :1])
-    ab_scaled = color.scale_ab(lab[..., 1:])
+    L_scaled = color.LAB_SCALING.L_to_model(lab[..., :1])
+    ab_scaled = color.LAB_SCALING.ab_to_model(lab[..., 1:])
     return rgb, L_scaled, ab_scaled
