@@ -382,3 +382,11 @@ def test_every_group_a_unit_names_is_made_by_the_installer():
             assert f"  + usermod -aG {group} edgecolor" in commands, (unit.name, group)
             if not _host_has_group(group):
                 assert f"  + groupadd --system {group}" in commands, (unit.name, group)
+
+
+def test_the_scan_unit_shares_what_it_writes_with_the_group():
+    """UMask=0002: outputs in the setgid 2775 scan folders are group-writable (0664 files,
+    2775 folders), so the login user can move and delete them."""
+    unit = (CHECKOUT / "device" / "systemd" / "edgecolor-scan.service").read_text()
+    service = unit.split("[Service]", 1)[1].split("\n[", 1)[0]
+    assert "UMask=0002" in service.splitlines()
