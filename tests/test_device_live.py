@@ -19,7 +19,7 @@ from fake_picamera2 import FakePicamera2
 from videos import read_video
 
 from edgecolor.cli import main
-from edgecolor.device import pixels
+from edgecolor.device import pixels, sources
 from edgecolor.device.colorizer import Colorizer
 from edgecolor.device.frames import FrameColorizer
 from edgecolor.device.live import LiveLoop, SourceLost
@@ -473,6 +473,80 @@ def test_a_camera_without_two_yuv420_streams_is_refused_and_released(camera, mes
     with pytest.raises(OSError, match=message):
         source.open()
     assert not fake_picamera2.ACQUIRED
+
+
+def test_the_fake_picamera2_fails_as_the_real_one_for_a_busy_and_a_missing_camera():
+    """picamera2/picamera2.py: no camera -> IndexError from global_camera_info()[0]; a camera
+    held elsewhere -> RuntimeError("Camera __init__ sequence did not complete.") whose cause
+    is libcamera's "Failed to acquire camera: Device or resource busy"."""
+    with pytest.raises(IndexError, match="list index out of range"):
+        FakePicamera2(attached=False)
+    with pytest.raises(
+        RuntimeError, match=r"^Camera __init__ sequence did not complete\.$"
+    ) as busy:
+        FakePicamera2(busy=True)
+    assert isinstance(busy.value.__cause__, RuntimeError)
+    assert str(busy.value.__cause__) == "Failed to acquire camera: Device or resource busy"
+    holder = FakePicamera2()
+    with pytest.raises(RuntimeError, match="__init__ sequence") as second:
+        FakePicamera2()  # the same camera, held by the first
+    assert "Device or resource busy" in str(second.value.__cause__)
+    holder.close()
+
+
+@pytest.mark.parametrize(
+    ("camera", "reason", "words"),
+    [
+        (
+            lambda: FakePicamera2(busy=True),
+            sources.CAMERA_BUSY,
+            ["busy: another process holds it", "sudo fuser -v /dev/media*", "stop"],
+        ),
+        (
+            lambda: FakePicamera2(attached=False),
+            sources.CAMERA_NOT_FOUND,
+            ["no Raspberry Pi camera found", "ribbon cable", "rpicam-hello --list-cameras"],
+        ),
+    ],
+    ids=["busy", "missing"],
+)
+def test_a_busy_or_missing_picamera2_is_one_line_naming_the_cause(camera, reason, words):
+    """Real picamera2 shows only "Camera __init__ sequence did not complete" for a busy
+    camera and "list index out of range" for a missing one (issue 17 item 6)."""
+    source = _picamera2_source(camera)
+    with pytest.raises(sources.CameraUnavailable) as error:
+        source.open()
+    assert error.value.reason == reason and isinstance(error.value, OSError)
+    message = str(error.value)
+    assert "\n" not in message and "__init__" not in message and "list index" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_camera_held_by_this_process_is_reported_busy_and_free_after_close():
+    first = _picamera2_source(FakePicamera2)
+    first.open()
+    second = _picamera2_source(FakePicamera2, FakePicamera2)
+    with pytest.raises(sources.CameraUnavailable, match="busy"):
+        second.open()
+    first.close()
+    second.open()  # released: the next try works
+    assert second.read() is not None
+    second.close()
+
+
+def test_another_picamera2_failure_keeps_its_own_words():
+    def broken():
+        try:
+            raise RuntimeError("Failed to initialize camera")
+        except RuntimeError as cause:
+            raise RuntimeError("Camera __init__ sequence did not complete.") from cause
+
+    with pytest.raises(
+        OSError, match="could not be opened: .*Failed to initialize camera"
+    ) as error:
+        _picamera2_source(broken).open()
+    assert not isinstance(error.value, sources.CameraUnavailable)
 
 
 def _video_node(sysfs, number, driver, index, name):
