@@ -419,16 +419,72 @@ def _probe_key(model_path: Path, runtime: Any, label: str, device_name: str | No
     )
 
 
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _boot_id() -> str | None:
+    """This boot's random id (Linux), None where there is none."""
+    try:
+        return BOOT_ID_FILE.read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def coral_enumeration() -> list[str]:
+    """Where the Coral is attached now: each USB Accelerator's sysfs name, bus and device
+    number, each /dev/apex_N's device number and change time.
+
+    A USB device gets a new device number each time it enumerates (plugged back, reset,
+    its firmware loaded), so an Edge TPU that was re-enumerated since a probe shows up
+    here as a change.
+    """
+    found = []
+    try:
+        usb_devices = sorted(USB_DEVICES_DIR.iterdir()) if USB_DEVICES_DIR.is_dir() else []
+    except OSError:
+        usb_devices = []
+    for device in usb_devices:
+        try:
+            fields = [
+                (device / name).read_text(encoding="ascii").strip().lower()
+                for name in ("idVendor", "idProduct", "busnum", "devnum")
+            ]
+        except (OSError, UnicodeDecodeError):
+            continue
+        if (fields[0], fields[1]) in CORAL_USB_IDS:
+            found.append(f"usb {device.name} {':'.join(fields)}")
+    for apex in sorted(DEV_DIR.glob("apex_*")):
+        try:
+            status = apex.stat()
+        except OSError:
+            continue
+        found.append(f"{apex} {status.st_rdev} {status.st_ctime_ns}")
+    return found
+
+
 def _read_probe_cache(key: str) -> EdgeTpuProbe | None:
+    """A stored probe result; a success only while it is from this boot and this attachment.
+
+    A crash depends on the library and the runtime only, so it is kept for good. A success
+    says the TPU answered *then*: a USB Accelerator that has locked up since would hang this
+    process when the interpreter is built in it, so after a reboot or a re-enumeration the
+    child process (with its time limit) probes again.
+    """
     try:
         stored = json.loads(probe_cache_path().read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(stored, dict):
         return None
-    return EdgeTpuProbe(
+    result = EdgeTpuProbe(
         bool(stored.get("ok")), str(stored.get("reason", "")), bool(stored.get("crashed"))
     )
+    if result.ok and (
+        _REPROBE or stored.get("boot") != _boot_id() or stored.get("devices") != coral_enumeration()
+    ):
+        logger.debug("the stored Edge TPU probe is from another boot or attachment: probing")
+        return None
+    return result
 
 
 def _write_probe_cache(key: str, result: EdgeTpuProbe) -> None:
@@ -442,6 +498,8 @@ def _write_probe_cache(key: str, result: EdgeTpuProbe) -> None:
     except (OSError, ValueError):
         stored = {}
     stored[key] = {"ok": result.ok, "reason": result.reason, "crashed": result.crashed}
+    if result.ok:  # valid while the boot and the attachment stay the same
+        stored[key].update(boot=_boot_id(), devices=coral_enumeration())
     try:
         atomic_write_text(path, json.dumps(stored, indent=1) + "\n")
     except OSError as error:  # a read-only home: the probe just runs again next time
@@ -453,7 +511,7 @@ def probe_edgetpu(
     runtime: Any = None,
     label: str | None = None,
     device_name: str | None = None,
-    timeout: float = PROBE_TIMEOUT_SECONDS,
+    timeout: float | None = None,
 ) -> EdgeTpuProbe:
     """Build an Edge TPU interpreter on ``model_path``, allocate and invoke it once, in a child.
 
@@ -469,7 +527,8 @@ def probe_edgetpu(
             not map run on the CPU).
         runtime, label: the runtime from :func:`_cpu_runtime` (default: the first found).
         device_name: the delegate's ``device`` option (None: the first TPU).
-        timeout: seconds before a hung child is killed (reported as a failure).
+        timeout: seconds before a hung child is killed (reported as a failure); None:
+            :data:`PROBE_TIMEOUT_SECONDS`.
     Returns:
         An :class:`EdgeTpuProbe`.
     """
@@ -491,11 +550,35 @@ def probe_edgetpu(
         # Nothing to probe: not kept on disk either, so plugging one in is seen next run.
         result = EdgeTpuProbe(False, NO_CORAL_FOUND)
     if result is None:
+        if timeout is None:
+            timeout = PROBE_TIMEOUT_SECONDS
         result = _run_probe_child(model_path, label, device_name, timeout)
+        _forget_reprobe()
         if use_disk and (result.ok or result.crashed):
             _write_probe_cache(key, result)
     _PROBE_RESULTS[key] = result
     return result
+
+
+# Set by forget_edgetpu_probes: the next probe runs its child even where a stored success
+# would do (the TPU failed in this process since).
+_REPROBE = False
+
+
+def _forget_reprobe() -> None:
+    global _REPROBE
+    _REPROBE = False
+
+
+def forget_edgetpu_probes() -> None:
+    """Drop what this process knows of the Edge TPU, so the next load probes it in a child.
+
+    For a TPU that failed mid-run (an invoke raised): building its interpreter again in this
+    process on the strength of an earlier success could hang on a locked-up accelerator.
+    """
+    global _REPROBE
+    _PROBE_RESULTS.clear()
+    _REPROBE = True
 
 
 def _run_probe_child(
