@@ -3,13 +3,17 @@ sinks started and stopped, each layout labelled once."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import types
+import urllib.request
 from pathlib import Path
 
 import fake_picamera2
@@ -547,6 +551,88 @@ def test_another_picamera2_failure_keeps_its_own_words():
     ) as error:
         _picamera2_source(broken).open()
     assert not isinstance(error.value, sources.CameraUnavailable)
+
+
+def test_a_camera_missing_or_busy_at_the_start_is_waited_for(caplog):
+    """Issue 17 item 3: in the process, with growing pauses (Bookworm's systemd restarts at
+    a fixed pace), telling the page why there is no picture."""
+    from edgecolor.device.live import wait_for_source
+
+    source = _picamera2_source(
+        lambda: FakePicamera2(busy=True),
+        lambda: FakePicamera2(attached=False),
+        lambda: FakePicamera2(attached=False),
+        lambda: FakePicamera2(attached=False),
+        FakePicamera2,
+    )
+    told, slept = [], []
+    with caplog.at_level(logging.WARNING, logger="edgecolor.device.live"):
+        failures = wait_for_source(source, told.append, delays=(2, 5, 10), sleep=slept.append)
+    assert failures == 4 and slept == [2, 5, 10, 10]  # the last pause repeats
+    assert told == [
+        "camera busy, retrying in 2 s",
+        "camera not found, retrying in 5 s",
+        "camera not found, retrying in 10 s",  # (the same line again is not told twice)
+        None,
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "edgecolor.device.live"]
+    assert len(warnings) == 4 and "sudo fuser -v /dev/media*" in warnings[0]
+    assert "rpicam-hello --list-cameras" in warnings[1]
+    assert source.read() is not None  # open now
+    source.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_live_service_keeps_its_page_up_until_the_camera_comes(tiny_model, monkeypatch):
+    """`edgecolor live --source picamera2 --serve` with no camera: the page says "camera
+    not found, retrying"; the camera plugged in, the picture flows (no exit, no restart)."""
+    from edgecolor.device import live
+
+    plugged = threading.Event()
+    tries = []
+
+    def picamera2_constructor():  # picamera2.Picamera2 as the real one fails without a camera
+        tries.append(time.monotonic())
+        return FakePicamera2(attached=plugged.is_set())
+
+    monkeypatch.setitem(
+        sys.modules, "picamera2", types.SimpleNamespace(Picamera2=picamera2_constructor)
+    )
+    monkeypatch.setitem(
+        sys.modules,
+        "libcamera",
+        types.SimpleNamespace(ColorSpace=types.SimpleNamespace(Sycc=lambda: "sYCC")),
+    )
+    monkeypatch.setattr(live, "OPEN_RETRY_DELAYS", (0.1,))
+    port = _free_port()
+    command = ["live", "--source", "picamera2", "--serve", f"127.0.0.1:{port}", "--frames", "3"]
+    finished = {}
+    runner = threading.Thread(
+        target=lambda: finished.setdefault("status", main([*command, "--model", str(tiny_model)]))
+    )
+    runner.start()
+    try:
+        page = ""
+        deadline = time.monotonic() + 60
+        while "camera not found, retrying in 0.1 s" not in page and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.05)
+        assert "camera not found, retrying in 0.1 s" in page
+        assert 'http-equiv="refresh"' in page  # it reloads itself to see the camera come
+        assert fake_picamera2.wait_until(lambda: len(tries) >= 3, 20)  # it keeps trying
+        assert runner.is_alive()
+    finally:
+        plugged.set()
+        runner.join(60)
+    assert not runner.is_alive() and finished["status"] == 0
 
 
 def _video_node(sysfs, number, driver, index, name):
