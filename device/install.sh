@@ -178,7 +178,8 @@ ensure_boot_config_line() {  # file line
     if [[ -f $file ]] && grep -qxF -- "$line" "$file"; then ok "$file has $line"; return 1; fi
     if (( DRY_RUN )); then printf '  + add to %s: [all] %s\n' "$file" "$line"; return 0; fi
     [[ -f $file ]] || die "no $file: is this Raspberry Pi OS? Add '$line' to your boot configuration"
-    cp -p -- "$file" "$file.edgecolor.$$"
+    # (no -p: config.txt is on the FAT boot partition, which keeps no owner or mode)
+    cp -- "$file" "$file.edgecolor.$$"
     printf '\n[all]\n# device/install.sh --coral-pcie (edgecolor): the Coral needs it\n%s\n' \
         "$line" >> "$file.edgecolor.$$"
     mv -f -- "$file.edgecolor.$$" "$file"
