@@ -34,12 +34,33 @@ def temporary_beside(path: str | Path) -> Path:
     return Path(temporary)
 
 
-def commit(temporary: str | Path, path: str | Path) -> None:
-    """Move a finished temporary file into place, readable like any normal file.
+def current_umask() -> int:
+    """This process's umask, read without changing it (Linux: /proc/self/status).
 
-    (mkstemp creates files private, 0600; outputs are meant to be shared.)
+    ``os.umask`` can only be read by setting it, which races with other threads creating
+    files; the fallback (not Linux) does that briefly.
     """
-    os.chmod(temporary, 0o644)
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def commit(temporary: str | Path, path: str | Path) -> None:
+    """Move a finished temporary file into place, with the mode a normal file would get.
+
+    mkstemp creates files private (0600); outputs are meant to be shared, so the file gets
+    0666 less the umask, as ``open()`` would give it: 0644 with the usual 022, and 0664
+    (group-writable) under the scan service's ``UMask=0002``, whose folders are shared
+    with the login user's group.
+    """
+    os.chmod(temporary, 0o666 & ~current_umask())
     os.replace(temporary, path)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from edgecolor.files import (
     atomic_output,
     atomic_write_bytes,
     atomic_write_text,
+    current_umask,
     save_image,
     write_json,
 )
@@ -24,7 +28,8 @@ def test_write_replaces_the_target_and_leaves_no_temporary(tmp_path):
     atomic_write_text(target, "second")
     assert target.read_text() == "second"
     assert sorted(p.name for p in target.parent.iterdir()) == ["model.json"]
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # not mkstemp's private 0600
+    # not mkstemp's private 0600: what open() would give (0644 with the usual umask 022)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~current_umask()
 
 
 def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path):
@@ -68,3 +73,25 @@ def test_save_image_picks_the_format_from_the_suffix(tmp_path):
     for name, kind in (("a.png", "PNG"), ("b.jpg", "JPEG")):
         with Image.open(save_image(tmp_path / name, image)) as written:
             assert written.format == kind and written.size == (6, 4)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_outputs_follow_the_umask_so_the_scan_service_shares_them(tmp_path, umask, mode):
+    """The scan unit runs with UMask=0002 in setgid 2775 folders: what it writes is then
+    group-writable, so the login user can replace or fix it (issue 17)."""
+    script = (
+        "import os, sys; os.umask(int(sys.argv[2], 8)); "
+        "from edgecolor.files import atomic_write_text, current_umask; "
+        "assert current_umask() == int(sys.argv[2], 8); "
+        "atomic_write_text(sys.argv[1], 'scan')"
+    )
+    target = tmp_path / "colorized" / "scan.jpg.json"
+    root = str(Path(__file__).resolve().parents[1])
+    subprocess.run(
+        [sys.executable, "-c", script, str(target), f"{umask:o}"],
+        check=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o777 & ~umask  # the folder made too

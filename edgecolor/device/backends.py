@@ -68,6 +68,14 @@ PROBE_TIMEOUT_SECONDS = 60.0
 DEV_DIR = Path("/dev")
 USB_DEVICES_DIR = Path("/sys/bus/usb/devices")
 CORAL_USB_IDS = frozenset({("1a6e", "089a"), ("18d1", "9302")})
+# The M.2 / mini-PCIe Coral on the PCI bus (Global Unichip 1ac1:089a), seen with or without
+# its driver: gasket-dkms's apex module turns it into /dev/apex_N (group apex, mode 0660).
+PCI_DEVICES_DIR = Path("/sys/bus/pci/devices")
+CORAL_PCI_IDS = frozenset({("0x1ac1", "0x089a")})
+# The apex driver works with 4 KiB memory pages only; a Raspberry Pi 5 boots a 16 KiB-page
+# kernel (kernel_2712.img) unless config.txt says kernel=kernel8.img.
+APEX_PAGE_SIZE = 4096
+INSTALL_CORAL_PCIE = "sudo device/install.sh --coral-pcie  (see device/README.md, PCIe Coral)"
 # Set to 0 to skip that check and always probe (a Coral attached in a way it cannot see).
 EDGETPU_CHECK_ENV = "EDGECOLOR_EDGETPU_CHECK"
 
@@ -208,12 +216,10 @@ def load_edgetpu_delegate(runtime: Any, label: str, device_name: str | None = No
     except (ValueError, OSError, RuntimeError) as error:
         # LiteRT raises ValueError("Failed to load delegate from libedgetpu.so.1") when
         # libedgetpu finds no TPU (tflite_plugin_create_delegate returns NULL).
+        hint = pcie_coral_problem() or "is the Coral plugged in?"
         raise MissingDependencyError(
-            f"the Edge TPU ({library}: {one_line(error)}; is the Coral plugged in?)",
-            INSTALL_EDGETPU,
+            f"the Edge TPU ({library}: {one_line(error)}; {hint})", INSTALL_EDGETPU
         ) from error
-
-
 
 
 # --------------------------------------------------------------------------- the probe
@@ -247,7 +253,7 @@ def edgetpu_attached() -> bool | None:
         return None
     if platform.system() != "Linux" or not USB_DEVICES_DIR.is_dir():
         return None
-    if any(DEV_DIR.glob("apex_*")):
+    if any(DEV_DIR.glob("apex_*")) or pcie_coral_present():
         return True
     for device in USB_DEVICES_DIR.iterdir():
         try:
@@ -260,6 +266,103 @@ def edgetpu_attached() -> bool | None:
         if ids in CORAL_USB_IDS:
             return True
     return False
+
+
+def pcie_coral_present() -> bool:
+    """Whether a PCIe / M.2 Coral is on the PCI bus (sysfs), driver loaded or not."""
+    if not PCI_DEVICES_DIR.is_dir():
+        return False
+    for device in PCI_DEVICES_DIR.iterdir():
+        try:
+            ids = tuple(
+                (device / name).read_text(encoding="ascii").strip().lower()
+                for name in ("vendor", "device")
+            )
+        except (OSError, UnicodeDecodeError):
+            continue
+        if ids in CORAL_PCI_IDS:
+            return True
+    return False
+
+
+def _page_size() -> int:
+    """This kernel's memory page size in bytes (4096 on most; 16384 on a Pi 5's default)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return APEX_PAGE_SIZE
+
+
+def _process_identity() -> tuple[int, set[int]]:
+    """(effective uid, every group id this process has) - what the kernel checks on open."""
+    return os.geteuid(), {os.getegid(), *os.getgroups()}
+
+
+def _may_read_write(path: Path, uid: int, groups: set[int]) -> bool:
+    """Whether ``uid`` with ``groups`` may open ``path`` read-write, from its mode bits.
+
+    The mode bits, not os.access, so that the answer is the one for the identity given
+    (the service user) and not root's; gasket's udev rule sets a group and a mode, no ACL.
+    """
+    try:
+        status = path.stat()
+    except OSError:
+        return False
+    if uid == 0:
+        return True
+    if status.st_uid == uid:
+        bits = status.st_mode >> 6
+    elif status.st_gid in groups:
+        bits = status.st_mode >> 3
+    else:
+        bits = status.st_mode
+    return bits & 0o6 == 0o6
+
+
+def pcie_coral_problem(identity: tuple[int, set[int]] | None = None) -> str | None:
+    """Why a PCIe Coral present here cannot be used, as one line with the fix; None if no problem.
+
+    Looks at /dev/apex_*, the PCI bus and the page size, without loading libedgetpu:
+
+    * /dev/apex_0 that this process (``identity``: uid and group ids; default this process's)
+      cannot open read-write: not in the ``apex`` group;
+    * a 16 KiB-page kernel (a Raspberry Pi 5's default) with a PCIe Coral: the apex driver
+      needs 4 KiB pages (``kernel=kernel8.img``, then a reboot);
+    * a PCIe Coral on the bus but no /dev/apex_*: the gasket / apex driver is not loaded.
+    """
+    uid, groups = identity or _process_identity()
+    apex_devices = sorted(DEV_DIR.glob("apex_*"))
+    problems = []
+    for device in apex_devices:
+        if not _may_read_write(device, uid, groups):
+            problems.append(
+                f"permission denied on {device}: add the user to the apex group "
+                "(sudo usermod -aG apex $USER, then log in again; the services get it from "
+                "device/install.sh --coral-pcie --services)"
+            )
+            break
+    on_pci_bus = pcie_coral_present()
+    page_size = _page_size()
+    if (apex_devices or on_pci_bus) and page_size != APEX_PAGE_SIZE:
+        problems.append(
+            f"this kernel uses {page_size // 1024} KiB memory pages and the Coral's apex "
+            "driver needs 4 KiB ones (a Raspberry Pi 5 boots a 16 KiB kernel): put "
+            "kernel=kernel8.img in /boot/firmware/config.txt (device/install.sh --coral-pcie "
+            "does) and reboot"
+        )
+    elif on_pci_bus and not apex_devices:
+        problems.append(
+            "a PCIe Coral is on the PCI bus but there is no /dev/apex_0: the gasket / apex "
+            f"driver is not loaded (lsmod | grep apex; {INSTALL_CORAL_PCIE})"
+        )
+    return "; ".join(problems) or None
+
+
+def edgetpu_fix(probe: EdgeTpuProbe) -> str:
+    """What to do about a failed probe, one line: the rebuild, the PCIe fix or a plug check."""
+    if probe.crashed:
+        return INSTALL_EDGETPU_REBUILD
+    return pcie_coral_problem() or f"is the Coral plugged in? ({INSTALL_EDGETPU})"
 
 
 NO_CORAL_FOUND = (
@@ -316,16 +419,72 @@ def _probe_key(model_path: Path, runtime: Any, label: str, device_name: str | No
     )
 
 
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _boot_id() -> str | None:
+    """This boot's random id (Linux), None where there is none."""
+    try:
+        return BOOT_ID_FILE.read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def coral_enumeration() -> list[str]:
+    """Where the Coral is attached now: each USB Accelerator's sysfs name, bus and device
+    number, each /dev/apex_N's device number and change time.
+
+    A USB device gets a new device number each time it enumerates (plugged back, reset,
+    its firmware loaded), so an Edge TPU that was re-enumerated since a probe shows up
+    here as a change.
+    """
+    found = []
+    try:
+        usb_devices = sorted(USB_DEVICES_DIR.iterdir()) if USB_DEVICES_DIR.is_dir() else []
+    except OSError:
+        usb_devices = []
+    for device in usb_devices:
+        try:
+            fields = [
+                (device / name).read_text(encoding="ascii").strip().lower()
+                for name in ("idVendor", "idProduct", "busnum", "devnum")
+            ]
+        except (OSError, UnicodeDecodeError):
+            continue
+        if (fields[0], fields[1]) in CORAL_USB_IDS:
+            found.append(f"usb {device.name} {':'.join(fields)}")
+    for apex in sorted(DEV_DIR.glob("apex_*")):
+        try:
+            status = apex.stat()
+        except OSError:
+            continue
+        found.append(f"{apex} {status.st_rdev} {status.st_ctime_ns}")
+    return found
+
+
 def _read_probe_cache(key: str) -> EdgeTpuProbe | None:
+    """A stored probe result; a success only while it is from this boot and this attachment.
+
+    A crash depends on the library and the runtime only, so it is kept for good. A success
+    says the TPU answered *then*: a USB Accelerator that has locked up since would hang this
+    process when the interpreter is built in it, so after a reboot or a re-enumeration the
+    child process (with its time limit) probes again.
+    """
     try:
         stored = json.loads(probe_cache_path().read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(stored, dict):
         return None
-    return EdgeTpuProbe(
+    result = EdgeTpuProbe(
         bool(stored.get("ok")), str(stored.get("reason", "")), bool(stored.get("crashed"))
     )
+    if result.ok and (
+        _REPROBE or stored.get("boot") != _boot_id() or stored.get("devices") != coral_enumeration()
+    ):
+        logger.debug("the stored Edge TPU probe is from another boot or attachment: probing")
+        return None
+    return result
 
 
 def _write_probe_cache(key: str, result: EdgeTpuProbe) -> None:
@@ -339,6 +498,8 @@ def _write_probe_cache(key: str, result: EdgeTpuProbe) -> None:
     except (OSError, ValueError):
         stored = {}
     stored[key] = {"ok": result.ok, "reason": result.reason, "crashed": result.crashed}
+    if result.ok:  # valid while the boot and the attachment stay the same
+        stored[key].update(boot=_boot_id(), devices=coral_enumeration())
     try:
         atomic_write_text(path, json.dumps(stored, indent=1) + "\n")
     except OSError as error:  # a read-only home: the probe just runs again next time
@@ -350,7 +511,7 @@ def probe_edgetpu(
     runtime: Any = None,
     label: str | None = None,
     device_name: str | None = None,
-    timeout: float = PROBE_TIMEOUT_SECONDS,
+    timeout: float | None = None,
 ) -> EdgeTpuProbe:
     """Build an Edge TPU interpreter on ``model_path``, allocate and invoke it once, in a child.
 
@@ -366,7 +527,8 @@ def probe_edgetpu(
             not map run on the CPU).
         runtime, label: the runtime from :func:`_cpu_runtime` (default: the first found).
         device_name: the delegate's ``device`` option (None: the first TPU).
-        timeout: seconds before a hung child is killed (reported as a failure).
+        timeout: seconds before a hung child is killed (reported as a failure); None:
+            :data:`PROBE_TIMEOUT_SECONDS`.
     Returns:
         An :class:`EdgeTpuProbe`.
     """
@@ -388,11 +550,35 @@ def probe_edgetpu(
         # Nothing to probe: not kept on disk either, so plugging one in is seen next run.
         result = EdgeTpuProbe(False, NO_CORAL_FOUND)
     if result is None:
+        if timeout is None:
+            timeout = PROBE_TIMEOUT_SECONDS
         result = _run_probe_child(model_path, label, device_name, timeout)
+        _forget_reprobe()
         if use_disk and (result.ok or result.crashed):
             _write_probe_cache(key, result)
     _PROBE_RESULTS[key] = result
     return result
+
+
+# Set by forget_edgetpu_probes: the next probe runs its child even where a stored success
+# would do (the TPU failed in this process since).
+_REPROBE = False
+
+
+def _forget_reprobe() -> None:
+    global _REPROBE
+    _REPROBE = False
+
+
+def forget_edgetpu_probes() -> None:
+    """Drop what this process knows of the Edge TPU, so the next load probes it in a child.
+
+    For a TPU that failed mid-run (an invoke raised): building its interpreter again in this
+    process on the strength of an earlier success could hang on a locked-up accelerator.
+    """
+    global _REPROBE
+    _PROBE_RESULTS.clear()
+    _REPROBE = True
 
 
 def _run_probe_child(
@@ -564,11 +750,7 @@ def _try_edgetpu(
             backend = f"{label} edgetpu ({library})"
             logger.info("back-end: %s, model %s", backend, edgetpu_model_path.name)
             return LoadedInterpreter(interpreter, backend, edgetpu_model_path, "edgetpu")
-    fix = (
-        INSTALL_EDGETPU_REBUILD
-        if probe.crashed
-        else f"is the Coral plugged in? ({INSTALL_EDGETPU})"
-    )
+    fix = edgetpu_fix(probe)
     if device == "edgetpu":
         raise UsageError(f"--device edgetpu: the Edge TPU does not work: {probe.reason}; {fix}")
     logger.warning("auto: the Edge TPU does not work (%s), using the CPU; %s", probe.reason, fix)

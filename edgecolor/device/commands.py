@@ -191,7 +191,8 @@ def register(subparsers) -> None:
     live.add_argument(
         "--serve",
         metavar="[HOST:]PORT",
-        help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
+        help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the "
+        "network); a camera missing or busy at the start is then waited for, the page saying why",
     )
     live.add_argument("--record", metavar="FILE", help="write the output video (.mp4 or .avi)")
     live.add_argument(
@@ -391,10 +392,24 @@ def run_live(args: argparse.Namespace) -> int:
     source = parse_source(args.source)
     colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
     frame_colorizer = FrameColorizer(colorizer, args.smoothing)
+    preview = None
+    if bind:  # first, so that the page is up while a camera is waited for
+        from edgecolor.device.web import PreviewServer
+
+        preview = PreviewServer(
+            *bind, source_name=source.name, model_name=colorizer.model_path.name
+        )
+        print(f"web preview: {preview.url}", file=sys.stderr, flush=True)
     try:
-        source.open()
-    except OSError as error:
-        raise UsageError(f"--source {args.source}: {error}") from None
+        _open_live_source(args, source, preview)
+    except KeyboardInterrupt:  # Ctrl+C or systemctl stop while waiting for the camera
+        if preview is not None:
+            preview.stop()
+        return EXIT_OK
+    except BaseException:
+        if preview is not None:
+            preview.stop()
+        raise
 
     sinks = []
     loop = None
@@ -411,14 +426,8 @@ def run_live(args: argparse.Namespace) -> int:
             )
         if args.display:
             sinks.append(WindowSink(side_by_side=args.side_by_side))
-        if bind:
-            from edgecolor.device.web import PreviewServer
-
-            preview = PreviewServer(
-                *bind, source_name=source.name, model_name=colorizer.model_path.name
-            )
+        if preview is not None:
             sinks.append(preview)
-            print(f"web preview: {preview.url}", file=sys.stderr, flush=True)
         loop = LiveLoop(
             source,
             frame_colorizer,
@@ -442,6 +451,8 @@ def run_live(args: argparse.Namespace) -> int:
         if loop is None:  # a sink failed to set up: stop those made (the loop stops its own)
             for sink in sinks:
                 sink.stop()
+            if preview is not None and preview not in sinks:
+                preview.stop()
     stages = ", ".join(f"{stage} {result.median_ms(stage):.1f}" for stage in result.stage_seconds)
     logging.getLogger("edgecolor.device.live").info(
         "%d frames in %.1f s (%.1f fps), %d dropped; median ms: %s",
@@ -452,6 +463,24 @@ def run_live(args: argparse.Namespace) -> int:
         stages,
     )
     return EXIT_OK
+
+
+def _open_live_source(args: argparse.Namespace, source, preview) -> None:
+    """Open ``source``. A camera (or stream) that is missing or busy at the start is waited
+    for when its picture is served (``--serve``, as the live service does), with the page
+    saying why there is no picture ("camera not found, retrying in 10 s"); otherwise (a
+    file, or at a terminal without a page) the reason is one line and exit status 2.
+    """
+    from edgecolor.device.live import wait_for_source
+
+    if source.live and preview is not None:
+        with stop_on_sigterm():  # systemctl stop while waiting: a clean exit
+            wait_for_source(source, lambda problem: setattr(preview, "problem", problem))
+        return
+    try:
+        source.open()
+    except OSError as error:
+        raise UsageError(f"--source {args.source}: {error}") from None
 
 
 def run_bench(args: argparse.Namespace) -> int:

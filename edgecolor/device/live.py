@@ -16,7 +16,9 @@ overlaps the model. What the capture thread hands over depends on the source:
   ``--loop`` restarts the file at its end; without it the end of the file ends the run.
 
 A camera that stops delivering is reopened with growing pauses (``retry_delays``); when it
-does not come back the run ends with :class:`SourceLost` and a clear message.
+does not come back the run ends with :class:`SourceLost` and a clear message. A camera that
+is missing or busy at the start is waited for (:func:`wait_for_source`): the service keeps
+its page up and says why there is no picture.
 
 The colour is smoothed over time by the frame colorizer (its ``smoothing``).
 """
@@ -28,7 +30,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 # capture (the source's read), the frame colorizer's own stages, and encode (the sinks)
 STAGES = ("capture", *FRAME_STAGES, "encode")
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Pauses between tries to open a camera missing or busy at the start; the last repeats for
+# ever. In the process, because Bookworm's systemd (252) restarts a unit at a fixed pace.
+OPEN_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0, 60.0)
 # How late (seconds) a paced file frame may be before the pace clock moves instead.
 PACE_SLACK = 0.1
 # Per-stage timings kept for medians and percentiles: bounded, so memory stays flat.
@@ -51,6 +56,54 @@ TIMING_WINDOW = 2000
 
 class SourceLost(EdgecolorError):
     """A camera or stream stopped delivering frames and did not come back."""
+
+
+def wait_for_source(
+    source: FrameSource,
+    on_problem: Callable[[str | None], None] | None = None,
+    delays: Sequence[float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Open a live ``source``, trying again with growing pauses while it cannot be opened.
+
+    Each failure is logged (one warning line with the source's own reason) and passed to
+    ``on_problem`` as a short status, e.g. "camera not found, retrying in 10 s" or "camera
+    busy, retrying in 10 s" (:class:`~edgecolor.device.sources.CameraUnavailable`'s reason);
+    ``on_problem(None)`` once it is open. Runs until it opens or ``sleep`` is interrupted
+    (KeyboardInterrupt: Ctrl+C, or SIGTERM under ``stop_on_sigterm``). ``delays``: the
+    pauses, the last repeated (None: :data:`OPEN_RETRY_DELAYS`).
+
+    Returns:
+        How many tries failed before it opened.
+    """
+    from edgecolor.device.sources import CameraUnavailable
+    from edgecolor.errors import one_line
+
+    delays = tuple(delays or OPEN_RETRY_DELAYS)
+    failures = 0
+    told: str | None = None
+    while True:
+        try:
+            source.open()
+        except OSError as error:
+            delay = delays[min(failures, len(delays) - 1)]
+            failures += 1
+            if isinstance(error, CameraUnavailable):
+                reason = error.reason  # "camera not found" / "camera busy"
+            else:  # a USB webcam or a stream: its own words go to the log
+                reason = f"{source.name} not available"
+            problem = f"{reason}, retrying in {delay:g} s"
+            logger.warning("%s: %s; retrying in %g s", source.name, one_line(error), delay)
+            if on_problem is not None and problem != told:
+                on_problem(problem)
+                told = problem
+            sleep(delay)
+            continue
+        if failures:
+            logger.info("%s is there now (after %d failed tries)", source.name, failures)
+        if on_problem is not None and told is not None:
+            on_problem(None)
+        return failures
 
 
 class FrameRate:

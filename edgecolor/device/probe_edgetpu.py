@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ok: the Edge TPU ran {model.name} ({label}, {backends._edgetpu_library()})")
         return EXIT_OK
     print(f"failed: {result.reason}")
+    pcie_problem = None if result.crashed else backends.pcie_coral_problem()
     if result.crashed:
         print(f"fix: {backends.INSTALL_EDGETPU_REBUILD}")
+    elif pcie_problem:
+        print(f"fix: {pcie_problem}")
     else:
         print(
             "fix: plug the Coral into a USB 3 port (blue); log in again after joining the "

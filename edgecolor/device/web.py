@@ -60,18 +60,19 @@ PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>edgecolor live</title>
+<title>edgecolor live</title>{refresh}
 <style>
  body {{ margin: 0; background: #111; color: #eee; font: 16px system-ui, sans-serif; }}
  header {{ display: flex; justify-content: space-between; padding: 0.5em 1em; }}
  img {{ display: block; width: 100%; max-width: 1600px; margin: 0 auto; }}
  .labels {{ display: flex; max-width: 1600px; margin: 0 auto; }}
  .labels span {{ flex: 1; text-align: center; padding: 0.3em; color: #aaa; }}
+ .problem {{ text-align: center; padding: 1em; color: #fc6; }}
 </style>
 </head>
 <body>
 <header><strong>edgecolor live</strong><span>source: {source} &middot; model: {model}
- &middot; <span id="fps">{fps:.1f}</span> fps</span></header>
+ &middot; <span id="fps">{fps:.1f}</span> fps</span></header>{problem}
 <div class="labels"><span>gray (input)</span><span>colour (edgecolor)</span></div>
 <img id="stream" src="/stream" alt="live picture: gray input and colorized output side by side">
 </body>
@@ -325,6 +326,9 @@ class PreviewServer(BackgroundServer, JpegStream):
         self.model_name = model_name
         self._clients = 0
         self._stopped = False
+        # Why there is no picture, shown on the page (e.g. "camera not found, retrying in
+        # 10 s" while the service waits for the camera); None: the picture flows.
+        self.problem: str | None = None
         BackgroundServer.__init__(self, host, port, self._handler_class(), MAX_CLIENTS)
         logger.info("web preview at %s", self.url)
 
@@ -346,10 +350,14 @@ class PreviewServer(BackgroundServer, JpegStream):
     # ------------------------------------------------------------------ HTTP
 
     def _page(self) -> bytes:
+        problem = self.problem
         return PAGE.format(
             source=html.escape(self.source_name),
             model=html.escape(self.model_name),
             fps=self.fps,
+            # while there is a problem, the page reloads itself to see when it is over
+            refresh='\n<meta http-equiv="refresh" content="10">' if problem else "",
+            problem=f'\n<p class="problem">{html.escape(problem)}</p>' if problem else "",
         ).encode()
 
     def _handler_class(self):
