@@ -332,6 +332,22 @@ def _without_tone(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.round(neutral), 0, 255).astype(np.uint8).reshape(rgb.shape)
 
 
+def settled(
+    job: Job, manifest: Manifest, overwrite: bool = False, recolor: bool = False
+) -> Outcome | None:
+    """The outcome of a job that needs no decoding (it cannot run, is done, or was kept as it
+    is before), or None when it has to be colorized. A failure is logged in ``manifest``."""
+    if job.conflict:
+        return _failed(job, job.conflict, manifest)
+    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
+        return _failed(job, "the output would overwrite the original", manifest)
+    if not overwrite and is_done(job, manifest):
+        return Outcome(job, "skipped")
+    if not (overwrite or recolor) and is_kept(job, manifest):
+        return Outcome(job, "kept", KEPT_REASON)
+    return None
+
+
 def process(
     job: Job,
     colorizer_factory: Callable[[], Any],
@@ -344,14 +360,9 @@ def process(
 
     A photo already in colour is kept as it is ("kept"), unless ``recolor``.
     """
-    if job.conflict:
-        return _failed(job, job.conflict, manifest)
-    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
-        return _failed(job, "the output would overwrite the original", manifest)
-    if not overwrite and is_done(job, manifest):
-        return Outcome(job, "skipped")
-    if not (overwrite or recolor) and is_kept(job, manifest):
-        return Outcome(job, "kept", KEPT_REASON)
+    outcome = settled(job, manifest, overwrite, recolor)
+    if outcome is not None:
+        return outcome
     still = None
     try:
         source_fingerprint = fingerprint(job.source)
@@ -445,13 +456,18 @@ def run_batch(
         for job in jobs:
             bar.set_postfix_str(job.source.name[-30:], refresh=False)
             outcome = process(job, colorizer_factory, manifest, overwrite, recolor=recolor)
-            summary.add(outcome)
-            if outcome.status in ("failed", "kept"):
-                say(f"{outcome.status} {job.name}: {outcome.reason}")
-            for note in outcome.notes:
-                say(f"note {job.name}: {note}")
+            report_outcome(outcome, summary, say)
             bar.update(1)
     return summary
+
+
+def report_outcome(outcome: Outcome, summary: Summary, say: Callable[[str], None]) -> None:
+    """Count ``outcome`` and say each failure and kept photo as ``status name: reason``."""
+    summary.add(outcome)
+    if outcome.status in ("failed", "kept"):
+        say(f"{outcome.status} {outcome.job.name}: {outcome.reason}")
+    for note in outcome.notes:
+        say(f"note {outcome.job.name}: {note}")
 
 
 def _progress_disabled(show_progress: bool | None) -> bool | None:
