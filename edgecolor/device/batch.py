@@ -211,9 +211,10 @@ class Manifest:
     unterminated line is lost and that file is redone. Later lines win.
     """
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, path: Path | None = None):
+        """``path``: another file of such records (a Ray actor's journal) instead."""
         self.directory = Path(out_dir) / BOOKKEEPING_DIR
-        self.path = self.directory / "manifest.jsonl"
+        self.path = Path(path) if path else self.directory / "manifest.jsonl"
         self.log_path = self.directory / "log.txt"
         self.records: dict[str, dict[str, Any]] = {}
         if self.path.exists():
@@ -243,6 +244,10 @@ class Manifest:
             "time": _now(),
             **extra,
         }
+        self.add_record(record)
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Append a record as it is (one made by :meth:`add` elsewhere: a Ray actor)."""
         self.records[record["output"]] = record
         self._append(self.path, json.dumps(record) + "\n")
 
@@ -250,7 +255,7 @@ class Manifest:
         self._append(self.log_path, f"{_now()} {message}\n")
 
     def _append(self, path: Path, text: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -11,12 +11,13 @@ CPU of the cluster; each actor loads the int8 model once (the device runtime's
 
 The driver is the only writer of the manifest and the failure log: actors return what
 happened to each file (done, kept, failed with a reason) and the driver records it, as the
-results stream back, with batch.py's own writers. An interrupted job therefore resumes like
-a local one: finished outputs are skipped, the rest is done. The one difference is the
-window between an output's rename and its manifest line, a few files (a block of
-``ROWS_PER_BLOCK`` per actor) instead of one: an output renamed in place just before a kill
-is kept and skipped on the next run (an output is never clobbered without ``--overwrite``),
-but has no manifest line, so a later change of its source is not noticed.
+results stream back, with batch.py's own writers. Results come back a block of
+``ROWS_PER_BLOCK`` files at a time, so each actor also appends the record of every output
+it finishes, right after the rename, to a journal of its own
+(``OUT/.edgecolor/ray/<host>-<pid>.jsonl``, one writer per file, safe on NFS too); the next
+run folds what a killed run left there into the manifest before it looks at anything, and
+a run that finishes removes the journals. An interrupted job therefore resumes like a local
+one: finished outputs are recorded and skipped, the rest is done.
 
 Only paths travel, never pixels: on a cluster, every input and OUT must be on a file system
 that every node mounts at the same path (NFS, CephFS, a cloud bucket mounted with FUSE...),
@@ -31,6 +32,7 @@ joins that cluster as a driver. ``ray`` is imported only here, when ``--ray`` is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -54,6 +56,7 @@ LOCAL_OBJECT_STORE_BYTES = 128 * 2**20  # Ray's floor is 75 MiB; only paths and 
 # last file is done, so small blocks keep the manifest close behind the outputs; each block
 # costs Ray Data a few milliseconds, against tens to hundreds per photo.
 ROWS_PER_BLOCK = 4
+JOURNAL_DIR = "ray"  # under OUT/.edgecolor: the actors' journals
 
 
 def check_usable(address: str) -> None:
@@ -106,6 +109,7 @@ def run_batch_on_ray(
     check_installed()
     out_dir = Path(out_dir)
     manifest = batch.Manifest(out_dir)
+    fold_journals(manifest)  # what a killed run finished but did not record
     summary = batch.Summary()
     by_index: dict[int, batch.Job] = {}
     rows = []
@@ -150,7 +154,34 @@ def run_batch_on_ray(
                 bar.set_postfix_str(job.source.name[-30:], refresh=False)
                 batch.report_outcome(outcome, summary, say)
                 bar.update(1)
+        _remove_journals(manifest)  # every result is in the manifest now
     return summary
+
+
+def fold_journals(manifest: batch.Manifest) -> int:
+    """Append to ``manifest`` the records the actors of an interrupted run journaled but
+    the driver never heard of; remove the journals. Returns how many were added."""
+    added = 0
+    for journal in sorted(_journal_dir(manifest).glob("*.jsonl")):
+        for record in batch.Manifest(manifest.directory.parent, journal).records.values():
+            known = manifest.records.get(record["output"])
+            if known is None or any(known.get(k) != record.get(k) for k in ("size", "mtime_ns")):
+                manifest.add_record(record)
+                added += 1
+    _remove_journals(manifest)
+    return added
+
+
+def _journal_dir(manifest: batch.Manifest) -> Path:
+    return manifest.directory / JOURNAL_DIR
+
+
+def _remove_journals(manifest: batch.Manifest) -> None:
+    folder = _journal_dir(manifest)
+    for journal in folder.glob("*.jsonl"):
+        journal.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _row(index: int, job: batch.Job, manifest: batch.Manifest) -> dict[str, Any]:
@@ -183,12 +214,13 @@ def _record(job: batch.Job, result: dict[str, Any], manifest: batch.Manifest) ->
 
 class _ResultRecorder:
     """What :func:`batch.process` needs of a Manifest, in an actor: the driver's record for
-    the one output (if any) to decide "done", and the finished output's record kept for the
-    driver instead of written (the driver is the manifest's only writer)."""
+    the one output (if any) to decide "done"; a finished output's record goes to the
+    actor's journal and back to the driver, which writes the manifest."""
 
-    def __init__(self, output: Path, record: dict[str, Any] | None):
+    def __init__(self, output: Path, record: dict[str, Any] | None, journal: batch.Manifest):
         self._output = output
         self._record = record
+        self._journal = journal
         self.fingerprint: dict[str, int] | None = None
         self.extra: dict[str, Any] = {}
 
@@ -196,6 +228,7 @@ class _ResultRecorder:
         return self._record if output == self._output else None
 
     def add(self, job: batch.Job, source_fingerprint: dict[str, int], extra: dict[str, Any]):
+        self._journal.add(job, source_fingerprint, extra)
         self.fingerprint, self.extra = source_fingerprint, extra
 
     def log(self, message: str) -> None:
@@ -230,6 +263,8 @@ class ColorizeActor:
                 f"-o {out_dir}: not found on Ray node {socket.gethostname()}; on a cluster, "
                 "OUT and every input must be on a file system each node mounts at the same path"
             )
+        journal = Path(out_dir, batch.BOOKKEEPING_DIR, JOURNAL_DIR, _actor_name() + ".jsonl")
+        self._journal = batch.Manifest(Path(out_dir), journal)
         self._colorizer_factory = batch.LazyColorizer(
             model_path=model_path, device=device, threads=threads, saturation=saturation
         )
@@ -244,7 +279,8 @@ class ColorizeActor:
             rows["index"], rows["source"], rows["output"], rows["kind"], rows["record"], strict=True
         ):
             job = batch.Job(Path(str(source)), Path(str(output)), str(kind))
-            recorder = _ResultRecorder(job.output, json.loads(record) if record else None)
+            driver_record = json.loads(record) if record else None
+            recorder = _ResultRecorder(job.output, driver_record, self._journal)
             outcome = self._process(job, recorder)
             results["index"].append(int(index))
             results["status"].append(outcome.status)
@@ -311,6 +347,12 @@ def _ray_session(address: str | None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _actor_name() -> str:
+    """Unique among the actors of a cluster, and a file name."""
+    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())
+    return f"{host}-{os.getpid()}"
 
 
 def _usable_cores() -> int:
