@@ -260,10 +260,21 @@ def _actor_processes() -> list[int]:
     return found
 
 
-def test_an_address_that_is_a_path_is_refused(archive, tmp_path, capsys):
-    """`--ray SRC -o OUT` would take SRC as the address: refused, one line, nothing made."""
+def test_an_address_that_is_a_path_or_answers_nothing_is_one_line_and_exit_2(
+    archive, tmp_path, capsys
+):
+    """`--ray SRC -o OUT` would take SRC as the address: refused before anything is made.
+    An address where nothing listens is said at once (Ray would retry it for minutes)."""
     out = tmp_path / "out"
     assert main(["colorize", "--ray", str(archive), str(archive), "-o", str(out)]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and f"--ray {archive}: that is a file or folder" in error
     assert not out.exists()
+
+    assert main(["colorize", str(archive), "-o", str(out), "--ray", "127.0.0.1:9"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "edgecolor colorize: error: --ray 127.0.0.1:9: no Ray cluster answers there "
+        "(Connection refused)"
+    )
+    assert not _outputs(out)

@@ -26,7 +26,7 @@ not see OUT stops the job with one line saying so; an input it cannot see fails 
 
 Without ADDRESS the command starts a small Ray on this machine (no dashboard, one CPU per
 core this process may use, a 128 MiB object store: only paths and short results go through
-it) and stops it at the end. With ADDRESS (``host:port``, ``auto``, ``ray://host:10001``) it
+it) and stops it at the end. With ADDRESS (``host:port`` of the head node, or ``auto``) it
 joins that cluster as a driver. ``ray`` is imported only here, when ``--ray`` is given.
 """
 
@@ -95,7 +95,7 @@ def run_batch_on_ray(
     :func:`edgecolor.device.batch.run_batch`.
 
     Args:
-        address: a Ray cluster to join (``host:port``, ``auto``, ``ray://...``), or None to
+        address: a Ray cluster to join (``host:port`` or ``auto``), or None to
             start a local Ray for this command. When this process is already connected to
             Ray (a notebook, a test), that connection is used and left open.
         model_path: the .tflite model, at the same path on every node; None = the bundled
@@ -127,7 +127,10 @@ def run_batch_on_ray(
             return summary  # a finished job starts no Ray at all
         actor_cpus = threads or 1
         with _ray_session(address) as ray:
-            actors = max(1, int(ray.cluster_resources().get("CPU", 1) // actor_cpus))
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            if actor_cpus > cpus:  # no actor could ever be placed: the job would wait forever
+                raise UsageError(f"--threads {actor_cpus}: the Ray cluster has {cpus} CPUs")
+            actors = cpus // actor_cpus
             dataset = ray.data.from_items(
                 rows, override_num_blocks=math.ceil(len(rows) / ROWS_PER_BLOCK)
             ).map_batches(
@@ -325,6 +328,7 @@ def _ray_session(address: str | None) -> Iterator[Any]:
     # reach the command as exceptions and are reported from there.
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address:
+        _check_reachable(address)
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, ValueError, RuntimeError) as error:
@@ -347,6 +351,19 @@ def _ray_session(address: str | None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """UsageError unless something answers at ``host:port`` (Ray itself would retry a
+    missing head node for minutes before saying anything)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray finds the cluster and says what is wrong
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UsageError(f"--ray {address}: no Ray cluster answers there ({reason})") from None
 
 
 def _actor_name() -> str:
