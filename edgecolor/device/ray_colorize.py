@@ -96,8 +96,8 @@ def run_batch_on_ray(
 
     Args:
         address: a Ray cluster to join (``host:port`` or ``auto``), or None to
-            start a local Ray for this command. When this process is already connected to
-            Ray (a notebook, a test), that connection is used and left open.
+            start a local Ray for this command, or, when this process is already
+            connected to Ray (a notebook), to use that connection and leave it open.
         model_path: the .tflite model, at the same path on every node; None = the bundled
             model of each node's edgecolor installation.
         threads: CPU threads (and Ray CPUs) per actor; None = 1, one actor per CPU.
@@ -317,11 +317,12 @@ class ColorizeActor:
 @contextmanager
 def _ray_session(address: str | None) -> Iterator[Any]:
     """The ``ray`` module, connected to ``address`` or to a local Ray started for this
-    command (and stopped after it); an existing connection is used as it is."""
+    command (and stopped after it); without ``address``, an existing connection is used as
+    it is."""
     import ray
     import ray.data
 
-    if ray.is_initialized():
+    if ray.is_initialized() and not address:
         yield ray
         return
     # Ray's own notices (an auth token made...) are not the user's business; failures
