@@ -1,6 +1,6 @@
 """`edgecolor colorize --ray` against plain `edgecolor colorize` on the same photos.
 
-    .venv/bin/python bench/bench_ray.py [--photos DIR] [--count 200] [--runs 3]
+    .venv/bin/python bench/bench_ray.py [--photos DIR] [--count 200] [--runs 3] [--min-side PX]
 
 Needs the ``ray`` extra (``pip install '.[ray]'``); without it, says so and exits 0.
 
@@ -83,9 +83,12 @@ def source_photos(folder: Path | None) -> list[Image.Image]:
     return photos
 
 
-def make_photos(sources: list[Image.Image], count: int, folder: Path) -> list[tuple[int, int]]:
+def make_photos(
+    sources: list[Image.Image], count: int, folder: Path, min_side: int = 0
+) -> list[tuple[int, int]]:
     """``count`` gray JPEGs in ``folder``: the sources, then crops of them (70-100% of each
-    side, seeded), in turn. Returns their sizes."""
+    side, seeded), in turn; enlarged to a short side of ``min_side`` where smaller (scans
+    are larger than web photos). Returns their sizes."""
     random = np.random.default_rng(0)
     sizes = []
     for index in range(count):
@@ -95,6 +98,10 @@ def make_photos(sources: list[Image.Image], count: int, folder: Path) -> list[tu
             w, h = (int(side * random.uniform(0.7, 1.0)) for side in (width, height))
             left, top = random.integers(0, width - w + 1), random.integers(0, height - h + 1)
             photo = photo.crop((left, top, left + w, top + h))
+        if min(photo.size) < min_side:
+            scale = min_side / min(photo.size)
+            size = (round(photo.width * scale), round(photo.height * scale))
+            photo = photo.resize(size, Image.Resampling.BICUBIC)
         photo.save(folder / f"photo{index:04d}.jpg", quality=90)
         sizes.append(photo.size)
     return sizes
@@ -136,6 +143,9 @@ def main() -> int:
     parser.add_argument("--photos", type=Path, help="a folder of photos (default: scikit-image's)")
     parser.add_argument("--count", type=int, default=200, help="photos to colorize (200)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each command (3)")
+    parser.add_argument(
+        "--min-side", type=int, default=0, help="enlarge photos to this short side (px)"
+    )
     args = parser.parse_args()
     try:
         import ray
@@ -147,7 +157,7 @@ def main() -> int:
         work = Path(temporary)
         source = work / "photos"
         source.mkdir()
-        sizes = make_photos(source_photos(args.photos), args.count, source)
+        sizes = make_photos(source_photos(args.photos), args.count, source, args.min_side)
         megapixels = statistics.median(w * h for w, h in sizes) / 1e6
         ray.init(
             address="local",
