@@ -24,10 +24,14 @@ from skimage import data
 
 from edgecolor.cli import main
 
-ray = pytest.importorskip("ray", reason="needs the ray extra: pip install '.[ray]'")
-pytest.importorskip("ray.data", reason="needs Ray Data: pip install '.[ray]'")
+try:
+    import ray
+    import ray.data  # noqa: F401 - ray[data]: pandas, pyarrow
+except ImportError:
+    ray = None
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+needs_ray = pytest.mark.skipif(ray is None, reason="needs the ray extra: pip install '.[ray]'")
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 PHOTOS = 24
@@ -127,6 +131,7 @@ def _assert_same_pixels(out: Path, expected: Path, names) -> None:
             assert np.array_equal(np.asarray(got), np.asarray(want)), name
 
 
+@needs_ray
 def test_a_local_ray_gives_the_outputs_of_a_local_run_and_names_a_corrupt_file(
     archive, local_outputs, tmp_path
 ):
@@ -173,6 +178,7 @@ def test_a_local_ray_gives_the_outputs_of_a_local_run_and_names_a_corrupt_file(
     assert (out / ".edgecolor" / "manifest.jsonl").read_bytes() == manifest
 
 
+@needs_ray
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's workers in /proc (Linux)")
 def test_a_killed_job_resumes_losing_nothing_and_redoing_nothing(
     ray_address, archive, local_outputs, tmp_path
@@ -260,6 +266,7 @@ def _actor_processes() -> list[int]:
     return found
 
 
+@needs_ray
 def test_an_address_that_is_a_path_or_answers_nothing_is_one_line_and_exit_2(
     archive, tmp_path, capsys
 ):
@@ -278,3 +285,27 @@ def test_an_address_that_is_a_path_or_answers_nothing_is_one_line_and_exit_2(
         "(Connection refused)"
     )
     assert not _outputs(out)
+
+
+def test_without_ray_the_error_names_the_install_command(archive, tmp_path):
+    """Ray is an extra: without it, one line naming the install command, nothing made."""
+    shadow = tmp_path / "no-ray" / "ray"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    out = tmp_path / "out"
+    environment = _environment()
+    environment["PYTHONPATH"] = os.pathsep.join([str(shadow.parent), environment["PYTHONPATH"]])
+    finished = subprocess.run(
+        [sys.executable, "-m", "edgecolor.cli", "colorize", str(archive), "-o", str(out), "--ray"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        cwd=CHECKOUT,
+    )
+    assert finished.returncode == 2
+    assert finished.stderr.strip() == (
+        "edgecolor colorize: error: Ray is not installed: pip install 'ray[data]'  "
+        "(in the edgecolor checkout: pip install '.[ray]')"
+    )
+    assert not out.exists()
