@@ -20,7 +20,7 @@ a run that finishes removes the journals. An interrupted job therefore resumes l
 one: finished outputs are recorded and skipped, the rest is done.
 
 Only paths travel, never pixels: on a cluster, every input and OUT must be on a file system
-that every node mounts at the same path (NFS, CephFS, a cloud bucket mounted with FUSE...),
+that every node mounts at the same path (NFS, CephFS, Lustre: one where a rename is atomic),
 and edgecolor with its ``device`` extra must be installed on every node. An actor that does
 not see OUT stops the job with one line saying so; an input it cannot see fails by name.
 
