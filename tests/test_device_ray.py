@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -239,6 +240,50 @@ def test_a_killed_job_resumes_losing_nothing_and_redoing_nothing(
     unrecorded = set(after) - set(new) - set(recorded)
     assert unrecorded <= done_at_kill.keys() and len(unrecorded) <= len(actors)
     assert not (out / ".edgecolor" / "ray").exists()  # folded in, gone
+
+
+@needs_ray
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's workers in /proc (Linux)")
+def test_a_lost_actor_is_replaced_and_the_job_finishes_with_every_output_recorded(
+    ray_address, archive, local_outputs, tmp_path
+):
+    """One actor killed mid-job (a node lost): Ray Data retries its files on a new actor;
+    the files it had finished are "already done", and recorded from its journal."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "edgecolor.cli", "colorize", str(archive)]
+    command += ["-o", str(out), "--ray", ray_address]
+    job = subprocess.Popen(
+        command,
+        env=_environment(),
+        cwd=CHECKOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (journals := [j for j in out.glob(".edgecolor/ray/*.jsonl") if j.stat().st_size]):
+            assert time.monotonic() < deadline and job.poll() is None, "no output within 120 s"
+            time.sleep(0.01)
+        # the actor that has just finished the first photo of a block (journals are named
+        # after the host and process id)
+        lost = int(journals[0].stem.rsplit("-", 1)[1])
+        assert lost in _actor_processes()
+        os.kill(lost, signal.SIGKILL)
+        _, stderr = job.communicate(timeout=180)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait(30)
+    assert job.returncode == 0, stderr
+    summary = re.search(r"(\d+) colorized, (\d+) already done, 0 failed", stderr)
+    assert summary and int(summary[1]) + int(summary[2]) == PHOTOS, stderr
+    assert int(summary[2]) >= 1  # the lost actor's finished photos, not done twice
+    assert sorted(_outputs(out)) == sorted(_outputs(local_outputs))
+    _assert_same_pixels(out, local_outputs, _outputs(out))
+    recorded = [str(Path(r["output"]).relative_to(out)) for r in _records(out)]
+    assert sorted(recorded) == sorted(_outputs(out))  # each once, the lost actor's too
+    assert not (out / ".edgecolor" / "ray").exists()
 
 
 def _actor_processes() -> list[int]:

@@ -16,7 +16,7 @@ results stream back, with batch.py's own writers. Results come back a block of
 it finishes, right after the rename, to a journal of its own
 (``OUT/.edgecolor/ray/<host>-<pid>.jsonl``, one writer per file, safe on NFS too); the next
 run folds what a killed run left there into the manifest before it looks at anything, and
-a run that finishes removes the journals. An interrupted job therefore resumes like a local
+a run that finishes folds and removes its own. An interrupted job therefore resumes like a local
 one: finished outputs are recorded and skipped, the rest is done.
 
 Only paths travel, never pixels: on a cluster, every input and OUT must be on a file system
@@ -157,7 +157,10 @@ def run_batch_on_ray(
                 bar.set_postfix_str(job.source.name[-30:], refresh=False)
                 batch.report_outcome(outcome, summary, say)
                 bar.update(1)
-        _remove_journals(manifest)  # every result is in the manifest now
+        # Every result the driver heard of is in the manifest; an actor lost mid-block
+        # (its block retried elsewhere, the outputs it had finished then "already done")
+        # journaled what the driver never heard of.
+        fold_journals(manifest)
     return summary
 
 
