@@ -75,8 +75,9 @@ def register(subparsers) -> None:
         const="",
         metavar="ADDRESS",
         help="run on Ray: join the cluster at ADDRESS (host:port, auto), or without ADDRESS "
-        "start a local Ray; inputs and OUT_DIR must be on a mount every node shares "
-        "(needs pip install '.[ray]'; put it after the paths)",
+        "start a local Ray; one actor per CPU (per --threads CPUs with it); inputs and "
+        "OUT_DIR must be on a mount every node shares (needs pip install '.[ray]'; put it "
+        "after the paths)",
     )
     colorize.set_defaults(func=run_colorize)
 
