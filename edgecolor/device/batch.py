@@ -211,9 +211,10 @@ class Manifest:
     unterminated line is lost and that file is redone. Later lines win.
     """
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, path: Path | None = None):
+        """``path``: another file of such records (a Ray actor's journal) instead."""
         self.directory = Path(out_dir) / BOOKKEEPING_DIR
-        self.path = self.directory / "manifest.jsonl"
+        self.path = Path(path) if path else self.directory / "manifest.jsonl"
         self.log_path = self.directory / "log.txt"
         self.records: dict[str, dict[str, Any]] = {}
         if self.path.exists():
@@ -243,6 +244,10 @@ class Manifest:
             "time": _now(),
             **extra,
         }
+        self.add_record(record)
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Append a record as it is (one made by :meth:`add` elsewhere: a Ray actor)."""
         self.records[record["output"]] = record
         self._append(self.path, json.dumps(record) + "\n")
 
@@ -250,7 +255,7 @@ class Manifest:
         self._append(self.log_path, f"{_now()} {message}\n")
 
     def _append(self, path: Path, text: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -332,6 +337,22 @@ def _without_tone(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.round(neutral), 0, 255).astype(np.uint8).reshape(rgb.shape)
 
 
+def settled(
+    job: Job, manifest: Manifest, overwrite: bool = False, recolor: bool = False
+) -> Outcome | None:
+    """The outcome of a job that needs no decoding (it cannot run, is done, or was kept as it
+    is before), or None when it has to be colorized. A failure is logged in ``manifest``."""
+    if job.conflict:
+        return _failed(job, job.conflict, manifest)
+    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
+        return _failed(job, "the output would overwrite the original", manifest)
+    if not overwrite and is_done(job, manifest):
+        return Outcome(job, "skipped")
+    if not (overwrite or recolor) and is_kept(job, manifest):
+        return Outcome(job, "kept", KEPT_REASON)
+    return None
+
+
 def process(
     job: Job,
     colorizer_factory: Callable[[], Any],
@@ -344,14 +365,9 @@ def process(
 
     A photo already in colour is kept as it is ("kept"), unless ``recolor``.
     """
-    if job.conflict:
-        return _failed(job, job.conflict, manifest)
-    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
-        return _failed(job, "the output would overwrite the original", manifest)
-    if not overwrite and is_done(job, manifest):
-        return Outcome(job, "skipped")
-    if not (overwrite or recolor) and is_kept(job, manifest):
-        return Outcome(job, "kept", KEPT_REASON)
+    outcome = settled(job, manifest, overwrite, recolor)
+    if outcome is not None:
+        return outcome
     still = None
     try:
         source_fingerprint = fingerprint(job.source)
@@ -580,13 +596,18 @@ def run_batch(
         for job in jobs:
             bar.set_postfix_str(job.source.name[-30:], refresh=False)
             outcome = process(job, colorizer_factory, manifest, overwrite, recolor=recolor)
-            summary.add(outcome)
-            if outcome.status in ("failed", "kept"):
-                say(f"{outcome.status} {job.name}: {outcome.reason}")
-            for note in outcome.notes:
-                say(f"note {job.name}: {note}")
+            report_outcome(outcome, summary, say)
             bar.update(1)
     return summary
+
+
+def report_outcome(outcome: Outcome, summary: Summary, say: Callable[[str], None]) -> None:
+    """Count ``outcome`` and say each failure and kept photo as ``status name: reason``."""
+    summary.add(outcome)
+    if outcome.status in ("failed", "kept"):
+        say(f"{outcome.status} {outcome.job.name}: {outcome.reason}")
+    for note in outcome.notes:
+        say(f"note {outcome.job.name}: {note}")
 
 
 def _progress_disabled(show_progress: bool | None) -> bool | None:

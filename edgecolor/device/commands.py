@@ -69,6 +69,16 @@ def register(subparsers) -> None:
         "--overwrite", action="store_true", help="redo outputs that already exist"
     )
     _recolor_option(colorize)
+    colorize.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run on Ray: join the cluster at ADDRESS (host:port, auto), or without ADDRESS "
+        "start a local Ray; one actor per CPU (per --threads CPUs with it); inputs and "
+        "OUT_DIR must be on a mount every node shares (needs pip install '.[ray]'; put it "
+        "after the paths)",
+    )
     colorize.set_defaults(func=run_colorize)
 
     scan = subparsers.add_parser(
@@ -259,18 +269,32 @@ def run_colorize(args: argparse.Namespace) -> int:
     from edgecolor.device.model import resolve_model_path
 
     check_common(args)
+    if args.ray is not None:
+        from edgecolor.device import ray_colorize
+
+        ray_colorize.check_usable(args.ray)  # before OUT_DIR is made
     out_dir = Path(args.output)
     model_path = resolve_model_path(args.model)  # fail now (exit 2), not after reading files
     jobs, ignored = batch.collect_jobs(args.paths, out_dir)
     if not jobs:
         raise UsageError(f"no image or video files found in {' '.join(args.paths)}")
     batch.prepare_output_dir(out_dir)
-    factory = batch.LazyColorizer(
-        model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
-    )
-    summary = batch.run_batch(
-        jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
-    )
+    options = {"device": args.device, "threads": args.threads, "saturation": args.saturation}
+    if args.ray is not None:
+        summary = ray_colorize.run_batch_on_ray(
+            jobs,
+            out_dir,
+            args.ray or None,
+            model_path=model_path if args.model else None,  # else each node's bundled model
+            overwrite=args.overwrite,
+            recolor=args.recolor,
+            **options,
+        )
+    else:
+        factory = batch.LazyColorizer(model_path=model_path, **options)
+        summary = batch.run_batch(
+            jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
+        )
     summary.ignored = ignored
     print(summary.line(out_dir), file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
