@@ -19,17 +19,7 @@ import numpy as np
 from PIL import Image
 
 from edgecolor.photos import ImageReadError, collect_photos, read_rgb
-
-
-def licence_folder(path: Path, roots: list[Path]) -> str:
-    """The first folder under whichever root holds ``path`` (a package or licence name)."""
-    for root in roots:
-        try:
-            relative = path.relative_to(root)
-        except ValueError:
-            continue
-        return relative.parts[0] if len(relative.parts) > 1 else root.name
-    return "unknown"
+from edgecolor.training.shards import licence_folder
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -426,6 +426,9 @@ def train(
     # TensorFlow's own INFO chatter (e.g. checkpoint sharding timings) is not for users.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     logging.getLogger("absl").setLevel(logging.WARNING)
+    # The strategy first: a multi-worker one must be set up before TensorFlow runs any op
+    # (reading the shards' samples does).
+    strategy = make_strategy()
     prepared = stream.load_data(config, run_dir)
-    trainer = Trainer(config, run_dir)
+    trainer = Trainer(config, run_dir, strategy=strategy)
     return trainer.run(resume=resume, progress=progress, prepared=prepared)
