@@ -9,7 +9,7 @@ pipeline vs training rates, folder vs shards loss curves, two workers on disjoin
 Writes ``COLLECTION/shards`` (prepare-data of ``COLLECTION/photos``), run folders under
 ``COLLECTION/runs`` and every figure into ``COLLECTION/results.json``; prints them.
 ``--pause PID`` stops a process (e.g. a background training) with SIGSTOP during the
-timed parts (prepare, rates, rss) and always continues it (SIGCONT) afterwards, even when a part fails.
+timed parts (prepare, rates, rates_gpu, rss) and always continues it (SIGCONT) afterwards, even when a part fails.
 """
 
 from __future__ import annotations
@@ -199,6 +199,61 @@ def part_rates(collection: Path, batches: int = 60, steps: int = 40) -> dict:
     return figures
 
 
+def pipeline_rate(
+    folder: Path, image_size: int, batch_size: int, threads: int, batches: int
+) -> float:
+    """images/s of the shard input pipeline alone with ``threads`` tf.data threads."""
+    import tensorflow as tf
+
+    from edgecolor.training import stream
+
+    files = stream.shard_files([stream.load_manifest(folder)], "train")
+    make = stream.dataset_function(files, image_size, batch_size, 0, 4.0, 2048)
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    iterator = iter(make(tf.distribute.InputContext(1, 0, 1)).with_options(options))
+    for _ in range(max(5, 2048 // batch_size)):  # fills the shuffle buffer and the prefetch
+        next(iterator)
+    started = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch_size / (time.perf_counter() - started)
+
+
+def part_rates_gpu(collection: Path, batches: int = 20) -> dict:
+    """The input side at the GPU recipe's sizes (training/gpu.json: 224 px crops, batch 64)
+    from shards at a 280 px short side, made from two licence folders (about 5,700 photos)."""
+    gpu = json.loads((REPO / "training" / "gpu.json").read_text())["train"]
+    out = collection / "shards-280"
+    shutil.rmtree(out, ignore_errors=True)
+    folders = [collection / "photos" / name for name in ("cimg-doc", "tabler-ui")]
+    count = sum(1 for folder in folders for _ in folder.rglob("*.jpg"))
+    started = time.perf_counter()
+    command = [
+        *EDGECOLOR,
+        "prepare-data",
+        *map(str, folders),
+        "--out",
+        str(out),
+        "--short-side",
+        "280",
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    figures = {
+        "photos": count,
+        "prepare_seconds": round(seconds, 1),
+        "prepare_photos_per_second": round(count / seconds, 1),
+        "output_bytes": du_bytes(out),
+        "image_size": gpu["image_size"],
+        "batch_size": gpu["batch_size"],
+    }
+    for threads in (1, 2):
+        rate = pipeline_rate(out, gpu["image_size"], gpu["batch_size"], threads, batches)
+        figures[f"pipeline_images_per_second_{threads}_threads"] = round(rate, 1)
+    return figures
+
+
 def part_rss(collection: Path, steps: int = 2000) -> dict:
     """``edgecolor train --data SHARDS`` for ``steps`` steps, its RSS sampled every 5 s."""
     run_dir = collection / "runs" / "rss"
@@ -364,10 +419,11 @@ def part_workers(collection: Path, steps: int = 10) -> dict:
 
 
 # The parts whose figures are times (the ones --pause applies to).
-TIMED = ("prepare", "rates", "rss")
+TIMED = ("prepare", "rates", "rates_gpu", "rss")
 PARTS = {
     "prepare": part_prepare,
     "rates": part_rates,
+    "rates_gpu": part_rates_gpu,
     "rss": part_rss,
     "curves": part_curves,
     "workers": part_workers,
@@ -376,12 +432,16 @@ PARTS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--collection", required=True, help="folder holding photos/")
+    parser.add_argument("--collection", help="folder holding photos/ (bench/make_collection.py)")
     parser.add_argument(
         "--parts", default=",".join(PARTS), help="comma-separated: " + ",".join(PARTS)
     )
     parser.add_argument("--pause", type=int, nargs="*", default=[], metavar="PID")
     args = parser.parse_args(argv)
+    if not args.collection:
+        # ``make bench`` runs every script bare: this one needs a large collection made first.
+        print("bench_shards: skipped (needs --collection; figures in docs/benchmarks.md)")
+        return 0
     collection = Path(args.collection)
     results_path = collection / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
