@@ -134,10 +134,11 @@ def part_prepare(collection: Path) -> dict:
     }
 
 
-def part_rates(collection: Path, batches: int = 60, steps: int = 40) -> dict:
-    """images/s of the input pipeline alone (1 and 2 threads) and of default-network steps
-    fed by it, and of the same steps on one fixed batch (no input pipeline at all)."""
-    import tensorflow as tf
+def part_rates(collection: Path, batches: int = 60, steps: int = 20, rounds: int = 3) -> dict:
+    """images/s of the input pipeline alone (1 and 2 threads), and of default-network steps
+    fed by it against the same steps on one fixed batch (no input pipeline at all),
+    alternating ``rounds`` times (medians: other work on the machine comes and goes)."""
+    from statistics import median
 
     from edgecolor.config import RunConfig
     from edgecolor.training import stream
@@ -146,25 +147,15 @@ def part_rates(collection: Path, batches: int = 60, steps: int = 40) -> dict:
     config = RunConfig.load(DEFAULT_CONFIG)
     config.train.data = [str(collection / "shards")]
     train = config.train
-    manifest = stream.load_manifest(collection / "shards")
-    files = stream.shard_files([manifest], "train")
     figures = {"batch_size": train.batch_size, "image_size": train.image_size}
     for threads in (1, 2):
-        make = stream.dataset_function(
-            files, train.image_size, train.batch_size, 0, train.min_chroma, train.shuffle_buffer
-        )
-        dataset = make(tf.distribute.InputContext(1, 0, 1))
-        options = tf.data.Options()
-        options.threading.private_threadpool_size = threads
-        iterator = iter(dataset.with_options(options))
-        for _ in range(20):  # fills the shuffle buffer and the prefetch
-            next(iterator)
-        started = time.perf_counter()
-        for _ in range(batches):
-            next(iterator)
-        rate = batches * train.batch_size / (time.perf_counter() - started)
-        figures[f"pipeline_images_per_second_{threads}_threads"] = round(rate, 1)
-        del iterator, dataset
+        rates = [
+            pipeline_rate(
+                collection / "shards", train.image_size, train.batch_size, threads, batches
+            )
+            for _ in range(rounds)
+        ]
+        figures[f"pipeline_images_per_second_{threads}_threads"] = round(median(rates), 1)
 
     run_dir = collection / "runs" / "rates"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -174,21 +165,24 @@ def part_rates(collection: Path, batches: int = 60, steps: int = 40) -> dict:
     fixed = next(batches_iter)
 
     def timed(next_batch) -> float:
-        for _ in range(5):  # tracing and warm-up
-            trainer.train_step(next_batch(), adversarial=False)
         started = time.perf_counter()
         for _ in range(steps):
             trainer.train_step(next_batch(), adversarial=False)
         return steps / (time.perf_counter() - started)
 
-    streamed = timed(lambda: next(batches_iter))
-    in_memory = timed(lambda: fixed)
+    for _ in range(5):  # tracing and warm-up
+        trainer.train_step(next(batches_iter), adversarial=False)
+    streamed, in_memory = [], []
+    for _ in range(rounds):
+        streamed.append(timed(lambda: next(batches_iter)))
+        in_memory.append(timed(lambda: fixed))
     figures.update(
         {
-            "train_steps_per_second_streamed": round(streamed, 3),
-            "train_images_per_second_streamed": round(streamed * train.batch_size, 1),
-            "train_steps_per_second_fixed_batch": round(in_memory, 3),
-            "train_images_per_second_fixed_batch": round(in_memory * train.batch_size, 1),
+            "train_steps_per_second_streamed": round(median(streamed), 3),
+            "train_images_per_second_streamed": round(median(streamed) * train.batch_size, 1),
+            "train_steps_per_second_fixed_batch": round(median(in_memory), 3),
+            "train_images_per_second_fixed_batch": round(median(in_memory) * train.batch_size, 1),
+            "streamed_over_fixed": round(median(streamed) / median(in_memory), 3),
         }
     )
     figures["pipeline_over_training"] = round(

@@ -239,16 +239,18 @@ def prepare_shards(
     done = sum(len(plan["shards"][name]) for name in report.kept)
     workers = workers or min(8, (os.cpu_count() or 1) + 1)
     bar = tqdm(total=total, initial=done, unit="photo", desc="prepare-data", disable=not progress)
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for name, entries in plan["shards"].items():
-                if name in summaries:
-                    continue
-                summaries[name] = write_shard(out, name, entries, short_side, pool, bar)
-                report.written.append(name)
-                if on_shard is not None:
-                    on_shard(name)
+        for name, entries in plan["shards"].items():
+            if name in summaries:
+                continue
+            summaries[name] = write_shard(out, name, entries, short_side, pool, bar)
+            report.written.append(name)
+            if on_shard is not None:
+                on_shard(name)
     finally:
+        # Interrupted: drop the shard's queued photos instead of decoding them first.
+        pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     report.manifest = write_manifest(out, plan, summaries)
     report.unreadable = [tuple(item) for item in report.manifest["unreadable"]]

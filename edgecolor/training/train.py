@@ -256,7 +256,7 @@ class Trainer:
         samples = (
             holdout
             if len(holdout[0])
-            else data_module.holdout_arrays(prepared.train, train.image_size)
+            else data_module.holdout_arrays(prepared.train, train.image_size, train.sample_count)
         )
         return holdout, tuple(array[: train.sample_count] for array in samples)
 
