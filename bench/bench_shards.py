@@ -56,10 +56,14 @@ def paused(pids: list[int]):
     try:
         for pid in pids:
             try:
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-            except ProcessLookupError:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
                 print(f"--pause {pid}: no such process", file=sys.stderr)
+                continue
+            if state == "T":
+                continue  # stopped by someone else, who will continue it: not ours to resume
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
         yield
     finally:
         resume()

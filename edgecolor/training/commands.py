@@ -207,6 +207,10 @@ def validate_train_config(config: RunConfig) -> None:
         raise UsageError(f"train.rebalance must be in [0, 1), got {train.rebalance!r}")
     if not 0 < train.lr_decay_factor <= 1:
         raise UsageError(f"train.lr_decay_factor must be in (0, 1], got {train.lr_decay_factor!r}")
+    if train.xla and train.mixed_precision:
+        # XLA's HLO verifier refuses the float16/float32 mix of the loss-scaled gradients
+        # ("mixed precision is disallowed", TensorFlow 2.21): a clear error, not a crash later.
+        raise UsageError("train.xla and train.mixed_precision cannot both be true: choose one")
     if not train.data:
         raise UsageError("no training data: pass --data DIR (or set train.data in the config)")
     frozen = config.generator.frozen_blocks
