@@ -110,6 +110,12 @@ class TrainConfig:
     sample_count: int = 6
     mixed_precision: bool = False
     xla: bool = False
+    # Training steps per tf.function call (Keras' steps_per_execution): on a fast GPU the
+    # Python between steps would otherwise leave it idle. Evaluations, samples and
+    # checkpoints still happen at their exact steps (a call is cut short before them).
+    steps_per_execution: int = 1
+    # Streamed shards (``--data SHARDS/``): encoded photos held in the shuffle buffer.
+    shuffle_buffer: int = 2048
 
 
 @dataclass

@@ -38,6 +38,44 @@ def rgb_to_model_arrays(rgb):
     return tf.cast(L_scaled, tf.float32), tf.cast(ab_scaled, tf.float32)
 
 
+def augment_photo(rgb, seeds, image_size: int):
+    """TensorFlow: one photo -> its random training crop as model arrays.
+
+    A random square crop covering ``CROP_SCALE_RANGE`` of the short side (scale jitter) at a
+    random position, resized to ``image_size`` (antialiased), a random horizontal flip.
+
+    Args:
+        rgb: uint8 (H, W, 3) tensor.
+        seeds: int64 (4, 2) stateless seeds (crop scale, top, left, flip).
+    Returns:
+        (L_scaled float32 (S, S, 1), ab_scaled float32 (S, S, 2)), S = ``image_size``.
+    """
+    import tensorflow as tf
+
+    low, high = CROP_SCALE_RANGE
+    shape = tf.shape(rgb, out_type=tf.int64)
+    height, width = shape[0], shape[1]
+    short = tf.minimum(height, width)
+    scale = tf.random.stateless_uniform([], seeds[0], low, high)
+    crop = tf.maximum(
+        tf.constant(1, tf.int64),
+        tf.cast(tf.round(scale * tf.cast(short, tf.float32)), tf.int64),
+    )
+    top = tf.random.stateless_uniform([], seeds[1], 0, height - crop + 1, dtype=tf.int64)
+    left = tf.random.stateless_uniform([], seeds[2], 0, width - crop + 1, dtype=tf.int64)
+    patch = rgb[top : top + crop, left : left + crop]
+    patch = tf.image.resize(
+        tf.cast(patch, tf.float32) / 255.0,
+        (image_size, image_size),
+        method="bilinear",
+        antialias=True,
+    )
+    patch = tf.image.stateless_random_flip_left_right(patch, seeds[3])
+    patch = tf.clip_by_value(patch, 0.0, 1.0)
+    patch = tf.ensure_shape(patch, (image_size, image_size, 3))
+    return rgb_to_model_arrays(patch)
+
+
 def training_dataset(images: DecodedImages, image_size: int, batch_size: int, seed: int = 0):
     """An endless, shuffled ``tf.data.Dataset`` of augmented training batches.
 
@@ -54,32 +92,12 @@ def training_dataset(images: DecodedImages, image_size: int, batch_size: int, se
     pixels = tf.constant(images.pixels)
     offsets = tf.constant(images.offsets)
     shapes = tf.constant(images.shapes)
-    low, high = CROP_SCALE_RANGE
 
     def augment(index, element_seed):
         shape = shapes[index]
-        height, width = shape[0], shape[1]
         rgb = tf.reshape(pixels[offsets[index] : offsets[index] + tf.reduce_prod(shape)], shape)
         seeds = tf.random.experimental.stateless_split(tf.stack([element_seed, index]), 4)
-        short = tf.minimum(height, width)
-        scale = tf.random.stateless_uniform([], seeds[0], low, high)
-        crop = tf.maximum(
-            tf.constant(1, tf.int64),
-            tf.cast(tf.round(scale * tf.cast(short, tf.float32)), tf.int64),
-        )
-        top = tf.random.stateless_uniform([], seeds[1], 0, height - crop + 1, dtype=tf.int64)
-        left = tf.random.stateless_uniform([], seeds[2], 0, width - crop + 1, dtype=tf.int64)
-        patch = rgb[top : top + crop, left : left + crop]
-        patch = tf.image.resize(
-            tf.cast(patch, tf.float32) / 255.0,
-            (image_size, image_size),
-            method="bilinear",
-            antialias=True,
-        )
-        patch = tf.image.stateless_random_flip_left_right(patch, seeds[3])
-        patch = tf.clip_by_value(patch, 0.0, 1.0)
-        patch = tf.ensure_shape(patch, (image_size, image_size, 3))
-        return rgb_to_model_arrays(patch)
+        return augment_photo(rgb, seeds, image_size)
 
     count = len(images)
     indices = (
