@@ -14,9 +14,10 @@ For ``--minutes`` (10 by default) it injects faults at random moments (``--seed`
 * camera (a stand-in ``picamera2`` module around tests/fake_picamera2.py, paced at
   ``SOAK_CAMERA_FPS``): stops delivering frames for a while, as a loose ribbon cable does;
 * Coral (the stand-in libedgetpu of tests/fake_edgetpu.py in its ``flaky`` mode, the real
-  LiteRT loading it): every invoke fails for a while (an accelerator that died mid-run),
-  and one restart of the scan service meets a libedgetpu that crashes (SIGSEGV) in its
-  probe. The live service runs on the CPU: one USB Coral serves one process;
+  LiteRT loading it): every invoke fails for a while (an accelerator that died mid-run);
+  one restart of the scan service follows the install of a libedgetpu that crashes
+  (SIGSEGV) when its delegate is made, the next one the install of a working one again.
+  The live service runs on the CPU: one USB Coral serves one process;
 * SIGTERM and a restart of each service, as ``systemctl restart`` does (in the first 40 %
   of the run only, so the instance up at the end has lived long enough for its memory
   growth to mean something);
@@ -169,6 +170,9 @@ class Service:
         self.environment = environment
         self.log = log
         self.restart_seconds = restart_seconds
+        # Settings changed since the start (as in the unit's EnvironmentFile): kept for every
+        # later start, also the restarts after a failure.
+        self.changed_environment: dict[str, str] = {}
         self.instances: list[Instance] = []
         self.exits: list[str] = []  # how each instance ended
         self.failure_restarts = 0
@@ -180,8 +184,8 @@ class Service:
     def current(self) -> Instance:
         return self.instances[-1]
 
-    def start(self, extra_environment: dict | None = None) -> None:
-        environment = {**self.environment, **(extra_environment or {})}
+    def start(self) -> None:
+        environment = {**self.environment, **self.changed_environment}
         with open(self.log, "a") as log:
             log.write(f"==== {time.strftime('%H:%M:%S')} start {' '.join(self.command)}\n")
             process = subprocess.Popen(
@@ -231,11 +235,12 @@ class Service:
             ended = "SIGTERM ignored for 90 s: SIGKILL"
         return ended
 
-    def restart(self, extra_environment: dict | None = None) -> str:
+    def restart(self, changed_environment: dict | None = None) -> str:
         with self._lock:
             ended = self.stop()
             self.exits.append(ended)
-            self.start(extra_environment)
+            self.changed_environment.update(changed_environment or {})
+            self.start()
         return ended
 
     def shut_down(self) -> str:
@@ -477,8 +482,10 @@ def schedule(minutes: float, rng: random.Random, disk: bool) -> list[Fault]:
         faults.append(Fault(at, "coral", rng.uniform(20, 60), "dead"))
     restarts = times(2 * scale, 0.08, 0.4)
     for number, at in enumerate(sorted(restarts)):
-        # the first restart of the scan service meets a libedgetpu that crashes in the probe
-        faults.append(Fault(at, "restart", 0, "scan-crashing-coral" if number == 0 else "scan"))
+        # The first restart of the scan service follows an update to a libedgetpu that
+        # crashes when its delegate is made; the second one a reinstall of a working one.
+        detail = ("scan-crashing-libedgetpu", "scan-working-libedgetpu", "scan")[min(number, 2)]
+        faults.append(Fault(at, "restart", 0, detail))
     for at in times(2 * scale, 0.08, 0.4):
         faults.append(Fault(at, "restart", 0, "live"))
     for at in times(1.5 * scale):
@@ -742,16 +749,16 @@ def main(argv: list[str] | None = None) -> int:
                     if fault.detail == "live":
                         note(f"systemctl restart edgecolor-live: {live.restart()}")
                     else:
-                        crash = None
-                        if "crashing" in fault.detail:
-                            # After a reboot (a new boot id: no stored probe result counts) the
-                            # libedgetpu crashes (SIGSEGV) when its delegate is made.
-                            shutil.rmtree(cache, ignore_errors=True)
-                            crash = {"FAKE_EDGETPU": "crash"}
-                        ended = scan.restart(crash)
-                        extra = (
-                            " (after a 'reboot'; libedgetpu crashes in the probe)" if crash else ""
-                        )
+                        change, extra = None, ""
+                        if "libedgetpu" in fault.detail:
+                            # Another libedgetpu installed (a new file: stored probe results of
+                            # the old one no longer count), one that crashes (SIGSEGV) when
+                            # its delegate is made, or a working one again.
+                            crashing = "crashing" in fault.detail
+                            os.utime(library)
+                            change = {"FAKE_EDGETPU": "crash" if crashing else "flaky"}
+                            extra = f" with a {'crashing' if crashing else 'working'} libedgetpu"
+                        ended = scan.restart(change)
                         note(f"systemctl restart edgecolor-scan: {ended}{extra}")
                 elif fault.kind == "read-only":
                     undo, how = make_read_only([out, live_folder])
