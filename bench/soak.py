@@ -19,18 +19,18 @@ For ``--minutes`` (10 by default) it injects faults at random moments (``--seed`
   (SIGSEGV) when its delegate is made, the next one the install of a working one again.
   The live service runs on the CPU: one USB Coral serves one process;
 * SIGTERM and a restart of each service, as ``systemctl restart`` does (in the first 40 %
-  of the run only, so the instance up at the end has lived long enough for its memory
-  growth to mean something);
+  of the run only, so that an instance can live long enough for its memory growth to
+  mean something);
 * the output folders read-only (as root, which ignores file modes, a read-only bind mount
   over each, as when the kernel remounts a failing SD card read-only; otherwise chmod
-  0555) and the disk full (the outputs live on a small tmpfs, filled with a ballast file);
+  0555) and the disk full (the outputs live on a tmpfs, filled up with a ballast file);
 * 50 concurrent clients on one service's pages at a time, and a client on each service's
   stream that never reads.
 
 It then reports scans in vs colorized (none lost, none redone: from the manifest), whether
 every recorded segment decodes (PyAV), whether both services are up at the end, the RSS
-growth of each (one minute after the final instance started vs the end) and the page
-latency idle and under load, and exits 1 when a scan was lost or redone, a segment does
+growth of each (its longest-lived instance after its first minute vs at its end: every
+restart starts memory afresh) and the page latency with one client and with 50, and exits 1 when a scan was lost or redone, a segment does
 not decode, a service is down or an RSS grew by 20 MB or more.
 
     sudo nice -n 5 .venv/bin/python bench/soak.py              # 10 minutes
@@ -589,7 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--camera-fps", type=float, default=10.0, help="stand-in camera rate")
     parser.add_argument("--segment-minutes", type=float, default=1.0, help="live --segment-minutes")
     parser.add_argument("--disk-mb", type=int, default=256, help="size of the output tmpfs")
-    parser.add_argument("--workdir", help="keep everything here (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir",
+        help="logs and stand-ins here (default: a new temporary folder, kept); the tmpfs "
+        "with the outputs is unmounted at the end",
+    )
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
