@@ -421,22 +421,39 @@ def test_downloads_resume_with_a_single_byte_range(tmp_path):
 
 
 def test_failures_and_the_current_file_reach_an_open_event_stream(service):
+    """The file being colorized is on the stream while it is colorized. The colorizer waits
+    until the stream has shown it (or 60 s, then the assertion below fails): a tiny model
+    colorizes in milliseconds, and a busy machine may wake the stream only after that."""
+    factory = service.watcher.colorizer_factory
+    colorize, shown = factory.colorize, threading.Event()
+
+    def colorize_once_shown(image):
+        shown.wait(60)
+        return colorize(image)
+
+    factory.colorize = colorize_once_shown  # only fourth.jpg is colorized from here on
     host, port = service.server.address
     connection = http.client.HTTPConnection(host, port, timeout=60)
-    connection.request("GET", "/events")
-    response = connection.getresponse()
-    assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
-    (service.watch / "torn.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
-    drop_scan(service.watch, "fourth.jpg", seed=4)
-    seen_current, seen = set(), None
-    while seen is None or seen["failed_total"] == 0 or seen["scans"] < 3:
-        line = response.readline()
-        assert line, "the stream ended"
-        if line.startswith(b"data: "):
-            seen = json.loads(line[6:])
-            if seen["current"]:
-                seen_current.add(Path(seen["current"]).name)
-    connection.close()
+    try:
+        connection.request("GET", "/events")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "text/event-stream"
+        (service.watch / "torn.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+        drop_scan(service.watch, "fourth.jpg", seed=4)
+        seen_current, seen = set(), None
+        while seen is None or seen["failed_total"] == 0 or seen["scans"] < 3:
+            line = response.readline()
+            assert line, "the stream ended"
+            if line.startswith(b"data: "):
+                seen = json.loads(line[6:])
+                if seen["current"]:
+                    seen_current.add(Path(seen["current"]).name)
+                    if "fourth.jpg" in seen_current:
+                        shown.set()
+    finally:
+        shown.set()  # never leave the watcher waiting
+        connection.close()
     # relative to the watched folder: the page is for the LAN, not the server's layout
     assert seen["failures"] == [{"name": "torn.jpg", "reason": seen["failures"][0]["reason"]}]
     assert (
