@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from edgecolor.photos import UnreadableFile
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
     The same loop and frame path as ``edgecolor live --source CLIP --record OUTPUT
     --side-by-side``: a capture thread decodes frames while the main thread colorizes them
     with a :class:`~edgecolor.device.frames.FrameColorizer` around ``colorizer`` (the 4:2:0
-    join, the live colour smoothing, the fps overlay); a file that nobody watches is not
+    join, the live colour smoothing); a file that nobody watches is not
     paced, so the fps is what the live path sustains. The recording has every frame at the
     clip's rate.
 
@@ -141,18 +142,14 @@ def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
         "median_ms": {stage: ms}, "output"}.
     """
     from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import LiveLoop
-    from edgecolor.device.sinks import VideoFileSink
-    from edgecolor.device.sources import OpenCVSource
+    from edgecolor.device.live import LiveLoop, SourceUnavailable
+    from edgecolor.device.video import VideoFileSink, VideoFileSource
 
-    source = OpenCVSource(str(clip), name=clip.name, live=False)
-    try:
-        source.open()
-    except OSError as error:
+    sink = VideoFileSink(output, side_by_side=True)
+    try:  # the loop opens and closes the source, starts and stops the sink
+        result = LiveLoop(VideoFileSource(clip), FrameColorizer(colorizer), [sink]).run()
+    except (SourceUnavailable, UnreadableFile) as error:
         raise UsageError(f"demo clip {clip}: {error}") from None
-    sink = VideoFileSink(output, source.fps or 10.0, realtime=False, side_by_side=True)
-    loop = LiveLoop(source, FrameColorizer(colorizer), [sink], source_is_open=True)
-    result = loop.run()  # closes the source and stops the sink (the recording is moved into place)
     if result.frames == 0:
         raise UsageError(f"no frames could be read from {clip}")
     return {
@@ -182,7 +179,8 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     colorizer = Colorizer(model_path, device=args.device, threads=args.threads)
     load_seconds = time.perf_counter() - started
-    print(f"model {model_path.name} ({metadata.get('format')}), back-end: {colorizer.backend_name}")
+    # (the back-end line is the runtime's own log: printed once)
+    print(f"model {model_path.name} ({metadata.get('format')})")
 
     photo_run = colorize_photos(colorizer, photos, out_dir)
     done, failed = photo_run.done, photo_run.failed

@@ -266,7 +266,7 @@ def test_planes_are_encoded_through_rgb_without_simplejpeg(monkeypatch):
         picture = Yuv420Picture.from_rgb(cv2.resize(data.astronaut(), size[::-1]))
         with_planes = encode_jpeg(picture)
         with monkeypatch.context() as patch:
-            patch.setattr(web, "_simplejpeg", lambda: None)  # as if it were not installed
+            patch.setattr(web.optional, "simplejpeg", lambda: None)  # as if it were not installed
             through_rgb = encode_jpeg(picture)
         assert with_planes != through_rgb  # two encoders...
         decoded = [

@@ -285,7 +285,7 @@ class SlowSink(Sink):
         self.side_by_side = side_by_side
         self.started = self.stopped = 0
 
-    def start(self):
+    def start(self, info):
         self.started += 1
 
     def output(self, pictures):
@@ -590,11 +590,16 @@ def test_file_source_in_a_thread_stops_cleanly_when_the_file_ends(tmp_path, fram
     assert sink.timestamps == sorted(sink.timestamps)
 
 
-def test_bench_command_prints_every_stage(tiny_model, capsys):
-    assert (
-        main(["bench", str(tiny_model), "--frames", "3", "--threads", "1", "--device", "cpu"]) == 0
-    )
+@pytest.mark.parametrize("model", ["positional", "--model", "bundled"])
+def test_bench_command_prints_every_stage(tiny_model, capsys, model):
+    """`edgecolor bench` alone times the bundled model, as every other command defaults to
+    it (issue 18); MODEL as a positional is the old spelling of --model."""
+    naming = {"positional": [str(tiny_model)], "--model": ["--model", str(tiny_model)]}
+    arguments = ["bench", "--frames", "3", "--threads", "1", "--device", "cpu"]
+    assert main([*arguments, *naming.get(model, [])]) == 0
     output = capsys.readouterr().out
+    expected = "tiny-int8.tflite" if model in naming else "edgecolor-default-int8.tflite"
+    assert output.startswith(f"model {expected} ")
     for stage in ("capture", "prepare", "invoke", "join", "encode"):
         assert f"\n{stage} " in output
     assert "latency ms: p50" in output and "fps" in output and "of invoke" in output

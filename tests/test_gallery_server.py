@@ -32,6 +32,7 @@ from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue
 from edgecolor.device.gallery.server import GalleryServer
 from edgecolor.device.scan import ScanEvent
+from edgecolor.device.web import lan_address
 
 
 @pytest.fixture
@@ -693,6 +694,10 @@ def test_gallery_command_follows_a_colorized_folder_and_warns_when_exposed(tmp_p
     local = "http://127.0.0.1:" + url.rsplit(":", 1)[1]
     try:
         assert any("anyone who can reach this machine" in line for line in process.lines)
+        # issue 18: the banner once, with the address a phone opens and "1 file"
+        assert url.removeprefix("http://").rsplit(":", 1)[0] == lan_address() != "0.0.0.0"
+        (banner,) = [line for line in process.lines if "http://" in line]
+        assert "(1 file;" in banner
         (scan,) = get_json(local + "/api/scans")["scans"]
         assert scan["name"] == "old.jpg" and scan["before"] == "/before/old.jpg"
         assert get_json(local + "/api/status")["scanning"] is False

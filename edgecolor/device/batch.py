@@ -365,10 +365,14 @@ def process(
         return _kept(job, source_fingerprint, manifest)
     # Outside the per-file handling: a missing model or runtime stops the batch (exit 2).
     colorizer = colorizer_factory()
+    from edgecolor.device.live import SourceLost  # the frame loop: loaded once a file needs it
+
     try:
         if still is None:
+            from edgecolor.device.frames import FrameColorizer
+
             result = video.colorize_video(
-                job.source, job.output, colorizer.colorize, frame_progress
+                job.source, job.output, FrameColorizer(colorizer), frame_progress
             )
             extra = {"frames": result.frames, "fps": result.fps, "audio": result.audio}
             notes = result.notes
@@ -377,7 +381,7 @@ def process(
             images.write_image(job.output, frames, still)
             extra = {"frames": len(frames)}
             notes = still.notes
-    except (photos.UnreadableFile, UsageError) as error:
+    except (photos.UnreadableFile, UsageError, SourceLost) as error:
         return _failed(job, str(error), manifest)
     except EdgecolorError:
         raise  # a missing dependency stops the batch: no other file would work either

@@ -31,7 +31,7 @@ import numpy as np
 
 from edgecolor import color
 from edgecolor.device import backends, pixels
-from edgecolor.device.join_tables import AB_LIMIT, GrayFrameJoiner, JoinTables, join_gray_uint8
+from edgecolor.device.join_tables import AB_LIMIT, JoinTables, join_gray_uint8
 from edgecolor.device.model import (
     check_interpreter,
     edgetpu_model_path,
@@ -126,10 +126,6 @@ class Colorizer:
             raise UsageError(f"saturation {saturation}: must be 0 or more")
         self.saturation = float(saturation)
         self.join_tables = JoinTables()
-        # The buffered OpenCV join for frame-sized 8-bit gray images; None without OpenCV.
-        self._frame_joiner = (
-            GrayFrameJoiner(self.join_tables) if pixels.opencv_available() else None
-        )
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -218,11 +214,8 @@ class Colorizer:
         out_dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
         output = np.empty((height, width, channels), dtype=out_dtype)
         ab_small = self.ab_from_model(ab_scaled)
-        # 8-bit gray (most scans and frames) joins through the lookup table of the exact join.
+        # 8-bit gray (most scans) joins through the lookup table of the exact join.
         gray_uint8 = image.ndim == 2 and image.dtype == np.uint8
-        small = height * width <= pixels.WHOLE_FRAME_PIXELS
-        if gray_uint8 and small and self._frame_joiner is not None:
-            return self._frame_joiner(image, ab_small, output)  # in one piece, buffered
         for start, stop, a, b in pixels.ab_bands(ab_small, height, width):
             band = image[start:stop]
             if gray_uint8:

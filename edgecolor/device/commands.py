@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from edgecolor.signals import stop_on_sigterm
 
 DEVICES = ("auto", "cpu", "edgetpu")
 
@@ -193,7 +191,11 @@ def register(subparsers) -> None:
         metavar="[HOST:]PORT",
         help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
     )
-    live.add_argument("--record", metavar="FILE", help="write the output video (.mp4 or .avi)")
+    live.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write the output video: H.264 .mp4 (or .mov, .mkv), with a video file's audio",
+    )
     live.add_argument(
         "--segment-minutes",
         type=float,
@@ -216,7 +218,16 @@ def register(subparsers) -> None:
         metavar="X",
         help="temporal colour smoothing, 0 (off) to 0.95 (slow); reset at scene cuts (default: 0.5)",
     )
-    live.add_argument("--no-overlay", action="store_true", help="no frame-rate overlay")
+    live.add_argument(
+        "--overlay",
+        choices=("preview", "all", "none"),
+        default="preview",
+        help="where the frame rate is drawn: the window and web preview only, all "
+        "(the recording too) or none (default: preview)",
+    )
+    live.add_argument(  # the old spelling, kept for a release
+        "--no-overlay", dest="overlay", action="store_const", const="none", help=argparse.SUPPRESS
+    )
     _model_options(live)
     _saturation_option(live)
     live.set_defaults(func=run_live)
@@ -229,11 +240,9 @@ def register(subparsers) -> None:
             "and print latency percentiles, frames per second and each stage's share."
         ),
     )
-    bench.add_argument(
-        "model", metavar="MODEL", help="exported .tflite model (its .json beside it)"
-    )
-    bench.add_argument("--device", choices=DEVICES, default="auto", help="auto, cpu or edgetpu")
-    bench.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: every core)")
+    # MODEL as a positional, the old spelling of --model (kept for a release)
+    bench.add_argument("model_file", nargs="?", metavar="MODEL", help=argparse.SUPPRESS)
+    _model_options(bench)
     bench.add_argument(
         "--frames", type=int, default=200, metavar="N", help="frames timed (default: 200)"
     )
@@ -372,9 +381,10 @@ def run_live(args: argparse.Namespace) -> int:
 
     from edgecolor.device.colorizer import Colorizer
     from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import LiveLoop, SourceLost
-    from edgecolor.device.sinks import NullSink, VideoFileSink, WindowSink
+    from edgecolor.device.live import LiveLoop, SourceLost, SourceUnavailable
+    from edgecolor.device.sinks import NullSink, WindowSink
     from edgecolor.device.sources import parse_source
+    from edgecolor.device.video import VideoFileSink
 
     check_common(args)
     if args.frames is not None and args.frames < 1:
@@ -390,58 +400,45 @@ def run_live(args: argparse.Namespace) -> int:
         bind = parse_bind(args.serve)
     source = parse_source(args.source)
     colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
-    frame_colorizer = FrameColorizer(colorizer, args.smoothing)
-    try:
-        source.open()
-    except OSError as error:
-        raise UsageError(f"--source {args.source}: {error}") from None
-
     sinks = []
-    loop = None
-    try:
-        if args.record:
-            sinks.append(
-                VideoFileSink(
-                    args.record,
-                    source.fps or 25.0,
-                    realtime=source.live,
-                    side_by_side=args.side_by_side,
-                    segment_seconds=args.segment_minutes * 60 or None,
-                )
+    if args.record:
+        sinks.append(
+            VideoFileSink(
+                args.record,
+                side_by_side=args.side_by_side,
+                segment_seconds=args.segment_minutes * 60 or None,
+                label=args.overlay == "all",
             )
-        if args.display:
-            sinks.append(WindowSink(side_by_side=args.side_by_side))
-        if bind:
-            from edgecolor.device.web import PreviewServer
-
-            preview = PreviewServer(
-                *bind, source_name=source.name, model_name=colorizer.model_path.name
-            )
-            sinks.append(preview)
-            print(f"web preview: {preview.url}", file=sys.stderr, flush=True)
-        loop = LiveLoop(
-            source,
-            frame_colorizer,
-            sinks or [NullSink()],
-            frames=args.frames,
-            loop=args.loop,
-            pace=not source.live and bool(args.display or args.serve),
-            overlay=not args.no_overlay,
-            source_is_open=True,
         )
-        try:
-            with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does
-                result = loop.run()  # stops every sink at the end
-        except SourceLost as error:
-            print(f"edgecolor live: error: {error}", file=sys.stderr)
-            return EXIT_PARTIAL
+    if args.display:
+        sinks.append(WindowSink(side_by_side=args.side_by_side))
+    if bind:
+        from edgecolor.device.web import PreviewServer
+
+        preview = PreviewServer(
+            *bind, source_name=source.name, model_name=colorizer.model_path.name
+        )
+        sinks.append(preview)
+        print(f"web preview: {preview.url}", file=sys.stderr, flush=True)
+    loop = LiveLoop(
+        source,
+        FrameColorizer(colorizer, args.smoothing),
+        sinks or [NullSink()],
+        frames=args.frames,
+        loop=args.loop,
+        pace=not source.live and bool(args.display or args.serve),
+        overlay=args.overlay != "none",
+    )
+    try:
+        with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does
+            result = loop.run()  # opens and closes the source, starts and stops every sink
+    except SourceUnavailable as error:
+        raise UsageError(f"--source {args.source}: {error}") from None
+    except SourceLost as error:
+        print(f"edgecolor live: error: {error}", file=sys.stderr)
+        return EXIT_PARTIAL
     except KeyboardInterrupt:
         return EXIT_OK
-    finally:
-        source.close()
-        if loop is None:  # a sink failed to set up: stop those made (the loop stops its own)
-            for sink in sinks:
-                sink.stop()
     stages = ", ".join(f"{stage} {result.median_ms(stage):.1f}" for stage in result.stage_seconds)
     logging.getLogger("edgecolor.device.live").info(
         "%d frames in %.1f s (%.1f fps), %d dropped; median ms: %s",
@@ -467,28 +464,11 @@ def run_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if args.source and not Path(args.source).is_file():
         raise UsageError(f"--source {args.source}: no such file")
-    result = run_benchmark(
-        resolve_model_path(args.model), args.device, args.threads, args.frames, source=args.source
-    )
+    if args.model_file and args.model:
+        raise UsageError(f"MODEL {args.model_file} and --model {args.model}: name one")
+    model_path = resolve_model_path(args.model or args.model_file)
+    result = run_benchmark(model_path, args.device, args.threads, args.frames, source=args.source)
     print(report(result))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=1) + "\n")
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """Treat SIGTERM (``systemctl stop``) like Ctrl+C, so the service closes what it opened."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (tests): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -107,14 +107,15 @@ def table_index(gray: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             then rounded to the nearest grid point), the shape of ``gray``.
     """
     scale = np.float32(1.0 / AB_TABLE_STEP)
-    offset = np.float32(AB_LIMIT / AB_TABLE_STEP + 0.5)  # + 0.5: truncation rounds
+    offset = np.float32(AB_LIMIT / AB_TABLE_STEP)
     index = gray.astype(np.int32)
     index *= GRID_STEPS * GRID_STEPS
     for plane, weight in ((a, GRID_STEPS), (b, 1)):
         level = np.clip(plane, -AB_LIMIT, AB_LIMIT)
         level *= scale
         level += offset
-        part = level.astype(np.int32)
+        # to nearest, ties to even: as the frame path's OpenCV convertScaleAbs rounds
+        part = np.rint(level, out=level).astype(np.int32)
         if weight != 1:
             part *= weight
         index += part
@@ -152,64 +153,3 @@ def join_gray_uint8(
     else:
         cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, but vectorized
     return out
-
-
-class GrayFrameJoiner:
-    """:func:`join_gray_uint8` for whole frame-sized images, with OpenCV and kept buffers.
-
-    The photo path's join for 8-bit gray images up to a video frame's size: the ab
-    upsample, the rounding to the table's grid and the index arithmetic all write into
-    buffers kept between images (fresh multi-megabyte temporaries cost page faults on
-    every image), so a 640x480 image joins in about a millisecond. Same result as
-    :func:`join_gray_uint8` (the ab rounding of OpenCV's ``convertScaleAbs`` is to
-    nearest, like the table's).
-
-    Args:
-        tables: whose RGB table to use (built on the first join).
-    Raises:
-        ImportError: OpenCV is not installed (the caller joins in bands instead).
-    """
-
-    def __init__(self, tables: JoinTables):
-        import cv2
-
-        self._cv2 = cv2
-        self._tables = tables
-        self._size: tuple[int, int] | None = None
-
-    def _buffers(self, height: int, width: int) -> None:
-        if self._size == (height, width):
-            return
-        self._size = (height, width)
-        self._a = np.empty((height, width), np.float32)
-        self._b = np.empty((height, width), np.float32)
-        self._grid_a = np.empty((height, width), np.uint8)
-        self._grid_b = np.empty((height, width), np.uint8)
-        self._index = np.empty((height, width), np.int32)
-        self._part = np.empty((height, width), np.int32)
-        self._rgbx = np.empty((height, width), np.uint32)
-
-    def __call__(self, gray: np.ndarray, ab_small: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """uint8 (H, W) gray + float32 (h, w, 2) ab (clipped to +-AB_LIMIT) -> ``out`` uint8 (H, W, 3)."""
-        cv2 = self._cv2
-        height, width = gray.shape
-        self._buffers(height, width)
-        for channel, plane, grid in ((0, self._a, self._grid_a), (1, self._b, self._grid_b)):
-            cv2.resize(
-                np.ascontiguousarray(ab_small[..., channel]),
-                (width, height),
-                dst=plane,
-                interpolation=cv2.INTER_LINEAR,
-            )
-            # (ab + 110) / 2, rounded to nearest and saturated into 0..110 (uint8)
-            cv2.convertScaleAbs(
-                plane, dst=grid, alpha=1.0 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
-            )
-        np.multiply(gray, GRID_STEPS * GRID_STEPS, out=self._index, dtype=np.int32)
-        np.multiply(self._grid_a, GRID_STEPS, out=self._part, dtype=np.int32)
-        self._index += self._part
-        self._index += self._grid_b
-        np.take(self._tables.rgb(), self._index, out=self._rgbx)
-        rgbx = self._rgbx.view(np.uint8).reshape(height, width, 4)
-        cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)
-        return out

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgecolor.device.frames import FRAME_STAGES, FrameColorizer
-from edgecolor.device.sinks import FramePictures, Sink, StopRequested
+from edgecolor.device.sinks import FramePictures, Sink, StopRequested, StreamInfo
 from edgecolor.device.sources import Frame, FrameSource
-from edgecolor.errors import EdgecolorError
+from edgecolor.errors import EdgecolorError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ TIMING_WINDOW = 2000
 
 class SourceLost(EdgecolorError):
     """A camera or stream stopped delivering frames and did not come back."""
+
+
+class SourceUnavailable(UsageError):
+    """The source cannot be opened at all (no such camera, a device that is not one)."""
 
 
 class FrameRate:
@@ -138,6 +142,8 @@ class _Capture(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
+        except EdgecolorError as error:  # e.g. a file's corrupt data: reported as it is
+            self._deliver((error, 0.0))
         except Exception as error:  # anything unexpected ends the run with a message
             logger.debug("capture failed", exc_info=True)
             self._deliver((SourceLost(f"{self.source.name}: {error}"), 0.0))
@@ -228,7 +234,7 @@ class LiveLoop:
     """Colorize a stream of frames and hand each to every sink.
 
     Args:
-        source: a :class:`FrameSource` (opened by :meth:`run` unless ``source_is_open``).
+        source: a :class:`FrameSource`, closed; :meth:`run` opens and closes it.
         frame_colorizer: colorizes each frame (and smooths the colour over frames); warmed
             up by :meth:`run` before the first frame.
         sinks: where the pictures go (record, window, web preview; none: nowhere).
@@ -236,9 +242,9 @@ class LiveLoop:
         loop: restart a file at its end.
         pace: play a file at its own frame rate (the command does when somebody watches:
             ``--display`` or ``--serve``); False: as fast as possible. Cameras set their own pace.
-        overlay: draw the frame rate into the pictures.
+        overlay: give the pictures a frame-rate label (the window and the web preview
+            draw it; a recording only when asked: ``VideoFileSink(label=True)``).
         retry_delays: pauses between reconnection attempts for a lost camera.
-        source_is_open: the caller opened the source already.
     """
 
     def __init__(
@@ -252,7 +258,6 @@ class LiveLoop:
         pace: bool = False,
         overlay: bool = True,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
-        source_is_open: bool = False,
     ):
         self.source = source
         self.frame_colorizer = frame_colorizer
@@ -263,18 +268,19 @@ class LiveLoop:
         self.overlay = overlay
         self.retry_delays = retry_delays
         self.frame_rate = FrameRate()
-        self._source_is_open = source_is_open
         self._pace_origin: float | None = None
 
     def run(self) -> LiveResult:
         """Run until the file ends, ``frames`` are done, a sink stops it or Ctrl+C.
 
-        Every sink is started before the first frame and stopped at the end, however the
-        run ends.
+        The loop alone opens and closes the source; every sink is started (with the
+        source's :class:`StreamInfo`) before the first frame and stopped at the end,
+        however the run ends.
 
         Raises:
             SourceLost: the camera went away for good (after the retries).
-            OSError: the source cannot be opened at all.
+            SourceUnavailable: the source cannot be opened at all.
+            EdgecolorError: the source's own error (a file's corrupt data, UnreadableFile).
         """
         result = LiveResult()
         started = time.perf_counter()
@@ -283,10 +289,19 @@ class LiveLoop:
             warm_up = self.frame_colorizer.warm_up()
             if warm_up:
                 logger.info("lookup tables and model ready in %.2f s", warm_up)
-            for sink in self.sinks:
-                sink.start()
-            if not self._source_is_open:
+            try:
                 self.source.open()
+            except OSError as error:
+                raise SourceUnavailable(str(error)) from None
+            info = StreamInfo(
+                self.source.fps,
+                getattr(self.source, "size", None),
+                self.source.live,
+                getattr(self.source, "audio", None),
+                getattr(self.source, "time_base", None),
+            )
+            for sink in self.sinks:
+                sink.start(info)
             capture = _Capture(self.source, self.loop, self.retry_delays)
             self._pace_origin = None
             capture.start()
@@ -299,7 +314,7 @@ class LiveLoop:
                 frame, capture_seconds = item
                 if frame is _END:
                     break
-                if isinstance(frame, SourceLost):
+                if isinstance(frame, Exception):
                     raise frame
                 self._process(frame, capture_seconds, result)
                 if result.first_frame_seconds is None:

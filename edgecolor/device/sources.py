@@ -9,7 +9,9 @@ never at module load:
   plane is the luminance the colour is joined with. A Y plane *is* the gray image, so there
   is no colour conversion at all.
 * :class:`OpenCVSource`: ``cv2.VideoCapture`` for USB webcams (``usb:N``, ``/dev/videoN``,
-  ``/dev/v4l/by-id/...``), video files and network streams (``rtsp://``, ``http://``).
+  ``/dev/v4l/by-id/...``) and network streams (``rtsp://``, ``http://``).
+* :class:`~edgecolor.device.video.VideoFileSource`: video files, decoded by PyAV (every
+  frame, its own timestamp, the audio for a recording).
 
 ``usb:N`` is the N-th USB (UVC) webcam found in ``/sys/class/video4linux``, not
 ``/dev/videoN``: on a Pi with a camera module, Bookworm's libcamera stack registers the
@@ -32,7 +34,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError, UsageError, one_line
+from edgecolor.errors import MissingDependencyError, UsageError, one_line
+from edgecolor.optional import require_cv2
 
 logger = logging.getLogger(__name__)
 
@@ -158,21 +161,23 @@ def parse_source(spec: str) -> FrameSource:
             f"--source {spec}: no such file or video device "
             "(use picamera2, usb:N, /dev/videoN, a URL or a video file)"
         )
-    return OpenCVSource(str(path), name=path.name, live=False)
+    from edgecolor.device.video import VideoFileSource
+
+    return VideoFileSource(path)
 
 
 class OpenCVSource:
-    """``cv2.VideoCapture``: cameras (V4L2), files and network streams.
+    """``cv2.VideoCapture``: cameras (V4L2) and network streams, always their newest frame.
 
     Args:
-        target: a file, URL or device path.
+        target: a URL or device path.
         name: shown in messages.
-        live: a camera or stream (True) or a file (False).
+        live: True (a camera or a stream: frames are stamped with ``time.monotonic()``).
         v4l2: ``target`` is a video device: opened with OpenCV's V4L2 back-end, by its
             device number when it is (a link to) ``/dev/videoN``.
     """
 
-    def __init__(self, target: int | str, name: str, live: bool, v4l2: bool = False):
+    def __init__(self, target: int | str, name: str, live: bool = True, v4l2: bool = False):
         self.target = target
         self.name = name
         self.live = live
@@ -186,10 +191,7 @@ class OpenCVSource:
         return str(self.target)
 
     def open(self) -> None:
-        try:
-            import cv2
-        except ImportError:
-            raise MissingDependencyError("OpenCV", INSTALL_CAMERA) from None
+        cv2 = require_cv2()
         if self.v4l2:
             device = self._device()
             match = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(device))
@@ -211,8 +213,7 @@ class OpenCVSource:
         self._index = 0
 
     def read(self) -> Frame | None:
-        import cv2
-
+        cv2 = require_cv2()
         if self._capture is None:
             return None
         ok, image = self._capture.read()
@@ -224,14 +225,7 @@ class OpenCVSource:
             )
         else:
             gray = image
-        if self.live:
-            timestamp = time.monotonic()
-        else:
-            milliseconds = self._capture.get(cv2.CAP_PROP_POS_MSEC)
-            timestamp = (
-                milliseconds / 1000.0 if milliseconds > 0 else self._index / (self.fps or 25.0)
-            )
-        frame = Frame(gray, self._index, timestamp)
+        frame = Frame(gray, self._index, time.monotonic())
         self._index += 1
         return frame
 
@@ -455,5 +449,3 @@ class Picamera2Source:
         camera, self._camera = self._camera, None
         if camera is not None:
             self._release(camera)
-
-

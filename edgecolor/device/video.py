@@ -1,18 +1,24 @@
-"""Colorize a video file: every frame, the same frame timing, the audio kept.
+"""Video files through the one frame loop: a PyAV source, a PyAV recording sink, and
+:func:`colorize_video` (``edgecolor colorize clip.mp4`` and scanned videos).
 
-With PyAV (``pip install av``; ``'.[camera]'`` in the checkout) the frames are decoded and encoded by
-FFmpeg, each frame keeps its own timestamp (so variable frame rates survive), and the audio
-packets are copied unchanged (or re-encoded to AAC when the output container cannot hold
-the original codec). Without PyAV, OpenCV reads and writes the frames at the file's nominal
-frame rate and the audio is dropped, with a note saying so.
+Every sequence of frames runs through :class:`~edgecolor.device.live.LiveLoop`; a video
+file is just a source that gives every frame in order (:class:`VideoFileSource`), with its
+own timestamps, so ``colorize clip.mp4`` and ``live --source clip.mp4 --record out.mp4``
+give the same frames and colours. :class:`VideoFileSink` writes what the loop colorizes:
+H.264 (libx264, yuv420p, ``+faststart``: every browser plays it) with each frame at its own
+timestamp (variable frame rates survive), and the source's audio copied unchanged (or
+re-encoded to AAC when the container cannot hold its codec). Files are written under a
+temporary name and moved into place when complete.
 
-The output is written to a temporary file beside it and moved into place when complete.
+PyAV (``pip install av``; ``'.[camera]'`` in the checkout) is required for video files.
 """
 
 from __future__ import annotations
 
+import glob
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,21 +26,28 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.device.images import UnreadableFile
-from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError
+from edgecolor.device.sinks import FramePictures, Sink, StreamInfo
+from edgecolor.device.sources import Frame
+from edgecolor.errors import UsageError
 from edgecolor.files import commit, temporary_beside
+from edgecolor.optional import require_av
+from edgecolor.photos import UnreadableFile
 
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .avi .webm .mpg .mpeg .wmv .flv .ts .mts .m2ts .3gp .ogv".split()
 )
-# Containers written as they came; anything else becomes .mp4.
+# Containers written as they came (colorize); anything else becomes .mp4.
 KEPT_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .avi .webm".split())
+# Containers a recording may use.
+RECORDING_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
 # x264 quality: visually lossless for the colour a model adds, a fraction of raw size.
 X264_OPTIONS = {"crf": "18", "preset": "veryfast"}
 # Audio codecs tried, in order, when the source's cannot be copied into the output container.
 AUDIO_FALLBACK_CODECS = ("aac", "libopus", "libvorbis")
+# The clock of a live recording (cameras have no time base of their own): 90 kHz, as MPEG.
+LIVE_TIME_BASE = Fraction(1, 90000)
 
 
 @dataclass
@@ -55,132 +68,145 @@ def output_suffix(source: Path) -> str:
     return source.suffix if source.suffix.lower() in KEPT_SUFFIXES else ".mp4"
 
 
-def colorize_video(
-    source: str | Path,
-    output: str | Path,
-    colorize: Callable[[np.ndarray], np.ndarray],
-    progress: Callable[[int], None] | None = None,
-) -> VideoResult:
-    """Colorize every frame of ``source`` into ``output`` (atomically).
+class VideoFileSource:
+    """A video file decoded by PyAV: every frame in order, each with its own timestamp.
 
     Args:
-        source: a video file.
-        output: the video to write; its suffix picks the container.
-        colorize: uint8 (H, W) gray frame -> uint8 (H, W, 3) RGB, e.g. ``Colorizer.colorize``.
-        progress: called with 1 after each frame.
-    Raises:
-        UnreadableFile: not a video, no video stream, or no frame could be decoded.
-        MissingDependencyError: neither PyAV nor OpenCV is installed.
+        path: the video file.
+        size: (width, height) to scale every frame to (``edgecolor bench``), or None.
+
+    Attributes (after ``open``): ``fps`` (the average rate), ``time_base`` (the video
+    stream's), ``size`` (width, height of the frames read), ``audio`` (``path`` when the
+    file has an audio stream, for a recording to copy; None otherwise), ``notes`` (what
+    went wrong but was survived, e.g. corrupt data near the end).
     """
-    source, output = Path(source), Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_beside(output)
-    try:
+
+    live = False
+
+    def __init__(self, path: str | Path, size: tuple[int, int] | None = None):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.scale_to = size
+        self.fps: float | None = None
+        self.time_base: Fraction | None = None
+        self.size: tuple[int, int] | None = size
+        self.audio: Path | None = None
+        self.notes: list[str] = []
+        self._container = None
+        self._frames: Iterator[Any] | None = None
+        self._index = 0
+
+    def open(self) -> None:
+        """Raises UnreadableFile (not a video FFmpeg reads, no video stream)."""
+        av = require_av()
         try:
-            import av  # noqa: F401
-        except ImportError:
-            result = _colorize_with_opencv(source, temporary, colorize, progress)
-        else:
-            result = _colorize_with_pyav(source, temporary, colorize, progress)
-        commit(temporary, output)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return result
-
-
-# --------------------------------------------------------------------------- PyAV
-
-
-def _video_codec(suffix: str) -> str:
-    import av
-
-    if suffix == ".webm":
-        return "libvpx-vp9"
-    if suffix == ".avi":
-        return "mpeg4"  # what AVI players (and OpenCV) expect
-    try:
-        av.codec.Codec("libx264", "w")
-        return "libx264"
-    except Exception:  # an FFmpeg build without x264
-        return "mpeg4"
-
-
-def _colorize_with_pyav(
-    source: Path, target: Path, colorize: Callable, progress: Callable | None
-) -> VideoResult:
-    import av
-
-    try:
-        reader = av.open(str(source))
-    except (av.error.FFmpegError, OSError) as error:
-        raise UnreadableFile(f"not a video FFmpeg can open ({error})") from None
-    with reader:
-        if not reader.streams.video:
+            container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as error:
+            raise UnreadableFile(f"not a video FFmpeg can open ({error})") from None
+        if not container.streams.video:
+            container.close()
             raise UnreadableFile("no video stream")
-        in_video = reader.streams.video[0]
-        in_video.thread_type = "AUTO"
-        in_audio = reader.streams.audio[0] if reader.streams.audio else None
-        rate = in_video.average_rate or in_video.guessed_rate or Fraction(25)
-        notes: list[str] = []
-        with av.open(str(target), "w") as writer:
-            codec = _video_codec(target.suffix.lower())
-            out_video = writer.add_stream(codec, rate=rate)
-            out_video.width, out_video.height = in_video.width, in_video.height
-            odd = in_video.width % 2 or in_video.height % 2
-            out_video.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"
-            if codec == "libx264":
-                out_video.options = dict(X264_OPTIONS)
-                # Keep the source's own clock: every frame keeps its timestamp.
-                out_video.codec_context.time_base = in_video.time_base
-            elif codec == "mpeg4":
-                out_video.bit_rate = max(2_000_000, in_video.width * in_video.height * 8)
-            out_audio, transcode = _audio_stream(writer, in_audio, notes)
-            streams = [in_video] + ([in_audio] if out_audio is not None else [])
-            frames = 0
-            try:
-                for packet in reader.demux(*streams):
-                    if packet.stream is in_video:
-                        for frame in packet.decode():
-                            _encode(writer, out_video, frame, colorize, frames)
-                            frames += 1
-                            if progress:
-                                progress(1)
-                    elif packet.dts is not None:
-                        _audio_packet(writer, out_audio, packet, transcode)
-            except av.error.InvalidDataError as error:
-                if not frames:
-                    raise UnreadableFile(f"corrupt video data ({error})") from None
-                notes.append(f"stopped at corrupt data after {frames} frames ({error})")
-            if not frames:
-                raise UnreadableFile("no video frame could be decoded")
-            for packet in out_video.encode(None):
-                writer.mux(packet)
-            if transcode:
-                for packet in out_audio.encode(None):
-                    writer.mux(packet)
-    return VideoResult(frames, float(rate), out_audio is not None, notes)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self.time_base = stream.time_base
+        self.size = self.scale_to or (stream.width, stream.height)
+        self.audio = self.path if container.streams.audio else None
+        self._container = container
+        self._frames = container.decode(stream)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        """The next frame (uint8 gray), or None at the end (or at corrupt data after a frame).
+
+        Raises:
+            UnreadableFile: the data is corrupt before the first frame.
+        """
+        if self._frames is None:
+            return None
+        av = require_av()
+        try:
+            decoded = next(self._frames, None)
+        except av.error.InvalidDataError as error:
+            if not self._index:
+                raise UnreadableFile(f"corrupt video data ({error})") from None
+            self.notes.append(f"stopped at corrupt data after {self._index} frames ({error})")
+            return None
+        if decoded is None:
+            return None
+        if self.scale_to:
+            width, height = self.scale_to
+            decoded = decoded.reformat(width=width, height=height, interpolation="AREA")
+        gray = decoded.to_ndarray(format="gray")
+        timestamp = decoded.time
+        if timestamp is None:
+            timestamp = self._index / (self.fps or 25.0)
+        frame = Frame(gray, self._index, float(timestamp))
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        container, self._container, self._frames = self._container, None, None
+        if container is not None:
+            container.close()
 
 
-def _encode(writer: Any, stream: Any, frame: Any, colorize: Callable, index: int) -> None:
-    import av
+class _AudioCopy:
+    """The source's audio into a recording, packet by packet, kept in step with the video."""
 
-    colour = colorize(frame.to_ndarray(format="gray"))
-    new_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(colour), format="rgb24")
-    if frame.pts is not None:
-        new_frame.pts = frame.pts
-        new_frame.time_base = frame.time_base
-    else:
-        new_frame.pts = index
-        new_frame.time_base = 1 / stream.average_rate if stream.average_rate else Fraction(1, 25)
-    for packet in stream.encode(new_frame):
-        writer.mux(packet)
+    def __init__(self, writer: Any, source: Path, offset: float, notes: list[str]):
+        av = require_av()
+        self._input = av.open(str(source))
+        in_audio = self._input.streams.audio[0]
+        self.stream, self._transcode = _audio_stream(writer, in_audio, notes)
+        self._writer = writer
+        self._offset = offset  # seconds: the recording's time 0 in the source's time
+        self._packets = self._input.demux(in_audio) if self.stream is not None else iter(())
+        self._pending = None
+
+    def copy_until(self, seconds: float | None) -> None:
+        """Mux the audio up to ``seconds`` of the source's time (None: all of it)."""
+        while True:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                return
+            if packet.dts is None:  # the demuxer's final empty packet
+                continue
+            if (
+                seconds is not None
+                and packet.pts is not None
+                and float(packet.pts * packet.time_base) >= seconds
+            ):
+                self._pending = packet
+                return
+            self._mux(packet)
+
+    def _mux(self, packet: Any) -> None:
+        shift = round(self._offset / packet.time_base) if self._offset else 0
+        if self._transcode:
+            for frame in packet.decode():
+                frame.pts = None
+                for out_packet in self.stream.encode(frame):
+                    self._writer.mux(out_packet)
+            return
+        if packet.pts is not None:
+            packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        packet.stream = self.stream
+        self._writer.mux(packet)
+
+    def close(self) -> None:
+        if self._transcode:
+            for packet in self.stream.encode(None):
+                self._writer.mux(packet)
+        self._input.close()
 
 
 def _audio_stream(writer: Any, in_audio: Any, notes: list[str]) -> tuple[Any, bool]:
     """The output audio stream: a copy of the source's, or re-encoded when the container refuses it."""
-    if in_audio is None:
-        return None, False
     try:
         return writer.add_stream_from_template(in_audio), False
     except Exception as error:  # the container cannot hold this codec as is
@@ -198,62 +224,204 @@ def _audio_stream(writer: Any, in_audio: Any, notes: list[str]) -> tuple[Any, bo
     return None, False
 
 
-def _audio_packet(writer: Any, stream: Any, packet: Any, transcode: bool) -> None:
-    if not transcode:
-        packet.stream = stream
-        writer.mux(packet)
-        return
-    for frame in packet.decode():
-        frame.pts = None
-        for out_packet in stream.encode(frame):
-            writer.mux(out_packet)
+class _VideoWriter:
+    """One output file: H.264 (VP9 in .webm, MPEG-4 Part 2 in .avi) and the audio, atomically."""
+
+    def __init__(self, target: Path, width: int, height: int, info: StreamInfo, start: float):
+        av = require_av()
+        self.target = target
+        self.frames = 0
+        self.notes: list[str] = []
+        self.start = start  # the source's time that becomes 0 in this file
+        self._temporary = temporary_beside(target)
+        suffix = target.suffix.lower()
+        options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
+        self._container = av.open(str(self._temporary), "w", options=options)
+        rate = Fraction(info.fps).limit_denominator(1001) if info.fps else Fraction(25)
+        codec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
+        self.time_base = info.time_base or LIVE_TIME_BASE
+        stream = self._container.add_stream(codec, rate=rate)
+        stream.width, stream.height = width, height
+        odd = width % 2 or height % 2
+        stream.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"
+        if codec == "libx264":
+            stream.options = dict(X264_OPTIONS)
+            stream.codec_context.time_base = self.time_base  # every frame keeps its time
+        elif codec == "mpeg4":
+            stream.bit_rate = max(2_000_000, width * height * 8)
+        self._stream = stream
+        self._last_pts = -1
+        self._audio = (
+            _AudioCopy(self._container, info.audio, start, self.notes) if info.audio else None
+        )
+        self.has_audio = self._audio is not None and self._audio.stream is not None
+
+    def write(self, rgb: np.ndarray, timestamp: float) -> None:
+        av = require_av()
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        pts = max(round((timestamp - self.start) / self.time_base), self._last_pts + 1)
+        frame.pts, frame.time_base, self._last_pts = pts, self.time_base, pts
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+        if self._audio is not None:
+            self._audio.copy_until(timestamp)
+
+    def close(self, audio_until: float | None) -> None:
+        """Finish the file and move it into place (an empty one is removed)."""
+        try:
+            if self.frames:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                if self._audio is not None:
+                    self._audio.copy_until(audio_until)
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+            self._container.close()
+        if self.frames:
+            commit(self._temporary, self.target)
+        else:
+            self._temporary.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        try:
+            self._container.close()
+        except Exception:  # already failing: the partial file goes either way
+            logger.debug("closing a discarded recording failed", exc_info=True)
+        self._temporary.unlink(missing_ok=True)
 
 
-# --------------------------------------------------------------------------- OpenCV fallback
+class VideoFileSink(Sink):
+    """A recording (``--record FILE``, the demo's clip, ``colorize clip.mp4``'s output).
+
+    Every frame is written at its own timestamp: a file source's recording has the source's
+    frames, timing and audio; a camera's plays at the speed things happened, even when the
+    model is slower than the camera.
+
+    With ``segment_seconds`` the recording is cut into ``NAME-0001.mp4``, ``NAME-0002.mp4``,
+    ..., each moved into place as soon as it is full: a power cut (or a kill) loses at most
+    the segment being written. Numbers go on after the highest already there, so a
+    restarted service never overwrites an earlier run's segments.
+
+    Args:
+        path: the recording (.mp4, .m4v, .mov, .mkv, .webm, .avi).
+        side_by_side: record gray | colour instead of colour alone.
+        segment_seconds: recording time per segment, or None for one file at ``path``.
+        label: draw the frame-rate label into the recording (default: no).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        side_by_side: bool = False,
+        segment_seconds: float | None = None,
+        label: bool = False,
+    ):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in RECORDING_SUFFIXES:
+            raise UsageError(f"--record {self.path}: use a .mp4, .mov, .mkv or .avi file name")
+        self.side_by_side = side_by_side
+        self.segment_seconds = segment_seconds
+        self.label = label
+        self.frames_written = 0
+        self.finished: list[Path] = []  # the files moved into place so far
+        self.notes: list[str] = []
+        self.audio = False
+        self._info = StreamInfo(None, None, False)
+        self._writer: _VideoWriter | None = None
+        self._next_number: int | None = None
+
+    def start(self, info: StreamInfo) -> None:
+        self._info = info
+
+    def output(self, pictures: FramePictures) -> None:
+        picture, timestamp = pictures.rgb(self.side_by_side, self.label), pictures.timestamp
+        if self._writer is None:
+            self._open(picture.shape[1], picture.shape[0], timestamp)
+        self._writer.write(picture, timestamp)
+        self.frames_written += 1
+        if self.segment_seconds:
+            frame_seconds = 1.0 / (self._info.fps or 25.0)
+            if timestamp + frame_seconds - self._writer.start >= self.segment_seconds - 1e-6:
+                self._close(audio_until=timestamp + frame_seconds)  # full: finished now
+
+    def stop(self) -> None:
+        self._close(audio_until=None)
+
+    def _open(self, width: int, height: int, timestamp: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        target = self._next_segment() if self.segment_seconds else self.path
+        # A file keeps its source's clock (and so its audio); a camera's starts at 0.
+        start = timestamp if self._info.live or self.finished else 0.0
+        self._writer = _VideoWriter(target, width, height, self._info, start)
+
+    def _close(self, audio_until: float | None) -> None:
+        """Finish the file being written and move it into place (safe to call again)."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            writer.close(audio_until)
+        except BaseException:
+            writer.discard()
+            raise
+        self.notes += writer.notes
+        self.audio = self.audio or writer.has_audio
+        if writer.frames:
+            self.finished.append(writer.target)
+            logger.info("recorded %d frames to %s", writer.frames, writer.target)
+
+    def _next_segment(self) -> Path:
+        """``NAME-0001.mp4`` on a first run; after a restart the number after the highest."""
+        stem, suffix = self.path.stem, self.path.suffix
+        if self._next_number is None:
+            pattern = re.compile(rf"{re.escape(stem)}-(\d{{4,}}){re.escape(suffix)}")
+            taken = [
+                int(match.group(1))
+                for name in glob.glob(glob.escape(str(self.path.parent / stem)) + "-*" + suffix)
+                if (match := pattern.fullmatch(Path(name).name))
+            ]
+            self._next_number = max(taken, default=0) + 1
+        number, self._next_number = self._next_number, self._next_number + 1
+        return self.path.with_name(f"{stem}-{number:04d}{suffix}")
 
 
-def _colorize_with_opencv(
-    source: Path, target: Path, colorize: Callable, progress: Callable | None
+class _Progress(Sink):
+    def __init__(self, callback: Callable[[int], None]):
+        self.callback = callback
+
+    def output(self, pictures: FramePictures) -> None:
+        self.callback(1)
+
+
+def colorize_video(
+    source: str | Path,
+    output: str | Path,
+    frame_colorizer: Any,
+    progress: Callable[[int], None] | None = None,
 ) -> VideoResult:
-    try:
-        import cv2
-    except ImportError:
-        raise MissingDependencyError("PyAV or OpenCV (for video files)", INSTALL_CAMERA) from None
-    capture = cv2.VideoCapture(str(source))
-    if not capture.isOpened():
-        raise UnreadableFile("not a video OpenCV can open")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    writer = None
-    frames = 0
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            colour = colorize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-            if writer is None:
-                writer = open_video_writer(target, fps, colour.shape[1], colour.shape[0])
-            writer.write(cv2.cvtColor(colour, cv2.COLOR_RGB2BGR))
-            frames += 1
-            if progress:
-                progress(1)
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-    if not frames:
+    """Colorize every frame of ``source`` into ``output`` (atomically), audio kept.
+
+    The same loop, frame path and recording as ``edgecolor live --source SOURCE --record
+    OUTPUT``: same frames, same timing, same colours.
+
+    Args:
+        source: a video file.
+        output: the video to write; its suffix picks the container.
+        frame_colorizer: a :class:`~edgecolor.device.frames.FrameColorizer` (fresh: its
+            colour smoothing carries over from frame to frame).
+        progress: called with 1 after each frame.
+    Raises:
+        UnreadableFile: not a video, no video stream, or no frame could be decoded.
+        MissingDependencyError: PyAV is not installed.
+    """
+    from edgecolor.device.live import LiveLoop
+
+    reader = VideoFileSource(source)
+    sink = VideoFileSink(output)
+    sinks = [sink] + ([_Progress(progress)] if progress else [])
+    result = LiveLoop(reader, frame_colorizer, sinks).run()
+    if not result.frames:
         raise UnreadableFile("no video frame could be decoded")
-    return VideoResult(frames, fps, False, ["audio dropped: PyAV is not installed"])
-
-
-def open_video_writer(path: Path, fps: float, width: int, height: int):
-    """An OpenCV ``VideoWriter`` whose file OpenCV reads back: MJPG in .avi, mp4v otherwise."""
-    import cv2
-
-    fourcc = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
-    writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height)
-    )
-    if not writer.isOpened():
-        raise UnreadableFile(f"OpenCV cannot write {path.suffix} video ({fourcc})")
-    return writer
+    return VideoResult(result.frames, reader.fps or 25.0, sink.audio, reader.notes + sink.notes)

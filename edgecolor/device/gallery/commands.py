@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from edgecolor.errors import EXIT_OK, UsageError
+from edgecolor.signals import stop_on_sigterm
 
 MANIFEST_POLL_SECONDS = 2.0
 
@@ -61,12 +62,10 @@ def run_gallery(args: argparse.Namespace) -> int:
         )
     server = GalleryServer(catalogue, host, port)
     print(
-        f"gallery: {server.url} ({len(catalogue)} files; Ctrl+C to stop)",
+        f"gallery: {server.url} ({len(catalogue)} file{'' if len(catalogue) == 1 else 's'}; Ctrl+C to stop)",
         file=sys.stderr,
         flush=True,
     )
-    from edgecolor.device.commands import stop_on_sigterm
-
     try:
         with stop_on_sigterm():
             while True:

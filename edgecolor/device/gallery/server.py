@@ -70,7 +70,6 @@ class GalleryServer(BackgroundServer):
         self._streams = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
         self._closing = threading.Event()
         super().__init__(host, port, self._handler_class())
-        logger.info("gallery at %s", self.url)
 
     def close(self) -> None:
         """Stop serving: event streams end, the listening socket closes."""
