@@ -91,7 +91,9 @@ def section_pipeline(model: Path, clip: Path, threads: int) -> None:
     from edgecolor.device.benchmark import report, run_benchmark
 
     print("## 1. Live pipeline at 640x480 (median of 300 frames)\n")
-    result = run_benchmark(model, "cpu", threads, frames=300, source=clip)
+    from edgecolor.device.options import RuntimeOptions
+
+    result = run_benchmark(RuntimeOptions(model, "cpu", threads), frames=300, source=clip)
     print("```")
     print(report(result))
     print("```")

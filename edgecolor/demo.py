@@ -1,6 +1,6 @@
 """``edgecolor demo``: the main job on the bundled model and bundled inputs, nothing else.
 
-    edgecolor demo --out demo-output          (what ``make demo`` runs)
+    edgecolor demo -o demo-output             (what ``make demo`` runs)
 
 1. colorizes the black-and-white photos shipped in ``edgecolor/assets/demo/`` through the
    device runtime (LiteRT, no TensorFlow) and writes each result plus a before/after grid;
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.options import RuntimeOptions, add_runtime_options
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from edgecolor.photos import UnreadableFile
 
@@ -41,22 +42,19 @@ def register(subparsers) -> None:
         description=(
             "Colorize the black-and-white photos and the short street clip that ship with "
             "edgecolor, using the bundled int8 model on the device runtime, and write the "
-            "results, a before/after grid, a colorized clip and summary.json into --out."
+            "results, a before/after grid, a colorized clip and summary.json into --output."
         ),
     )
     parser.add_argument(
-        "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})"
+        "-o",
+        "--output",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"output folder (default {DEFAULT_OUT})",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="FILE",
-        help="exported .tflite model with its .json beside it (default: the bundled model)",
-    )
-    parser.add_argument("--device", default="auto", help="auto | cpu | edgetpu (default auto)")
-    parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="CPU threads (default: all)"
-    )
+    # the old spelling, kept for a release
+    parser.add_argument("--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_runtime_options(parser, saturation=False)
     parser.set_defaults(func=run_demo)
 
 
@@ -167,17 +165,16 @@ def run_demo(args: argparse.Namespace) -> int:
     """``edgecolor demo``: see the module docstring. Returns the exit code."""
     from edgecolor import __version__
     from edgecolor.device import Colorizer
-    from edgecolor.device.model import load_metadata, resolve_model_path
+    from edgecolor.device.model import load_metadata
     from edgecolor.evaluation.photos import save_image, write_json
 
-    if args.threads is not None and args.threads <= 0:
-        raise UsageError(f"--threads must be positive, got {args.threads}")
-    out_dir = Path(args.out).expanduser()
+    options = RuntimeOptions.from_args(args)  # UsageError names the missing bundled model
+    out_dir = Path(args.output).expanduser()
     photos, clip = demo_photos(), demo_clip()
-    model_path = resolve_model_path(args.model)  # UsageError names the missing bundled model
+    model_path = options.model
     metadata = load_metadata(model_path)
     started = time.perf_counter()
-    colorizer = Colorizer(model_path, device=args.device, threads=args.threads)
+    colorizer = Colorizer.from_options(options)
     load_seconds = time.perf_counter() - started
     # (the back-end line is the runtime's own log: printed once)
     print(f"model {model_path.name} ({metadata.get('format')})")

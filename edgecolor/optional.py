@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 from types import ModuleType
 
 from edgecolor.errors import INSTALL_CAMERA, require
@@ -52,3 +53,13 @@ def require_cv2(what: str = "OpenCV") -> ModuleType:
 def require_av(what: str = "PyAV (for video files)") -> ModuleType:
     """PyAV, or MissingDependencyError naming ``what`` needs it and the install line."""
     return _module("av") or require("av", INSTALL_CAMERA, what)
+
+
+def preload(name: str) -> None:
+    """Start importing ``name`` in a background thread (a later getter waits for it).
+
+    PyAV's import maps FFmpeg's libraries, a few tenths of a second on a small machine:
+    ``live --source FILE`` starts it before loading the model, so the two overlap and the
+    first frame comes sooner.
+    """
+    threading.Thread(target=_module, args=(name,), name=f"import-{name}", daemon=True).start()

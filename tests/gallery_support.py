@@ -18,6 +18,7 @@ from skimage import data
 from edgecolor.device import batch
 from edgecolor.device.gallery.catalogue import Catalogue
 from edgecolor.device.gallery.server import GalleryServer
+from edgecolor.device.options import RuntimeOptions
 from edgecolor.device.scan import Watcher
 
 
@@ -86,7 +87,7 @@ class ScanService:
 
 def start_scan_service(watch: Path, out: Path, model: Path) -> ScanService:
     """Like ``edgecolor scan --watch WATCH -o OUT --serve 127.0.0.1:0``, inside the test."""
-    factory = batch.LazyColorizer(model_path=model, device="cpu", threads=1, saturation=4.0)
+    factory = batch.LazyColorizer(RuntimeOptions(model, "cpu", 1, 4.0))
     watcher = Watcher(watch, out, factory, settle=0.2, report=lambda text: None)
     catalogue = Catalogue(out, [watch], scanning=True)
     watcher.on_event = catalogue.on_scan_event

@@ -18,6 +18,7 @@ from skimage import data
 
 from edgecolor.cli import main
 from edgecolor.device import batch
+from edgecolor.device.options import RuntimeOptions
 from edgecolor.device.scan import Scanner, Watcher
 from edgecolor.errors import UsageError
 
@@ -38,7 +39,7 @@ def _jpeg_bytes(seed: int = 0) -> bytes:
 
 
 def _watcher(watch, out, tiny_model, clock, messages, **options):
-    factory = batch.LazyColorizer(model_path=tiny_model, device="cpu", threads=1)
+    factory = batch.LazyColorizer(RuntimeOptions(tiny_model, "cpu", 1))
     return Watcher(watch, out, factory, settle=30.0, clock=clock, report=messages.append, **options)
 
 

@@ -689,7 +689,7 @@ def test_gallery_command_follows_a_colorized_folder_and_warns_when_exposed(tmp_p
     ]
     subprocess.run([*colorize, str(photos)], check=True, capture_output=True)
     process, url = _start(
-        ["gallery", str(out), "--serve", "0.0.0.0:0", "--originals", str(photos)], tmp_path
+        ["gallery", "-o", str(out), "--serve", "0.0.0.0:0", "--originals", str(photos)], tmp_path
     )
     local = "http://127.0.0.1:" + url.rsplit(":", 1)[1]
     try:

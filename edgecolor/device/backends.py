@@ -40,11 +40,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgecolor.device.options import check_device, check_threads
 from edgecolor.errors import INSTALL_DEVICE, MissingDependencyError, UsageError, one_line
 
 logger = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "edgetpu")
 INSTALL_LITERT = INSTALL_DEVICE
 INSTALL_EDGETPU = "sudo device/install.sh --coral  (Coral's libedgetpu1-std; see device/README.md)"
 # The libedgetpu to install when Coral's own (built against TF 2.5) crashes or refuses to
@@ -212,8 +212,6 @@ def load_edgetpu_delegate(runtime: Any, label: str, device_name: str | None = No
             f"the Edge TPU ({library}: {one_line(error)}; is the Coral plugged in?)",
             INSTALL_EDGETPU,
         ) from error
-
-
 
 
 # --------------------------------------------------------------------------- the probe
@@ -495,10 +493,8 @@ def load_interpreter(
             TFLite model.
         MissingDependencyError: no runtime, or ``device="edgetpu"`` without a TPU.
     """
-    if device not in DEVICES:
-        raise UsageError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads {threads}: must be at least 1")
+    check_device(device)
+    check_threads(threads)
     model_path = Path(model_path)
     if not model_path.is_file():
         raise UsageError(f"model file not found: {model_path}")

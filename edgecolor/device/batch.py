@@ -410,9 +410,13 @@ def _kept(job: Job, source_fingerprint: dict[str, int], manifest: Manifest) -> O
 
 
 class LazyColorizer:
-    """Build the Colorizer on first use, so a re-run with nothing to do loads no model."""
+    """Build the Colorizer on first use, so a re-run with nothing to do loads no model.
 
-    def __init__(self, **options: Any):
+    Args:
+        options: the command's :class:`~edgecolor.device.options.RuntimeOptions`.
+    """
+
+    def __init__(self, options: Any):
         self._options = options
         self._colorizer = None
 
@@ -420,7 +424,7 @@ class LazyColorizer:
         if self._colorizer is None:
             from edgecolor.device.colorizer import Colorizer
 
-            self._colorizer = Colorizer(**self._options)
+            self._colorizer = Colorizer.from_options(self._options)
             logger.debug("model %s on %s", self._colorizer.model_path, self._colorizer.backend_name)
         return self._colorizer
 

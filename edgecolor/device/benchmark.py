@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.options import RuntimeOptions
 from edgecolor.device.video import VideoFileSource
 from edgecolor.errors import UsageError
 from edgecolor.optional import require_av, require_cv2
@@ -76,9 +77,7 @@ def photo_path_timings(colorizer, clip: Path, frames: int) -> dict[str, list[flo
 
 
 def run_benchmark(
-    model_path: str | Path | None,
-    device: str = "auto",
-    threads: int | None = None,
+    options: RuntimeOptions,
     frames: int = 200,
     warmup: int = 10,
     source: str | Path | None = None,
@@ -96,7 +95,7 @@ def run_benchmark(
     from edgecolor.device.live import STAGES, LiveLoop, SourceLost
     from edgecolor.device.web import JpegEncoder, LatestJpeg
 
-    colorizer = Colorizer(model_path, device, threads)
+    colorizer = Colorizer.from_options(options)
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(source) if source else synthetic_clip(Path(folder) / "clip.avi")
         loop = LiveLoop(

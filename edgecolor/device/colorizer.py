@@ -38,6 +38,7 @@ from edgecolor.device.model import (
     load_metadata,
     resolve_model_path,
 )
+from edgecolor.device.options import RuntimeOptions, check_saturation
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -102,12 +103,18 @@ class Colorizer:
         threads: int | None = None,
         saturation: float = 1.0,
     ):
-        model_path = resolve_model_path(model_path)
+        options = RuntimeOptions(model_path, device, threads, saturation)  # checked here
+        model_path = resolve_model_path(options.model)
         metadata = load_metadata(model_path)
         loaded = backends.load_interpreter(
-            model_path, device, threads, edgetpu_model_path(model_path, metadata)
+            model_path, options.device, options.threads, edgetpu_model_path(model_path, metadata)
         )
-        self._setup(loaded, metadata, saturation)
+        self._setup(loaded, metadata, options.saturation)
+
+    @classmethod
+    def from_options(cls, options: RuntimeOptions) -> Colorizer:
+        """The Colorizer a command's :class:`RuntimeOptions` ask for."""
+        return cls(options.model, options.device, options.threads, options.saturation)
 
     @classmethod
     def from_interpreter(
@@ -122,9 +129,7 @@ class Colorizer:
         return colorizer
 
     def _setup(self, loaded: backends.LoadedInterpreter, metadata: dict, saturation: float) -> None:
-        if not saturation >= 0.0:
-            raise UsageError(f"saturation {saturation}: must be 0 or more")
-        self.saturation = float(saturation)
+        self.saturation = check_saturation(saturation)
         self.join_tables = JoinTables()
         self.metadata = metadata
         self.model_path = loaded.model_path

@@ -5,37 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgecolor.device.options import RuntimeOptions, add_runtime_options
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from edgecolor.signals import stop_on_sigterm
-
-DEVICES = ("auto", "cpu", "edgetpu")
-
-
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        metavar="FILE",
-        help="exported .tflite model (its .json beside it); default: the bundled model",
-    )
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="auto: the Coral Edge TPU when present, else the CPU (default: auto)",
-    )
-    parser.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads (default: every core)"
-    )
-
-
-def _saturation_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--saturation",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="colour strength: 1 as predicted, 0 gray, 1.3 stronger (default: 1)",
-    )
 
 
 def _recolor_option(parser: argparse.ArgumentParser) -> None:
@@ -61,8 +33,7 @@ def register(subparsers) -> None:
     )
     colorize.add_argument("paths", nargs="+", metavar="PATH", help="image/video files or folders")
     colorize.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
-    _model_options(colorize)
-    _saturation_option(colorize)
+    add_runtime_options(colorize)
     colorize.add_argument(
         "--overwrite", action="store_true", help="redo outputs that already exist"
     )
@@ -104,7 +75,10 @@ def register(subparsers) -> None:
         metavar="SECONDS",
         help="polling interval (default: 1)",
     )
-    scan.add_argument(
+    scanning = scan.add_argument_group(
+        "scanning with SANE's scanimage", "scan pages into --watch DIR, then colorize them"
+    )
+    scanning.add_argument(
         "--scanimage",
         action="store_true",
         help=(
@@ -112,7 +86,7 @@ def register(subparsers) -> None:
             "with --once one page; with --scan-batch everything put in the document feeder"
         ),
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-batch",
         action="store_true",
         help=(
@@ -120,18 +94,18 @@ def register(subparsers) -> None:
             "again (no terminal needed: for the service); needs --scan-source"
         ),
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-source",
         metavar="NAME",
         help="scanimage --source, e.g. ADF (names differ per scanner: scanimage --help -d DEVICE)",
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-mode",
         default="Gray",
         metavar="NAME",
         help="scanimage --mode (default: Gray; some backends say e.g. 'True Gray' or Grayscale)",
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-interval",
         type=float,
         default=10.0,
@@ -142,15 +116,17 @@ def register(subparsers) -> None:
             "and 10 minutes for the scanner"
         ),
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-timeout",
         type=float,
         default=1800.0,
         metavar="SECONDS",
         help="stop a scanimage run that takes longer and try again later (default: 1800)",
     )
-    scan.add_argument("--scan-device", metavar="NAME", help="scanimage device (default: the first)")
-    scan.add_argument(
+    scanning.add_argument(
+        "--scan-device", metavar="NAME", help="scanimage device (default: the first)"
+    )
+    scanning.add_argument(
         "--scan-resolution",
         type=int,
         default=600,
@@ -163,8 +139,7 @@ def register(subparsers) -> None:
         help="a page of the scans at http://HOST:PORT/, live as they are colorized "
         "(HOST default 127.0.0.1; 0.0.0.0 for the network)",
     )
-    _model_options(scan)
-    _saturation_option(scan)
+    add_runtime_options(scan)
     _recolor_option(scan)
     scan.set_defaults(func=run_scan)
 
@@ -228,8 +203,7 @@ def register(subparsers) -> None:
     live.add_argument(  # the old spelling, kept for a release
         "--no-overlay", dest="overlay", action="store_const", const="none", help=argparse.SUPPRESS
     )
-    _model_options(live)
-    _saturation_option(live)
+    add_runtime_options(live)
     live.set_defaults(func=run_live)
 
     bench = subparsers.add_parser(
@@ -242,7 +216,7 @@ def register(subparsers) -> None:
     )
     # MODEL as a positional, the old spelling of --model (kept for a release)
     bench.add_argument("model_file", nargs="?", metavar="MODEL", help=argparse.SUPPRESS)
-    _model_options(bench)
+    add_runtime_options(bench, saturation=False)
     bench.add_argument(
         "--frames", type=int, default=200, metavar="N", help="frames timed (default: 200)"
     )
@@ -251,31 +225,18 @@ def register(subparsers) -> None:
     bench.set_defaults(func=run_bench)
 
 
-def check_common(args: argparse.Namespace) -> None:
-    """Validate options shared by the commands (argparse checks types, this checks ranges)."""
-    if getattr(args, "threads", None) is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: must be at least 1")
-    saturation = getattr(args, "saturation", 1.0)
-    if not 0.0 <= saturation <= 5.0:
-        raise UsageError(f"--saturation {saturation}: must be between 0 and 5")
-
-
 def run_colorize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgecolor.device import batch
-    from edgecolor.device.model import resolve_model_path
 
-    check_common(args)
+    options = RuntimeOptions.from_args(args)  # fail now (exit 2), not after reading files
     out_dir = Path(args.output)
-    model_path = resolve_model_path(args.model)  # fail now (exit 2), not after reading files
     jobs, ignored = batch.collect_jobs(args.paths, out_dir)
     if not jobs:
         raise UsageError(f"no image or video files found in {' '.join(args.paths)}")
     batch.prepare_output_dir(out_dir)
-    factory = batch.LazyColorizer(
-        model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
-    )
+    factory = batch.LazyColorizer(options)
     summary = batch.run_batch(
         jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
     )
@@ -288,18 +249,14 @@ def run_scan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgecolor.device import batch
-    from edgecolor.device.model import resolve_model_path
     from edgecolor.device.scan import Scanner, Watcher
 
-    check_common(args)
+    options = RuntimeOptions.from_args(args)
     if args.settle < 0 or args.interval <= 0:
         raise UsageError(f"--settle {args.settle} / --interval {args.interval}: must be positive")
     if args.serve and args.once:
         raise UsageError("--serve with --once: the page needs a running service; drop one")
-    model_path = resolve_model_path(args.model)
-    factory = batch.LazyColorizer(
-        model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
-    )
+    factory = batch.LazyColorizer(options)
     watcher = Watcher(
         Path(args.watch),
         Path(args.output),
@@ -386,7 +343,7 @@ def run_live(args: argparse.Namespace) -> int:
     from edgecolor.device.sources import parse_source
     from edgecolor.device.video import VideoFileSink
 
-    check_common(args)
+    options = RuntimeOptions.from_args(args)
     if args.frames is not None and args.frames < 1:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if not 0.0 <= args.smoothing <= 0.95:
@@ -399,7 +356,7 @@ def run_live(args: argparse.Namespace) -> int:
 
         bind = parse_bind(args.serve)
     source = parse_source(args.source)
-    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
+    colorizer = Colorizer.from_options(options)
     sinks = []
     if args.record:
         sinks.append(
@@ -456,18 +413,16 @@ def run_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgecolor.device.benchmark import report, run_benchmark
-    from edgecolor.device.model import resolve_model_path
     from edgecolor.files import atomic_write_text
 
-    check_common(args)
     if args.frames < 1:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if args.source and not Path(args.source).is_file():
         raise UsageError(f"--source {args.source}: no such file")
     if args.model_file and args.model:
         raise UsageError(f"MODEL {args.model_file} and --model {args.model}: name one")
-    model_path = resolve_model_path(args.model or args.model_file)
-    result = run_benchmark(model_path, args.device, args.threads, args.frames, source=args.source)
+    args.model = args.model or args.model_file
+    result = run_benchmark(RuntimeOptions.from_args(args), args.frames, source=args.source)
     print(report(result))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=1) + "\n")

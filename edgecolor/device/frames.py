@@ -38,8 +38,9 @@ import numpy as np
 from edgecolor.device import pixels
 from edgecolor.device.colorizer import Colorizer, PreparedImage
 from edgecolor.device.join_tables import AB_LIMIT, AB_TABLE_STEP
-from edgecolor.device.yuv import Yuv420Picture
+from edgecolor.device.yuv import FRAMES_NEED, Yuv420Picture
 from edgecolor.errors import UsageError
+from edgecolor.optional import require_cv2
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def frame_model_gray(gray: np.ndarray, height: int, width: int) -> np.ndarray:
     or row is skipped. Averaging happens on the gray levels, as the training pipeline
     resizes sRGB photos before it converts them to Lab.
     """
-    import cv2
+    cv2 = require_cv2(FRAMES_NEED)
 
     def halve(image: np.ndarray) -> np.ndarray:
         rows, columns = image.shape
@@ -132,10 +133,10 @@ class FrameColorizer:
     """Colorize video frames: the live path, end to end (see the module docstring).
 
     Frames of even size up to 4 megapixels (:data:`~edgecolor.device.pixels.WHOLE_FRAME_PIXELS`)
-    with OpenCV installed take the fast path: shrunk by box halvings and joined as
+    take the fast path: shrunk by box halvings and joined as
     Y'CbCr 4:2:0 planes that keep the frame's own luma, about 7x faster than the exact join
-    and within about 1 CIEDE2000 of it (docs/architecture.md). Other frames (odd sizes, no
-    OpenCV) are prepared and joined exactly, as photos, and converted to planes.
+    and within about 1 CIEDE2000 of it (docs/architecture.md). Other frames (odd sizes, larger
+    ones) are prepared and joined exactly, as photos, and converted to planes.
 
     Args:
         colorizer: the model (its interpreter, scaling, saturation and join tables).
@@ -147,6 +148,7 @@ class FrameColorizer:
     """
 
     def __init__(self, colorizer: Colorizer, smoothing: float = 0.5):
+        require_cv2(FRAMES_NEED)  # now, not at the first frame
         self.colorizer = colorizer
         self.smoother = ColourSmoother(smoothing)
         self.stage_seconds: dict[str, float] = dict.fromkeys(FRAME_STAGES, 0.0)
@@ -177,12 +179,7 @@ class FrameColorizer:
     def takes_fast_path(self, gray: np.ndarray) -> bool:
         """Whether the frame ``gray`` (uint8 (H, W)) is joined as 4:2:0 planes directly."""
         height, width = gray.shape
-        return (
-            height % 2 == 0
-            and width % 2 == 0
-            and height * width <= pixels.WHOLE_FRAME_PIXELS
-            and pixels.opencv_available()
-        )
+        return height % 2 == 0 and width % 2 == 0 and height * width <= pixels.WHOLE_FRAME_PIXELS
 
     def prepare(self, gray: np.ndarray, lores: np.ndarray | None = None) -> PreparedFrame:
         """Check a frame and make the model's input from it (or from ``lores``).
@@ -265,8 +262,7 @@ class FrameColorizer:
             ab_small: float32 (h2, w2, 2): Lab a and b, clipped to +-AB_LIMIT (the model's
                 ab may be at half its input size: ``model_gray`` is shrunk to match).
         """
-        import cv2
-
+        cv2 = require_cv2(FRAMES_NEED)
         height, width = gray.shape
         if model_gray.shape != ab_small.shape[:2]:
             model_gray = frame_model_gray(model_gray, *ab_small.shape[:2])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecolor import color
+from edgecolor import color, optional
 from edgecolor.device.pixels import from_unit, gray_luminance_table
 from edgecolor.device.yuv import RGB_TO_YCBCR
 
@@ -106,16 +106,19 @@ def table_index(gray: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         gray: uint8 gray levels; a, b: float32 Lab a and b (clipped to +-AB_LIMIT here,
             then rounded to the nearest grid point), the shape of ``gray``.
     """
-    scale = np.float32(1.0 / AB_TABLE_STEP)
-    offset = np.float32(AB_LIMIT / AB_TABLE_STEP)
+    scale = 1.0 / AB_TABLE_STEP
+    offset = AB_LIMIT / AB_TABLE_STEP
+    cv2 = optional.cv2()
     index = gray.astype(np.int32)
     index *= GRID_STEPS * GRID_STEPS
     for plane, weight in ((a, GRID_STEPS), (b, 1)):
         level = np.clip(plane, -AB_LIMIT, AB_LIMIT)
-        level *= scale
-        level += offset
-        # to nearest, ties to even: as the frame path's OpenCV convertScaleAbs rounds
-        part = np.rint(level, out=level).astype(np.int32)
+        if cv2 is not None:  # one pass: scale and round to nearest, ties to even
+            part = cv2.convertScaleAbs(level, alpha=scale, beta=offset).astype(np.int32)
+        else:  # the same rounding (the frame path's, OpenCV's)
+            level *= np.float32(scale)
+            level += np.float32(offset)
+            part = np.rint(level, out=level).astype(np.int32)
         if weight != 1:
             part *= weight
         index += part
@@ -146,9 +149,8 @@ def join_gray_uint8(
     rgbx = rgbx.reshape(*gray.shape, 4)
     if out is None:
         out = np.empty((*gray.shape, 3), dtype=np.uint8)
-    try:
-        import cv2
-    except ImportError:
+    cv2 = optional.cv2()
+    if cv2 is None:
         out[...] = rgbx[..., :3]
     else:
         cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, but vectorized

@@ -161,8 +161,10 @@ def parse_source(spec: str) -> FrameSource:
             f"--source {spec}: no such file or video device "
             "(use picamera2, usb:N, /dev/videoN, a URL or a video file)"
         )
+    from edgecolor import optional
     from edgecolor.device.video import VideoFileSource
 
+    optional.preload("av")  # while the caller loads the model
     return VideoFileSource(path)
 
 

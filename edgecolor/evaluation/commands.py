@@ -13,6 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from edgecolor.device.options import add_runtime_options, check_threads
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,14 @@ def register(subparsers) -> None:
         "are reported each on its own, in OUT/<folder name>/",
     )
     parser.add_argument(
-        "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})"
+        "-o",
+        "--output",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"output folder (default {DEFAULT_OUT})",
     )
+    # the old spelling, kept for a release
+    parser.add_argument("--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument(
         "--grid",
         type=int,
@@ -62,10 +69,7 @@ def register(subparsers) -> None:
         metavar="N",
         help=f"photos in the comparison grid, 0 for none (default {DEFAULT_GRID})",
     )
-    parser.add_argument("--device", default="auto", help="auto | cpu | edgetpu (default auto)")
-    parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="CPU threads (default: all)"
-    )
+    add_runtime_options(parser, model=False, saturation=False)
     parser.add_argument(
         "--limit",
         type=int,
@@ -90,8 +94,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], list[
         raise UsageError(f"--grid must be 0 or more, got {args.grid}")
     if args.limit is not None and args.limit <= 0:
         raise UsageError(f"--limit must be positive, got {args.limit}")
-    if args.threads is not None and args.threads <= 0:
-        raise UsageError(f"--threads must be positive, got {args.threads}")
+    check_threads(args.threads)
     model_paths: list[Path | None] = []
     for model in args.model or [None]:
         if model is None:
@@ -101,7 +104,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], list[
         if not path.is_file():
             raise UsageError(f"model file not found: {path}")
         model_paths.append(path)
-    return model_paths, data_dirs, Path(args.out).expanduser()
+    return model_paths, data_dirs, Path(args.output).expanduser()
 
 
 def load_candidates(model_paths: list[Path | None], device: str, threads: int | None):
