@@ -418,7 +418,7 @@ EOF
     # loading the delegate alone proves nothing.
     plugged=""
     for id in "${CORAL_USB_IDS[@]}"; do lsusb -d "$id" >/dev/null 2>&1 && plugged=$id; done
-    PROBE=("$VENV/bin/python" -m edgecolor.device.probe_edgetpu)
+    PROBE=("$VENV/bin/python" -m edgecolor.device.runtime.probe_edgetpu)
     if (( DRY_RUN )); then printf '  + %s\n' "${PROBE[*]}"
     elif [[ -z $plugged ]]; then
         note "no Coral USB Accelerator plugged in: the Edge TPU is not tried now."

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.device.options import RuntimeOptions, add_runtime_options
+from edgecolor.device.runtime.options import RuntimeOptions, add_runtime_options
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from edgecolor.photos import UnreadableFile
 
@@ -130,7 +130,7 @@ def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
 
     The same loop and frame path as ``edgecolor live --source CLIP --record OUTPUT
     --side-by-side``: a capture thread decodes frames while the main thread colorizes them
-    with a :class:`~edgecolor.device.frames.FrameColorizer` around ``colorizer`` (the 4:2:0
+    with a :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` around ``colorizer`` (the 4:2:0
     join, the live colour smoothing); a file that nobody watches is not
     paced, so the fps is what the live path sustains. The recording has every frame at the
     clip's rate.
@@ -139,9 +139,9 @@ def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
         {"frames", "seconds", "fps", "first_frame_seconds", "dropped",
         "median_ms": {stage: ms}, "output"}.
     """
-    from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import LiveLoop, SourceUnavailable
-    from edgecolor.device.video import VideoFileSink, VideoFileSource
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.frames.loop import LiveLoop, SourceUnavailable
+    from edgecolor.device.frames.video_io import VideoFileSink, VideoFileSource
 
     sink = VideoFileSink(output, side_by_side=True)
     try:  # the loop opens and closes the source, starts and stops the sink
@@ -165,7 +165,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """``edgecolor demo``: see the module docstring. Returns the exit code."""
     from edgecolor import __version__
     from edgecolor.device import Colorizer
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
     from edgecolor.evaluation.photos import save_image, write_json
 
     options = RuntimeOptions.from_args(args)  # UsageError names the missing bundled model

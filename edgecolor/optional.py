@@ -11,7 +11,7 @@ naming the install line (for code without one). What is optional, and what it gi
   No fallback: a video needs PyAV.
 * ``simplejpeg`` (``'.[camera]'``): JPEG straight from Y'CbCr planes for the web preview;
   without it the preview converts to RGB first (OpenCV or Pillow).
-* the Edge TPU delegate: :mod:`edgecolor.device.backends` (it is a shared library, loaded
+* the Edge TPU delegate: :mod:`edgecolor.device.runtime.backends` (it is a shared library, loaded
   by the interpreter, and probed in a child process).
 
 Nothing here imports a library until asked.

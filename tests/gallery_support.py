@@ -15,11 +15,11 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from edgecolor.device import batch
+from edgecolor.device.files import batch
+from edgecolor.device.files.scan import Watcher
 from edgecolor.device.gallery.catalogue import Catalogue
 from edgecolor.device.gallery.server import GalleryServer
-from edgecolor.device.options import RuntimeOptions
-from edgecolor.device.scan import Watcher
+from edgecolor.device.runtime.options import RuntimeOptions
 
 
 def gray_photo(seed: int = 0, size: tuple[int, int] = (160, 120)) -> Image.Image:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecolor.device import backends, model
+from edgecolor.device.runtime import backends, model
 from edgecolor.errors import MissingDependencyError, UsageError
 
 
@@ -27,7 +27,7 @@ def test_cpu_backend_uses_litert_with_the_requested_threads(tiny_model):
 
 
 def test_auto_without_edgetpu_model_uses_cpu_and_logs_it(tiny_model, caplog):
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(tiny_model, device="auto")
     assert loaded.device == "cpu"
     assert "back-end: litert cpu" in caplog.text
@@ -102,7 +102,7 @@ def test_auto_picks_the_edgetpu_when_it_loads(tiny_model, tmp_path, monkeypatch,
         "probe_edgetpu",
         lambda path, *args: probed.append(path) or backends.EdgeTpuProbe(True),
     )
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(tiny_model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "edgetpu" and loaded.model_path == compiled
     assert runtime.delegates == [("libedgetpu.so.1", {})]
@@ -163,7 +163,7 @@ def test_a_libedgetpu_crashing_in_the_interpreter_falls_back_to_the_cpu_once_pro
     monkeypatch.setenv("FAKE_EDGETPU", "crash-in-interpreter")
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "cpu" and loaded.model_path == model  # and this process lives
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
@@ -207,7 +207,7 @@ def test_a_working_delegate_is_used_and_a_missing_tpu_falls_back_with_one_warnin
     monkeypatch.setenv("FAKE_EDGETPU", "absent")
     other = model.with_name("other_edgetpu.tflite")  # another file: not in the disk cache
     shutil.copy(compiled, other)
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=other)
     assert loaded.device == "cpu"
     warnings = [
@@ -277,7 +277,7 @@ def test_an_unplugged_coral_starts_no_probe_child(
     monkeypatch.setenv("FAKE_EDGETPU", "ok")  # the library would work, were a TPU there
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "cpu"
     assert _creations(fake_edgetpu_here) == 0  # no child, no delegate
@@ -312,7 +312,7 @@ def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
         "FAKE_EDGETPU_LOG": str(log),
         backends.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
+            filter(None, [str(Path(backends.__file__).parents[3]), os.environ.get("PYTHONPATH")])
         ),
     }
     command = [sys.executable, "-m", "edgecolor.cli", "colorize", str(photo), "--model", str(model)]
@@ -342,7 +342,7 @@ def test_tf_lite_fallback_runs_a_model(tiny_model, monkeypatch):
         "tflite_runtime.interpreter",
     ):
         monkeypatch.setitem(sys.modules, module, None)
-    from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.runtime.colorizer import Colorizer
 
     colorizer = Colorizer(tiny_model, device="cpu", threads=1)
     assert colorizer.backend_name.startswith("tf.lite cpu")
@@ -415,7 +415,7 @@ def test_unknown_schema_missing_file_and_bad_json_are_refused(tiny_model, tmp_pa
 
 
 def test_metadata_that_describes_another_model_is_refused(tiny_model, tmp_path):
-    from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.runtime.colorizer import Colorizer
 
     def other_shape(metadata):
         metadata["input"]["shape"] = [1, 64, 64, 1]
@@ -447,7 +447,7 @@ def test_missing_bundled_model_says_pass_model(monkeypatch, tmp_path):
 def test_the_installers_probe_says_what_to_install(
     tiny_model, tmp_path, fake_libedgetpu, behaviour, exit_status, expected
 ):
-    """device/install.sh runs `python -m edgecolor.device.probe_edgetpu` after --coral."""
+    """device/install.sh runs `python -m edgecolor.device.runtime.probe_edgetpu` after --coral."""
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     environment = {
         **os.environ,
@@ -455,14 +455,14 @@ def test_the_installers_probe_says_what_to_install(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "FAKE_EDGETPU": behaviour,
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
+            filter(None, [str(Path(backends.__file__).parents[3]), os.environ.get("PYTHONPATH")])
         ),
     }
     finished = subprocess.run(
         [
             sys.executable,
             "-m",
-            "edgecolor.device.probe_edgetpu",
+            "edgecolor.device.runtime.probe_edgetpu",
             "--model",
             str(model.with_name("tiny_edgetpu.tflite")),
         ],

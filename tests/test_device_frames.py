@@ -9,11 +9,16 @@ from skimage import data
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from edgecolor.device import Colorizer
-from edgecolor.device.colorizer import PreparedImage
-from edgecolor.device.frames import ColourSmoother, FrameColorizer, PreparedFrame, frame_model_gray
-from edgecolor.device.join_tables import AB_LIMIT, AB_TABLE_STEP, JoinTables
-from edgecolor.device.web import encode_jpeg
-from edgecolor.device.yuv import Yuv420Picture
+from edgecolor.device.frames.frame_colorizer import (
+    ColourSmoother,
+    FrameColorizer,
+    PreparedFrame,
+    frame_model_gray,
+)
+from edgecolor.device.frames.preview import encode_jpeg
+from edgecolor.device.frames.yuv import Yuv420Picture
+from edgecolor.device.runtime.colorizer import PreparedImage
+from edgecolor.device.runtime.join_tables import AB_LIMIT, AB_TABLE_STEP, JoinTables
 from edgecolor.errors import UsageError
 
 cv2 = pytest.importorskip("cv2")
@@ -252,13 +257,15 @@ def test_yuv420_side_by_side_label_and_jpeg():
 
 
 def test_planes_are_encoded_through_rgb_without_simplejpeg(monkeypatch):
-    from edgecolor.device import web
+    from edgecolor.device.frames import preview
 
     for size in ((48, 64), (47, 63)):  # simplejpeg takes odd sizes too
         picture = Yuv420Picture.from_rgb(cv2.resize(data.astronaut(), size[::-1]))
         with_planes = encode_jpeg(picture)
         with monkeypatch.context() as patch:
-            patch.setattr(web.optional, "simplejpeg", lambda: None)  # as if it were not installed
+            patch.setattr(
+                preview.optional, "simplejpeg", lambda: None
+            )  # as if it were not installed
             through_rgb = encode_jpeg(picture)
         assert with_planes != through_rgb  # two encoders...
         decoded = [

@@ -19,12 +19,12 @@ from fake_picamera2 import FakePicamera2
 from videos import read_video
 
 from edgecolor.cli import main
-from edgecolor.device import pixels
-from edgecolor.device.colorizer import Colorizer
-from edgecolor.device.frames import FrameColorizer
-from edgecolor.device.live import LiveLoop, SourceLost
-from edgecolor.device.sinks import NullSink, Sink
-from edgecolor.device.sources import Frame, Picamera2Source, parse_source
+from edgecolor.device.frames.frame_colorizer import FrameColorizer
+from edgecolor.device.frames.loop import LiveLoop, SourceLost
+from edgecolor.device.frames.sinks import NullSink, Sink
+from edgecolor.device.frames.sources import Frame, Picamera2Source, parse_source
+from edgecolor.device.runtime import pixels
+from edgecolor.device.runtime.colorizer import Colorizer
 
 cv2 = pytest.importorskip("cv2")
 
@@ -524,7 +524,7 @@ class RecordingVideoCapture:
 def test_usb_n_is_the_nth_uvc_webcam_opened_with_v4l2(
     pi5_with_camera_module_and_webcam, monkeypatch
 ):
-    from edgecolor.device import sources
+    from edgecolor.device.frames import sources
 
     monkeypatch.setattr(sources, "VIDEO4LINUX", pi5_with_camera_module_and_webcam)
     assert [str(path) for path, _ in sources.uvc_cameras()] == ["/dev/video36", "/dev/video38"]

@@ -20,11 +20,12 @@ from gallery_support import get_json, wait_until  # tests/ is on sys.path (pytes
 from PIL import Image
 from test_device_live import make_video  # tests/ is on sys.path (pytest rootdir import)
 
-from edgecolor.device.colorizer import Colorizer
-from edgecolor.device.frames import FrameColorizer
-from edgecolor.device.live import LiveLoop
-from edgecolor.device.sources import parse_source
-from edgecolor.device.web import BOUNDARY, PreviewServer, is_loopback, lan_address, parse_bind
+from edgecolor.device.frames.frame_colorizer import FrameColorizer
+from edgecolor.device.frames.loop import LiveLoop
+from edgecolor.device.frames.preview import BOUNDARY, PreviewServer
+from edgecolor.device.frames.sources import parse_source
+from edgecolor.device.runtime.colorizer import Colorizer
+from edgecolor.device.web import is_loopback, lan_address, parse_bind
 from edgecolor.errors import UsageError
 
 
@@ -134,7 +135,7 @@ def test_head_and_malformed_requests_get_proper_answers():
 
 def test_connections_are_capped_and_half_sent_requests_time_out(monkeypatch):
     """Issue 17 item 11: 300 half-sent requests held 300 threads, for ever."""
-    from edgecolor.device import web
+    from edgecolor.device.frames import preview as web
 
     monkeypatch.setattr(web, "SOCKET_TIMEOUT", 1.5, raising=False)
     server = PreviewServer("127.0.0.1", 0)
@@ -166,9 +167,9 @@ def test_connections_are_capped_and_half_sent_requests_time_out(monkeypatch):
 def test_a_watcher_that_stops_reading_is_dropped_and_frames_are_no_longer_encoded(monkeypatch):
     """Issue 17 item 11: a browser that stopped reading stayed counted, so every frame was
     still encoded for nobody."""
-    from edgecolor.device import web
-    from edgecolor.device.sinks import FramePictures
-    from edgecolor.device.yuv import Yuv420Picture
+    from edgecolor.device.frames import preview as web
+    from edgecolor.device.frames.sinks import FramePictures
+    from edgecolor.device.frames.yuv import Yuv420Picture
 
     monkeypatch.setattr(web, "STREAM_SEND_TIMEOUT", 1.0, raising=False)
     monkeypatch.setattr(web, "STREAM_SEND_BUFFER", 16 * 1024, raising=False)
@@ -225,7 +226,7 @@ def _run_until(loop: LiveLoop, stop: threading.Event) -> None:
 
     def process(*args):
         if stop.is_set():
-            from edgecolor.device.sinks import StopRequested
+            from edgecolor.device.frames.sinks import StopRequested
 
             raise StopRequested("test finished")
         original(*args)

@@ -339,7 +339,7 @@ def test_real_compiler_maps_the_tiny_model_fully(tiny_model, tmp_path):
 
 
 def test_metadata_writer_refuses_an_incomplete_dict_and_writes_atomically(tmp_path, tiny_model):
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
     from edgecolor.export.metadata import write_metadata
 
     metadata = load_metadata(tiny_model)
@@ -360,7 +360,7 @@ def test_metadata_writer_refuses_an_incomplete_dict_and_writes_atomically(tmp_pa
 def test_writer_and_reader_share_one_model_file_contract():
     """export writes and the device reads the schema defined once in edgecolor.model_file."""
     from edgecolor import model_file
-    from edgecolor.device import model as reader
+    from edgecolor.device.runtime import model as reader
     from edgecolor.export import metadata as writer
 
     assert writer.SCHEMA is reader.SCHEMA is model_file.SCHEMA

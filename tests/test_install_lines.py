@@ -115,7 +115,7 @@ def test_install_sh_installs_the_checkout_it_is_in_by_default():
 
 def test_the_installer_fetches_the_libedgetpu_rebuild_the_runtime_names():
     """A Coral crash tells the user to install one .deb; install.sh must fetch that same one."""
-    from edgecolor.device import backends
+    from edgecolor.device.runtime import backends
 
     script = (CHECKOUT / "device" / "install.sh").read_text()
     urls = re.findall(r'^LIBEDGETPU_REBUILD_URL="([^"]+)"', script, re.MULTILINE)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gallery_support import drop_scan  # tests/ is on sys.path (pytest rootdir import)
 
-from edgecolor.device import batch
-from edgecolor.device.options import RuntimeOptions
-from edgecolor.device.scan import ScanEvent, Watcher
+from edgecolor.device.files import batch
+from edgecolor.device.files.scan import ScanEvent, Watcher
+from edgecolor.device.runtime.options import RuntimeOptions
 
 
 class FakeClock:
@@ -93,7 +93,7 @@ def test_a_failing_listener_never_stops_the_colorizing(tmp_path, tiny_model, cap
 
 
 class _ScannerThatIsOff:
-    """Stands in for :class:`edgecolor.device.scan.Scanner` while the scanner is off, then on."""
+    """Stands in for :class:`edgecolor.device.files.scan.Scanner` while the scanner is off, then on."""
 
     def __init__(self, problems):
         self.problems = list(problems)

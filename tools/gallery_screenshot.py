@@ -33,8 +33,8 @@ ALL_LOADED = (
 
 def colorize_demo(folder: Path) -> tuple[Path, Path, int]:
     """The demo photos as "scans" in folder/scans, colorized into folder/colorized."""
-    from edgecolor.device import batch
-    from edgecolor.device.model import resolve_model_path
+    from edgecolor.device.files import batch
+    from edgecolor.device.runtime.model import resolve_model_path
 
     demo = REPO / "edgecolor" / "assets" / "demo"
     scans, colorized = folder / "scans", folder / "colorized"

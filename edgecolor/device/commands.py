@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgecolor.device.options import RuntimeOptions, add_runtime_options
+from edgecolor.device.runtime.options import RuntimeOptions, add_runtime_options
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from edgecolor.signals import stop_on_sigterm
 
@@ -228,7 +228,7 @@ def register(subparsers) -> None:
 def run_colorize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgecolor.device import batch
+    from edgecolor.device.files import batch
 
     options = RuntimeOptions.from_args(args)  # fail now (exit 2), not after reading files
     out_dir = Path(args.output)
@@ -248,8 +248,8 @@ def run_colorize(args: argparse.Namespace) -> int:
 def run_scan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgecolor.device import batch
-    from edgecolor.device.scan import Scanner, Watcher
+    from edgecolor.device.files import batch
+    from edgecolor.device.files.scan import Scanner, Watcher
 
     options = RuntimeOptions.from_args(args)
     if args.settle < 0 or args.interval <= 0:
@@ -336,12 +336,12 @@ def _scanimage_prompts(args: argparse.Namespace) -> bool:
 def run_live(args: argparse.Namespace) -> int:
     import logging
 
-    from edgecolor.device.colorizer import Colorizer
-    from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import LiveLoop, SourceLost, SourceUnavailable
-    from edgecolor.device.sinks import NullSink, WindowSink
-    from edgecolor.device.sources import parse_source
-    from edgecolor.device.video import VideoFileSink
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.frames.loop import LiveLoop, SourceLost, SourceUnavailable
+    from edgecolor.device.frames.sinks import NullSink, WindowSink
+    from edgecolor.device.frames.sources import parse_source
+    from edgecolor.device.frames.video_io import VideoFileSink
+    from edgecolor.device.runtime.colorizer import Colorizer
 
     options = RuntimeOptions.from_args(args)
     if args.frames is not None and args.frames < 1:
@@ -370,7 +370,7 @@ def run_live(args: argparse.Namespace) -> int:
     if args.display:
         sinks.append(WindowSink(side_by_side=args.side_by_side))
     if bind:
-        from edgecolor.device.web import PreviewServer
+        from edgecolor.device.frames.preview import PreviewServer
 
         preview = PreviewServer(
             *bind, source_name=source.name, model_name=colorizer.model_path.name
@@ -397,7 +397,7 @@ def run_live(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     stages = ", ".join(f"{stage} {result.median_ms(stage):.1f}" for stage in result.stage_seconds)
-    logging.getLogger("edgecolor.device.live").info(
+    logging.getLogger("edgecolor.device.frames.loop").info(
         "%d frames in %.1f s (%.1f fps), %d dropped; median ms: %s",
         result.frames,
         result.seconds,
@@ -412,7 +412,7 @@ def run_bench(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from edgecolor.device.benchmark import report, run_benchmark
+    from edgecolor.device.frames.benchmark import report, run_benchmark
     from edgecolor.files import atomic_write_text
 
     if args.frames < 1:

@@ -13,7 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from edgecolor.device.options import add_runtime_options, check_threads
+from edgecolor.device.runtime.options import add_runtime_options, check_threads
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], list[
 def load_candidates(model_paths: list[Path | None], device: str, threads: int | None):
     """One ``Candidate`` per model file, each with a device-runtime Colorizer loaded."""
     from edgecolor.device import Colorizer
-    from edgecolor.device.model import load_metadata, resolve_model_path
+    from edgecolor.device.runtime.model import load_metadata, resolve_model_path
     from edgecolor.evaluation.evaluate import Candidate, unique_labels
 
     resolved = [resolve_model_path(path) for path in model_paths]

@@ -176,7 +176,7 @@ def representative_L(photos: list[np.ndarray], image_size: int) -> list[np.ndarr
         float32 (S, S) arrays in [-1, 1].
     """
     from edgecolor.color import L_OFFSET, L_SCALE
-    from edgecolor.device.pixels import model_luminance
+    from edgecolor.device.runtime.pixels import model_luminance
 
     return [
         (model_luminance(photo, image_size, image_size) / L_SCALE - L_OFFSET).astype(np.float32)

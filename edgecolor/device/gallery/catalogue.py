@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgecolor.device import batch
+from edgecolor.device.files import batch
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class Catalogue:
         self.changed.notify_all()
 
     def on_scan_event(self, event: Any) -> None:
-        """The scan watcher's listener (:class:`edgecolor.device.scan.ScanEvent`); returns at once."""
+        """The scan watcher's listener (:class:`edgecolor.device.files.scan.ScanEvent`); returns at once."""
         with self.changed:
             if event.kind == "idle" and event.queued == self._queued:
                 return  # nothing new for the page (a pass over an unchanged folder)

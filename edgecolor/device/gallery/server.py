@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 
-from edgecolor.device.batch import BOOKKEEPING_DIR
+from edgecolor.device.files.batch import BOOKKEEPING_DIR
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue, Entry, is_viewable
 from edgecolor.device.web import DEFAULT_HOST, BackgroundServer

@@ -3,7 +3,7 @@
 JPEG (JFIF) and the Pi camera's sYCC streams hold pictures this way: luma Y' at full
 resolution, chroma Cb and Cr at half resolution in each direction, all three full range
 (0..255, BT.601 matrix). The frame path joins the model's colour straight into these planes
-(:class:`~edgecolor.device.frames.FrameColorizer`), the live loop composes the preview in them and
+(:class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer`), the live loop composes the preview in them and
 JPEG-encodes them without any colour conversion (``simplejpeg``, which picamera2 uses
 too); RGB is made only for the sinks that need it (a recording, a window).
 

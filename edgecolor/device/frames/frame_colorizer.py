@@ -9,7 +9,7 @@ one :class:`FrameColorizer`::
     -> Yuv420Picture(y = the frame itself, cb, cr)
 
 The lores input is picamera2's small stream (its Y plane, see
-:class:`~edgecolor.device.sources.Picamera2Source`): when given, the model sees it instead
+:class:`~edgecolor.device.frames.sources.Picamera2Source`): when given, the model sees it instead
 of a shrunk copy of the frame. The lookup tables and the model's first call are made by
 :meth:`FrameColorizer.warm_up` (explicitly, or before the first frame), so every frame,
 the first included, takes the same path: the output depends on the frames alone, never
@@ -18,7 +18,7 @@ on timing.
 Example::
 
     from edgecolor.device import Colorizer
-    from edgecolor.device.frames import FrameColorizer
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
 
     frames = FrameColorizer(Colorizer(device="cpu"))
     frames.warm_up()
@@ -35,10 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecolor.device import pixels
-from edgecolor.device.colorizer import Colorizer, PreparedImage
-from edgecolor.device.join_tables import AB_LIMIT, AB_TABLE_STEP
-from edgecolor.device.yuv import FRAMES_NEED, Yuv420Picture
+from edgecolor.device.frames.yuv import FRAMES_NEED, Yuv420Picture
+from edgecolor.device.runtime import pixels
+from edgecolor.device.runtime.colorizer import Colorizer, PreparedImage
+from edgecolor.device.runtime.join_tables import AB_LIMIT, AB_TABLE_STEP
 from edgecolor.errors import UsageError
 from edgecolor.optional import require_cv2
 
@@ -132,7 +132,7 @@ class PreparedFrame:
 class FrameColorizer:
     """Colorize video frames: the live path, end to end (see the module docstring).
 
-    Frames of even size up to 4 megapixels (:data:`~edgecolor.device.pixels.WHOLE_FRAME_PIXELS`)
+    Frames of even size up to 4 megapixels (:data:`~edgecolor.device.runtime.pixels.WHOLE_FRAME_PIXELS`)
     take the fast path: shrunk by box halvings and joined as
     Y'CbCr 4:2:0 planes that keep the frame's own luma, about 7x faster than the exact join
     and within about 1 CIEDE2000 of it (docs/architecture.md). Other frames (odd sizes, larger
@@ -254,7 +254,7 @@ class FrameColorizer:
         little lighter: on video frames and photos |L out - L in| is about 0.3 on average
         (about 1.3 at the 99th percentile; 0.07 for the exact join) and CIEDE2000 from the
         exact join about 1.1 (bench/bench_device.py, section 1b). Photos always get the
-        exact join (:class:`~edgecolor.device.colorizer.Colorizer`).
+        exact join (:class:`~edgecolor.device.runtime.colorizer.Colorizer`).
 
         Args:
             gray: uint8 (H, W), H and W even: the frame at full resolution.

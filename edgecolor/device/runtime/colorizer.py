@@ -14,7 +14,7 @@ Example::
     colour = colorizer.colorize(gray_uint8_array)  # (H, W) uint8 -> (H, W, 3) uint8
 
 This is the exact photo path (colorize, scan, eval, export verification). Video frames go
-through :class:`~edgecolor.device.frames.FrameColorizer`, which wraps a Colorizer: a
+through :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer`, which wraps a Colorizer: a
 faster shrink and a join into Y'CbCr 4:2:0 planes; see docs/architecture.md for what it trades.
 
 A Colorizer holds one interpreter and is not thread-safe: use one per thread.
@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 
 from edgecolor import color
-from edgecolor.device import backends, pixels
-from edgecolor.device.join_tables import AB_LIMIT, JoinTables, join_gray_uint8
-from edgecolor.device.model import (
+from edgecolor.device.runtime import backends, pixels
+from edgecolor.device.runtime.join_tables import AB_LIMIT, JoinTables, join_gray_uint8
+from edgecolor.device.runtime.model import (
     check_interpreter,
     edgetpu_model_path,
     load_metadata,
     resolve_model_path,
 )
-from edgecolor.device.options import RuntimeOptions, check_saturation
+from edgecolor.device.runtime.options import RuntimeOptions, check_saturation
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class Colorizer:
         saturation: factor on the predicted colour (1 = as predicted, 0 = gray).
 
     The join is exact for every image: the output's Lab L equals the input's. 8-bit gray
-    images join through a lookup table of that exact join (:mod:`~edgecolor.device.join_tables`,
+    images join through a lookup table of that exact join (:mod:`~edgecolor.device.runtime.join_tables`,
     built on the first such image), with the ab rounded to its grid.
     """
 

@@ -1,7 +1,7 @@
-"""Does the Edge TPU work here? ``python -m edgecolor.device.probe_edgetpu [--model FILE]``.
+"""Does the Edge TPU work here? ``python -m edgecolor.device.runtime.probe_edgetpu [--model FILE]``.
 
 device/install.sh runs this after installing the Coral runtime. It is the same check
-``--device auto`` makes before using the TPU (:func:`edgecolor.device.backends.probe_edgetpu`):
+``--device auto`` makes before using the TPU (:func:`edgecolor.device.runtime.backends.probe_edgetpu`):
 in a child process, build a LiteRT interpreter with the Edge TPU delegate, allocate its
 tensors and invoke it once; a libedgetpu that crashes takes only the child down.
 
@@ -18,8 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgecolor.device import backends
-from edgecolor.device.model import default_model_path, edgetpu_model_path, load_metadata
+from edgecolor.device.runtime import backends
+from edgecolor.device.runtime.model import default_model_path, edgetpu_model_path, load_metadata
 from edgecolor.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -39,7 +39,7 @@ def default_probe_model() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m edgecolor.device.probe_edgetpu",
+        prog="python -m edgecolor.device.runtime.probe_edgetpu",
         description="Build, allocate and run an Edge TPU interpreter once, in a child process.",
     )
     parser.add_argument("--model", metavar="FILE", help="a .tflite model (default: bundled)")

@@ -2,7 +2,7 @@
 
 Every command that runs a model (colorize, scan, live, bench, demo, eval) declares them with
 :func:`add_runtime_options` and turns them into one :class:`RuntimeOptions`, checked once,
-which :class:`~edgecolor.device.colorizer.Colorizer` takes (``Colorizer.from_options``).
+which :class:`~edgecolor.device.runtime.colorizer.Colorizer` takes (``Colorizer.from_options``).
 Light: importing this loads no runtime.
 """
 
@@ -62,7 +62,7 @@ class RuntimeOptions:
     def from_args(cls, args: argparse.Namespace) -> RuntimeOptions:
         """The options of a parsed command line, the model file found now (exit 2 early,
         not after reading inputs)."""
-        from edgecolor.device.model import resolve_model_path
+        from edgecolor.device.runtime.model import resolve_model_path
 
         options = cls(None, args.device, args.threads, getattr(args, "saturation", 1.0))
         return cls(

@@ -7,7 +7,7 @@ an ab grid and then looked up:
 
 * the RGB table (:meth:`JoinTables.rgb`): the photo path's join of 8-bit gray images;
 * the chroma table (:meth:`JoinTables.chroma`): the same colours as JFIF Cb, Cr, for the
-  frame path's join into Y'CbCr 4:2:0 planes (:mod:`edgecolor.device.frames`).
+  frame path's join into Y'CbCr 4:2:0 planes (:mod:`edgecolor.device.frames.frame_colorizer`).
 
 The tables are the state of a :class:`JoinTables` object, built when first asked for (a few
 tenths of a second) or up front by :meth:`JoinTables.warm_up`; nothing is global and nothing
@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgecolor import color, optional
-from edgecolor.device.pixels import from_unit, gray_luminance_table
-from edgecolor.device.yuv import RGB_TO_YCBCR
+from edgecolor.device.frames.yuv import RGB_TO_YCBCR
+from edgecolor.device.runtime.pixels import from_unit, gray_luminance_table
 
 # sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1): the
 # tables' ab grid covers [-AB_LIMIT, AB_LIMIT] in steps of AB_TABLE_STEP.

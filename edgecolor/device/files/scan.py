@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecolor import photos
-from edgecolor.device import batch
+from edgecolor.device.files import batch
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecolor.device.yuv import Yuv420Picture
+from edgecolor.device.frames.yuv import Yuv420Picture
 from edgecolor.errors import UsageError
 from edgecolor.optional import require_cv2
 
@@ -55,7 +55,7 @@ class FramePictures:
     Args:
         gray: uint8 (H, W), the frame as it came.
         colour: the frame colorized, (H, W) planes.
-        timestamp: the frame's time in seconds (see :class:`~edgecolor.device.sources.Frame`).
+        timestamp: the frame's time in seconds (see :class:`~edgecolor.device.frames.sources.Frame`).
         fps: the loop's frame rate so far (0 before it is known).
         label: text a sink may have drawn into the top-left corner (the fps), or None.
     """

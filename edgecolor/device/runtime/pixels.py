@@ -3,8 +3,8 @@
 Everything works on row bands, so a 36-megapixel scan never needs more than a few
 full-size float planes at once. numpy only; OpenCV is used for the downscale when it is
 installed (it is faster), Pillow otherwise. The Lab maths is :mod:`edgecolor.color`'s; the
-join's lookup tables are in :mod:`edgecolor.device.join_tables`, the frame path's shrink in
-:mod:`edgecolor.device.frames`.
+join's lookup tables are in :mod:`edgecolor.device.runtime.join_tables`, the frame path's shrink in
+:mod:`edgecolor.device.frames.frame_colorizer`.
 
 Value conventions: RGB float32 in [0, 1] (sRGB-encoded), Lab L in [0, 100], ab in about
 [-110, 110] (see ``edgecolor.color``).

@@ -1,8 +1,8 @@
 """The live loop: source -> frame colorizer -> sinks.
 
 A capture thread feeds frames; the main thread colorizes each one with a
-:class:`~edgecolor.device.frames.FrameColorizer` and hands the result to every sink
-(:class:`~edgecolor.device.sinks.Sink`: a recording, a window, the web preview, ...).
+:class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` and hands the result to every sink
+(:class:`~edgecolor.device.frames.sinks.Sink`: a recording, a window, the web preview, ...).
 
 Capture and inference run in separate threads, so reading the camera or decoding the file
 overlaps the model. What the capture thread hands over depends on the source:
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecolor.device.frames import FRAME_STAGES, FrameColorizer
-from edgecolor.device.sinks import FramePictures, Sink, StopRequested, StreamInfo
-from edgecolor.device.sources import Frame, FrameSource
+from edgecolor.device.frames.frame_colorizer import FRAME_STAGES, FrameColorizer
+from edgecolor.device.frames.sinks import FramePictures, Sink, StopRequested, StreamInfo
+from edgecolor.device.frames.sources import Frame, FrameSource
 from edgecolor.errors import EdgecolorError, UsageError
 
 logger = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ import numpy as np
 
 from edgecolor import photos
 from edgecolor.color import colorfulness
-from edgecolor.device import images, video
+from edgecolor.device.files import images, video
 from edgecolor.errors import EdgecolorError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -365,11 +365,13 @@ def process(
         return _kept(job, source_fingerprint, manifest)
     # Outside the per-file handling: a missing model or runtime stops the batch (exit 2).
     colorizer = colorizer_factory()
-    from edgecolor.device.live import SourceLost  # the frame loop: loaded once a file needs it
+    from edgecolor.device.frames.loop import (
+        SourceLost,  # the frame loop: loaded once a file needs it
+    )
 
     try:
         if still is None:
-            from edgecolor.device.frames import FrameColorizer
+            from edgecolor.device.frames.frame_colorizer import FrameColorizer
 
             result = video.colorize_video(
                 job.source, job.output, FrameColorizer(colorizer), frame_progress
@@ -413,7 +415,7 @@ class LazyColorizer:
     """Build the Colorizer on first use, so a re-run with nothing to do loads no model.
 
     Args:
-        options: the command's :class:`~edgecolor.device.options.RuntimeOptions`.
+        options: the command's :class:`~edgecolor.device.runtime.options.RuntimeOptions`.
     """
 
     def __init__(self, options: Any):
@@ -422,7 +424,7 @@ class LazyColorizer:
 
     def __call__(self):
         if self._colorizer is None:
-            from edgecolor.device.colorizer import Colorizer
+            from edgecolor.device.runtime.colorizer import Colorizer
 
             self._colorizer = Colorizer.from_options(self._options)
             logger.debug("model %s on %s", self._colorizer.model_path, self._colorizer.backend_name)

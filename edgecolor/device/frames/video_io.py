@@ -1,14 +1,13 @@
-"""Video files through the one frame loop: a PyAV source, a PyAV recording sink, and
-:func:`colorize_video` (``edgecolor colorize clip.mp4`` and scanned videos).
+"""Video files in and out through PyAV: :class:`VideoFileSource` (every frame, its own
+timestamp) and :class:`VideoFileSink` (a recording).
 
-Every sequence of frames runs through :class:`~edgecolor.device.live.LiveLoop`; a video
-file is just a source that gives every frame in order (:class:`VideoFileSource`), with its
-own timestamps, so ``colorize clip.mp4`` and ``live --source clip.mp4 --record out.mp4``
-give the same frames and colours. :class:`VideoFileSink` writes what the loop colorizes:
-H.264 (libx264, yuv420p, ``+faststart``: every browser plays it) with each frame at its own
-timestamp (variable frame rates survive), and the source's audio copied unchanged (or
-re-encoded to AAC when the container cannot hold its codec). Files are written under a
-temporary name and moved into place when complete.
+A video file is a frame source like a camera, except that it gives every frame in order;
+:class:`VideoFileSink` writes what the loop colorizes: H.264 (libx264, yuv420p,
+``+faststart``: every browser plays it) with each frame at its own timestamp (variable
+frame rates survive) and the source's audio copied unchanged (or re-encoded to AAC when the
+container cannot hold its codec), under a temporary name moved into place when complete.
+``colorize clip.mp4`` (:mod:`edgecolor.device.files.video`) and ``live --source clip.mp4
+--record out.mp4`` run the same loop with these two, so they give the same video.
 
 PyAV (``pip install av``; ``'.[camera]'`` in the checkout) is required for video files.
 """
@@ -18,16 +17,15 @@ from __future__ import annotations
 import glob
 import logging
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgecolor.device.sinks import FramePictures, Sink, StreamInfo
-from edgecolor.device.sources import Frame
+from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
+from edgecolor.device.frames.sources import Frame
 from edgecolor.errors import UsageError
 from edgecolor.files import commit, temporary_beside
 from edgecolor.optional import require_av
@@ -35,11 +33,6 @@ from edgecolor.photos import UnreadableFile
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset(
-    ".mp4 .m4v .mov .mkv .avi .webm .mpg .mpeg .wmv .flv .ts .mts .m2ts .3gp .ogv".split()
-)
-# Containers written as they came (colorize); anything else becomes .mp4.
-KEPT_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .avi .webm".split())
 # Containers a recording may use.
 RECORDING_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
 # x264 quality: visually lossless for the colour a model adds, a fraction of raw size.
@@ -48,24 +41,6 @@ X264_OPTIONS = {"crf": "18", "preset": "veryfast"}
 AUDIO_FALLBACK_CODECS = ("aac", "libopus", "libvorbis")
 # The clock of a live recording (cameras have no time base of their own): 90 kHz, as MPEG.
 LIVE_TIME_BASE = Fraction(1, 90000)
-
-
-@dataclass
-class VideoResult:
-    """What :func:`colorize_video` wrote."""
-
-    frames: int
-    fps: float
-    audio: bool
-    notes: list[str] = field(default_factory=list)
-
-
-def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def output_suffix(source: Path) -> str:
-    return source.suffix if source.suffix.lower() in KEPT_SUFFIXES else ".mp4"
 
 
 class VideoFileSource:
@@ -385,43 +360,3 @@ class VideoFileSink(Sink):
             self._next_number = max(taken, default=0) + 1
         number, self._next_number = self._next_number, self._next_number + 1
         return self.path.with_name(f"{stem}-{number:04d}{suffix}")
-
-
-class _Progress(Sink):
-    def __init__(self, callback: Callable[[int], None]):
-        self.callback = callback
-
-    def output(self, pictures: FramePictures) -> None:
-        self.callback(1)
-
-
-def colorize_video(
-    source: str | Path,
-    output: str | Path,
-    frame_colorizer: Any,
-    progress: Callable[[int], None] | None = None,
-) -> VideoResult:
-    """Colorize every frame of ``source`` into ``output`` (atomically), audio kept.
-
-    The same loop, frame path and recording as ``edgecolor live --source SOURCE --record
-    OUTPUT``: same frames, same timing, same colours.
-
-    Args:
-        source: a video file.
-        output: the video to write; its suffix picks the container.
-        frame_colorizer: a :class:`~edgecolor.device.frames.FrameColorizer` (fresh: its
-            colour smoothing carries over from frame to frame).
-        progress: called with 1 after each frame.
-    Raises:
-        UnreadableFile: not a video, no video stream, or no frame could be decoded.
-        MissingDependencyError: PyAV is not installed.
-    """
-    from edgecolor.device.live import LiveLoop
-
-    reader = VideoFileSource(source)
-    sink = VideoFileSink(output)
-    sinks = [sink] + ([_Progress(progress)] if progress else [])
-    result = LiveLoop(reader, frame_colorizer, sinks).run()
-    if not result.frames:
-        raise UnreadableFile("no video frame could be decoded")
-    return VideoResult(result.frames, reader.fps or 25.0, sink.audio, reader.notes + sink.notes)

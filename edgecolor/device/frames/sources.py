@@ -10,7 +10,7 @@ never at module load:
   is no colour conversion at all.
 * :class:`OpenCVSource`: ``cv2.VideoCapture`` for USB webcams (``usb:N``, ``/dev/videoN``,
   ``/dev/v4l/by-id/...``) and network streams (``rtsp://``, ``http://``).
-* :class:`~edgecolor.device.video.VideoFileSource`: video files, decoded by PyAV (every
+* :class:`~edgecolor.device.frames.video_io.VideoFileSource`: video files, decoded by PyAV (every
   frame, its own timestamp, the audio for a recording).
 
 ``usb:N`` is the N-th USB (UVC) webcam found in ``/sys/class/video4linux``, not
@@ -162,7 +162,7 @@ def parse_source(spec: str) -> FrameSource:
             "(use picamera2, usb:N, /dev/videoN, a URL or a video file)"
         )
     from edgecolor import optional
-    from edgecolor.device.video import VideoFileSource
+    from edgecolor.device.frames.video_io import VideoFileSource
 
     optional.preload("av")  # while the caller loads the model
     return VideoFileSource(path)

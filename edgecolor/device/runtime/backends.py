@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgecolor.device.options import check_device, check_threads
+from edgecolor.device.runtime.options import check_device, check_threads
 from edgecolor.errors import INSTALL_DEVICE, MissingDependencyError, UsageError, one_line
 
 logger = logging.getLogger(__name__)
@@ -396,7 +396,7 @@ def probe_edgetpu(
 def _run_probe_child(
     model_path: Path, label: str, device_name: str | None, timeout: float
 ) -> EdgeTpuProbe:
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[3])
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         [package_root, *filter(None, [environment.get("PYTHONPATH")])]
@@ -404,7 +404,7 @@ def _run_probe_child(
     command = [
         sys.executable,
         "-c",
-        "from edgecolor.device.backends import _probe_child; _probe_child()",
+        "from edgecolor.device.runtime.backends import _probe_child; _probe_child()",
         str(model_path),
         label,
         device_name or "",

@@ -1,7 +1,7 @@
 """``edgecolor bench``: how fast a model runs the live pipeline here, stage by stage, at 640x480.
 
-It runs the live loop itself (:class:`~edgecolor.device.live.LiveLoop`, the frame path of
-``edgecolor live``: a :class:`~edgecolor.device.frames.FrameColorizer` with its colour
+It runs the live loop itself (:class:`~edgecolor.device.frames.loop.LiveLoop`, the frame path of
+``edgecolor live``: a :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` with its colour
 smoothing) on a 640x480 clip, with the web preview's encoding as the sink. The stages are
 the loop's own: capture (decode a frame and make it gray, in the capture thread), prepare
 (shrink to the model's input, L, scale), invoke (quantize, run the model, dequantize), join
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.device.options import RuntimeOptions
-from edgecolor.device.video import VideoFileSource
+from edgecolor.device.frames.video_io import VideoFileSource
+from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import UsageError
 from edgecolor.optional import require_av, require_cv2
 from edgecolor.photos import UnreadableFile
@@ -90,10 +90,10 @@ def run_benchmark(
          after its first frame, "total": [seconds per frame, ...]}.
     """
     require_cv2("OpenCV (for edgecolor bench)")
-    from edgecolor.device.colorizer import Colorizer
-    from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import STAGES, LiveLoop, SourceLost
-    from edgecolor.device.web import JpegEncoder, LatestJpeg
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.frames.loop import STAGES, LiveLoop, SourceLost
+    from edgecolor.device.frames.preview import JpegEncoder, LatestJpeg
+    from edgecolor.device.runtime.colorizer import Colorizer
 
     colorizer = Colorizer.from_options(options)
     with tempfile.TemporaryDirectory() as folder:
