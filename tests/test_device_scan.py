@@ -18,7 +18,8 @@ from skimage import data
 
 from edgecolor.cli import main
 from edgecolor.device.files import batch
-from edgecolor.device.files.scan import Scanner, Watcher
+from edgecolor.device.files.scan import Watcher
+from edgecolor.device.files.scanimage import Scanner
 from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import UsageError
 
@@ -549,7 +550,7 @@ def test_a_repeated_clock_second_never_reuses_an_earlier_scans_name(tmp_path):
     """A Pi without a clock chip restarts from its last saved time: the name moves on."""
     import datetime
 
-    from edgecolor.device.files.scan import unused_scan_name
+    from edgecolor.device.files.scanimage import unused_scan_name
 
     when = datetime.datetime(2026, 11, 30, 12, 0, 5)
     assert unused_scan_name(tmp_path, when) == "scan-20261130-120005"

@@ -93,7 +93,7 @@ def test_a_failing_listener_never_stops_the_colorizing(tmp_path, tiny_model, cap
 
 
 class _ScannerThatIsOff:
-    """Stands in for :class:`edgecolor.device.files.scan.Scanner` while the scanner is off, then on."""
+    """Stands in for :class:`edgecolor.device.files.scanimage.Scanner` while the scanner is off, then on."""
 
     def __init__(self, problems):
         self.problems = list(problems)

@@ -249,7 +249,8 @@ def run_scan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgecolor.device.files import batch
-    from edgecolor.device.files.scan import Scanner, Watcher
+    from edgecolor.device.files.scan import Watcher
+    from edgecolor.device.files.scanimage import Scanner
 
     options = RuntimeOptions.from_args(args)
     if args.settle < 0 or args.interval <= 0:

@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from edgecolor.errors import UsageError
 
@@ -225,3 +225,26 @@ class BackgroundServer:
     def stop_serving(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """What both servers' request handlers share: GET and HEAD go to ``answer(send_body)``
+    (HEAD gets GET's headers), a malformed request gets a plain-text 400 with a status
+    line (not HTTP/0.9's bare body), and requests are logged at debug level only."""
+
+    server_version = "edgecolor"
+    default_request_version = "HTTP/1.0"
+    error_content_type = "text/plain; charset=utf-8"
+    error_message_format = "%(code)d %(message)s\n"
+
+    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
+        logger.debug("%s %s - %s", type(self).__module__, self.address_string(), format % args)
+
+    def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
+        self.answer(send_body=True)
+
+    def do_HEAD(self):  # noqa: N802 - BaseHTTPRequestHandler API
+        self.answer(send_body=False)
+
+    def answer(self, send_body: bool) -> None:
+        raise NotImplementedError

@@ -17,10 +17,7 @@ A batch never loses anything:
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
 import logging
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -33,11 +30,11 @@ import numpy as np
 from edgecolor import photos
 from edgecolor.color import colorfulness
 from edgecolor.device.files import images, video
+from edgecolor.device.files.manifest import BOOKKEEPING_DIR, Manifest
 from edgecolor.errors import EdgecolorError, UsageError
 
 logger = logging.getLogger(__name__)
 
-BOOKKEEPING_DIR = ".edgecolor"
 KEPT_REASON = "already in colour"
 
 # A toned black-and-white print (sepia, selenium, cyanotype), or one scanned in colour mode,
@@ -202,63 +199,6 @@ def _mark_conflicts(jobs: list[Job]) -> list[Job]:
 def fingerprint(path: Path) -> dict[str, int]:
     status = path.stat()
     return {"size": status.st_size, "mtime_ns": status.st_mtime_ns}
-
-
-class Manifest:
-    """``OUT_DIR/.edgecolor/manifest.jsonl``: one JSON line per finished output, append-only.
-
-    Appending a line (flushed and fsync'ed) is atomic enough for a crash: at worst the last,
-    unterminated line is lost and that file is redone. Later lines win.
-    """
-
-    def __init__(self, out_dir: Path):
-        self.directory = Path(out_dir) / BOOKKEEPING_DIR
-        self.path = self.directory / "manifest.jsonl"
-        self.log_path = self.directory / "log.txt"
-        self.records: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    record = json.loads(line)
-                    self.records[record["output"]] = record
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # a line cut short by a crash
-
-    def _key(self, output: Path) -> str:
-        return str(output.resolve())
-
-    def record_for(self, output: Path) -> dict[str, Any] | None:
-        return self.records.get(self._key(output))
-
-    def sources(self) -> set[str]:
-        """Resolved paths of every source with a finished output."""
-        return {record["source"] for record in self.records.values() if "source" in record}
-
-    def add(self, job: Job, source_fingerprint: dict[str, int], extra: dict[str, Any]) -> None:
-        record = {
-            "output": self._key(job.output),
-            "source": str(job.source.resolve()),
-            **source_fingerprint,
-            "kind": job.kind,
-            "time": _now(),
-            **extra,
-        }
-        self.records[record["output"]] = record
-        self._append(self.path, json.dumps(record) + "\n")
-
-    def log(self, message: str) -> None:
-        self._append(self.log_path, f"{_now()} {message}\n")
-
-    def _append(self, path: Path, text: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------- processing

@@ -24,14 +24,13 @@ import logging
 import socket
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 
 from edgecolor import optional
 from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
 from edgecolor.device.frames.yuv import Yuv420Picture
-from edgecolor.device.web import DEFAULT_HOST, BackgroundServer
+from edgecolor.device.web import DEFAULT_HOST, BackgroundServer, QuietHandler
 
 logger = logging.getLogger(__name__)
 
@@ -219,25 +218,10 @@ class PreviewServer(BackgroundServer):
 
 
 def _handler_class(preview: PreviewServer) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "edgecolor"
+    class Handler(QuietHandler):
         timeout = SOCKET_TIMEOUT  # for reading the request; the stream sets its own
-        # A request line that cannot be parsed still gets a status line (not HTTP/0.9's
-        # bare body), in plain text.
-        default_request_version = "HTTP/1.0"
-        error_content_type = "text/plain; charset=utf-8"
-        error_message_format = "%(code)d %(message)s\n"
 
-        def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
-            logger.debug("web %s - %s", self.address_string(), format % args)
-
-        def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
-            self._answer(send_body=True)
-
-        def do_HEAD(self):  # noqa: N802 - BaseHTTPRequestHandler API
-            self._answer(send_body=False)  # the same headers as GET, no body
-
-        def _answer(self, send_body: bool):
+        def answer(self, send_body: bool):
             path = self.path.split("?", 1)[0]
             if path == "/":
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", preview.page(), send_body)
