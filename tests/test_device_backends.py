@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecolor.device.runtime import backends, model
+from edgecolor.device.runtime import backends, edgetpu, model
 from edgecolor.errors import MissingDependencyError, UsageError
 
 
@@ -60,7 +60,7 @@ def test_edgetpu_requested_without_runtime_names_libedgetpu(tiny_model, tmp_path
     def missing_library(name):
         raise OSError(f"{name}: cannot open shared object file")
 
-    monkeypatch.setattr(backends.ctypes, "CDLL", missing_library)
+    monkeypatch.setattr(edgetpu.ctypes, "CDLL", missing_library)
     with pytest.raises(MissingDependencyError, match="libedgetpu1-std"):
         backends.load_interpreter(tiny_model, device="edgetpu", edgetpu_model_path=compiled)
     # auto falls back to the CPU instead
@@ -94,13 +94,13 @@ def test_auto_picks_the_edgetpu_when_it_loads(tiny_model, tmp_path, monkeypatch,
     shutil.copy(tiny_model, compiled)
     runtime = _FakeRuntime()
     probed = []
-    monkeypatch.setattr(backends, "_cpu_runtime", lambda: (runtime, "litert"))
-    monkeypatch.setattr(backends.ctypes, "CDLL", lambda name: None)
-    monkeypatch.setattr(backends.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(backends, "cpu_runtime", lambda: (runtime, "litert"))
+    monkeypatch.setattr(edgetpu.ctypes, "CDLL", lambda name: None)
+    monkeypatch.setattr(edgetpu.platform, "system", lambda: "Linux")
     monkeypatch.setattr(
-        backends,
+        edgetpu,
         "probe_edgetpu",
-        lambda path, *args: probed.append(path) or backends.EdgeTpuProbe(True),
+        lambda path, *args: probed.append(path) or edgetpu.EdgeTpuProbe(True),
     )
     with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(tiny_model, device="auto", edgetpu_model_path=compiled)
@@ -142,11 +142,11 @@ def fake_edgetpu_here(fake_libedgetpu, tmp_path, monkeypatch):
         "LD_LIBRARY_PATH",
         os.pathsep.join(filter(None, [library_folder, os.environ.get("LD_LIBRARY_PATH")])),
     )
-    monkeypatch.setitem(backends.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
+    monkeypatch.setitem(edgetpu.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     # No Coral is attached here: skip the /dev + USB check so the probe child runs.
-    monkeypatch.setenv(backends.EDGETPU_CHECK_ENV, "0")
+    monkeypatch.setenv(edgetpu.EDGETPU_CHECK_ENV, "0")
     log = tmp_path / "delegate-creations.log"
     monkeypatch.setenv("FAKE_EDGETPU_LOG", str(log))
     return log
@@ -169,15 +169,15 @@ def test_a_libedgetpu_crashing_in_the_interpreter_falls_back_to_the_cpu_once_pro
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "SIGSEGV" in warnings[0].getMessage()
-    assert backends.LIBEDGETPU_REBUILD_DEB in warnings[0].getMessage()
+    assert edgetpu.LIBEDGETPU_REBUILD_DEB in warnings[0].getMessage()
     assert _creations(fake_edgetpu_here) == 1
     # the result is cached: in this process, and on disk for the next one
     with pytest.raises(UsageError, match="SIGSEGV.*feranick"):
         backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
-    assert backends.probe_edgetpu(compiled).crashed
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).crashed
     assert _creations(fake_edgetpu_here) == 1
-    assert backends.probe_cache_path().is_file()
+    assert edgetpu.probe_cache_path().is_file()
 
 
 def test_a_probe_runs_again_when_the_library_changes(
@@ -186,11 +186,11 @@ def test_a_probe_runs_again_when_the_library_changes(
     monkeypatch.setenv("FAKE_EDGETPU", "crash")
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    assert backends.probe_edgetpu(compiled).crashed
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).crashed
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     os.utime(fake_libedgetpu)  # "another libedgetpu installed": its file changed
     monkeypatch.setenv("FAKE_EDGETPU", "ok")
-    assert backends.probe_edgetpu(compiled) == backends.EdgeTpuProbe(True)
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()) == edgetpu.EdgeTpuProbe(True)
     assert _creations(fake_edgetpu_here) == 2
 
 
@@ -203,7 +203,7 @@ def test_a_working_delegate_is_used_and_a_missing_tpu_falls_back_with_one_warnin
     loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "edgetpu" and loaded.model_path == compiled
     loaded.interpreter.invoke()  # the real LiteRT interpreter with the (empty) delegate runs
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     monkeypatch.setenv("FAKE_EDGETPU", "absent")
     other = model.with_name("other_edgetpu.tflite")  # another file: not in the disk cache
     shutil.copy(compiled, other)
@@ -214,10 +214,10 @@ def test_a_working_delegate_is_used_and_a_missing_tpu_falls_back_with_one_warnin
         record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING
     ]
     assert len(warnings) == 1 and "Failed to open any Edge TPU (fake)" in warnings[0]
-    assert not backends.probe_edgetpu(other).ok
+    assert not edgetpu.probe_edgetpu(other, *backends.cpu_runtime()).ok
     assert (
-        backends._read_probe_cache(  # "no TPU" is not kept on disk: plug it in, it is used
-            backends._probe_key(other, *backends._cpu_runtime(), None)
+        edgetpu._read_probe_cache(  # "no TPU" is not kept on disk: plug it in, it is used
+            edgetpu._probe_key(other, *backends.cpu_runtime(), None)
         )
         is None
     )
@@ -254,15 +254,15 @@ def test_a_coral_is_found_on_the_usb_bus_or_as_an_apex_device(
     if platform.system() != "Linux":
         pytest.skip("the /dev + sysfs check is Linux's")
     dev, usb = _fake_sysfs(tmp_path, usb_ids, apex)
-    monkeypatch.setattr(backends, "DEV_DIR", dev)
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV, raising=False)
-    assert backends.edgetpu_attached() is attached
-    monkeypatch.setenv(backends.EDGETPU_CHECK_ENV, "0")
-    assert backends.edgetpu_attached() is None  # "probe and see"
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", tmp_path / "no-sysfs")
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV)
-    assert backends.edgetpu_attached() is None  # a container without the USB bus in sysfs
+    monkeypatch.setattr(edgetpu, "DEV_DIR", dev)
+    monkeypatch.setattr(edgetpu, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(edgetpu.EDGETPU_CHECK_ENV, raising=False)
+    assert edgetpu.edgetpu_attached() is attached
+    monkeypatch.setenv(edgetpu.EDGETPU_CHECK_ENV, "0")
+    assert edgetpu.edgetpu_attached() is None  # "probe and see"
+    monkeypatch.setattr(edgetpu, "USB_DEVICES_DIR", tmp_path / "no-sysfs")
+    monkeypatch.delenv(edgetpu.EDGETPU_CHECK_ENV)
+    assert edgetpu.edgetpu_attached() is None  # a container without the USB bus in sysfs
 
 
 def test_an_unplugged_coral_starts_no_probe_child(
@@ -271,9 +271,9 @@ def test_an_unplugged_coral_starts_no_probe_child(
     if platform.system() != "Linux":
         pytest.skip("the /dev + sysfs check is Linux's")
     dev, usb = _fake_sysfs(tmp_path / "sys", [("1d6b", "0002")])
-    monkeypatch.setattr(backends, "DEV_DIR", dev)
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV)
+    monkeypatch.setattr(edgetpu, "DEV_DIR", dev)
+    monkeypatch.setattr(edgetpu, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(edgetpu.EDGETPU_CHECK_ENV)
     monkeypatch.setenv("FAKE_EDGETPU", "ok")  # the library would work, were a TPU there
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
@@ -286,7 +286,7 @@ def test_an_unplugged_coral_starts_no_probe_child(
     with pytest.raises(UsageError, match="no Coral found"):
         backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
     # plugged in later: not remembered on disk, so the next process probes and uses it
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     (usb / "1-9").mkdir()
     (usb / "1-9" / "idVendor").write_text("18d1\n")
     (usb / "1-9" / "idProduct").write_text("9302\n")
@@ -310,7 +310,7 @@ def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "FAKE_EDGETPU": "crash",
         "FAKE_EDGETPU_LOG": str(log),
-        backends.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
+        edgetpu.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(Path(backends.__file__).parents[3]), os.environ.get("PYTHONPATH")])
         ),
