@@ -9,7 +9,7 @@ one :class:`FrameColorizer`::
     -> Yuv420Picture(y = the frame itself, cb, cr)
 
 The lores input is picamera2's small stream (its Y plane, see
-:class:`~edgecolor.device.frames.sources.Picamera2Source`): when given, the model sees it instead
+:class:`~edgecolor.device.frames.pi_camera.Picamera2Source`): when given, the model sees it instead
 of a shrunk copy of the frame. The lookup tables and the model's first call are made by
 :meth:`FrameColorizer.warm_up` (explicitly, or before the first frame), so every frame,
 the first included, takes the same path: the output depends on the frames alone, never
