@@ -21,7 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.device.runtime.options import RuntimeOptions, add_runtime_options
+from edgecolor.device.runtime.options import (
+    RuntimeOptions,
+    add_output_option,
+    add_runtime_options,
+)
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from edgecolor.photos import UnreadableFile
 
@@ -45,15 +49,7 @@ def register(subparsers) -> None:
             "results, a before/after grid, a colorized clip and summary.json into --output."
         ),
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        default=DEFAULT_OUT,
-        metavar="DIR",
-        help=f"output folder (default {DEFAULT_OUT})",
-    )
-    # the old spelling, kept for a release
-    parser.add_argument("--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_output_option(parser, DEFAULT_OUT)
     add_runtime_options(parser, saturation=False)
     parser.set_defaults(func=run_demo)
 

@@ -19,11 +19,12 @@ from fake_picamera2 import FakePicamera2
 from videos import read_video
 
 from edgecolor.cli import main
+from edgecolor.device.frames.frame import Frame
 from edgecolor.device.frames.frame_colorizer import FrameColorizer
 from edgecolor.device.frames.loop import LiveLoop, SourceLost
 from edgecolor.device.frames.pi_camera import Picamera2Source
 from edgecolor.device.frames.sinks import NullSink, Sink
-from edgecolor.device.frames.sources import Frame, parse_source
+from edgecolor.device.frames.sources import parse_source
 from edgecolor.device.runtime import pixels
 from edgecolor.device.runtime.colorizer import Colorizer
 

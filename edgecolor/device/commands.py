@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgecolor.device.runtime.options import RuntimeOptions, add_runtime_options
+from edgecolor.device.runtime.options import (
+    RuntimeOptions,
+    add_output_option,
+    add_runtime_options,
+)
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from edgecolor.signals import stop_on_sigterm
 
@@ -32,7 +36,7 @@ def register(subparsers) -> None:
         ),
     )
     colorize.add_argument("paths", nargs="+", metavar="PATH", help="image/video files or folders")
-    colorize.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
+    add_output_option(colorize)
     add_runtime_options(colorize)
     colorize.add_argument(
         "--overwrite", action="store_true", help="redo outputs that already exist"
@@ -50,7 +54,7 @@ def register(subparsers) -> None:
         ),
     )
     scan.add_argument("--watch", required=True, metavar="DIR", help="the folder to watch")
-    scan.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
+    add_output_option(scan)
     scan.add_argument(
         "--once",
         action="store_true",

@@ -13,7 +13,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from edgecolor.device.runtime.options import add_runtime_options, check_threads
+from edgecolor.device.runtime.options import (
+    add_output_option,
+    add_runtime_options,
+    check_threads,
+)
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
 log = logging.getLogger(__name__)
@@ -53,15 +57,7 @@ def register(subparsers) -> None:
         help="folder(s) of colour photos (recursive); several folders (e.g. one per source) "
         "are reported each on its own, in OUT/<folder name>/",
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        default=DEFAULT_OUT,
-        metavar="DIR",
-        help=f"output folder (default {DEFAULT_OUT})",
-    )
-    # the old spelling, kept for a release
-    parser.add_argument("--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_output_option(parser, DEFAULT_OUT)
     parser.add_argument(
         "--grid",
         type=int,

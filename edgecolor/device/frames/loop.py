@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgecolor.device.frames.frame import Frame, FrameSource
 from edgecolor.device.frames.frame_colorizer import FRAME_STAGES, FrameColorizer
 from edgecolor.device.frames.sinks import FramePictures, Sink, StopRequested, StreamInfo
-from edgecolor.device.frames.sources import Frame, FrameSource
 from edgecolor.errors import EdgecolorError, UsageError
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.device.frames.sources import Frame
+from edgecolor.device.frames.frame import Frame
 from edgecolor.errors import MissingDependencyError, one_line
 
 logger = logging.getLogger(__name__)

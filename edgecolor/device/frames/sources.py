@@ -25,59 +25,13 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-
+from edgecolor.device.frames.frame import Frame, FrameSource
 from edgecolor.errors import UsageError
 from edgecolor.optional import require_cv2
 
 logger = logging.getLogger(__name__)
-
-
-
-@dataclass
-class Frame:
-    """One captured frame.
-
-    Attributes:
-        gray: uint8 (H, W): the picture's luminance; the colorized output has this size.
-        index: the frame's number from the source, counting from 0.
-        timestamp: seconds; the presentation time for files, ``time.monotonic()`` for cameras.
-        model_gray: optional smaller uint8 (h, w) gray for the model input (picamera2's lores
-            stream); None = ``gray`` is resized instead.
-    """
-
-    gray: np.ndarray
-    index: int
-    timestamp: float
-    model_gray: np.ndarray | None = None
-
-
-class FrameSource(Protocol):
-    """Where frames come from.
-
-    Attributes:
-        name: shown in messages ("usb:0", "clip.mp4", "picamera2").
-        live: True for cameras and streams (the newest frame wins, stale frames are dropped);
-            False for files (every frame, in order).
-        fps: the nominal frame rate, or None when unknown.
-    """
-
-    name: str
-    live: bool
-    fps: float | None
-
-    def open(self) -> None:
-        """Start capturing; raise (OSError, MissingDependencyError) when the device is not there."""
-
-    def read(self) -> Frame | None:
-        """The next frame; None at the end of a file or when a camera stops delivering."""
-
-    def close(self) -> None:
-        """Release the device; safe to call twice."""
 
 
 # Where the kernel lists video devices (a constant so tests can point it elsewhere).

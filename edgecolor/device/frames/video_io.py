@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.frames.frame import Frame
 from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
-from edgecolor.device.frames.sources import Frame
 from edgecolor.errors import UsageError
 from edgecolor.files import commit, temporary_beside
 from edgecolor.optional import require_av

@@ -20,11 +20,6 @@ import numpy as np
 
 from edgecolor.optional import require_cv2
 
-# JFIF's RGB -> Y'CbCr (BT.601, full range): rows Y', Cb - 128, Cr - 128.
-RGB_TO_YCBCR = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-    dtype=np.float32,
-)
 NEUTRAL = 128  # chroma of every gray
 FRAMES_NEED = "OpenCV (for video frames: live, bench, demo, video files)"
 # OpenCV's 4:2:0 conversions use video range (Y' 16..235, chroma 16..240 around 128).

@@ -19,8 +19,14 @@ from __future__ import annotations
 import numpy as np
 
 from edgecolor import color, optional
-from edgecolor.device.frames.yuv import RGB_TO_YCBCR
 from edgecolor.device.runtime.pixels import from_unit, gray_luminance_table
+
+# JFIF's RGB -> Y'CbCr (BT.601, full range): rows Y', Cb - 128, Cr - 128.
+RGB_TO_YCBCR = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+    dtype=np.float32,
+)
+
 
 # sRGB has no colour beyond |a|, |b| = 110 (the model's own range at saturation 1): the
 # tables' ab grid covers [-AB_LIMIT, AB_LIMIT] in steps of AB_TABLE_STEP.

@@ -97,3 +97,24 @@ def add_runtime_options(
             metavar="X",
             help="colour strength: 1 as predicted, 0 gray, 1.3 stronger (default: 1)",
         )
+
+
+def add_output_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """``-o/--output DIR``, every command's output folder (required without a default).
+
+    With a default (demo, eval) the old spelling ``--out`` is accepted too, hidden, for a
+    release.
+    """
+    help_text = "output folder" + (f" (default {default})" if default else "")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=default is None,
+        default=default,
+        metavar="OUT_DIR",
+        help=help_text,
+    )
+    if default is not None:
+        parser.add_argument(
+            "--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
