@@ -31,7 +31,7 @@ import numpy as np
 
 from edgecolor import color
 from edgecolor.device.runtime import backends, pixels
-from edgecolor.device.runtime.join_tables import AB_LIMIT, JoinTables, join_gray_uint8
+from edgecolor.device.runtime.join_tables import AB_LIMIT, JoinTables
 from edgecolor.device.runtime.model import (
     check_interpreter,
     edgetpu_model_path,
@@ -224,7 +224,7 @@ class Colorizer:
         for start, stop, a, b in pixels.ab_bands(ab_small, height, width):
             band = image[start:stop]
             if gray_uint8:
-                join_gray_uint8(self.join_tables.rgb(), band, a, b, out=output[start:stop])
+                self.join_tables.join_gray(band, a, b, out=output[start:stop])
                 continue
             planes = color.lab_to_rgb_keep_luminance(pixels.luminance(band), a, b)
             for channel, plane in enumerate(planes):

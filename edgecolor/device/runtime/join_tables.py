@@ -45,6 +45,32 @@ class JoinTables:
     def __init__(self):
         self._rgb: np.ndarray | None = None
         self._chroma: np.ndarray | None = None
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def join_gray(self, gray: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray):
+        """8-bit gray + ab -> sRGB uint8 through :meth:`rgb` (nearest ab on its grid).
+
+        The luminance is exact (the table has a row for each gray level); a and b are
+        rounded to the grid, at most ``AB_TABLE_STEP / 2`` per axis (a colour difference
+        below 1.5 Delta E). The index and the gathered pixels go into arrays kept between
+        calls of one shape: fresh multi-megabyte temporaries cost a page fault every 4 KB,
+        on every image (several milliseconds at 640x480 here).
+
+        Args:
+            gray: uint8 (rows, W); a, b: float32 (rows, W), within +-AB_LIMIT.
+            out: contiguous uint8 (rows, W, 3), written and returned.
+        """
+        if self._buffers is None or self._buffers[0].shape != gray.shape:
+            self._buffers = (np.empty(gray.shape, np.int32), np.empty(gray.shape, np.uint32))
+        index, gathered = self._buffers
+        np.take(self.rgb(), table_index(gray, a, b, out=index), out=gathered)
+        rgbx = gathered.view(np.uint8).reshape(*gray.shape, 4)
+        cv2 = optional.cv2()
+        if cv2 is None:
+            out[...] = rgbx[..., :3]
+        else:
+            cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, vectorized
+        return out
 
     def warm_up(self) -> None:
         """Build both tables now (the frame path does, before its first frame)."""
@@ -104,60 +130,26 @@ def _build_chroma_table(rgb_table: np.ndarray) -> np.ndarray:
     return chroma_table.reshape(-1, 2).view(np.uint16)[:, 0]
 
 
-def table_index(gray: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Index into :meth:`JoinTables.rgb` (not the chroma table: it is laid out differently)
-    of each (gray, a, b): int32, the shape of ``gray``.
-
-    Args:
-        gray: uint8 gray levels; a, b: float32 Lab a and b (clipped to +-AB_LIMIT here,
-            then rounded to the nearest grid point), the shape of ``gray``.
-    """
-    scale = 1.0 / AB_TABLE_STEP
-    offset = AB_LIMIT / AB_TABLE_STEP
-    cv2 = optional.cv2()
-    index = gray.astype(np.int32)
-    index *= GRID_STEPS * GRID_STEPS
-    for plane, weight in ((a, GRID_STEPS), (b, 1)):
-        level = np.clip(plane, -AB_LIMIT, AB_LIMIT)
-        if cv2 is not None:  # one pass: scale and round to nearest, ties to even
-            part = cv2.convertScaleAbs(level, alpha=scale, beta=offset).astype(np.int32)
-        else:  # the same rounding (the frame path's, OpenCV's)
-            level *= np.float32(scale)
-            level += np.float32(offset)
-            part = np.rint(level, out=level).astype(np.int32)
-        if weight != 1:
-            part *= weight
-        index += part
-    return index
-
-
-def join_gray_uint8(
-    rgb_table: np.ndarray,
-    gray: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    out: np.ndarray | None = None,
+def table_index(
+    gray: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """8-bit gray + ab -> sRGB uint8 through the RGB table (nearest ab on its grid).
-
-    The luminance is exact (the table has a row for each gray level); a and b are rounded to
-    the grid, at most ``AB_TABLE_STEP / 2`` per axis (a colour difference below 1.5 Delta E).
+    """Index into :meth:`JoinTables.rgb` (not the chroma table: it is laid out differently)
+    of each (gray, a, b): int32, the shape of ``gray`` (``out`` when given).
 
     Args:
-        rgb_table: :meth:`JoinTables.rgb`.
-        gray: uint8 (rows, W).
-        a, b: float32 (rows, W), clipped into [-AB_LIMIT, AB_LIMIT].
-        out: optional contiguous uint8 (rows, W, 3) to write into.
-    Returns:
-        uint8 (rows, W, 3) (``out`` when given).
+        gray: uint8 gray levels; a, b: float32 Lab a and b within +-AB_LIMIT (the model's
+            ab is clipped there, and a bilinear upsample stays inside), the shape of
+            ``gray``; rounded to the nearest grid point, ties to even (as the frame path).
     """
-    rgbx = np.take(rgb_table, table_index(gray, a, b)).view(np.uint8)
-    rgbx = rgbx.reshape(*gray.shape, 4)
-    if out is None:
-        out = np.empty((*gray.shape, 3), dtype=np.uint8)
+    index = np.multiply(gray, GRID_STEPS * GRID_STEPS, out=out, dtype=np.int32)
     cv2 = optional.cv2()
-    if cv2 is None:
-        out[...] = rgbx[..., :3]
-    else:
-        cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, but vectorized
-    return out
+    for plane, weight in ((a, GRID_STEPS), (b, 1)):
+        if cv2 is not None:  # one pass to a small uint8 grid
+            grid = cv2.convertScaleAbs(
+                plane, alpha=1 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
+            )
+        else:
+            grid = np.clip(plane, -AB_LIMIT, AB_LIMIT) / AB_TABLE_STEP + AB_LIMIT / AB_TABLE_STEP
+            grid = np.rint(grid).astype(np.uint8)
+        index += np.multiply(grid, weight, dtype=np.uint16) if weight != 1 else grid
+    return index
