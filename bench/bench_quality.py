@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgecolor.errors import EdgecolorError
     from edgecolor.evaluation.commands import load_candidates
     from edgecolor.evaluation.grid import comparison_grid
-    from edgecolor.evaluation.photos import save_image, write_json
+    from edgecolor.files import save_image, write_json
 
     work = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     out = args.out or work / "out"

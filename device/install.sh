@@ -6,7 +6,8 @@
 #
 #   sudo device/install.sh                          # the checkout this script is in
 #   sudo device/install.sh --services               # + systemd units (device/README.md)
-#   sudo device/install.sh --coral --services       # + Edge TPU runtime
+#   sudo device/install.sh --coral --services       # + Edge TPU runtime (USB Accelerator)
+#   sudo device/install.sh --coral-pcie --services  # + M.2 / PCIe Coral (apex driver; Pi 5: 4K pages)
 #   sudo device/install.sh dist/edgecolor-0.1.0-py3-none-any.whl   # a wheel built from it
 #   device/install.sh --dry-run --coral --services  # print every command, change nothing
 #
@@ -25,7 +26,10 @@ WITH_OPENCV=1                      # python3-opencv from apt (USB cameras, video
 WITH_CORAL=0
 WITH_SERVICES=0
 LIBEDGETPU_DEB=""                  # install this libedgetpu .deb instead of Coral's apt package
+WITH_CORAL_PCIE=0                  # the M.2 / PCIe Coral: gasket-dkms (apex driver), apex group
+GASKET_DEB=""                      # install this gasket-dkms .deb instead of Coral's apt package
 DRY_RUN=0
+REBOOT_NEEDED=0                    # set by the PCIe Coral's set-up: config.txt or page size
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 
@@ -54,6 +58,14 @@ Options:
                       libedgetpu1-std, its udev rule, users in the plugdev group
   --libedgetpu-deb F  with --coral: install this libedgetpu .deb instead of Coral's
                       package (e.g. a rebuild that matches LiteRT; see device/README.md)
+  --coral-pcie        set up an M.2 / mini-PCIe Coral (a Pi 5 with an M.2 HAT, a CM4 or
+                      CM5 carrier board): what --coral does, plus kernel headers, DKMS,
+                      gasket-dkms (the apex driver), the apex group and its udev rule, users
+                      in apex; on a Pi 5 also kernel=kernel8.img (4 KiB pages, which the
+                      driver needs) and dtparam=pciex1 in config.txt (then reboot)
+  --gasket-deb F      with --coral-pcie: install this gasket-dkms .deb instead of Coral's
+                      package, which fails to build on recent kernels (build it from
+                      github.com/google/gasket-driver with debuild; see device/README.md)
   --services          install the systemd units edgecolor-live and edgecolor-scan,
                       the service user "edgecolor" and /etc/edgecolor/edgecolor.env
                       (installed, not enabled: enable them with systemctl)
@@ -145,6 +157,62 @@ build_wheel() {
     "${PIP[@]}" wheel --no-deps --wheel-dir "$wheel_dir" "$copy"
 }
 
+# Groups made in this run: in --dry-run none is really made, and each is printed once.
+MADE_GROUPS=" "
+ensure_group() {  # group
+    if getent group "$1" >/dev/null || [[ $MADE_GROUPS == *" $1 "* ]]; then return 0; fi
+    run groupadd --system "$1"
+    MADE_GROUPS+="$1 "
+}
+
+# A Raspberry Pi 5 or Compute Module 5 (/proc/device-tree/model): it boots a kernel with
+# 16 KiB memory pages (kernel_2712.img), and the Coral's apex driver works with 4 KiB only.
+is_pi5() { [[ $1 == *"Raspberry Pi 5"* || $1 == *"Compute Module 5"* ]]; }
+
+# Make LINE an active setting of the boot configuration FILE (config.txt) unless it already
+# is one; returns 0 when it was added (a reboot is needed), 1 when it was there. Added under
+# "[all]": a conditional section at the end of the file ([cm4], [pi4]) would otherwise
+# swallow it. Temp file + rename, so a power cut never leaves a half-written config.txt.
+ensure_boot_config_line() {  # file line
+    local file=$1 line=$2
+    if [[ -f $file ]] && grep -qxF -- "$line" "$file"; then ok "$file has $line"; return 1; fi
+    if (( DRY_RUN )); then printf '  + add to %s: [all] %s\n' "$file" "$line"; return 0; fi
+    [[ -f $file ]] || die "no $file: is this Raspberry Pi OS? Add '$line' to your boot configuration"
+    # (no -p: config.txt is on the FAT boot partition, which keeps no owner or mode)
+    cp -- "$file" "$file.edgecolor.$$"
+    printf '\n[all]\n# device/install.sh --coral-pcie (edgecolor): the Coral needs it\n%s\n' \
+        "$line" >> "$file.edgecolor.$$"
+    mv -f -- "$file.edgecolor.$$" "$file"
+    ok "added $line to $file"
+}
+
+# The PCIe Coral's kernel side that depends on the board: on a Pi 5 the 4 KiB-page kernel
+# and the external PCIe connector in config.txt; everywhere, whether this kernel has the
+# 4 KiB pages the apex driver needs. Sets REBOOT_NEEDED=1 when it takes a reboot.
+pcie_boot_setup() {  # config.txt  board-model  page-size
+    local config=$1 model=$2 page_size=$3 changed=0
+    if is_pi5 "$model"; then
+        # kernel8.img: the 4 KiB-page arm64 kernel, which a Pi 5 boots too.
+        ensure_boot_config_line "$config" "kernel=kernel8.img" && changed=1
+        # The PCIe connector (FFC) for an M.2 HAT; HAT+ boards with an EEPROM enable it
+        # themselves, an explicit line does no harm.
+        ensure_boot_config_line "$config" "dtparam=pciex1" && changed=1
+    fi
+    if [[ $page_size != 4096 ]]; then
+        warn "this kernel uses $page_size-byte memory pages (getconf PAGESIZE); the Coral's apex driver needs 4096"
+        if is_pi5 "$model"; then
+            warn "reboot now (sudo reboot) to start the 4 KiB kernel set in $config; then getconf PAGESIZE prints 4096"
+        else
+            warn "boot a kernel with 4 KiB pages; the PCIe Coral does not work with this one"
+        fi
+        REBOOT_NEEDED=1
+    elif (( changed )); then
+        note "reboot (sudo reboot) so that the changes to $config take effect"
+        REBOOT_NEEDED=1
+    fi
+    return 0
+}
+
 # Sourced (the tests call the functions above without root): define them, change nothing.
 if [[ ${BASH_SOURCE[0]} != "$0" ]]; then return 0; fi
 
@@ -156,6 +224,9 @@ while (( $# )); do
         --coral) WITH_CORAL=1 ;;
         --libedgetpu-deb) LIBEDGETPU_DEB=${2:?--libedgetpu-deb needs a .deb file}; shift ;;
         --libedgetpu-deb=*) LIBEDGETPU_DEB=${1#*=} ;;
+        --coral-pcie) WITH_CORAL=1; WITH_CORAL_PCIE=1 ;;
+        --gasket-deb) GASKET_DEB=${2:?--gasket-deb needs a .deb file}; shift ;;
+        --gasket-deb=*) GASKET_DEB=${1#*=} ;;
         --services) WITH_SERVICES=1 ;;
         --camera) WITH_CAMERA=1 ;;
         --no-camera) WITH_CAMERA=0 ;;
@@ -178,6 +249,11 @@ if [[ -n $LIBEDGETPU_DEB ]]; then
     (( WITH_CORAL )) || die "--libedgetpu-deb only makes sense with --coral"
     [[ -f $LIBEDGETPU_DEB ]] || die "--libedgetpu-deb: no such file: $LIBEDGETPU_DEB"
     LIBEDGETPU_DEB=$(realpath -- "$LIBEDGETPU_DEB")
+fi
+if [[ -n $GASKET_DEB ]]; then
+    (( WITH_CORAL_PCIE )) || die "--gasket-deb only makes sense with --coral-pcie"
+    [[ -f $GASKET_DEB ]] || die "--gasket-deb: no such file: $GASKET_DEB"
+    GASKET_DEB=$(realpath -- "$GASKET_DEB")
 fi
 if [[ -z $SOURCE ]]; then
     # The checkout this script belongs to (device/install.sh inside it).
@@ -338,7 +414,7 @@ fi
 # ---------------------------------------------------------------------------- 3. groups
 add_to_group() {  # user group
     local user=$1 group=$2
-    getent group "$group" >/dev/null || run groupadd --system "$group"
+    ensure_group "$group"
     if id -nG "$user" 2>/dev/null | tr ' ' '\n' | grep -qx "$group"; then
         ok "$user is in $group"
     else
@@ -354,11 +430,14 @@ if (( WITH_SERVICES )); then
         run useradd --system --user-group --home-dir "$STATE_DIR" --create-home \
             --shell /usr/sbin/nologin --comment "edgecolor services" "$SERVICE_USER"
     fi
-    # video: the camera (/dev/video*, /dev/media*, /dev/dma_heap); plugdev: the Coral;
-    # scanner: SANE's USB scanners. The units name these groups, so they must exist.
+    # video: the camera (/dev/video*, /dev/media*, /dev/dma_heap); plugdev: the USB Coral;
+    # scanner: SANE's USB scanners; apex: the PCIe Coral (/dev/apex_*). The units name these
+    # groups in SupplementaryGroups, so they must exist (a missing one fails the unit with
+    # status 216/GROUP), with or without --coral-pcie.
     add_to_group "$SERVICE_USER" video
     add_to_group "$SERVICE_USER" plugdev
     add_to_group "$SERVICE_USER" scanner
+    add_to_group "$SERVICE_USER" apex
     run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0755 "$STATE_DIR"
     # The scan folders are shared with the group: the login user (added below), a Samba
     # share or a scanner's "scan to folder" drop files into the inbox and take the results.
@@ -370,28 +449,83 @@ if [[ -n $LOGIN_USER ]]; then
     step "Groups for $LOGIN_USER"
     add_to_group "$LOGIN_USER" video
     if (( WITH_CORAL )); then add_to_group "$LOGIN_USER" plugdev; fi
+    if (( WITH_CORAL_PCIE )); then add_to_group "$LOGIN_USER" apex; fi
     # the scan folders (device/README.md's scanimage line writes into the inbox)
     if (( WITH_SERVICES )); then add_to_group "$LOGIN_USER" "$SERVICE_USER"; fi
 fi
 
 # ---------------------------------------------------------------------------- 4. Coral
+CORAL_REPOSITORY_READY=0
+coral_apt_repository() {  # Coral's apt repository and its key, once per run
+    (( CORAL_REPOSITORY_READY )) && return 0
+    if [[ -f /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg ]]; then ok "Coral apt key present"
+    else
+        run apt-get install -y --no-install-recommends curl gnupg
+        if (( DRY_RUN )); then
+            printf '  + curl -fsSL %s | gpg --dearmor -o %s\n' "$CORAL_APT_KEY_URL" /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg
+        else
+            curl -fsSL "$CORAL_APT_KEY_URL" | gpg --dearmor --yes -o /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg
+            ok "Coral apt key installed"
+        fi
+    fi
+    printf '%s\n' "$CORAL_APT_LINE" | install_text /etc/apt/sources.list.d/coral-edgetpu.list 0644
+    run apt-get update
+    CORAL_REPOSITORY_READY=1
+}
+
+if (( WITH_CORAL_PCIE )); then
+    step "PCIe / M.2 Coral: the apex driver (gasket-dkms)"
+    # DKMS builds the driver for every installed kernel that has its headers. On Raspberry
+    # Pi OS that is linux-headers-rpi-v8, the 4 KiB-page kernel (kernel8.img) of a Pi 4 and
+    # of a Pi 5 set up below; elsewhere the running kernel's headers.
+    HEADERS=""
+    for candidate in linux-headers-rpi-v8 "linux-headers-$(uname -r)"; do
+        if apt-cache policy "$candidate" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+            HEADERS=$candidate; break
+        fi
+    done
+    if [[ -z $HEADERS ]]; then
+        HEADERS="linux-headers-$(uname -r)"
+        warn "apt has neither linux-headers-rpi-v8 nor $HEADERS: install your kernel's headers, DKMS needs them"
+    fi
+    run apt-get install -y --no-install-recommends dkms "$HEADERS"
+    GASKET_HELP="see device/README.md (PCIe Coral): build gasket-dkms from github.com/google/gasket-driver with debuild, then sudo device/install.sh --coral-pcie --gasket-deb gasket-dkms_*_all.deb"
+    if [[ -n $GASKET_DEB ]]; then
+        run apt-get install -y "$GASKET_DEB" || die "installing $GASKET_DEB failed (DKMS could not build it?): $GASKET_HELP"
+    else
+        coral_apt_repository
+        # Coral's gasket-dkms (1.0-18) predates the 6.x kernels Raspberry Pi OS ships and
+        # can fail to build ("Bad return status for module build"): say what to do instead.
+        run apt-get install -y gasket-dkms || die "gasket-dkms from Coral's repository did not build for this kernel: $GASKET_HELP"
+    fi
+    # /dev/apex_N is read-write for the apex group. gasket-dkms >= 1.0-17 ships the same
+    # rule; ours only when no rule for the apex subsystem exists yet.
+    ensure_group apex
+    if grep -qs 'SUBSYSTEM=="apex"' /lib/udev/rules.d/*.rules /etc/udev/rules.d/*.rules; then
+        ok "a udev rule for /dev/apex_* exists"
+    else
+        install_text /etc/udev/rules.d/65-edgecolor-apex.rules 0644 <<'EOF'
+# /dev/apex_N, the M.2 / PCIe Coral (gasket-dkms's apex driver): read-write for the apex
+# group, as google/gasket-driver's debian/gasket-dkms.udev (written by edgecolor's
+# device/install.sh).
+SUBSYSTEM=="apex", MODE="0660", GROUP="apex"
+EOF
+        if [[ -d /run/udev ]]; then
+            run udevadm control --reload-rules
+            run udevadm trigger --subsystem-match=apex
+        fi
+    fi
+    BOOT_CONFIG=/boot/firmware/config.txt     # Bookworm and Trixie; /boot/config.txt before
+    [[ -f $BOOT_CONFIG || ! -f /boot/config.txt ]] || BOOT_CONFIG=/boot/config.txt
+    pcie_boot_setup "$BOOT_CONFIG" "$MODEL" "$(getconf PAGESIZE 2>/dev/null || echo unknown)"
+fi
+
 if (( WITH_CORAL )); then
     step "Coral Edge TPU runtime"
     if [[ -n $LIBEDGETPU_DEB ]]; then
         run apt-get install -y "$LIBEDGETPU_DEB"
     else
-        if [[ -f /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg ]]; then ok "Coral apt key present"
-        else
-            run apt-get install -y --no-install-recommends curl gnupg
-            if (( DRY_RUN )); then
-                printf '  + curl -fsSL %s | gpg --dearmor -o %s\n' "$CORAL_APT_KEY_URL" /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg
-            else
-                curl -fsSL "$CORAL_APT_KEY_URL" | gpg --dearmor --yes -o /usr/share/keyrings/coral-edgetpu-archive-keyring.gpg
-                ok "Coral apt key installed"
-            fi
-        fi
-        printf '%s\n' "$CORAL_APT_LINE" | install_text /etc/apt/sources.list.d/coral-edgetpu.list 0644
-        run apt-get update
+        coral_apt_repository
         # -std runs the TPU at reduced clock (cooler); -max is faster and gets hot.
         run apt-get install -y libedgetpu1-std
     fi
@@ -418,10 +552,13 @@ EOF
     # loading the delegate alone proves nothing.
     plugged=""
     for id in "${CORAL_USB_IDS[@]}"; do lsusb -d "$id" >/dev/null 2>&1 && plugged=$id; done
+    if compgen -G '/dev/apex_*' >/dev/null; then plugged="PCIe, /dev/apex_0"; fi
     PROBE=("$VENV/bin/python" -m edgecolor.device.runtime.probe_edgetpu)
     if (( DRY_RUN )); then printf '  + %s\n' "${PROBE[*]}"
+    elif (( REBOOT_NEEDED )); then
+        note "the Edge TPU is tried after the reboot: ${PROBE[*]}"
     elif [[ -z $plugged ]]; then
-        note "no Coral USB Accelerator plugged in: the Edge TPU is not tried now."
+        note "no Coral found (no USB Accelerator, no /dev/apex_*): the Edge TPU is not tried now."
         note "later: ${PROBE[*]}"
     elif "${PROBE[@]}"; then
         ok "Coral ($plugged): an Edge TPU interpreter was built and ran"
@@ -462,3 +599,4 @@ step "Done"
 note "edgecolor is at /usr/local/bin/edgecolor (venv $VENV)"
 note "try: edgecolor colorize photo.jpg -o colorized/"
 note "upgrade later: git pull in $SOURCE (a checkout), then run this script again"
+if (( REBOOT_NEEDED )); then warn "reboot to finish the PCIe Coral set-up (sudo reboot)"; fi

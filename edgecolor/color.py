@@ -1,4 +1,4 @@
-"""sRGB <-> CIE L*a*b* (D65) and the one L/ab scaling used everywhere.
+"""sRGB <-> CIE L*a*b* (D65) and the Lab scaling between photos and models (``LabScaling``).
 
 Shared by training (TensorFlow, in the input pipeline) and the device runtime (numpy only).
 Importing this module never imports TensorFlow: the ``tf_*`` functions import it when called.
@@ -9,17 +9,20 @@ Value ranges used throughout the project:
 * Lab: L in [0, 100], a and b roughly in [-110, 110] for sRGB colours.
 * Model input  ``L_scaled  = L / 50 - 1``   in [-1, 1].
 * Model output ``ab_scaled = ab / 110``     in [-1, 1] (tanh output).
+
+The last two are ``LAB_SCALING``, recorded in every run's config.json and every exported
+model's metadata (``LabScaling.to_metadata``).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
-# The scaling is a contract with every exported model: it is written into each model's
-# metadata (see ``scaling_metadata``) and read back by the device runtime.
-L_SCALE = 50.0
-L_OFFSET = 1.0
-AB_SCALE = 110.0
+from edgecolor.errors import UsageError
 
 # D65 reference white, matching scikit-image's default illuminant and 2° observer; the
 # sRGB (linear) <-> XYZ matrices. Public: the device's pixel work uses them too.
@@ -37,12 +40,105 @@ _EPSILON = 216.0 / 24389.0  # (6/29)^3
 _KAPPA = 24389.0 / 27.0
 
 
-def scaling_metadata() -> dict:
-    """The L/ab scaling as a JSON-able dict, stored in every export's metadata."""
-    return {
-        "L": {"scale": L_SCALE, "offset": L_OFFSET, "formula": "L / 50 - 1"},
-        "ab": {"scale": AB_SCALE, "formula": "ab / 110"},
-    }
+# sRGB colours have Lab a and b within +-110 (a in about [-86, 98], b in about [-108, 95]):
+# the ab plane the colour bins of training and the distribution head cover, in Lab units.
+# A property of the gamut, not of the model's scaling (which may change without moving a bin).
+AB_GAMUT = 110.0
+
+
+@dataclass(frozen=True)
+class LabScaling:
+    """How Lab maps to the model's ranges: ``L_scaled = L / L_scale - L_offset``,
+    ``ab_scaled = ab / ab_scale``.
+
+    A contract between a training run and every model exported from it: training records
+    it in the run's ``config.json``, export copies the run's into the model's metadata, and
+    the device runtime reads it from there (``to_metadata`` / ``from_metadata`` both ways).
+    The conversions take numpy arrays (returned as float32) or TensorFlow float32 tensors
+    (the input pipeline's; returned as tensors), any shape.
+    """
+
+    L_scale: float = 50.0
+    L_offset: float = 1.0
+    ab_scale: float = 110.0
+
+    def __post_init__(self) -> None:
+        for name in ("L_scale", "L_offset", "ab_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"Lab scaling {name} {value!r}: expected a number")
+            if not math.isfinite(value) or (name != "L_offset" and value <= 0):
+                kind = "finite" if name == "L_offset" else "finite and > 0"
+                raise ValueError(f"Lab scaling {name} {value!r}: must be {kind}")
+            object.__setattr__(self, name, float(value))
+
+    def L_to_model(self, L):
+        """Lab L in [0, 100] -> the model's input (in [-1, 1] for the default scaling)."""
+        return _float32(L) / self.L_scale - self.L_offset
+
+    def L_from_model(self, L_scaled):
+        """The model's input -> Lab L in [0, 100]."""
+        return (_float32(L_scaled) + self.L_offset) * self.L_scale
+
+    def ab_to_model(self, ab):
+        """Lab a, b in about [-110, 110] -> the model's output range (about [-1, 1])."""
+        return _float32(ab) / self.ab_scale
+
+    def ab_from_model(self, ab_scaled):
+        """The model's output -> Lab a, b."""
+        return _float32(ab_scaled) * self.ab_scale
+
+    def __str__(self) -> str:
+        """The two formulas, e.g. ``L / 50 - 1, ab / 110``."""
+        metadata = self.to_metadata()
+        return f"{metadata['L']['formula']}, {metadata['ab']['formula']}"
+
+    def to_metadata(self) -> dict:
+        """A JSON-able dict (the ``scaling`` of config.json and of a model's metadata).
+
+        The formulas are for people reading the file; ``from_metadata`` reads the numbers.
+        """
+        offset = f"- {self.L_offset:g}" if self.L_offset >= 0 else f"+ {-self.L_offset:g}"
+        return {
+            "L": {
+                "scale": self.L_scale,
+                "offset": self.L_offset,
+                "formula": f"L / {self.L_scale:g} {offset}",
+            },
+            "ab": {"scale": self.ab_scale, "formula": f"ab / {self.ab_scale:g}"},
+        }
+
+    @classmethod
+    def from_metadata(cls, data: Any, source: str = "scaling") -> LabScaling:
+        """The inverse of ``to_metadata``; UsageError naming ``source`` and the bad value."""
+        try:
+            return cls(
+                L_scale=data["L"]["scale"],
+                L_offset=data["L"]["offset"],
+                ab_scale=data["ab"]["scale"],
+            )
+        except (KeyError, TypeError):
+            raise UsageError(
+                f"{source}: expected {{'L': {{'scale', 'offset'}}, 'ab': {{'scale'}}}}, got {data!r}"
+            ) from None
+        except ValueError as error:
+            raise UsageError(f"{source}: {error}") from None
+
+
+def _float32(values):
+    # TensorFlow tensors pass through (the input pipeline is float32 already); anything
+    # else becomes a float32 numpy array, so numpy results stay float32.
+    if type(values).__module__.startswith("tensorflow"):
+        return values
+    return np.asarray(values, dtype=np.float32)
+
+
+# The scaling this version of edgecolor trains with: a new run records it in config.json.
+LAB_SCALING = LabScaling()
+# The scaling of runs whose config.json predates recording it (edgecolor 0.x before issue
+# 18): every one of them was trained with L / 50 - 1 and ab / 110. Exporting such a run
+# stamps this, never whatever LAB_SCALING is by then.
+LEGACY_LAB_SCALING = LabScaling(L_scale=50.0, L_offset=1.0, ab_scale=110.0)
 
 
 # --------------------------------------------------------------------------- numpy
@@ -206,26 +302,6 @@ def gray_to_luminance(gray: np.ndarray) -> np.ndarray:
     return luminance_from_y(srgb_to_linear(gray))
 
 
-def scale_L(L: np.ndarray) -> np.ndarray:
-    """Lab L in [0, 100] -> model input in [-1, 1], float32, same shape."""
-    return (np.asarray(L, dtype=np.float32) / L_SCALE - L_OFFSET).astype(np.float32)
-
-
-def unscale_L(L_scaled: np.ndarray) -> np.ndarray:
-    """Model input in [-1, 1] -> Lab L in [0, 100], float32, same shape."""
-    return ((np.asarray(L_scaled, dtype=np.float32) + L_OFFSET) * L_SCALE).astype(np.float32)
-
-
-def scale_ab(ab: np.ndarray) -> np.ndarray:
-    """Lab ab in about [-110, 110] -> model target in [-1, 1], float32, same shape."""
-    return (np.asarray(ab, dtype=np.float32) / AB_SCALE).astype(np.float32)
-
-
-def unscale_ab(ab_scaled: np.ndarray) -> np.ndarray:
-    """Model output in [-1, 1] -> Lab ab in [-110, 110], float32, same shape."""
-    return (np.asarray(ab_scaled, dtype=np.float32) * AB_SCALE).astype(np.float32)
-
-
 def colorfulness(rgb: np.ndarray) -> float:
     """Hasler & Suesstrunk (2003) colourfulness of an sRGB image.
 
@@ -235,7 +311,9 @@ def colorfulness(rgb: np.ndarray) -> float:
         The metric on the 0-255 scale (0 for a gray image; ~100+ for very colourful ones).
     """
     rgb = np.asarray(rgb)
-    rgb255 = rgb.astype(np.float64) if rgb.dtype == np.uint8 else np.asarray(rgb, np.float64) * 255.0
+    rgb255 = (
+        rgb.astype(np.float64) if rgb.dtype == np.uint8 else np.asarray(rgb, np.float64) * 255.0
+    )
     rg = rgb255[..., 0] - rgb255[..., 1]
     yb = 0.5 * (rgb255[..., 0] + rgb255[..., 1]) - rgb255[..., 2]
     std = np.hypot(rg.std(), yb.std())

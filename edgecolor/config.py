@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from edgecolor import color
+from edgecolor.color import LabScaling
 from edgecolor.errors import UsageError
 from edgecolor.files import atomic_write_text
 
@@ -108,6 +110,12 @@ class TrainConfig:
     sample_count: int = 6
     mixed_precision: bool = False
     xla: bool = False
+    # Training steps per tf.function call (Keras' steps_per_execution): on a fast GPU the
+    # Python between steps would otherwise leave it idle. Evaluations, samples and
+    # checkpoints still happen at their exact steps (a call is cut short before them).
+    steps_per_execution: int = 1
+    # Streamed shards (``--data SHARDS/``): encoded photos held in the shuffle buffer.
+    shuffle_buffer: int = 2048
 
 
 @dataclass
@@ -117,9 +125,14 @@ class RunConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # The Lab scaling the run trains with (edgecolor.color.LAB_SCALING); export stamps the
+    # run's own into the model's metadata, whatever today's default is.
+    scaling: LabScaling = field(default_factory=lambda: color.LAB_SCALING)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["scaling"] = self.scaling.to_metadata()
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -130,8 +143,14 @@ class RunConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
-        """Build from a (possibly partial) dict; unknown keys raise UsageError naming them."""
+    def from_dict(
+        cls, data: dict[str, Any], source: str = "config", missing_scaling: LabScaling | None = None
+    ) -> RunConfig:
+        """Build from a (possibly partial) dict; unknown keys raise UsageError naming them.
+
+        ``missing_scaling`` is the scaling when ``data`` has none: by default today's
+        (``color.LAB_SCALING``, for a recipe); ``load_run`` passes the legacy one.
+        """
         if not isinstance(data, dict):
             raise UsageError(f"{source}: expected a JSON object, got {type(data).__name__}")
         unknown = set(data) - {f.name for f in fields(cls)}
@@ -143,10 +162,15 @@ class RunConfig:
                 DiscriminatorConfig, data.get("discriminator", {}), f"{source}: discriminator"
             ),
             train=_section(TrainConfig, data.get("train", {}), f"{source}: train"),
+            scaling=(
+                LabScaling.from_metadata(data["scaling"], f"{source}: scaling")
+                if "scaling" in data
+                else missing_scaling or color.LAB_SCALING
+            ),
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> RunConfig:
+    def load(cls, path: str | Path, missing_scaling: LabScaling | None = None) -> RunConfig:
         """Read a JSON config file; a missing file or bad JSON raises UsageError."""
         path = Path(path)
         try:
@@ -155,7 +179,14 @@ class RunConfig:
             raise UsageError(f"config file not found: {path}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise UsageError(f"config file {path} is not valid JSON: {error}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(data, source=str(path), missing_scaling=missing_scaling)
+
+    @classmethod
+    def load_run(cls, path: str | Path) -> RunConfig:
+        """Read a run folder's config.json. One written before runs recorded their scaling
+        has ``LEGACY_LAB_SCALING``: it was trained with it, whatever today's default is.
+        """
+        return cls.load(path, missing_scaling=color.LEGACY_LAB_SCALING)
 
     def save(self, path: str | Path) -> None:
         """Write as JSON, atomically (temp file + rename)."""

@@ -82,7 +82,7 @@ class PhotoRun:
 
 def colorize_photos(colorizer, photos: list[Path], out_dir: Path) -> PhotoRun:
     """Colorize each photo into ``out_dir/photos/NAME.jpg``; unreadable ones are named and skipped."""
-    from edgecolor.evaluation.photos import save_image
+    from edgecolor.files import save_image
     from edgecolor.photos import ImageReadError, read_gray
 
     run = PhotoRun()
@@ -162,7 +162,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from edgecolor import __version__
     from edgecolor.device import Colorizer
     from edgecolor.device.runtime.model import load_metadata
-    from edgecolor.evaluation.photos import save_image, write_json
+    from edgecolor.files import save_image, write_json
 
     options = RuntimeOptions.from_args(args)  # UsageError names the missing bundled model
     out_dir = Path(args.output).expanduser()

@@ -2,17 +2,22 @@
 
 Every file edgecolor writes for a user (colorized photos and videos, exported models and
 their metadata, configs, splits, sample grids, reports) goes through here, so an
-interrupted run never leaves half a file under a real name. No TensorFlow, no optional
-libraries: the device runtime uses it too.
+interrupted run never leaves half a file under a real name; ``write_json`` and
+``save_image`` are the two common cases. No TensorFlow, no optional libraries (Pillow is
+a core dependency, imported by ``save_image`` only): the device runtime uses it too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 
 def temporary_beside(path: str | Path) -> Path:
@@ -29,12 +34,33 @@ def temporary_beside(path: str | Path) -> Path:
     return Path(temporary)
 
 
-def commit(temporary: str | Path, path: str | Path) -> None:
-    """Move a finished temporary file into place, readable like any normal file.
+def current_umask() -> int:
+    """This process's umask, read without changing it (Linux: /proc/self/status).
 
-    (mkstemp creates files private, 0600; outputs are meant to be shared.)
+    ``os.umask`` can only be read by setting it, which races with other threads creating
+    files; the fallback (not Linux) does that briefly.
     """
-    os.chmod(temporary, 0o644)
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def commit(temporary: str | Path, path: str | Path) -> None:
+    """Move a finished temporary file into place, with the mode a normal file would get.
+
+    mkstemp creates files private (0600); outputs are meant to be shared, so the file gets
+    0666 less the umask, as ``open()`` would give it: 0644 with the usual 022, and 0664
+    (group-writable) under the scan service's ``UMask=0002``, whose folders are shared
+    with the login user's group.
+    """
+    os.chmod(temporary, 0o666 & ~current_umask())
     os.replace(temporary, path)
 
 
@@ -65,3 +91,51 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     with atomic_output(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def _json_value(value: Any):
+    """What ``json`` cannot write itself: numpy scalars and arrays, paths."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def _finite(value: Any):
+    """Replace inf/nan floats (e.g. PSNR of identical images) by None so the JSON is strict."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Write ``data`` as indented, strict JSON (inf/nan -> null) to ``path`` atomically.
+
+    numpy scalars and arrays and paths are written as numbers, lists and strings.
+    """
+    text = json.dumps(_finite(data), indent=2, default=_json_value, allow_nan=False) + "\n"
+    atomic_write_text(path, text)
+    return Path(path)
+
+
+def save_image(path: str | Path, image: np.ndarray, quality: int = 92) -> Path:
+    """Write uint8 (H, W) or (H, W, 3) to ``path`` atomically; format from the suffix.
+
+    ``quality`` applies to JPEG and WebP.
+    """
+    from PIL import Image
+
+    picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    suffix = Path(path).suffix.lower()
+    options = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    format_name = Image.registered_extensions().get(suffix)
+    with atomic_output(path) as temporary:
+        picture.save(temporary, format=format_name, **options)
+    return Path(path)

@@ -15,6 +15,13 @@ Read against picamera2's own source (picamera2/picamera2.py, job.py, request.py)
   ``camera_configuration()`` returns what was accepted.
 * ``configure()`` and ``start()`` can raise ``RuntimeError`` (``fail_in``) and the camera
   stays acquired until ``close()`` (``acquired``).
+* ``Picamera2()`` fails as the real constructor does: with no camera attached
+  ``global_camera_info()`` is empty and ``global_camera_info()[camera_num]`` raises a bare
+  ``IndexError: list index out of range`` (``attached=False``); a camera that another
+  process (or another ``Picamera2`` here) holds makes libcamera's ``Camera.acquire()``
+  fail with EBUSY, which the binding raises as ``RuntimeError("Failed to acquire camera:
+  Device or resource busy")`` and ``__init__`` wraps in ``RuntimeError("Camera __init__
+  sequence did not complete.")`` (``busy=True``; the cause is only in ``__cause__``).
 * ``camera_properties`` has ``ColorFilterArrangement`` for a Raspberry Pi sensor only (a USB
   webcam seen through libcamera has none).
 * ``make_array`` returns YUV420 as (H * 3 / 2, stride) uint8 with garbage in U and V, and
@@ -24,6 +31,7 @@ Read against picamera2's own source (picamera2/picamera2.py, job.py, request.py)
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from concurrent.futures import CancelledError
@@ -50,9 +58,19 @@ class FakePicamera2:
         raspberry_pi_sensor: bool = True,
         busy: bool = False,
         autofocus: bool = True,
+        attached: bool = True,
+        camera_num: int = 0,
     ):
+        cameras = [{"Model": "imx708", "Num": 0}] if attached else []
+        camera_num = cameras[camera_num]["Num"]  # IndexError: list index out of range
         if busy or ACQUIRED:
-            raise RuntimeError("Failed to acquire camera: Device or resource busy")
+            try:  # self._open_camera() -> self.camera.acquire(), inside __init__'s try
+                raise RuntimeError("Failed to acquire camera: Device or resource busy")
+            except RuntimeError as error:
+                logging.getLogger("picamera2.picamera2").error(
+                    "Camera __init__ sequence did not complete."
+                )
+                raise RuntimeError("Camera __init__ sequence did not complete.") from error
         self.stall_after = stall_after
         self.forever = forever
         self.accept_formats = accept_formats

@@ -14,6 +14,9 @@ import pytest
 from training_photos import tiny_config_dict, write_colour_photos, write_gray_photo
 
 from edgecolor import cli
+from edgecolor.color import LAB_SCALING, LabScaling
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +105,32 @@ def test_unknown_config_key_and_bad_json(photos, tmp_path, capsys):
     assert "typo.json" in usage_error(capsys, argv + [str(config)])
 
 
+def test_a_scaling_other_than_the_trained_one_is_refused(photos, tmp_path, capsys):
+    config = tmp_path / "scaled.json"
+    other = LabScaling(L_scale=40.0, L_offset=1.25, ab_scale=100.0)
+    config.write_text(json.dumps({"scaling": other.to_metadata()}))
+    argv = ["train", "--data", str(photos), "--out", str(tmp_path / "run"), "--config"]
+    line = usage_error(capsys, argv + [str(config)])
+    assert "L / 40 - 1.25" in line and "L / 50 - 1" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_config_without_scaling_has_the_legacy_one(tmp_path, monkeypatch):
+    from edgecolor import color
+    from edgecolor.config import RunConfig
+
+    # Were today's scaling another, a recipe would get it and an old run would keep its own.
+    today = LabScaling(L_scale=40.0, L_offset=1.25, ab_scale=100.0)
+    monkeypatch.setattr(color, "LAB_SCALING", today)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"train": {"steps": 3}}))
+    assert RunConfig.load(path).scaling == today and RunConfig().scaling == today
+    assert RunConfig.load_run(path).scaling == color.LEGACY_LAB_SCALING
+    assert color.LEGACY_LAB_SCALING == LabScaling(50.0, 1.0, 110.0)
+    recorded = RunConfig.from_dict(json.loads(RunConfig(scaling=today).to_json()))
+    assert recorded.scaling == today
+
+
 def test_unknown_network_name(photos, tmp_path, capsys):
     argv = ["train", "--data", str(photos), "--out", str(tmp_path / "run")]
     assert "'resnet'" in usage_error(capsys, argv + ["--generator", "resnet"])
@@ -124,6 +153,7 @@ def test_train_end_to_end_then_resume(photos, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "to step 3" in out and "samples:" in out
     saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["scaling"] == LAB_SCALING.to_metadata()  # export stamps the run's own
     assert saved["train"]["batch_size"] == 2  # flags override the config file
     assert saved["train"]["steps"] == 3 and saved["train"]["data"] == [str(photos)]
     assert (run_dir / "samples" / "step_0000003.png").is_file()
@@ -137,6 +167,21 @@ def test_train_end_to_end_then_resume(photos, tmp_path, capsys):
     assert "to step 5" in capsys.readouterr().out
     assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 5
     assert (run_dir / "checkpoints" / "ckpt-5.index").is_file()
+
+
+def test_train_help_names_the_real_default_networks(capsys):
+    from edgecolor.config import RunConfig
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    defaults = RunConfig()
+    assert "edge (default)" not in help_text
+    for network in (defaults.generator.name, defaults.discriminator.name):
+        assert f"default: the --config file's; {network} without --config" in help_text
+    # The recipe the README trains with names its own generator, which wins.
+    recipe = json.loads((REPO / "training" / "default.json").read_text())
+    assert recipe["generator"]["name"] == "lite0" != defaults.generator.name
 
 
 def test_summary_prints_parameters_and_macs(capsys):

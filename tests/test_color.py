@@ -88,12 +88,62 @@ def test_tf_rgb_to_lab_keeps_batch_shape():
 
 def test_scaling_maps_srgb_gamut_into_unit_range():
     lab = color.rgb_to_lab(all_colours())
-    L_scaled = color.scale_L(lab[..., 0])
-    ab_scaled = color.scale_ab(lab[..., 1:])
+    L_scaled = color.LAB_SCALING.L_to_model(lab[..., 0])
+    ab_scaled = color.LAB_SCALING.ab_to_model(lab[..., 1:])
     assert L_scaled.min() >= -1.0 - 1e-6 and L_scaled.max() <= 1.0 + 1e-5
     assert np.abs(ab_scaled).max() <= 1.0
-    np.testing.assert_allclose(color.unscale_L(L_scaled), lab[..., 0], atol=1e-4)
-    np.testing.assert_allclose(color.unscale_ab(ab_scaled), lab[..., 1:], atol=1e-4)
+    np.testing.assert_allclose(color.LAB_SCALING.L_from_model(L_scaled), lab[..., 0], atol=1e-4)
+    np.testing.assert_allclose(color.LAB_SCALING.ab_from_model(ab_scaled), lab[..., 1:], atol=1e-4)
+
+
+def test_ab_gamut_bounds_every_srgb_colour():
+    ab = color.rgb_to_lab(all_colours())[..., 1:]
+    assert np.abs(ab).max() <= color.AB_GAMUT
+    assert np.abs(ab).max() > color.AB_GAMUT - 5.0  # and is tight (b reaches about -108)
+
+
+def test_lab_scaling_metadata_round_trips_through_json():
+    import json
+
+    scaling = color.LabScaling(L_scale=40.0, L_offset=1.25, ab_scale=100.0)
+    metadata = json.loads(json.dumps(scaling.to_metadata()))
+    assert color.LabScaling.from_metadata(metadata) == scaling
+    assert metadata["L"]["formula"] == "L / 40 - 1.25" and metadata["ab"]["formula"] == "ab / 100"
+    assert color.LAB_SCALING.to_metadata() == {
+        "L": {"scale": 50.0, "offset": 1.0, "formula": "L / 50 - 1"},
+        "ab": {"scale": 110.0, "formula": "ab / 110"},
+    }
+    # The conversions follow the numbers: L 60 -> 60 / 40 - 1.25 = 0.25; ab 50 -> 0.5.
+    np.testing.assert_allclose(scaling.L_to_model(np.float32(60.0)), 0.25)
+    np.testing.assert_allclose(scaling.ab_to_model([50.0, -20.0]), [0.5, -0.2])
+    np.testing.assert_allclose(scaling.L_from_model(scaling.L_to_model([0.0, 100.0])), [0, 100])
+    assert scaling.ab_from_model(np.zeros(3, np.float64)).dtype == np.float32
+
+
+def test_lab_scaling_works_on_tensorflow_tensors():
+    import tensorflow as tf
+
+    L = tf.constant([[0.0, 50.0, 100.0]])
+    scaled = color.LAB_SCALING.L_to_model(L)
+    assert isinstance(scaled, tf.Tensor) and scaled.dtype == tf.float32
+    np.testing.assert_allclose(scaled.numpy(), [[-1.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("metadata", "named"),
+    [
+        ({"L": {"scale": 50.0}, "ab": {"scale": 110.0}}, "expected"),
+        ({"L": {"scale": 0.0, "offset": 1.0}, "ab": {"scale": 110.0}}, "L_scale 0.0"),
+        ({"L": {"scale": 50.0, "offset": 1.0}, "ab": {"scale": "110"}}, "ab_scale '110'"),
+        ("L / 50 - 1", "expected"),
+    ],
+)
+def test_lab_scaling_from_bad_metadata_names_the_source(metadata, named):
+    from edgecolor.errors import UsageError
+
+    with pytest.raises(UsageError, match="model.json: scaling") as error:
+        color.LabScaling.from_metadata(metadata, "model.json: scaling")
+    assert named in str(error.value)
 
 
 @pytest.mark.parametrize("value", [0.0, 0.003, 0.2, 0.5, 1.0])

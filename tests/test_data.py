@@ -113,8 +113,12 @@ def test_model_arrays_match_numpy_colour_maths():
     rgb = np.random.default_rng(0).uniform(0, 1, (4, 4, 3)).astype(np.float32)
     L_scaled, ab_scaled = data.rgb_to_model_arrays(tf.constant(rgb))
     lab = color.rgb_to_lab(rgb)
-    np.testing.assert_allclose(L_scaled.numpy()[..., 0], color.scale_L(lab[..., 0]), atol=1e-3)
-    np.testing.assert_allclose(ab_scaled.numpy(), color.scale_ab(lab[..., 1:]), atol=1e-3)
+    np.testing.assert_allclose(
+        L_scaled.numpy()[..., 0], color.LAB_SCALING.L_to_model(lab[..., 0]), atol=1e-3
+    )
+    np.testing.assert_allclose(
+        ab_scaled.numpy(), color.LAB_SCALING.ab_to_model(lab[..., 1:]), atol=1e-3
+    )
 
 
 def test_holdout_arrays_are_fixed_centre_crops(tmp_path):
@@ -130,5 +134,7 @@ def test_holdout_arrays_are_fixed_centre_crops(tmp_path):
     )
     np.testing.assert_array_equal(rgb, again[0])
     lab = color.rgb_to_lab(rgb)
-    np.testing.assert_allclose(color.unscale_L(L_scaled)[..., 0], lab[..., 0], atol=1e-3)
+    np.testing.assert_allclose(
+        color.LAB_SCALING.L_from_model(L_scaled)[..., 0], lab[..., 0], atol=1e-3
+    )
     assert data.holdout_arrays(prepared.holdout, 32, limit=1)[0].shape == (1, 32, 32, 3)

@@ -13,6 +13,17 @@ from PIL import Image
 from edgecolor.cli import main
 from edgecolor.demo import DEMO_CLIP, demo_photos
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve").split()
+
+
+def test_readme_counts_the_demo_photos_right():
+    """README says how many bundled photos `edgecolor demo` colorizes: that many it finds."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    match = re.search(r"`edgecolor demo -o demo-output`: the (\w+) black-and-white photos", text)
+    assert match, "README no longer describes the demo's photos"
+    assert NUMBER_WORDS.index(match.group(1)) == len(demo_photos())
+
 
 @pytest.mark.slow
 def test_demo_writes_photos_grid_clip_and_summary(tiny_model, tmp_path, capsys):

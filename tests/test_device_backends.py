@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecolor.device.runtime import backends, edgetpu, model
+from edgecolor.device.runtime import backends, coral, edgetpu, model
 from edgecolor.errors import MissingDependencyError, UsageError
 
 
@@ -146,14 +147,14 @@ def fake_edgetpu_here(fake_libedgetpu, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     # No Coral is attached here: skip the /dev + USB check so the probe child runs.
-    monkeypatch.setenv(edgetpu.EDGETPU_CHECK_ENV, "0")
+    monkeypatch.setenv(coral.EDGETPU_CHECK_ENV, "0")
     log = tmp_path / "delegate-creations.log"
     monkeypatch.setenv("FAKE_EDGETPU_LOG", str(log))
     return log
 
 
 def _creations(log) -> int:
-    return len(log.read_text().splitlines()) if log.exists() else 0
+    return log.read_text().splitlines().count("create") if log.exists() else 0
 
 
 def test_a_libedgetpu_crashing_in_the_interpreter_falls_back_to_the_cpu_once_probed(
@@ -254,15 +255,15 @@ def test_a_coral_is_found_on_the_usb_bus_or_as_an_apex_device(
     if platform.system() != "Linux":
         pytest.skip("the /dev + sysfs check is Linux's")
     dev, usb = _fake_sysfs(tmp_path, usb_ids, apex)
-    monkeypatch.setattr(edgetpu, "DEV_DIR", dev)
-    monkeypatch.setattr(edgetpu, "USB_DEVICES_DIR", usb)
-    monkeypatch.delenv(edgetpu.EDGETPU_CHECK_ENV, raising=False)
-    assert edgetpu.edgetpu_attached() is attached
-    monkeypatch.setenv(edgetpu.EDGETPU_CHECK_ENV, "0")
-    assert edgetpu.edgetpu_attached() is None  # "probe and see"
-    monkeypatch.setattr(edgetpu, "USB_DEVICES_DIR", tmp_path / "no-sysfs")
-    monkeypatch.delenv(edgetpu.EDGETPU_CHECK_ENV)
-    assert edgetpu.edgetpu_attached() is None  # a container without the USB bus in sysfs
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV, raising=False)
+    assert coral.edgetpu_attached() is attached
+    monkeypatch.setenv(coral.EDGETPU_CHECK_ENV, "0")
+    assert coral.edgetpu_attached() is None  # "probe and see"
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", tmp_path / "no-sysfs")
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV)
+    assert coral.edgetpu_attached() is None  # a container without the USB bus in sysfs
 
 
 def test_an_unplugged_coral_starts_no_probe_child(
@@ -271,9 +272,9 @@ def test_an_unplugged_coral_starts_no_probe_child(
     if platform.system() != "Linux":
         pytest.skip("the /dev + sysfs check is Linux's")
     dev, usb = _fake_sysfs(tmp_path / "sys", [("1d6b", "0002")])
-    monkeypatch.setattr(edgetpu, "DEV_DIR", dev)
-    monkeypatch.setattr(edgetpu, "USB_DEVICES_DIR", usb)
-    monkeypatch.delenv(edgetpu.EDGETPU_CHECK_ENV)
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV)
     monkeypatch.setenv("FAKE_EDGETPU", "ok")  # the library would work, were a TPU there
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
@@ -294,6 +295,93 @@ def test_an_unplugged_coral_starts_no_probe_child(
     assert loaded.device == "edgetpu" and _creations(fake_edgetpu_here) >= 1
 
 
+def _fake_pci(root: Path, ids: list[tuple[str, str]]) -> Path:
+    """A /sys/bus/pci/devices with these (vendor, device) ids, as sysfs writes them."""
+    pci = root / "pci"
+    pci.mkdir(parents=True)
+    for number, (vendor, device) in enumerate(ids):
+        folder = pci / f"0000:0{number + 1}:00.0"
+        folder.mkdir()
+        (folder / "vendor").write_text(vendor + "\n")
+        (folder / "device").write_text(device + "\n")
+    return pci
+
+
+# The service user and its own group (ids nobody here has); /dev/apex_0 is root:apex 0660.
+SERVICE_USER = (54321, {54321})
+
+
+def test_an_apex_device_the_user_cannot_open_names_the_apex_group(
+    tiny_model, tmp_path, monkeypatch, fake_edgetpu_here, caplog
+):
+    """gasket-dkms makes /dev/apex_0 root:apex 0660; a user outside apex got "is the Coral
+    plugged in?" (issue 17 item 4). libedgetpu then fails to open it: no delegate."""
+    if platform.system() != "Linux":
+        pytest.skip("/dev and sysfs are Linux's")
+    dev, usb = _fake_sysfs(tmp_path / "sys", [("1d6b", "0002")], apex=True)
+    apex = dev / "apex_0"
+    if os.geteuid() == 0:
+        os.chown(apex, 0, 996)  # as udev makes it: root:apex
+    apex.chmod(0o660)
+    apex_group = apex.stat().st_gid
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
+    monkeypatch.setattr(
+        coral, "PCI_DEVICES_DIR", _fake_pci(tmp_path / "sys", [("0x1ac1", "0x089a")])
+    )
+    monkeypatch.setattr(coral, "_page_size", lambda: 4096)
+    monkeypatch.setattr(coral, "_process_identity", lambda: SERVICE_USER)
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV)
+    monkeypatch.setenv("FAKE_EDGETPU", "absent")  # libedgetpu: "Failed to open any Edge TPU"
+    model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
+    compiled = model.with_name("tiny_edgetpu.tflite")
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime"):
+        loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
+    assert loaded.device == "cpu"
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"permission denied on {apex}: add the user to the apex group" in warning
+    assert "plugged in" not in warning
+    with pytest.raises(UsageError, match="permission denied on .*apex_0.*apex group"):
+        backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
+    # in the group (or the device's owner): nothing to say
+    assert coral.pcie_coral_problem((54321, {54321, apex_group})) is None
+    assert coral.pcie_coral_problem((0, {0})) is None
+
+
+@pytest.mark.parametrize(
+    ("page_size", "apex", "expected"),
+    [
+        (16384, False, "16 KiB memory pages .* kernel=kernel8.img .* reboot"),
+        (16384, True, "16 KiB memory pages"),
+        (4096, False, "no /dev/apex_0: the gasket / apex driver is not loaded"),
+        (4096, True, None),  # a working PCIe Coral (the user may open it)
+    ],
+)
+def test_a_pcie_coral_on_a_16k_page_kernel_or_without_its_driver_is_named(
+    tmp_path, monkeypatch, page_size, apex, expected
+):
+    dev, usb = _fake_sysfs(tmp_path / "sys", [], apex=apex)
+    if apex:
+        (dev / "apex_0").chmod(0o666)
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
+    pci = _fake_pci(tmp_path / "sys", [("0x14e4", "0x2712"), ("0x1ac1", "0x089a")])
+    monkeypatch.setattr(coral, "PCI_DEVICES_DIR", pci)
+    monkeypatch.setattr(coral, "_page_size", lambda: page_size)
+    problem = coral.pcie_coral_problem(SERVICE_USER)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and re.search(expected, problem), problem
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV, raising=False)
+    assert coral.edgetpu_attached() is True  # on the PCI bus: probed, then explained
+    # no Coral on the bus and no apex device: nothing about PCIe, whatever the page size
+    monkeypatch.setattr(coral, "PCI_DEVICES_DIR", _fake_pci(tmp_path / "other", []))
+    if not apex:
+        assert coral.pcie_coral_problem(SERVICE_USER) is None
+        assert coral.edgetpu_attached() is False
+
+
 def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
     tiny_model, tmp_path, fake_libedgetpu
 ):
@@ -310,7 +398,7 @@ def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "FAKE_EDGETPU": "crash",
         "FAKE_EDGETPU_LOG": str(log),
-        edgetpu.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
+        coral.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(Path(backends.__file__).parents[3]), os.environ.get("PYTHONPATH")])
         ),

@@ -145,7 +145,7 @@ def _fake_colorizer(ab_scaled, saturation=1.0):
     metadata = {
         "input": {"shape": [1, 8, 8, 1], "dtype": "float32", "scale": None, "zero_point": None},
         "output": {"shape": [1, 8, 8, 2], "dtype": "float32", "scale": None, "zero_point": None},
-        "scaling": color.scaling_metadata(),
+        "scaling": color.LAB_SCALING.to_metadata(),
     }
     loaded = backends.LoadedInterpreter(interpreter, "fake", Path("fake"), "cpu")
     return Colorizer.from_interpreter(loaded, metadata, saturation=saturation), interpreter

@@ -19,6 +19,7 @@ NOT_AT_LOAD = (
     "ai_edge_litert",
     "av",
     "simplejpeg",
+    "ray",
 )
 
 

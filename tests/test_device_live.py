@@ -3,13 +3,17 @@ sinks started and stopped, each layout labelled once."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import types
+import urllib.request
 from pathlib import Path
 
 import fake_picamera2
@@ -19,7 +23,7 @@ from fake_picamera2 import FakePicamera2
 from videos import read_video
 
 from edgecolor.cli import main
-from edgecolor.device.frames.frame import Frame
+from edgecolor.device.frames.frame import CAMERA_BUSY, CAMERA_NOT_FOUND, CameraUnavailable, Frame
 from edgecolor.device.frames.frame_colorizer import FrameColorizer
 from edgecolor.device.frames.loop import LiveLoop, SourceLost
 from edgecolor.device.frames.pi_camera import Picamera2Source
@@ -475,6 +479,162 @@ def test_a_camera_without_two_yuv420_streams_is_refused_and_released(camera, mes
     with pytest.raises(OSError, match=message):
         source.open()
     assert not fake_picamera2.ACQUIRED
+
+
+def test_the_fake_picamera2_fails_as_the_real_one_for_a_busy_and_a_missing_camera():
+    """picamera2/picamera2.py: no camera -> IndexError from global_camera_info()[0]; a camera
+    held elsewhere -> RuntimeError("Camera __init__ sequence did not complete.") whose cause
+    is libcamera's "Failed to acquire camera: Device or resource busy"."""
+    with pytest.raises(IndexError, match="list index out of range"):
+        FakePicamera2(attached=False)
+    with pytest.raises(
+        RuntimeError, match=r"^Camera __init__ sequence did not complete\.$"
+    ) as busy:
+        FakePicamera2(busy=True)
+    assert isinstance(busy.value.__cause__, RuntimeError)
+    assert str(busy.value.__cause__) == "Failed to acquire camera: Device or resource busy"
+    holder = FakePicamera2()
+    with pytest.raises(RuntimeError, match="__init__ sequence") as second:
+        FakePicamera2()  # the same camera, held by the first
+    assert "Device or resource busy" in str(second.value.__cause__)
+    holder.close()
+
+
+@pytest.mark.parametrize(
+    ("camera", "reason", "words"),
+    [
+        (
+            lambda: FakePicamera2(busy=True),
+            CAMERA_BUSY,
+            ["busy: another process holds it", "sudo fuser -v /dev/media*", "stop"],
+        ),
+        (
+            lambda: FakePicamera2(attached=False),
+            CAMERA_NOT_FOUND,
+            ["no Raspberry Pi camera found", "ribbon cable", "rpicam-hello --list-cameras"],
+        ),
+    ],
+    ids=["busy", "missing"],
+)
+def test_a_busy_or_missing_picamera2_is_one_line_naming_the_cause(camera, reason, words):
+    """Real picamera2 shows only "Camera __init__ sequence did not complete" for a busy
+    camera and "list index out of range" for a missing one (issue 17 item 6)."""
+    source = _picamera2_source(camera)
+    with pytest.raises(CameraUnavailable) as error:
+        source.open()
+    assert error.value.reason == reason and isinstance(error.value, OSError)
+    message = str(error.value)
+    assert "\n" not in message and "__init__" not in message and "list index" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_camera_held_by_this_process_is_reported_busy_and_free_after_close():
+    first = _picamera2_source(FakePicamera2)
+    first.open()
+    second = _picamera2_source(FakePicamera2, FakePicamera2)
+    with pytest.raises(CameraUnavailable, match="busy"):
+        second.open()
+    first.close()
+    second.open()  # released: the next try works
+    assert second.read() is not None
+    second.close()
+
+
+def test_another_picamera2_failure_keeps_its_own_words():
+    def broken():
+        try:
+            raise RuntimeError("Failed to initialize camera")
+        except RuntimeError as cause:
+            raise RuntimeError("Camera __init__ sequence did not complete.") from cause
+
+    with pytest.raises(
+        OSError, match="could not be opened: .*Failed to initialize camera"
+    ) as error:
+        _picamera2_source(broken).open()
+    assert not isinstance(error.value, CameraUnavailable)
+
+
+def test_a_camera_missing_or_busy_at_the_start_is_waited_for(caplog):
+    """Issue 17 item 3: in the process, with growing pauses (Bookworm's systemd restarts at
+    a fixed pace), telling the page why there is no picture."""
+    from edgecolor.device.frames.loop import wait_for_source
+
+    source = _picamera2_source(
+        lambda: FakePicamera2(busy=True),
+        lambda: FakePicamera2(attached=False),
+        lambda: FakePicamera2(attached=False),
+        lambda: FakePicamera2(attached=False),
+        FakePicamera2,
+    )
+    told, slept = [], []
+    with caplog.at_level(logging.WARNING, logger="edgecolor.device.frames.loop"):
+        failures = wait_for_source(source, told.append, delays=(2, 5, 10), sleep=slept.append)
+    assert failures == 4 and slept == [2, 5, 10, 10]  # the last pause repeats
+    assert told == [
+        "camera busy, retrying in 2 s",
+        "camera not found, retrying in 5 s",
+        "camera not found, retrying in 10 s",  # (the same line again is not told twice)
+        None,
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "edgecolor.device.frames.loop"]
+    assert len(warnings) == 4 and "sudo fuser -v /dev/media*" in warnings[0]
+    assert "rpicam-hello --list-cameras" in warnings[1]
+    assert source.read() is not None  # open now
+    source.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_live_service_keeps_its_page_up_until_the_camera_comes(tiny_model, monkeypatch):
+    """`edgecolor live --source picamera2 --serve` with no camera: the page says "camera
+    not found, retrying"; the camera plugged in, the picture flows (no exit, no restart)."""
+    from edgecolor.device.frames import loop as live_loop
+
+    plugged = threading.Event()
+    tries = []
+
+    def picamera2_constructor():  # picamera2.Picamera2 as the real one fails without a camera
+        tries.append(time.monotonic())
+        return FakePicamera2(attached=plugged.is_set())
+
+    monkeypatch.setitem(
+        sys.modules, "picamera2", types.SimpleNamespace(Picamera2=picamera2_constructor)
+    )
+    monkeypatch.setitem(
+        sys.modules,
+        "libcamera",
+        types.SimpleNamespace(ColorSpace=types.SimpleNamespace(Sycc=lambda: "sYCC")),
+    )
+    monkeypatch.setattr(live_loop, "OPEN_RETRY_DELAYS", (0.1,))
+    port = _free_port()
+    command = ["live", "--source", "picamera2", "--serve", f"127.0.0.1:{port}", "--frames", "3"]
+    finished = {}
+    runner = threading.Thread(
+        target=lambda: finished.setdefault("status", main([*command, "--model", str(tiny_model)]))
+    )
+    runner.start()
+    try:
+        page = ""
+        deadline = time.monotonic() + 60
+        while "camera not found, retrying in 0.1 s" not in page and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.05)
+        assert "camera not found, retrying in 0.1 s" in page
+        assert 'http-equiv="refresh"' in page  # it reloads itself to see the camera come
+        assert fake_picamera2.wait_until(lambda: len(tries) >= 3, 20)  # it keeps trying
+        assert runner.is_alive()
+    finally:
+        plugged.set()
+        runner.join(60)
+    assert not runner.is_alive() and finished["status"] == 0
 
 
 def _video_node(sysfs, number, driver, index, name):

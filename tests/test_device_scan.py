@@ -17,9 +17,9 @@ from processes import sigint_at_its_default
 from skimage import data
 
 from edgecolor.cli import main
-from edgecolor.device.files import batch
 from edgecolor.device.files.scan import Watcher
 from edgecolor.device.files.scanimage import Scanner
+from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import UsageError
 
@@ -40,7 +40,7 @@ def _jpeg_bytes(seed: int = 0) -> bytes:
 
 
 def _watcher(watch, out, tiny_model, clock, messages, **options):
-    factory = batch.LazyColorizer(RuntimeOptions(tiny_model, "cpu", 1))
+    factory = LazyColorizer(RuntimeOptions(tiny_model, "cpu", 1))
     return Watcher(watch, out, factory, settle=30.0, clock=clock, report=messages.append, **options)
 
 

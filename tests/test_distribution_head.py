@@ -36,11 +36,13 @@ def test_soft_encoding_puts_a_colour_on_its_nearest_bins():
     from edgecolor.training.losses import soft_encode
 
     centres = ab_bins.bin_centres()
-    scaled = tf.constant(centres / color.AB_SCALE, tf.float32)
+    scaled = tf.constant(color.LAB_SCALING.ab_to_model(centres), tf.float32)
     # One colour exactly on a bin centre, one between four centres.
     on_centre = centres[100]
     between = centres[100] + 5.0
-    ab = tf.constant(np.stack([on_centre, between])[None, None] / color.AB_SCALE, tf.float32)
+    ab = tf.constant(
+        color.LAB_SCALING.ab_to_model(np.stack([on_centre, between])[None, None]), tf.float32
+    )
     targets, nearest = soft_encode(ab, scaled)
     targets = targets.numpy()[0, 0]
     np.testing.assert_allclose(targets.sum(-1), 1.0, rtol=1e-5)
@@ -58,7 +60,7 @@ def test_untrained_head_predicts_gray():
     L = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype(np.float32)
     ab = generator(L, training=False).numpy()
     assert ab.shape == (2, 64, 64, 2)
-    assert np.abs(ab).max() * color.AB_SCALE < 2.0  # Lab units: invisible
+    assert np.abs(color.LAB_SCALING.ab_from_model(ab)).max() < 2.0  # Lab units: invisible
 
 
 def _set_winning_bin(generator, winner: int) -> None:
@@ -92,7 +94,7 @@ def test_decode_gives_the_winning_bins_colour_in_keras_and_in_the_int8_file():
     generator = build_generator(GeneratorConfig(**DISTRIBUTION), 64)
     _set_winning_bin(generator, green)
     L = np.zeros((1, 64, 64, 1), np.float32)
-    ab = generator(L, training=False).numpy()[0] * color.AB_SCALE
+    ab = color.LAB_SCALING.ab_from_model(generator(L, training=False).numpy()[0])
     # sigmoid(0) = 0.5 for the winner, ~0 for the rest, gain sigmoid(8) ~ 1.
     np.testing.assert_allclose(ab.mean((0, 1)), 0.5 * centres[green], atol=0.5)
 
@@ -105,7 +107,7 @@ def test_decode_gives_the_winning_bins_colour_in_keras_and_in_the_int8_file():
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], L)
     interpreter.invoke()
     out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
-    decoded = out.mean((0, 1)) * color.AB_SCALE
+    decoded = color.LAB_SCALING.ab_from_model(out.mean((0, 1)))
     assert abs(_hue(decoded) - _hue(centres[green])) < 5
     assert np.hypot(*decoded) == pytest.approx(0.5 * np.hypot(*centres[green]), rel=0.1)
 
@@ -147,8 +149,8 @@ def _batch(size: int = 64, count: int = 2):
     rgb = rng.uniform(0, 1, (count, size, size, 3)).astype(np.float32)
     lab = color.rgb_to_lab(rgb)
     return (
-        tf.constant(color.scale_L(lab[..., :1]), tf.float32),
-        tf.constant(color.scale_ab(lab[..., 1:]), tf.float32),
+        tf.constant(color.LAB_SCALING.L_to_model(lab[..., :1]), tf.float32),
+        tf.constant(color.LAB_SCALING.ab_to_model(lab[..., 1:]), tf.float32),
     )
 
 
@@ -162,7 +164,7 @@ def test_losses_train_the_distribution_by_cross_entropy_and_only_the_gain_by_l1(
     generator = build_generator(GeneratorConfig(**DISTRIBUTION), 64)
     view = training_outputs(generator)
     L, ab = _batch()
-    centres = tf.constant(ab_bins.bin_centres() / color.AB_SCALE)
+    centres = tf.constant(color.LAB_SCALING.ab_to_model(ab_bins.bin_centres()))
     with tf.GradientTape(persistent=True) as tape:
         _, logits, gain, vector = view(L, training=True)
         cross_entropy, restrained = distribution_losses(ab, logits, gain, vector, centres, 0.38)

@@ -51,6 +51,21 @@ def _direct_gray_psnr(path: Path) -> float:
     return 10.0 * np.log10(255.0**2 / mse)
 
 
+def test_eval_simplest_form_uses_the_bundled_model(photo_dir, tmp_path, monkeypatch, capsys):
+    """README's first example: `edgecolor eval --data DIR`, nothing else to have or name."""
+    from edgecolor.device.runtime.model import default_model_path
+
+    monkeypatch.chdir(tmp_path)
+    assert _run(["--data", photo_dir]) == 0
+    report = json.loads((tmp_path / "eval-output" / "eval.json").read_text())
+    assert report["photos"] == 3
+    (model,) = report["models"]
+    assert Path(model["model_file"]) == default_model_path()
+    assert model["format"] == "int8" and np.isfinite(model["psnr"])
+    assert (tmp_path / "eval-output" / "grid.png").is_file()
+    assert model["label"] in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_eval_reports_models_and_gray_baseline(
     photo_dir, tmp_path, tiny_model, tiny_float_model, capsys

@@ -97,6 +97,12 @@ def test_metrics_reject_float_images(coffee):
         metrics.psnr(coffee.astype(np.float32) / 255, coffee)
 
 
+@pytest.mark.parametrize("metric", [metrics.psnr, metrics.mean_delta_e2000, metrics.compare])
+def test_metrics_reject_images_of_two_sizes(coffee, metric):
+    with pytest.raises(ValueError, match="differ in size"):
+        metric(coffee, coffee[:-2])
+
+
 # --------------------------------------------------------------------------- hue figures
 
 

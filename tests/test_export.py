@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from training_photos import tiny_config_dict, write_colour_photos, write_corrupt_files
 
+from edgecolor.color import LAB_SCALING, LabScaling
+
 pytestmark = pytest.mark.slow
 
 TINY_STEPS = 6
@@ -98,7 +100,9 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
     assert stride == 2 and qat_model.output_shape == (None, None, None, 2)
     rng = np.random.default_rng(0)
     photos = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(4)]
-    content = convert_generator(qat_model, "int8", 32, representative_L(photos, 32), io="int8")
+    content = convert_generator(
+        qat_model, "int8", 32, representative_L(photos, 32, config.scaling), io="int8"
+    )
 
     # 4. The op list, integer-only tensors, one XNNPACK partition, the Edge TPU lint.
     graph = inspect_graph(content)
@@ -124,7 +128,13 @@ def test_tiny_generator_train_qat_int8_through_the_device_colorizer(tiny_run, tm
     write_metadata(
         model_path,
         build_metadata(
-            content, model_path.name, "int8", config.generator, config.generator_hash(), step
+            content,
+            model_path.name,
+            "int8",
+            config.generator,
+            config.generator_hash(),
+            step,
+            scaling=config.scaling,
         ),
     )
     colorizer = Colorizer(model_path, device="cpu", threads=2)
@@ -261,6 +271,51 @@ def test_checkpoint_that_does_not_match_the_config_is_exit_2(tiny_run, tmp_path,
     assert _export(run, out, "--float32") == 2
     assert "does not match" in capsys.readouterr().err
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def _run_with_scaling(tiny_run, tmp_path, scaling):
+    """A copy of the tiny run whose config.json has ``scaling`` (a dict) or none (None)."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["scaling"] == LAB_SCALING.to_metadata()  # training recorded it
+    if scaling is None:
+        del config["scaling"]
+    else:
+        config["scaling"] = scaling
+    (run / "config.json").write_text(json.dumps(config))
+    return run
+
+
+def test_export_stamps_the_runs_own_scaling(tiny_run, tmp_path, capsys):
+    from edgecolor.device import Colorizer
+    from edgecolor.device.runtime.model import load_metadata
+
+    other = LabScaling(L_scale=60.0, L_offset=0.75, ab_scale=120.0)
+    run = _run_with_scaling(tiny_run, tmp_path, other.to_metadata())
+    out = tmp_path / "model.tflite"
+    assert _export(run, out, "--float32") == 0
+    assert LabScaling.from_metadata(load_metadata(out)["scaling"]) == other
+    # The device runtime takes the model's scaling from there: L 30 -> 30 / 60 - 0.75.
+    colorizer = Colorizer(out, device="cpu", threads=1)
+    np.testing.assert_allclose(colorizer.scale_L(np.float32([30.0])), [-0.25])
+    # QAT fine-tunes through today's input pipeline: such a run exports with --ptq only.
+    capsys.readouterr()
+    assert _export(run, tmp_path / "qat.tflite", "--int8") == 2
+    assert "--ptq" in capsys.readouterr().err
+    assert not (tmp_path / "qat.tflite").exists()
+
+
+def test_old_run_without_scaling_exports_the_legacy_scaling(tiny_run, tmp_path, monkeypatch):
+    from edgecolor import color
+    from edgecolor.device.runtime.model import load_metadata
+
+    run = _run_with_scaling(tiny_run, tmp_path, None)
+    # Even were today's default another, the old run was trained with the legacy one.
+    monkeypatch.setattr(color, "LAB_SCALING", LabScaling(40.0, 1.25, 100.0))
+    out = tmp_path / "old.tflite"
+    assert _export(run, out, "--float32") == 0
+    assert load_metadata(out)["scaling"] == color.LEGACY_LAB_SCALING.to_metadata()
 
 
 def test_calibration_folder_without_usable_photos_is_exit_2(tiny_run, tmp_path, capsys):

@@ -357,6 +357,26 @@ def test_metadata_writer_refuses_an_incomplete_dict_and_writes_atomically(tmp_pa
     assert [item.name for item in tmp_path.iterdir()] == ["copy.json"]  # no temporary left
 
 
+def test_device_reads_the_scaling_through_lab_scaling(tmp_path, tiny_model):
+    import shutil
+
+    from edgecolor.color import LAB_SCALING, LabScaling
+    from edgecolor.device.runtime.model import load_metadata
+
+    metadata = load_metadata(tiny_model)
+    assert LabScaling.from_metadata(metadata["scaling"]) == LAB_SCALING
+    copy = tmp_path / "copy.tflite"
+    shutil.copyfile(tiny_model, copy)
+    # A scaling without its formulas (as written by hand) reads; a broken one is refused.
+    bare = {"L": {"scale": 40, "offset": 1.25}, "ab": {"scale": 100}}
+    (tmp_path / "copy.json").write_text(json.dumps({**metadata, "scaling": bare}))
+    assert load_metadata(copy)["scaling"]["L"]["formula"] == "L / 40 - 1.25"
+    broken = {"L": {"scale": -50.0, "offset": 1.0}, "ab": {"scale": 110.0}}
+    (tmp_path / "copy.json").write_text(json.dumps({**metadata, "scaling": broken}))
+    with pytest.raises(UsageError, match=r"copy\.json: scaling: .*L_scale -50"):
+        load_metadata(copy)
+
+
 def test_writer_and_reader_share_one_model_file_contract():
     """export writes and the device reads the schema defined once in edgecolor.model_file."""
     from edgecolor import model_file
@@ -366,4 +386,5 @@ def test_writer_and_reader_share_one_model_file_contract():
     assert writer.SCHEMA is reader.SCHEMA is model_file.SCHEMA
     assert writer.metadata_path is reader.metadata_path is model_file.metadata_path
     # everything the device needs is something export must write
-    assert set(reader.REQUIRED_KEYS) <= set(writer.REQUIRED_KEYS) == set(model_file.EXPORT_KEYS)
+    assert writer.EXPORT_KEYS is model_file.EXPORT_KEYS
+    assert set(reader.REQUIRED_KEYS) <= set(model_file.EXPORT_KEYS)

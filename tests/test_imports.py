@@ -68,3 +68,12 @@ def test_export_reads_photos_without_the_training_package(tmp_path):
     )
     result = _run_python(code)
     assert result.returncode == 0, result.stdout + result.stderr[-800:]
+
+
+def test_python_dash_m_edgecolor_is_the_command():
+    """`python -m edgecolor` (no console script on PATH, e.g. in a bare venv) runs the CLI."""
+    result = subprocess.run(
+        [sys.executable, "-m", "edgecolor", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("edgecolor ")

@@ -246,3 +246,147 @@ def test_service_units_never_give_up_and_space_their_restarts():
         assert lines["Restart"] in ("on-failure", "always"), unit.name
         assert int(lines["RestartSec"]) >= 10, unit.name
         assert lines["RestartMaxDelaySec"] == "10min" and int(lines["RestartSteps"]) > 1, unit.name
+
+
+# --------------------------------------------------------------- the PCIe / M.2 Coral
+
+
+def _dry_run(*options: str, login_user: str = "edgecolor-test-login-user"):
+    finished = subprocess.run(
+        ["bash", str(CHECKOUT / "device" / "install.sh"), "--dry-run", *options]
+        + ["--no-camera", "--no-opencv"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SUDO_USER": login_user},
+    )
+    commands = [line for line in finished.stdout.splitlines() if line.startswith("  + ")]
+    return finished, commands
+
+
+def _host_has_group(name: str) -> bool:
+    import grp
+
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _host_has_apex_rule() -> bool:
+    rules = [*Path("/lib/udev/rules.d").glob("*.rules"), *Path("/etc/udev/rules.d").glob("*.rules")]
+    return any('SUBSYSTEM=="apex"' in rule.read_text(errors="replace") for rule in rules)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh is a bash script")
+def test_install_sh_sets_up_a_pcie_coral_with_the_apex_group(tmp_path):
+    """Issue 17 item 4: gasket-dkms (the apex driver) with kernel headers, the apex group and
+    gasket's udev rule, the service user and the login user in apex."""
+    finished, commands = _dry_run("--coral-pcie", "--services")
+    assert finished.returncode == 0, finished.stderr
+    (dkms,) = [c for c in commands if " dkms " in c]
+    assert dkms.startswith("  + apt-get install -y --no-install-recommends dkms linux-headers-")
+    assert "  + apt-get install -y gasket-dkms" in commands
+    assert commands.index(dkms) < commands.index("  + apt-get install -y gasket-dkms")
+    assert "  + apt-get install -y libedgetpu1-std" in commands  # the same runtime as USB
+    assert "  + usermod -aG apex edgecolor" in commands
+    assert "  + usermod -aG apex edgecolor-test-login-user" in commands
+    if not _host_has_group("apex"):
+        assert commands.count("  + groupadd --system apex") == 1  # made once, before use
+        assert commands.index("  + groupadd --system apex") < commands.index(
+            "  + usermod -aG apex edgecolor"
+        )
+    if not _host_has_apex_rule():
+        assert "  + write /etc/udev/rules.d/65-edgecolor-apex.rules (mode 0644)" in commands
+    # the rule it writes is gasket-dkms's own (google/gasket-driver debian/gasket-dkms.udev)
+    script = (CHECKOUT / "device" / "install.sh").read_text()
+    rule_lines = [line for line in script.splitlines() if line.startswith("SUBSYSTEM==")]
+    assert 'SUBSYSTEM=="apex", MODE="0660", GROUP="apex"' in rule_lines
+    # the USB-only install leaves the login user out of apex, and builds no driver
+    finished, usb_only = _dry_run("--coral")
+    assert finished.returncode == 0, finished.stderr
+    assert not [c for c in usb_only if "gasket" in c or "dkms" in c or "apex" in c]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh is a bash script")
+def test_install_sh_installs_a_gasket_deb_built_from_source(tmp_path):
+    """Coral's gasket-dkms fails to build on recent kernels: a .deb built with debuild from
+    google/gasket-driver is installed instead, and Coral's is not asked for."""
+    deb = tmp_path / "gasket-dkms_1.0-18_all.deb"
+    deb.write_bytes(b"!<arch>\n")
+    finished, commands = _dry_run("--coral-pcie", "--gasket-deb", str(deb))
+    assert finished.returncode == 0, finished.stderr
+    assert f"  + apt-get install -y {deb}" in commands
+    assert "  + apt-get install -y gasket-dkms" not in commands
+    finished, _ = _dry_run("--coral", "--gasket-deb", str(deb))
+    assert finished.returncode == 1 and "--gasket-deb only makes sense with --coral-pcie" in (
+        finished.stderr
+    )
+    finished, _ = _dry_run("--coral-pcie", "--gasket-deb", str(tmp_path / "missing.deb"))
+    assert finished.returncode == 1 and "no such file" in finished.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh is a bash script")
+def test_a_pi5_gets_the_4k_page_kernel_once_and_is_told_to_reboot(tmp_path):
+    """A Pi 5 boots a 16 KiB-page kernel; the apex driver needs 4 KiB: kernel=kernel8.img
+    and the PCIe connector go into config.txt (under [all], after a [cm4] section), once."""
+    config = tmp_path / "config.txt"
+    original = "dtparam=audio=on\n\n[cm4]\notg_mode=1\n"
+    config.write_text(original)
+    pi5 = "Raspberry Pi 5 Model B Rev 1.0"
+    setup = 'DRY_RUN=$5; pcie_boot_setup "$2" "$3" "$4"; echo "reboot=$REBOOT_NEEDED"'
+    finished = _install_functions(setup, str(config), pi5, "16384", "0")
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip().endswith("reboot=1")
+    assert "16384-byte memory pages" in finished.stderr and "sudo reboot" in finished.stderr
+    text = config.read_text()
+    assert text.startswith(original)
+    added = [
+        line for line in text[len(original) :].splitlines() if line and not line.startswith("#")
+    ]
+    assert added == ["[all]", "kernel=kernel8.img", "[all]", "dtparam=pciex1"]
+    # again (after the reboot: 4 KiB pages now): nothing to add, no reboot
+    finished = _install_functions(setup, str(config), pi5, "4096", "0")
+    assert finished.returncode == 0, finished.stderr
+    assert config.read_text() == text and finished.stdout.strip().endswith("reboot=0")
+    assert "has kernel=kernel8.img" in finished.stdout
+    # --dry-run prints the lines and changes nothing
+    fresh = tmp_path / "fresh.txt"
+    fresh.write_text(original)
+    finished = _install_functions(setup, str(fresh), pi5, "16384", "1")
+    assert f"  + add to {fresh}: [all] kernel=kernel8.img" in finished.stdout
+    assert f"  + add to {fresh}: [all] dtparam=pciex1" in finished.stdout
+    assert fresh.read_text() == original
+    # a Pi 4 / CM4 (4 KiB pages already): config.txt is left alone
+    finished = _install_functions(
+        setup, str(fresh), "Raspberry Pi Compute Module 4 Rev 1.1", "4096", "0"
+    )
+    assert fresh.read_text() == original and finished.stdout.strip().endswith("reboot=0")
+
+
+def test_every_group_a_unit_names_is_made_by_the_installer():
+    """A SupplementaryGroups group that does not exist fails the unit (status 216/GROUP):
+    install.sh --services makes each (and puts the service user in it), apex included."""
+    finished, commands = _dry_run("--services")
+    assert finished.returncode == 0, finished.stderr
+    for unit in sorted((CHECKOUT / "device" / "systemd").glob("*.service")):
+        (line,) = [
+            line
+            for line in unit.read_text().splitlines()
+            if line.startswith("SupplementaryGroups=")
+        ]
+        groups = line.split("=", 1)[1].split()
+        assert "apex" in groups, unit.name
+        for group in groups:
+            assert f"  + usermod -aG {group} edgecolor" in commands, (unit.name, group)
+            if not _host_has_group(group):
+                assert f"  + groupadd --system {group}" in commands, (unit.name, group)
+
+
+def test_the_scan_unit_shares_what_it_writes_with_the_group():
+    """UMask=0002: outputs in the setgid 2775 scan folders are group-writable (0664 files,
+    2775 folders), so the login user can move and delete them."""
+    unit = (CHECKOUT / "device" / "systemd" / "edgecolor-scan.service").read_text()
+    service = unit.split("[Service]", 1)[1].split("\n[", 1)[0]
+    assert "UMask=0002" in service.splitlines()

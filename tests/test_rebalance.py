@@ -65,7 +65,9 @@ def test_weighted_l1_is_plain_l1_under_uniform_weights_and_favours_rare_pixels()
         l1_loss(real, fake).numpy(), rel=1e-6
     )
     # only the bin of pixel (0, 0, 0) weighs 10: the error there counts ten times
-    bins = np.floor((real.numpy()[0, 0, 0] * color.AB_SCALE + color.AB_SCALE) / 10).astype(int)
+    bins = np.floor(
+        (color.LAB_SCALING.ab_from_model(real.numpy()[0, 0, 0]) + color.AB_GAMUT) / 10
+    ).astype(int)
     heavy = np.ones((BINS, BINS), np.float32)
     heavy[bins[0], bins[1]] = 10.0
     error_at_one_pixel = fake.numpy().copy()

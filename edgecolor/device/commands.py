@@ -42,6 +42,16 @@ def register(subparsers) -> None:
         "--overwrite", action="store_true", help="redo outputs that already exist"
     )
     _recolor_option(colorize)
+    colorize.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run on Ray: join the cluster at ADDRESS (host:port, auto), or without ADDRESS "
+        "start a local Ray; one actor per CPU (per --threads CPUs with it); inputs and "
+        "OUT_DIR must be on a mount every node shares (needs pip install '.[ray]'; put it "
+        "after the paths)",
+    )
     colorize.set_defaults(func=run_colorize)
 
     scan = subparsers.add_parser(
@@ -168,7 +178,8 @@ def register(subparsers) -> None:
     live.add_argument(
         "--serve",
         metavar="[HOST:]PORT",
-        help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
+        help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the "
+        "network); a camera missing or busy at the start is then waited for, the page saying why",
     )
     live.add_argument(
         "--record",
@@ -230,20 +241,37 @@ def register(subparsers) -> None:
 
 
 def run_colorize(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from edgecolor.device.files import batch
+    from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
     options = RuntimeOptions.from_args(args)  # fail now (exit 2), not after reading files
+    if args.ray is not None:
+        from edgecolor.device.files import ray_colorize
+
+        ray_colorize.check_usable(args.ray)  # before OUT_DIR is made
     out_dir = Path(args.output)
     jobs, ignored = batch.collect_jobs(args.paths, out_dir)
     if not jobs:
         raise UsageError(f"no image or video files found in {' '.join(args.paths)}")
     batch.prepare_output_dir(out_dir)
-    factory = batch.LazyColorizer(options)
-    summary = batch.run_batch(
-        jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
-    )
+    if args.ray is not None:
+        summary = ray_colorize.run_batch_on_ray(
+            jobs,
+            out_dir,
+            args.ray or None,
+            # without --model, each node's own bundled model
+            options=options if args.model else dataclasses.replace(options, model=None),
+            overwrite=args.overwrite,
+            recolor=args.recolor,
+        )
+    else:
+        factory = LazyColorizer(options)
+        summary = batch.run_batch(
+            jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
+        )
     summary.ignored = ignored
     print(summary.line(out_dir), file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
@@ -252,16 +280,16 @@ def run_colorize(args: argparse.Namespace) -> int:
 def run_scan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgecolor.device.files import batch
     from edgecolor.device.files.scan import Watcher
     from edgecolor.device.files.scanimage import Scanner
+    from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
     options = RuntimeOptions.from_args(args)
     if args.settle < 0 or args.interval <= 0:
         raise UsageError(f"--settle {args.settle} / --interval {args.interval}: must be positive")
     if args.serve and args.once:
         raise UsageError("--serve with --once: the page needs a running service; drop one")
-    factory = batch.LazyColorizer(options)
+    factory = LazyColorizer(options)
     watcher = Watcher(
         Path(args.watch),
         Path(args.output),
@@ -390,6 +418,9 @@ def run_live(args: argparse.Namespace) -> int:
         loop=args.loop,
         pace=not source.live and bool(args.display or args.serve),
         overlay=args.overlay != "none",
+        # the live service (--serve): a camera missing or busy at the start is waited for,
+        # the page saying why there is no picture; at a terminal it is one line, exit 2
+        wait_for_source=bool(bind),
     )
     try:
         with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does
@@ -399,7 +430,7 @@ def run_live(args: argparse.Namespace) -> int:
     except SourceLost as error:
         print(f"edgecolor live: error: {error}", file=sys.stderr)
         return EXIT_PARTIAL
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl+C or systemctl stop, also while waiting for the camera
         return EXIT_OK
     stages = ", ".join(f"{stage} {result.median_ms(stage):.1f}" for stage in result.stage_seconds)
     logging.getLogger("edgecolor.device.frames.loop").info(

@@ -130,8 +130,8 @@ def load_candidates(model_paths: list[Path | None], device: str, threads: int | 
 def run_eval(args: argparse.Namespace) -> int:
     """``edgecolor eval``: see the parser description. Returns the exit code."""
     from edgecolor.evaluation import metrics
-    from edgecolor.evaluation.evaluate import format_hue_table
-    from edgecolor.evaluation.photos import spread_sample, write_json
+    from edgecolor.evaluation.evaluate import format_hue_table, spread_sample
+    from edgecolor.files import write_json
     from edgecolor.photos import find_photos
 
     model_paths, data_dirs, out_dir = _check_arguments(args)
@@ -220,7 +220,7 @@ def _evaluate_source(
     """Evaluate one folder of photos: print its table, write OUT/eval.json and grid.png."""
     from edgecolor.evaluation.evaluate import evaluate, format_table, report
     from edgecolor.evaluation.grid import comparison_grid
-    from edgecolor.evaluation.photos import save_image, write_json
+    from edgecolor.files import save_image, write_json
 
     evaluation = evaluate(candidates, photos, grid=grid, progress=True)
     for path, error in evaluation.failed:

@@ -94,6 +94,20 @@ class Evaluation:
         return dict(sorted(groups.items()))
 
 
+def spread_sample(items: list, count: int | None) -> list:
+    """``count`` items evenly spaced over ``items`` (all of them when count is None or larger).
+
+    Deterministic, and it samples every part of a sorted folder tree rather than its first
+    sub-folder.
+    """
+    if count is None or count >= len(items):
+        return list(items)
+    if count <= 0:
+        return []
+    indices = np.linspace(0, len(items) - 1, count).round().astype(int)
+    return [items[index] for index in sorted(set(indices.tolist()))]
+
+
 def unique_labels(paths: Sequence[Path]) -> list[str]:
     """Short, distinct column names for model files: the file stem, or parent/stem on clashes."""
     stems = [Path(path).stem for path in paths]

@@ -50,6 +50,22 @@ def _check_rgb8(name: str, image: np.ndarray) -> np.ndarray:
     return image
 
 
+def _check_pair(original: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both uint8 (H, W, 3) sRGB and of one size, or ValueError naming the bad one."""
+    original = _check_rgb8("original", original)
+    output = _check_rgb8("output", output)
+    if output.shape != original.shape:
+        raise ValueError(f"output {output.shape} and original {original.shape} differ in size")
+    return original, output
+
+
+def _lab_pair(original: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both images (checked as by ``_check_pair``) in CIELAB: float64 (H, W, 3), rgb2lab."""
+    _, skcolor = require_skimage()
+    original, output = _check_pair(original, output)
+    return skcolor.rgb2lab(original), skcolor.rgb2lab(output)
+
+
 def to_grayscale(rgb: np.ndarray) -> np.ndarray:
     """A colour photo's black-and-white version with the photo's own CIE lightness.
 
@@ -83,8 +99,7 @@ def psnr(original: np.ndarray, output: np.ndarray) -> float:
         original, output: uint8 (H, W, 3) sRGB, same shape.
     """
     metrics, _ = require_skimage()
-    original = _check_rgb8("original", original)
-    output = _check_rgb8("output", output)
+    original, output = _check_pair(original, output)
     with np.errstate(divide="ignore"):  # identical images: inf, not a warning
         return float(metrics.peak_signal_noise_ratio(original, output, data_range=255))
 
@@ -96,10 +111,7 @@ def mean_delta_e2000(original: np.ndarray, output: np.ndarray) -> float:
         original, output: uint8 (H, W, 3) sRGB, same shape.
     """
     _, color = require_skimage()
-    original = _check_rgb8("original", original)
-    output = _check_rgb8("output", output)
-    difference = color.deltaE_ciede2000(color.rgb2lab(original), color.rgb2lab(output))
-    return float(np.mean(difference))
+    return float(np.mean(color.deltaE_ciede2000(*_lab_pair(original, output))))
 
 
 def is_color_photo(rgb: np.ndarray, threshold: float = MIN_COLORFULNESS) -> bool:
@@ -217,11 +229,7 @@ def hue_counts(original: np.ndarray, output: np.ndarray) -> HueCounts:
     [50, 100) with C*ab >= 5 where the original's hue is not in that range. Gray output
     scores no hit, no sepia and neutral chroma 0.
     """
-    _, skcolor = require_skimage()
-    return _hue_counts_lab(
-        skcolor.rgb2lab(_check_rgb8("original", original)),
-        skcolor.rgb2lab(_check_rgb8("output", output)),
-    )
+    return _hue_counts_lab(*_lab_pair(original, output))
 
 
 def _hue_counts_lab(original_lab: np.ndarray, output_lab: np.ndarray) -> HueCounts:
@@ -313,8 +321,7 @@ def compare(original: np.ndarray, output: np.ndarray) -> Scores:
     conversion is most of the time at a photo's full resolution).
     """
     _, skcolor = require_skimage()
-    original_lab = skcolor.rgb2lab(_check_rgb8("original", original))
-    output_lab = skcolor.rgb2lab(_check_rgb8("output", output))
+    original_lab, output_lab = _lab_pair(original, output)
     return Scores(
         psnr=psnr(original, output),
         delta_e2000=float(np.mean(skcolor.deltaE_ciede2000(original_lab, output_lab))),

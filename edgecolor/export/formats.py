@@ -29,17 +29,20 @@ class ExportFormat:
 
     Attributes:
         name: "int8", "float16" or "float32" (also the ``format`` in the metadata).
-        flag: the command-line switch that selects it.
         description: one line for --help and the docs.
         options: the optional flags (``OPTION_FLAGS`` keys) this format accepts.
         io_types: tensor types its input/output may have; the first is the default.
     """
 
     name: str
-    flag: str
     description: str
     options: frozenset[str]
     io_types: tuple[str, ...]
+
+    @property
+    def flag(self) -> str:
+        """The command-line switch that selects it: ``--`` and the name."""
+        return f"--{self.name}"
 
     @property
     def default_io(self) -> str:
@@ -49,7 +52,6 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     "int8": ExportFormat(
         name="int8",
-        flag="--int8",
         description=(
             "int8 weights and activations, integer-only graph for XNNPACK and the Edge TPU; "
             "quantization-aware fine-tuning first (--ptq: post-training quantization only)"
@@ -61,14 +63,12 @@ FORMATS: dict[str, ExportFormat] = {
     ),
     "float16": ExportFormat(
         name="float16",
-        flag="--float16",
         description="float16 weights, float32 compute and input/output (half the float32 size)",
         options=frozenset({"image_size", "force"}),
         io_types=("float32",),
     ),
     "float32": ExportFormat(
         name="float32",
-        flag="--float32",
         description="float32 throughout: the reference export",
         options=frozenset({"image_size", "force"}),
         io_types=("float32",),

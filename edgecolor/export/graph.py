@@ -12,7 +12,7 @@ runtime the device uses, so the checks describe what a Raspberry Pi will actuall
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -154,14 +154,7 @@ class Int8Report:
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "ops": self.ops,
-            "float_tensors": self.float_tensors,
-            "residue_ops": self.residue_ops,
-            "unfolded_batch_norm": self.unfolded_batch_norm,
-            "io_dtypes": list(self.io_dtypes),
-            "problems": self.problems,
-        }
+        return {**asdict(self), "io_dtypes": list(self.io_dtypes)}
 
 
 def check_int8_graph(graph: Graph) -> Int8Report:

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgecolor import __version__
-from edgecolor.color import scaling_metadata
-from edgecolor.files import atomic_write_text
+from edgecolor.color import LabScaling
+from edgecolor.files import write_json
 from edgecolor.model_file import EXPORT_KEYS, SCHEMA, metadata_path
-
-# The contract lives in edgecolor.model_file, shared with the device's reader.
-REQUIRED_KEYS = EXPORT_KEYS
 
 
 def tensor_description(detail: dict) -> dict:
@@ -54,6 +50,7 @@ def build_metadata(
     generator_config: Any,
     config_hash: str,
     training_step: int,
+    scaling: LabScaling,
     quantization: dict | None = None,
     verification: dict | None = None,
     edgetpu_model_file: str | None = None,
@@ -68,6 +65,7 @@ def build_metadata(
         generator_config: ``GeneratorConfig`` (or its dict).
         config_hash: ``RunConfig.generator_hash()`` of the run the weights came from.
         training_step: the checkpoint's training step.
+        scaling: the run's Lab scaling (``RunConfig.scaling``), which the model was trained with.
         quantization: e.g. {"method": "qat", "qat_steps": 600, "io": "int8"}.
         verification: the export's own verification figures.
     """
@@ -85,7 +83,7 @@ def build_metadata(
         "edgetpu_model_file": edgetpu_model_file,
         "input": input_description,
         "output": output_description,
-        "scaling": scaling_metadata(),
+        "scaling": scaling.to_metadata(),
         "generator": generator,
         "config_hash": config_hash,
         "training_step": int(training_step),
@@ -96,28 +94,15 @@ def build_metadata(
     }
 
 
-def _json_default(value: Any):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
-
-
 def write_metadata(tflite_path: str | Path, metadata: dict) -> Path:
     """Write ``metadata`` as ``OUT.json`` beside ``tflite_path``, atomically; return its path.
 
     Raises ValueError when the dict lacks a required key or has another schema, so a
     malformed file never reaches a device.
     """
-    missing = [key for key in REQUIRED_KEYS if key not in metadata]
+    missing = [key for key in EXPORT_KEYS if key not in metadata]
     if missing:
         raise ValueError(f"model metadata lacks {missing[0]!r}")
     if metadata["schema"] != SCHEMA:
         raise ValueError(f"model metadata schema {metadata['schema']!r} is not {SCHEMA!r}")
-    path = metadata_path(tflite_path)
-    text = json.dumps(metadata, indent=2, default=_json_default) + "\n"
-    atomic_write_text(path, text)
-    return path
+    return write_json(metadata_path(tflite_path), metadata)

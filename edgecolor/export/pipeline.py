@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecolor import color
+from edgecolor.color import LabScaling
 from edgecolor.errors import UsageError
 from edgecolor.export.formats import FORMATS, validate_options
 from edgecolor.export.metadata import build_metadata, write_metadata
@@ -169,19 +171,19 @@ def verification_photos(split: dict) -> tuple[list[np.ndarray], list[str], str]:
     return photos, names, source
 
 
-def representative_L(photos: list[np.ndarray], image_size: int) -> list[np.ndarray]:
-    """Each photo as the Colorizer feeds it: L of the whole photo at the model size, /50 - 1.
+def representative_L(
+    photos: list[np.ndarray], image_size: int, scaling: LabScaling
+) -> list[np.ndarray]:
+    """Each photo as the Colorizer feeds it: L of the whole photo at the model size, scaled.
 
+    Args:
+        scaling: the run's Lab scaling (what the device reads from the model's metadata).
     Returns:
-        float32 (S, S) arrays in [-1, 1].
+        float32 (S, S) arrays (in [-1, 1] for L / 50 - 1).
     """
-    from edgecolor.color import L_OFFSET, L_SCALE
     from edgecolor.device.runtime.pixels import model_luminance
 
-    return [
-        (model_luminance(photo, image_size, image_size) / L_SCALE - L_OFFSET).astype(np.float32)
-        for photo in photos
-    ]
+    return [scaling.L_to_model(model_luminance(photo, image_size, image_size)) for photo in photos]
 
 
 # --------------------------------------------------------------------------- the export
@@ -247,6 +249,12 @@ def run_export(options: ExportOptions) -> ExportResult:
     from edgecolor.models import check_image_size
 
     check_image_size(config.generator, image_size)
+    if options.format == "int8" and not options.ptq and config.scaling != color.LAB_SCALING:
+        # QAT fine-tunes through the training input pipeline, which has today's scaling.
+        raise UsageError(
+            f"{options.run_dir}: the run's Lab scaling ({config.scaling}) "
+            "is not the one this edgecolor trains with: export it with --ptq"
+        )
     calibration, calibration_source = (
         calibration_photos(options, split) if options.format == "int8" else ([], None)
     )
@@ -281,7 +289,7 @@ def run_export(options: ExportOptions) -> ExportResult:
         to_convert,
         options.format,
         image_size,
-        representative_L(calibration, image_size),
+        representative_L(calibration, image_size, config.scaling),
         io=io,
     )
     figures, failures = graph_checks(content, options.format, io, options.threads)
@@ -297,6 +305,7 @@ def run_export(options: ExportOptions) -> ExportResult:
             config.generator,
             config.generator_hash(),
             step,
+            scaling=config.scaling,
             quantization=quantization,
             verification=verification,
             edgetpu_model_file=edgetpu_file,

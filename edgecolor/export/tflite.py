@@ -192,6 +192,7 @@ def export_untrained(run_config, fmt: str, image_size: int, path, note: str | No
         run_config.generator,
         run_config.generator_hash(),
         training_step=0,
+        scaling=run_config.scaling,
         quantization=quantization,
     )
     write_metadata(path, metadata)

@@ -21,8 +21,8 @@ from edgecolor import color
 
 BIN_SIZE = 10.0
 # Bin centres on each axis: -110, -100, ..., 110 (23 per axis); a bin holds the ab values
-# within 5 units of its centre. color.AB_SCALE bounds sRGB's a and b.
-GRID_SIDE = int(round(2 * color.AB_SCALE / BIN_SIZE)) + 1  # 23
+# within 5 units of its centre. color.AB_GAMUT bounds sRGB's a and b.
+GRID_SIDE = int(round(2 * color.AB_GAMUT / BIN_SIZE)) + 1  # 23
 # Levels per RGB channel when the gamut is sampled: 65^3 colours (0.3 s) land in 261 bins;
 # 193 levels find one more, a sliver at the gamut's rim that no photo needs.
 GAMUT_LEVELS = 65
@@ -34,7 +34,7 @@ def grid_index(ab: np.ndarray) -> np.ndarray:
     Args:
         ab: float (..., 2), Lab a and b (values beyond +-110 go to the edge bins).
     """
-    index = np.rint((np.asarray(ab, np.float64) + color.AB_SCALE) / BIN_SIZE).astype(np.int64)
+    index = np.rint((np.asarray(ab, np.float64) + color.AB_GAMUT) / BIN_SIZE).astype(np.int64)
     return np.clip(index, 0, GRID_SIDE - 1)
 
 
@@ -52,7 +52,7 @@ def gamut_grid_cells() -> tuple[tuple[int, int], ...]:
 def bin_centres() -> np.ndarray:
     """The Q in-gamut bin centres in Lab units: float32 (Q, 2), a then b."""
     cells = np.array(gamut_grid_cells(), np.float64)
-    return (cells * BIN_SIZE - color.AB_SCALE).astype(np.float32)
+    return (cells * BIN_SIZE - color.AB_GAMUT).astype(np.float32)
 
 
 def bin_count() -> int:

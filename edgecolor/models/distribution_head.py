@@ -78,7 +78,7 @@ def build_distribution_head(features):
     The two fixed 1x1 convolutions (bin centres, ones) are not trainable: they are the
     decoder, not learned weights.
     """
-    centres = ab_bins.bin_centres() / color.AB_SCALE  # (Q, 2), ab / 110
+    centres = color.LAB_SCALING.ab_to_model(ab_bins.bin_centres())  # (Q, 2), ab / 110
     count = len(centres)
     neutral = int(np.argmin(np.hypot(centres[:, 0], centres[:, 1])))
     bias = np.zeros(count, np.float32)

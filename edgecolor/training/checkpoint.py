@@ -183,7 +183,7 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise UsageError(f"not a training run folder (no {CONFIG_FILE}): {run_dir}")
-    return RunConfig.load(path)
+    return RunConfig.load_run(path)
 
 
 def load_generator(run_dir: str | Path, image_size: int | None = None, which: str = "auto"):

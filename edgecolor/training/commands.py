@@ -1,4 +1,4 @@
-"""Subcommands of the training stage: ``edgecolor train`` and ``edgecolor summary``.
+"""Subcommands of the training stage: ``edgecolor train``, ``prepare-data`` and ``summary``.
 
 Nothing heavy is imported at module load: TensorFlow comes in inside ``run_train`` and
 ``run_summary``, after the cheap checks (config, run folder, data folders) have passed.
@@ -41,7 +41,10 @@ def register(subparsers) -> None:
         ),
     )
     train.add_argument(
-        "--data", nargs="+", metavar="DIR", help="folders of colour photos (searched recursively)"
+        "--data",
+        nargs="+",
+        metavar="DIR",
+        help="folders of colour photos (searched recursively), or shard folders of prepare-data",
     )
     train.add_argument(
         "--validation",
@@ -54,11 +57,20 @@ def register(subparsers) -> None:
     train.add_argument("--image-size", type=int, metavar="N", help="square training crop side")
     train.add_argument("--steps", type=int, metavar="N", help="total training steps of the run")
     train.add_argument("--batch-size", type=int, metavar="N", help="global batch size")
+    # Without a flag the network is the --config file's (lite0 in training/default.json);
+    # only a run without --config gets the dataclass defaults.
+    defaults = RunConfig()
     train.add_argument(
-        "--generator", metavar="NAME", help="generator network: edge (default), lite0 or seed"
+        "--generator",
+        metavar="NAME",
+        help="generator network: edge, lite0 or seed "
+        f"(default: the --config file's; {defaults.generator.name} without --config)",
     )
     train.add_argument(
-        "--discriminator", metavar="NAME", help="discriminator: patchgan (default) or seed"
+        "--discriminator",
+        metavar="NAME",
+        help="discriminator: patchgan or seed "
+        f"(default: the --config file's; {defaults.discriminator.name} without --config)",
     )
     train.add_argument(
         "--gan-weight",
@@ -76,6 +88,39 @@ def register(subparsers) -> None:
         "--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint"
     )
     train.set_defaults(func=run_train)
+
+    prepare = subparsers.add_parser(
+        "prepare-data",
+        help="write photo folders once into TFRecord shards for train --data",
+        description=(
+            "Decode every photo under DIR once, shrink it to the training short side, and "
+            "write it (re-encoded JPEG, source path, licence folder, near-gray flag) into "
+            "TFRecord shards with a manifest, for `edgecolor train --data SHARDS`. "
+            "An interrupted run resumes: run the same command again. Unreadable photos are "
+            "reported by name and skipped (exit 1)."
+        ),
+    )
+    prepare.add_argument("folders", nargs="+", metavar="DIR", help="folders of colour photos")
+    prepare.add_argument("--out", required=True, metavar="SHARDS", help="shard folder (created)")
+    prepare.add_argument(
+        "--short-side",
+        type=int,
+        default=160,
+        metavar="N",
+        help="short side of the stored photos: 1.25 x the training size (default 160, for 128)",
+    )
+    prepare.add_argument(
+        "--photos-per-shard", type=int, default=1000, metavar="N", help="photos per shard file"
+    )
+    prepare.add_argument(
+        "--holdout-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of the photos (by file, seeded) kept out of training for evaluation",
+    )
+    prepare.add_argument("--seed", type=int, default=0, metavar="N", help="split and order seed")
+    prepare.set_defaults(func=run_prepare_data)
 
     summary = subparsers.add_parser(
         "summary",
@@ -135,6 +180,13 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
 
 def validate_train_config(config: RunConfig) -> None:
     """Raise UsageError naming the first out-of-range training value (no TensorFlow)."""
+    from edgecolor import color
+
+    if config.scaling != color.LAB_SCALING:
+        # The input pipeline, losses and distribution head are built for LAB_SCALING.
+        raise UsageError(
+            f"scaling {config.scaling}: this edgecolor trains with {color.LAB_SCALING} only"
+        )
     train = config.train
     positive = (
         "image_size",
@@ -145,6 +197,8 @@ def validate_train_config(config: RunConfig) -> None:
         "sample_every",
         "keep_checkpoints",
         "plateau_patience",
+        "steps_per_execution",
+        "shuffle_buffer",
     )
     for name in positive:
         value = getattr(train, name)
@@ -169,6 +223,10 @@ def validate_train_config(config: RunConfig) -> None:
         raise UsageError(f"train.rebalance must be in [0, 1), got {train.rebalance!r}")
     if not 0 < train.lr_decay_factor <= 1:
         raise UsageError(f"train.lr_decay_factor must be in (0, 1], got {train.lr_decay_factor!r}")
+    if train.xla and train.mixed_precision:
+        # XLA's HLO verifier refuses the float16/float32 mix of the loss-scaled gradients
+        # ("mixed precision is disallowed", TensorFlow 2.21): a clear error, not a crash later.
+        raise UsageError("train.xla and train.mixed_precision cannot both be true: choose one")
     if not train.data:
         raise UsageError("no training data: pass --data DIR (or set train.data in the config)")
     frozen = config.generator.frozen_blocks
@@ -203,9 +261,14 @@ def run_train(args: argparse.Namespace) -> int:
     config = resolve_config(args)
 
     from edgecolor.photos import collect_photos
+    from edgecolor.training.stream import is_shard_folder, load_manifest
 
+    # Missing or empty folders and unfinished shards fail before TensorFlow loads.
     for directory in config.train.data:
-        collect_photos([directory])  # missing or empty folders fail before TensorFlow loads
+        if is_shard_folder(directory):
+            load_manifest(directory)
+        else:
+            collect_photos([directory])
 
     check_networks(config)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +287,51 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"checkpoint: {result.checkpoint}")
     if result.sample_grid:
         print(f"samples: {result.sample_grid}")
+    return 0
+
+
+def run_prepare_data(args: argparse.Namespace) -> int:
+    """``edgecolor prepare-data``: 0 when every photo is in the shards, 1 when some were
+    unreadable (named on stderr, listed in the manifest; the rest are written)."""
+    out = Path(args.out)
+    if args.short_side < 16:
+        raise UsageError(f"--short-side must be at least 16, got {args.short_side}")
+    if args.photos_per_shard < 1:
+        raise UsageError(
+            f"--photos-per-shard must be a positive integer, got {args.photos_per_shard}"
+        )
+    if not 0 <= args.holdout_fraction < 1:
+        raise UsageError(f"--holdout-fraction must be in [0, 1), got {args.holdout_fraction}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    from edgecolor.photos import collect_photos
+
+    for directory in args.folders:
+        collect_photos([directory])  # missing or empty folders fail before TensorFlow loads
+    from edgecolor.training.shards import prepare_shards
+
+    report = prepare_shards(
+        args.folders,
+        out,
+        short_side=args.short_side,
+        photos_per_shard=args.photos_per_shard,
+        holdout_fraction=args.holdout_fraction,
+        seed=args.seed,
+        progress=True,
+    )
+    counts = report.manifest["counts"]
+    print(
+        f"{out}: {counts['train_records']} training and {counts['holdout_records']} hold-out "
+        f"photos ({counts['near_gray']} near-gray) in {len(report.manifest['shards']['train'])} + "
+        f"{len(report.manifest['shards']['holdout'])} shards; {len(report.written)} shards "
+        f"written now, {len(report.kept)} kept"
+    )
+    if report.unreadable:
+        print(
+            f"{len(report.unreadable)} unreadable photos skipped (listed in {out / 'manifest.json'})",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgecolor import color
 from edgecolor.errors import UsageError
-from edgecolor.training.catalogue import DecodedImages, prepare_data  # noqa: F401 (re-export)
+from edgecolor.training.catalogue import DecodedImages
 
 # Random crops cover this fraction range of the cached short side (scale jitter).
 CROP_SCALE_RANGE = (0.6, 1.0)
@@ -33,9 +33,47 @@ def rgb_to_model_arrays(rgb):
     import tensorflow as tf
 
     lab = color.tf_rgb_to_lab(rgb)
-    L_scaled = lab[..., :1] / color.L_SCALE - color.L_OFFSET
-    ab_scaled = lab[..., 1:] / color.AB_SCALE
+    L_scaled = color.LAB_SCALING.L_to_model(lab[..., :1])
+    ab_scaled = color.LAB_SCALING.ab_to_model(lab[..., 1:])
     return tf.cast(L_scaled, tf.float32), tf.cast(ab_scaled, tf.float32)
+
+
+def augment_photo(rgb, seeds, image_size: int):
+    """TensorFlow: one photo -> its random training crop as model arrays.
+
+    A random square crop covering ``CROP_SCALE_RANGE`` of the short side (scale jitter) at a
+    random position, resized to ``image_size`` (antialiased), a random horizontal flip.
+
+    Args:
+        rgb: uint8 (H, W, 3) tensor.
+        seeds: int64 (4, 2) stateless seeds (crop scale, top, left, flip).
+    Returns:
+        (L_scaled float32 (S, S, 1), ab_scaled float32 (S, S, 2)), S = ``image_size``.
+    """
+    import tensorflow as tf
+
+    low, high = CROP_SCALE_RANGE
+    shape = tf.shape(rgb, out_type=tf.int64)
+    height, width = shape[0], shape[1]
+    short = tf.minimum(height, width)
+    scale = tf.random.stateless_uniform([], seeds[0], low, high)
+    crop = tf.maximum(
+        tf.constant(1, tf.int64),
+        tf.cast(tf.round(scale * tf.cast(short, tf.float32)), tf.int64),
+    )
+    top = tf.random.stateless_uniform([], seeds[1], 0, height - crop + 1, dtype=tf.int64)
+    left = tf.random.stateless_uniform([], seeds[2], 0, width - crop + 1, dtype=tf.int64)
+    patch = rgb[top : top + crop, left : left + crop]
+    patch = tf.image.resize(
+        tf.cast(patch, tf.float32) / 255.0,
+        (image_size, image_size),
+        method="bilinear",
+        antialias=True,
+    )
+    patch = tf.image.stateless_random_flip_left_right(patch, seeds[3])
+    patch = tf.clip_by_value(patch, 0.0, 1.0)
+    patch = tf.ensure_shape(patch, (image_size, image_size, 3))
+    return rgb_to_model_arrays(patch)
 
 
 def training_dataset(images: DecodedImages, image_size: int, batch_size: int, seed: int = 0):
@@ -54,32 +92,12 @@ def training_dataset(images: DecodedImages, image_size: int, batch_size: int, se
     pixels = tf.constant(images.pixels)
     offsets = tf.constant(images.offsets)
     shapes = tf.constant(images.shapes)
-    low, high = CROP_SCALE_RANGE
 
     def augment(index, element_seed):
         shape = shapes[index]
-        height, width = shape[0], shape[1]
         rgb = tf.reshape(pixels[offsets[index] : offsets[index] + tf.reduce_prod(shape)], shape)
         seeds = tf.random.experimental.stateless_split(tf.stack([element_seed, index]), 4)
-        short = tf.minimum(height, width)
-        scale = tf.random.stateless_uniform([], seeds[0], low, high)
-        crop = tf.maximum(
-            tf.constant(1, tf.int64),
-            tf.cast(tf.round(scale * tf.cast(short, tf.float32)), tf.int64),
-        )
-        top = tf.random.stateless_uniform([], seeds[1], 0, height - crop + 1, dtype=tf.int64)
-        left = tf.random.stateless_uniform([], seeds[2], 0, width - crop + 1, dtype=tf.int64)
-        patch = rgb[top : top + crop, left : left + crop]
-        patch = tf.image.resize(
-            tf.cast(patch, tf.float32) / 255.0,
-            (image_size, image_size),
-            method="bilinear",
-            antialias=True,
-        )
-        patch = tf.image.stateless_random_flip_left_right(patch, seeds[3])
-        patch = tf.clip_by_value(patch, 0.0, 1.0)
-        patch = tf.ensure_shape(patch, (image_size, image_size, 3))
-        return rgb_to_model_arrays(patch)
+        return augment_photo(rgb, seeds, image_size)
 
     count = len(images)
     indices = (
@@ -132,6 +150,6 @@ def holdout_arrays(images: DecodedImages, image_size: int, limit: int | None = N
         )
     rgb = np.stack([centre_crop(images.image(index), image_size) for index in range(count)])
     lab = color.rgb_to_lab(rgb)
-    L_scaled = color.scale_L(lab[..., :1])
-    ab_scaled = color.scale_ab(lab[..., 1:])
+    L_scaled = color.LAB_SCALING.L_to_model(lab[..., :1])
+    ab_scaled = color.LAB_SCALING.ab_to_model(lab[..., 1:])
     return rgb, L_scaled, ab_scaled

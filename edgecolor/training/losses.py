@@ -120,8 +120,8 @@ def soft_encode(ab_scaled: tf.Tensor, centres_scaled: tf.Tensor):
     """
     from edgecolor import color
 
-    ab = tf.cast(ab_scaled, tf.float32) * color.AB_SCALE
-    centres = centres_scaled * color.AB_SCALE
+    ab = color.LAB_SCALING.ab_from_model(tf.cast(ab_scaled, tf.float32))
+    centres = color.LAB_SCALING.ab_from_model(centres_scaled)
     # |ab - c|^2 for every bin, without an (N, h, w, Q, 2) intermediate.
     squared = (
         tf.reduce_sum(ab * ab, -1, keepdims=True)
@@ -212,7 +212,7 @@ class GeneratorObjective:
         if self.distribution:
             from edgecolor import color
 
-            self.centres = tf.constant(ab_bins.bin_centres() / color.AB_SCALE, tf.float32)
+            self.centres = tf.constant(color.LAB_SCALING.ab_to_model(ab_bins.bin_centres()))
 
     def __call__(
         self,

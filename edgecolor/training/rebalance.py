@@ -23,9 +23,9 @@ import numpy as np
 
 from edgecolor import color
 
-# Zhang et al.'s grid: 10 ab units per bin over [-110, 110] on both axes.
+# Zhang et al.'s grid: 10 ab units per bin over sRGB's [-110, 110] on both axes.
 AB_BIN = 10.0
-BINS = int(round(2 * color.AB_SCALE / AB_BIN))  # 22
+BINS = int(round(2 * color.AB_GAMUT / AB_BIN))  # 22
 # Gaussian smoothing of the histogram, in bins (σ = 5 ab units).
 SMOOTHING_SIGMA_BINS = 0.5
 # Every STRIDE-th pixel on each axis is counted: the histogram of a 16th of the pixels of
@@ -39,7 +39,7 @@ def ab_bin_index(ab: np.ndarray) -> np.ndarray:
     Args:
         ab: float (..., 2), Lab a and b in about [-110, 110] (values outside are clamped).
     """
-    bins = np.floor((np.asarray(ab, np.float64) + color.AB_SCALE) / AB_BIN).astype(np.int64)
+    bins = np.floor((np.asarray(ab, np.float64) + color.AB_GAMUT) / AB_BIN).astype(np.int64)
     bins = np.clip(bins, 0, BINS - 1)
     return bins[..., 0] * BINS + bins[..., 1]
 
@@ -168,7 +168,8 @@ def weighted_l1_loss(real_ab, fake_ab, weights):
 
     real_ab = tf.cast(real_ab, tf.float32)
     fake_ab = tf.cast(fake_ab, tf.float32)
-    bins = tf.cast(tf.floor((real_ab * color.AB_SCALE + color.AB_SCALE) / AB_BIN), tf.int32)
+    real_ab_lab = color.LAB_SCALING.ab_from_model(real_ab)  # Lab units: the bins are the gamut's
+    bins = tf.cast(tf.floor((real_ab_lab + color.AB_GAMUT) / AB_BIN), tf.int32)
     bins = tf.clip_by_value(bins, 0, BINS - 1)
     pixel_weights = tf.gather_nd(weights, bins)  # (N, H, W)
     per_pixel = tf.reduce_mean(tf.abs(real_ab - fake_ab), axis=-1)

@@ -35,7 +35,10 @@ def predict_ab(generator, L_scaled: np.ndarray, batch_size: int = 16) -> np.ndar
 
 def lab_scaled_to_rgb(L_scaled: np.ndarray, ab_scaled: np.ndarray) -> np.ndarray:
     """(…, 1) L / 50 - 1 and (…, 2) ab / 110 -> float32 (…, 3) sRGB in [0, 1]."""
-    lab = np.concatenate([color.unscale_L(L_scaled), color.unscale_ab(ab_scaled)], axis=-1)
+    scaling = color.LAB_SCALING
+    lab = np.concatenate(
+        [scaling.L_from_model(L_scaled), scaling.ab_from_model(ab_scaled)], axis=-1
+    )
     return color.lab_to_rgb(lab)
 
 

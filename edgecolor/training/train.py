@@ -1,132 +1,48 @@
 """The cGAN training loop behind ``edgecolor train``.
 
-One training step (DESIGN.md): G(x); D on the real pair (L, ab) and on the generated pair
-(L, G(L)); the generator loss (non-saturating adversarial + lambda * L1) and the
-discriminator loss; gradients from two tapes; both Adam optimizers (beta_1 = 0.5) step.
-Before ``pretrain_steps`` (and always with ``gan_weight`` 0, the study's L1-only
-baseline) only the generator trains, on L1 alone.
-
-Every device setup runs the same code: ``make_strategy`` picks MirroredStrategy over all
-visible GPUs, MultiWorkerMirroredStrategy when ``TF_CONFIG`` describes a cluster, and the
-default (one-replica) strategy on a CPU. ``train.mixed_precision`` and ``train.xla``
-switch on float16 compute (with loss scaling) and XLA compilation of the step.
+``Trainer`` builds the networks, optimizers and checkpoint of a run and runs its schedule:
+the L1 phase (``pretrain_steps``; always, with ``gan_weight`` 0, the study's L1-only
+baseline), then the adversarial phase; evaluations, learning-rate plateaus, early stopping,
+sample grids and checkpoints. The steps themselves are ``edgecolor.training.steps``; the
+strategy, step meter and logs ``edgecolor.training.runtime``; the data a folder run decodes
+into memory (``catalogue``, ``data``) or a shard run streams (``stream``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import shutil
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecolor.config import RunConfig
-from edgecolor.errors import EdgecolorError
-from edgecolor.training import catalogue
+from edgecolor.training import catalogue, stream
 from edgecolor.training import data as data_module
 from edgecolor.training.checkpoint import RunCheckpoint
 from edgecolor.training.rebalance import BINS, run_weights
+from edgecolor.training.runtime import (  # noqa: F401 (re-exported: the loop's public names)
+    TEXT_LOG,
+    StepMeter,
+    TrainingDivergedError,
+    TrainResult,
+    add_file_log,
+    check_finite,
+    is_chief,
+    make_strategy,
+    steps_to_run,
+)
 from edgecolor.training.samples import evaluate, write_sample_grid
+from edgecolor.training.steps import make_steps
 
 log = logging.getLogger(__name__)
 
 LOG_FILE = "log.jsonl"
 SAMPLES_DIR = "samples"
 TENSORBOARD_DIR = "tensorboard"
-TEXT_LOG = "logs/train.log"
 # Training losses go to TensorBoard this often (steps); evaluations at eval_every.
 SCALAR_EVERY = 10
-# images/s in the progress bar and the log is measured over this many recent steps.
-RATE_WINDOW = 50
-
-
-class TrainingDivergedError(EdgecolorError):
-    """A loss became NaN or infinite; the run stopped without saving the bad state."""
-
-
-@dataclass
-class TrainResult:
-    """What a finished run reports."""
-
-    step: int
-    checkpoint: str | None
-    metrics: dict = field(default_factory=dict)
-    images_per_second: float = 0.0
-    sample_grid: Path | None = None
-
-
-def make_strategy():
-    """The tf.distribute strategy for the visible hardware (one code path for all).
-
-    * ``TF_CONFIG`` set: MultiWorkerMirroredStrategy (synchronous data parallelism
-      across machines, each with its GPUs).
-    * GPUs visible: MirroredStrategy over all of them.
-    * Otherwise the default strategy: one replica on the CPU.
-    """
-    import tensorflow as tf
-
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if tf.config.list_physical_devices("GPU"):
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def is_chief(strategy) -> bool:
-    """True on the worker that writes checkpoints, samples and logs (always, on one machine)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not os.environ.get("TF_CONFIG"):
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
-    return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)
-
-
-def _check_finite(losses: dict[str, float], step: int, last_checkpoint: str | None) -> None:
-    """Raise TrainingDivergedError when a loss of ``step`` is NaN or infinite."""
-    bad = [name for name, value in losses.items() if not math.isfinite(value)]
-    if bad:
-        raise TrainingDivergedError(
-            f"{bad[0]} became {losses[bad[0]]} at step {step}; stopped without saving. "
-            f"Last good checkpoint: {last_checkpoint or 'none'}. "
-            "Lower the learning rate or disable mixed precision, then --resume."
-        )
-
-
-class _StepMeter:
-    """Running figures of the steps since the last evaluation.
-
-    ``take_averages`` gives the mean of each loss since the last call (and starts anew);
-    ``images_per_second`` is measured over the last ``RATE_WINDOW`` steps: the first steps
-    of each phase trace and compile, so a whole-run average would understate it.
-    """
-
-    def __init__(self, batch_size: int):
-        self.batch_size = batch_size
-        self.images_per_second = 0.0
-        self._totals: dict[str, float] = {}
-        self._counted = 0
-        self._step_times: deque[float] = deque(maxlen=RATE_WINDOW + 1)
-
-    def add(self, losses: dict[str, float]) -> None:
-        for name, value in losses.items():
-            self._totals[name] = self._totals.get(name, 0.0) + value
-        self._counted += 1
-        self._step_times.append(time.perf_counter())
-        if len(self._step_times) > 1:
-            elapsed = self._step_times[-1] - self._step_times[0]
-            steps = len(self._step_times) - 1
-            self.images_per_second = steps * self.batch_size / max(elapsed, 1e-9)
-
-    def take_averages(self) -> dict[str, float]:
-        averages = {name: value / self._counted for name, value in self._totals.items()}
-        self._totals, self._counted = {}, 0
-        return averages
 
 
 class Trainer:
@@ -203,86 +119,9 @@ class Trainer:
             self.ab_weights = tf.Variable(
                 tf.ones(weights_shape, tf.float32), trainable=False, name="ab_weights"
             )
-        self._l1_step = self._make_step(adversarial=False)
-        self._gan_step = self._make_step(adversarial=True)
+        # (one step on a batch, ``count`` steps drawn from an iterator) per phase
+        self._steps = {phase: make_steps(self, adversarial=phase) for phase in (False, True)}
         self._tf = tf
-
-    # ------------------------------------------------------------------ steps
-
-    def _make_step(self, adversarial: bool):
-        """A distributed tf.function running one step on a per-replica batch."""
-        import tensorflow as tf
-
-        from edgecolor.training.losses import GeneratorObjective, discriminator_loss
-
-        train = self.config.train
-        strategy = self.strategy
-        generator, discriminator = self.generator, self.discriminator
-        generator_optimizer, discriminator_optimizer = (
-            self.generator_optimizer,
-            self.discriminator_optimizer,
-        )
-        mixed = train.mixed_precision
-        gan_weight = train.gan_weight if adversarial else 0.0
-        objective = GeneratorObjective(
-            generator,
-            train,
-            self.config.generator.temperature,
-            self.ab_weights if train.rebalance > 0 else None,
-        )
-
-        @tf.function(jit_compile=train.xla)
-        def gradients(L_scaled, ab_scaled):
-            replicas = tf.cast(tf.distribute.get_replica_context().num_replicas_in_sync, tf.float32)
-            with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-                _, fake_logits, losses = objective(
-                    L_scaled, ab_scaled, discriminator if adversarial else None, gan_weight
-                )
-                if adversarial:
-                    real_logits = discriminator(tf.concat([L_scaled, ab_scaled], -1), training=True)
-                    d_loss = discriminator_loss(real_logits, fake_logits, train.real_label)
-                else:
-                    d_loss = tf.constant(0.0)
-                g_total = losses["g_loss"]
-                # Each replica's mean over its own batch; the replicas' gradients are summed.
-                g_objective = g_total / replicas
-                d_objective = d_loss / replicas
-                if mixed:
-                    g_objective = generator_optimizer.get_scaled_loss(g_objective)
-                    d_objective = discriminator_optimizer.get_scaled_loss(d_objective)
-            g_gradients = generator_tape.gradient(g_objective, generator.trainable_variables)
-            if mixed:
-                g_gradients = generator_optimizer.get_unscaled_gradients(g_gradients)
-            d_gradients = []
-            if adversarial:
-                d_gradients = discriminator_tape.gradient(
-                    d_objective, discriminator.trainable_variables
-                )
-                if mixed:
-                    d_gradients = discriminator_optimizer.get_unscaled_gradients(d_gradients)
-            losses["d_loss"] = d_loss
-            return g_gradients, d_gradients, losses
-
-        def replica_step(L_scaled, ab_scaled):
-            g_gradients, d_gradients, losses = gradients(L_scaled, ab_scaled)
-            generator_optimizer.apply_gradients(
-                zip(g_gradients, generator.trainable_variables, strict=True)
-            )
-            if adversarial:
-                discriminator_optimizer.apply_gradients(
-                    zip(d_gradients, discriminator.trainable_variables, strict=True)
-                )
-            return losses
-
-        @tf.function
-        def distributed_step(batch):
-            per_replica = strategy.run(replica_step, args=batch)
-            return {
-                name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                for name, value in per_replica.items()
-            }
-
-        return distributed_step
 
     def set_rebalancing(self, images) -> None:
         """Weights for the class-rebalanced L1 from the training photos' colours."""
@@ -303,8 +142,14 @@ class Trainer:
 
     def train_step(self, batch, adversarial: bool) -> dict[str, float]:
         """One distributed step on ``batch`` = (L_scaled, ab_scaled); returns the mean losses."""
-        step = self._gan_step if adversarial else self._l1_step
+        step = self._steps[adversarial][0]
         return {name: float(value) for name, value in step(batch).items()}
+
+    def train_steps(self, batches, count: int, adversarial: bool) -> dict[str, float]:
+        """``count`` steps in one tf.function call (``train.steps_per_execution``), each on
+        the next batch of the distributed iterator ``batches``; returns their mean losses."""
+        steps = self._steps[adversarial][1]
+        return {name: float(value) for name, value in steps(batches, count).items()}
 
     # ------------------------------------------------------------------ loop
 
@@ -330,7 +175,7 @@ class Trainer:
         train = self.config.train
         start = self.state.restore_latest() if resume else 0
         self.set_learning_rate(float(self.state.learning_rate.numpy()))
-        prepared = prepared or catalogue.prepare_data(self.config, self.run_dir)
+        prepared = prepared or stream.load_data(self.config, self.run_dir)
         if train.rebalance > 0:
             self.set_rebalancing(prepared.train)
         batches = self._batches(prepared, start)
@@ -339,7 +184,7 @@ class Trainer:
         saved_step = start if resume else -1
         sample_path = None
         metrics: dict = {}
-        meter = _StepMeter(train.batch_size)
+        meter = StepMeter(train.batch_size)
         step = start
         if step >= train.steps:
             log.info("run is already at step %d of %d: nothing to train", step, train.steps)
@@ -351,12 +196,16 @@ class Trainer:
                 adversarial = train.gan_weight > 0 and step >= train.pretrain_steps
                 if adversarial and step == train.pretrain_steps and train.pretrain_steps > 0:
                     self._start_adversarial_phase(step)
-                losses = self.train_step(next(batches), adversarial)
-                _check_finite(losses, step + 1, last_checkpoint)
-                step += 1
+                count = steps_to_run(train, step)
+                if count == 1:
+                    losses = self.train_step(next(batches), adversarial)
+                else:
+                    losses = self.train_steps(batches, self._tf.constant(count), adversarial)
+                check_finite(losses, step + count, last_checkpoint)
+                step += count
                 self.state.step.assign(step)
-                meter.add(losses)
-                self._report_step(step, losses, meter.images_per_second, bar, writer)
+                meter.add(losses, count)
+                self._report_step(step, count, losses, meter.images_per_second, bar, writer)
                 last = step == train.steps
                 if step % train.eval_every == 0 or last:
                     averages = meter.take_averages()
@@ -383,11 +232,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop's parts
 
-    def _batches(self, prepared: catalogue.PreparedData, start: int):
+    def _batches(self, prepared, start: int):
         """An endless iterator of distributed training batches (L_scaled, ab_scaled)."""
         train = self.config.train
         # A resumed run draws a fresh data order (seed offset by the step) instead of
         # replaying the first batches again.
+        if isinstance(prepared, stream.ShardedData):
+            return stream.distributed_batches(self.strategy, prepared, train, start)
         dataset = data_module.training_dataset(
             prepared.train, train.image_size, train.batch_size, train.seed + start
         )
@@ -405,7 +256,7 @@ class Trainer:
         samples = (
             holdout
             if len(holdout[0])
-            else data_module.holdout_arrays(prepared.train, train.image_size)
+            else data_module.holdout_arrays(prepared.train, train.image_size, train.sample_count)
         )
         return holdout, tuple(array[: train.sample_count] for array in samples)
 
@@ -449,9 +300,9 @@ class Trainer:
         )
         log.info("step %d: L1 pretraining done, adversarial training starts", step)
 
-    def _report_step(self, step: int, losses: dict, images_per_second: float, bar, writer):
-        """The progress bar after every step; TensorBoard scalars every ``SCALAR_EVERY``."""
-        bar.update(1)
+    def _report_step(self, step, count, losses, images_per_second, bar, writer):
+        """The progress bar after every ``count`` steps; TensorBoard every ``SCALAR_EVERY``."""
+        bar.update(count)
         bar.set_postfix(
             l1=f"{losses['g_l1']:.4f}",
             ce=f"{losses['g_ce']:.3f}",
@@ -460,7 +311,7 @@ class Trainer:
             img_s=f"{images_per_second:.1f}",
             refresh=False,
         )
-        if writer is None or step % SCALAR_EVERY:
+        if writer is None or step // SCALAR_EVERY == (step - count) // SCALAR_EVERY:
             return
         tf = self._tf
         with writer.as_default(step=step):
@@ -571,29 +422,13 @@ def train(
     The photos are decoded before the networks are built, so data errors come first.
     """
     run_dir = Path(run_dir)
-    _add_file_log(run_dir)
+    add_file_log(run_dir)
     # TensorFlow's own INFO chatter (e.g. checkpoint sharding timings) is not for users.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     logging.getLogger("absl").setLevel(logging.WARNING)
-    prepared = catalogue.prepare_data(config, run_dir)
-    trainer = Trainer(config, run_dir)
+    # The strategy first: a multi-worker one must be set up before TensorFlow runs any op
+    # (reading the shards' samples does).
+    strategy = make_strategy()
+    prepared = stream.load_data(config, run_dir)
+    trainer = Trainer(config, run_dir, strategy=strategy)
     return trainer.run(resume=resume, progress=progress, prepared=prepared)
-
-
-def _add_file_log(run_dir: Path) -> None:
-    """Also log to RUN_DIR/logs/train.log (skipped files, schedule changes, results)."""
-    path = run_dir / TEXT_LOG
-    path.parent.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger("edgecolor")
-    for handler in root.handlers:
-        if (
-            isinstance(handler, logging.FileHandler)
-            and Path(handler.baseFilename) == path.resolve()
-        ):
-            return
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.setLevel(logging.INFO)
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)

@@ -272,6 +272,22 @@ def _without_tone(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.round(neutral), 0, 255).astype(np.uint8).reshape(rgb.shape)
 
 
+def settled(
+    job: Job, manifest: Manifest, overwrite: bool = False, recolor: bool = False
+) -> Outcome | None:
+    """The outcome of a job that needs no decoding (it cannot run, is done, or was kept as it
+    is before), or None when it has to be colorized. A failure is logged in ``manifest``."""
+    if job.conflict:
+        return _failed(job, job.conflict, manifest)
+    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
+        return _failed(job, "the output would overwrite the original", manifest)
+    if not overwrite and is_done(job, manifest):
+        return Outcome(job, "skipped")
+    if not (overwrite or recolor) and is_kept(job, manifest):
+        return Outcome(job, "kept", KEPT_REASON)
+    return None
+
+
 def process(
     job: Job,
     colorizer_factory: Callable[[], Any],
@@ -284,14 +300,9 @@ def process(
 
     A photo already in colour is kept as it is ("kept"), unless ``recolor``.
     """
-    if job.conflict:
-        return _failed(job, job.conflict, manifest)
-    if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
-        return _failed(job, "the output would overwrite the original", manifest)
-    if not overwrite and is_done(job, manifest):
-        return Outcome(job, "skipped")
-    if not (overwrite or recolor) and is_kept(job, manifest):
-        return Outcome(job, "kept", KEPT_REASON)
+    outcome = settled(job, manifest, overwrite, recolor)
+    if outcome is not None:
+        return outcome
     still = None
     try:
         source_fingerprint = fingerprint(job.source)
@@ -351,26 +362,6 @@ def _kept(job: Job, source_fingerprint: dict[str, int], manifest: Manifest) -> O
     return Outcome(job, "kept", KEPT_REASON)
 
 
-class LazyColorizer:
-    """Build the Colorizer on first use, so a re-run with nothing to do loads no model.
-
-    Args:
-        options: the command's :class:`~edgecolor.device.runtime.options.RuntimeOptions`.
-    """
-
-    def __init__(self, options: Any):
-        self._options = options
-        self._colorizer = None
-
-    def __call__(self):
-        if self._colorizer is None:
-            from edgecolor.device.runtime.colorizer import Colorizer
-
-            self._colorizer = Colorizer.from_options(self._options)
-            logger.debug("model %s on %s", self._colorizer.model_path, self._colorizer.backend_name)
-        return self._colorizer
-
-
 def run_batch(
     jobs: list[Job],
     colorizer_factory: Callable[[], Any],
@@ -395,13 +386,18 @@ def run_batch(
         for job in jobs:
             bar.set_postfix_str(job.source.name[-30:], refresh=False)
             outcome = process(job, colorizer_factory, manifest, overwrite, recolor=recolor)
-            summary.add(outcome)
-            if outcome.status in ("failed", "kept"):
-                say(f"{outcome.status} {job.name}: {outcome.reason}")
-            for note in outcome.notes:
-                say(f"note {job.name}: {note}")
+            report_outcome(outcome, summary, say)
             bar.update(1)
     return summary
+
+
+def report_outcome(outcome: Outcome, summary: Summary, say: Callable[[str], None]) -> None:
+    """Count ``outcome`` and say each failure and kept photo as ``status name: reason``."""
+    summary.add(outcome)
+    if outcome.status in ("failed", "kept"):
+        say(f"{outcome.status} {outcome.job.name}: {outcome.reason}")
+    for note in outcome.notes:
+        say(f"note {outcome.job.name}: {note}")
 
 
 def _progress_disabled(show_progress: bool | None) -> bool | None:

@@ -27,8 +27,9 @@ class ManifestReader:
     (when complete); a manifest replaced by a shorter one is read again from the start.
     """
 
-    def __init__(self, out_dir: Path):
-        self.path = Path(out_dir) / BOOKKEEPING_DIR / MANIFEST_NAME
+    def __init__(self, out_dir: Path, path: Path | None = None):
+        """``path``: another file of such records (a Ray actor's journal) instead."""
+        self.path = Path(path) if path else Path(out_dir) / BOOKKEEPING_DIR / MANIFEST_NAME
         self._position = 0
 
     def read_new(self) -> list[dict[str, Any]]:
@@ -61,11 +62,13 @@ class Manifest:
     unterminated line is lost and that file is redone. Later lines win.
     """
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, path: Path | None = None):
+        """``path``: another file of such records (a Ray actor's journal) instead."""
         self.directory = Path(out_dir) / BOOKKEEPING_DIR
-        self.path = self.directory / "manifest.jsonl"
+        self.path = Path(path) if path else self.directory / MANIFEST_NAME
         self.log_path = self.directory / "log.txt"
-        self.records = {record["output"]: record for record in ManifestReader(out_dir).read_new()}
+        reader = ManifestReader(out_dir, self.path)
+        self.records = {record["output"]: record for record in reader.read_new()}
 
     def _key(self, output: Path) -> str:
         return str(output.resolve())
@@ -87,6 +90,10 @@ class Manifest:
             "time": now(),
             **extra,
         }
+        self.add_record(record)
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Append a record as it is (one made by :meth:`add` elsewhere: a Ray actor)."""
         self.records[record["output"]] = record
         self._append(self.path, json.dumps(record) + "\n")
 
@@ -94,7 +101,7 @@ class Manifest:
         self._append(self.log_path, f"{now()} {message}\n")
 
     def _append(self, path: Path, text: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -44,7 +44,9 @@ class ScanEvent:
     it went; ``original`` is where the original is now, after ``move_originals``) or "idle"
     (a pass over the folder is over) or "scanner" (``message`` says what is wrong with the
     scanner, e.g. "scanner not found, retrying in 10 s", or is None when it works again: the
-    page shows why no scans come while the folder is still watched). ``queued``: files seen
+    page shows why no scans come while the folder is still watched) or "colorizer"
+    (``message``: the Edge TPU failed and the CPU colorizes meanwhile, None when the TPU is
+    back). ``queued``: files seen
     and not colorized yet, besides the current one (still being written, settling, or next
     in this pass).
     """
@@ -112,6 +114,7 @@ class Watcher:
         self.summary = batch.Summary()
         self._observations: dict[Path, _Observation] = {}
         self._failed: dict[Path, tuple[int, int]] = {}  # path -> fingerprint it failed with
+        self._colorizer_told: str | None = None  # the colorizer problem the listener knows of
         self._skip = {self.out_dir.resolve()}
         if self.move_originals:
             self._skip.add(self.move_originals.resolve())
@@ -193,6 +196,7 @@ class Watcher:
             )
             self.summary.add(outcome)
             outcomes.append(outcome)
+            self._tell_colorizer()
             original = job.source
             if outcome.status == "failed":
                 self._failed[path] = (status.st_size, status.st_mtime_ns)
@@ -214,6 +218,14 @@ class Watcher:
         if problem != told:
             self._tell(ScanEvent("scanner", self.waiting, message=problem))
         return problem
+
+    def _tell_colorizer(self) -> None:
+        """Tell the listener when the colorizer's problem changes (an Edge TPU that failed
+        and left the work to the CPU: ``LazyColorizer.problem``)."""
+        problem = getattr(self.colorizer_factory, "problem", None)
+        if problem != self._colorizer_told:
+            self._colorizer_told = problem
+            self._tell(ScanEvent("colorizer", self.waiting, message=problem))
 
     def _tell(self, event: ScanEvent) -> None:
         """Pass an event on; a failing listener is logged, never stops the colorizing."""

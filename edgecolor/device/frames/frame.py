@@ -27,6 +27,19 @@ class Frame:
     model_gray: np.ndarray | None = None
 
 
+CAMERA_BUSY = "camera busy"
+CAMERA_NOT_FOUND = "camera not found"
+
+
+class CameraUnavailable(OSError):
+    """A camera cannot be opened now: ``reason`` is CAMERA_BUSY or CAMERA_NOT_FOUND (both
+    may pass: another program stops, a cable is reseated), so the live loop waits for it."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class FrameSource(Protocol):
     """Where frames come from.
 
@@ -42,7 +55,8 @@ class FrameSource(Protocol):
     fps: float | None
 
     def open(self) -> None:
-        """Start capturing; raise (OSError, MissingDependencyError) when the device is not there."""
+        """Start capturing; raise (OSError, MissingDependencyError) when the device is not
+        there (:class:`CameraUnavailable` when it may come: missing or busy)."""
 
     def read(self) -> Frame | None:
         """The next frame; None at the end of a file or when a camera stops delivering."""

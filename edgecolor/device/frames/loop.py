@@ -16,7 +16,9 @@ overlaps the model. What the capture thread hands over depends on the source:
   ``--loop`` restarts the file at its end; without it the end of the file ends the run.
 
 A camera that stops delivering is reopened with growing pauses (``retry_delays``); when it
-does not come back the run ends with :class:`SourceLost` and a clear message.
+does not come back the run ends with :class:`SourceLost` and a clear message. A camera that
+is missing or busy at the start is waited for (:func:`wait_for_source`): the service keeps
+its page up and says why there is no picture.
 
 The colour is smoothed over time by the frame colorizer (its ``smoothing``).
 """
@@ -28,21 +30,24 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecolor.device.frames.frame import Frame, FrameSource
+from edgecolor.device.frames.frame import CameraUnavailable, Frame, FrameSource
 from edgecolor.device.frames.frame_colorizer import FRAME_STAGES, FrameColorizer
 from edgecolor.device.frames.sinks import FramePictures, Sink, StopRequested, StreamInfo
-from edgecolor.errors import EdgecolorError, UsageError
+from edgecolor.errors import EdgecolorError, UsageError, one_line
 
 logger = logging.getLogger(__name__)
 
 # capture (the source's read), the frame colorizer's own stages, and encode (the sinks)
 STAGES = ("capture", *FRAME_STAGES, "encode")
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Pauses between tries to open a camera missing or busy at the start; the last repeats for
+# ever. In the process, because Bookworm's systemd (252) restarts a unit at a fixed pace.
+OPEN_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0, 60.0)
 # How late (seconds) a paced file frame may be before the pace clock moves instead.
 PACE_SLACK = 0.1
 # Per-stage timings kept for medians and percentiles: bounded, so memory stays flat.
@@ -55,6 +60,52 @@ class SourceLost(EdgecolorError):
 
 class SourceUnavailable(UsageError):
     """The source cannot be opened at all (no such camera, a device that is not one)."""
+
+
+def wait_for_source(
+    source: FrameSource,
+    on_problem: Callable[[str | None], None] | None = None,
+    delays: Sequence[float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Open a live ``source``, trying again with growing pauses while it cannot be opened
+    (what :class:`LiveLoop` does with ``wait_for_source``).
+
+    Each failure is logged (one warning line with the source's own reason) and passed to
+    ``on_problem`` as a short status, e.g. "camera not found, retrying in 10 s" or "camera
+    busy, retrying in 10 s" (:class:`~edgecolor.device.frames.frame.CameraUnavailable`'s reason);
+    ``on_problem(None)`` once it is open. Runs until it opens or ``sleep`` is interrupted
+    (KeyboardInterrupt: Ctrl+C, or SIGTERM under ``stop_on_sigterm``). ``delays``: the
+    pauses, the last repeated (None: :data:`OPEN_RETRY_DELAYS`).
+
+    Returns:
+        How many tries failed before it opened.
+    """
+    delays = tuple(delays or OPEN_RETRY_DELAYS)
+    failures = 0
+    told: str | None = None
+    while True:
+        try:
+            source.open()
+        except OSError as error:
+            delay = delays[min(failures, len(delays) - 1)]
+            failures += 1
+            if isinstance(error, CameraUnavailable):
+                reason = error.reason  # "camera not found" / "camera busy"
+            else:  # a USB webcam or a stream: its own words go to the log
+                reason = f"{source.name} not available"
+            problem = f"{reason}, retrying in {delay:g} s"
+            logger.warning("%s: %s; retrying in %g s", source.name, one_line(error), delay)
+            if on_problem is not None and problem != told:
+                on_problem(problem)
+                told = problem
+            sleep(delay)
+            continue
+        if failures:
+            logger.info("%s is there now (after %d failed tries)", source.name, failures)
+        if on_problem is not None and told is not None:
+            on_problem(None)
+        return failures
 
 
 class FrameRate:
@@ -245,6 +296,11 @@ class LiveLoop:
         overlay: give the pictures a frame-rate label (the window and the web preview
             draw it; a recording only when asked: ``VideoFileSink(label=True)``).
         retry_delays: pauses between reconnection attempts for a lost camera.
+        wait_for_source: a camera (or stream) missing or busy at the start is waited for
+            (:func:`wait_for_source`), each sink with a ``show_problem`` method told why
+            there is no picture (the web preview: "camera not found, retrying in 10 s");
+            False: it ends the run at once with :class:`SourceUnavailable`. Files never wait.
+        open_retry_delays: the pauses while waiting (None: :data:`OPEN_RETRY_DELAYS`).
     """
 
     def __init__(
@@ -258,6 +314,8 @@ class LiveLoop:
         pace: bool = False,
         overlay: bool = True,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        wait_for_source: bool = False,
+        open_retry_delays: Sequence[float] | None = None,
     ):
         self.source = source
         self.frame_colorizer = frame_colorizer
@@ -267,6 +325,8 @@ class LiveLoop:
         self.pace = pace
         self.overlay = overlay
         self.retry_delays = retry_delays
+        self.wait_for_source = wait_for_source
+        self.open_retry_delays = open_retry_delays
         self.frame_rate = FrameRate()
         self._pace_origin: float | None = None
 
@@ -289,10 +349,7 @@ class LiveLoop:
             warm_up = self.frame_colorizer.warm_up()
             if warm_up:
                 logger.info("lookup tables and model ready in %.2f s", warm_up)
-            try:
-                self.source.open()
-            except OSError as error:
-                raise SourceUnavailable(str(error)) from None
+            self._open_source()
             info = StreamInfo(
                 self.source.fps,
                 getattr(self.source, "size", None),
@@ -337,6 +394,23 @@ class LiveLoop:
                 except Exception:  # stopping one sink must not lose another's file
                     logger.exception("stopping %s failed", type(sink).__name__)
         return result
+
+    def _open_source(self) -> None:
+        """Open the source: a live one waited for when ``wait_for_source`` (interrupted by
+        Ctrl+C or SIGTERM under ``stop_on_sigterm``: KeyboardInterrupt)."""
+        if self.source.live and self.wait_for_source:
+            wait_for_source(self.source, self._show_problem, self.open_retry_delays)
+            return
+        try:
+            self.source.open()
+        except OSError as error:
+            raise SourceUnavailable(str(error)) from None
+
+    def _show_problem(self, problem: str | None) -> None:
+        for sink in self.sinks:
+            show = getattr(sink, "show_problem", None)
+            if show is not None:
+                show(problem)
 
     def _wait_until_due(self, timestamp: float) -> None:
         """Present file frames at the file's pace, like a video player.

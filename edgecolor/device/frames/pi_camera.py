@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.device.frames.frame import Frame
+from edgecolor.device.frames.frame import (
+    CAMERA_BUSY,
+    CAMERA_NOT_FOUND,
+    CameraUnavailable,
+    Frame,
+)
 from edgecolor.errors import MissingDependencyError, one_line
 
 logger = logging.getLogger(__name__)
@@ -45,6 +50,45 @@ PLANAR_YUV420 = ("YUV420", "YVU420")
 
 # libcamera's controls::AfModeContinuous (AfModeManual 0, AfModeAuto 1).
 AF_MODE_CONTINUOUS = 2
+
+
+def picamera2_open_error(error: BaseException) -> OSError:
+    """What ``Picamera2()`` raised -> one clear line: busy, not connected, or its own words.
+
+    picamera2 (picamera2/picamera2.py) reports a missing camera as a bare ``IndexError:
+    list index out of range`` (``global_camera_info()[camera_num]`` on an empty list) or,
+    in older releases, ``RuntimeError("Camera(s) not found ...")``; a camera another
+    process holds as ``RuntimeError("Camera __init__ sequence did not complete.")``, whose
+    ``__cause__`` is libcamera's ``RuntimeError("Failed to acquire camera: Device or
+    resource busy")``. The chain is searched for those words.
+
+    Returns:
+        A :class:`~edgecolor.device.frames.frame.CameraUnavailable` for busy and missing
+        cameras, else an OSError.
+    """
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    words = " | ".join(str(link) for link in chain)
+    if any(isinstance(link, IndexError) for link in chain) or "Camera(s) not found" in words:
+        return CameraUnavailable(
+            CAMERA_NOT_FOUND,
+            "no Raspberry Pi camera found: check the ribbon cable (contacts facing the right "
+            "way, both ends latched; power off first) and that `rpicam-hello --list-cameras` "
+            "lists it",
+        )
+    if "Device or resource busy" in words or "Failed to acquire camera" in words:
+        return CameraUnavailable(
+            CAMERA_BUSY,
+            "the Raspberry Pi camera is busy: another process holds it (`sudo fuser -v "
+            "/dev/media*` names it); stop that program or service (e.g. `sudo systemctl "
+            "stop edgecolor-live` when you run edgecolor live yourself, or an rpicam-* "
+            "preview)",
+        )
+    detail = "; ".join(one_line(link) for link in chain)
+    return OSError(f"the Raspberry Pi camera could not be opened: {detail}")
 
 
 class Picamera2Source:
@@ -106,7 +150,7 @@ class Picamera2Source:
         try:
             camera = factory()
         except (IndexError, RuntimeError) as error:  # none attached, or held by another program
-            raise OSError(f"no Raspberry Pi camera available ({one_line(error)})") from None
+            raise picamera2_open_error(error) from None
         try:
             self.streams = self._configure(camera)
             camera.start()

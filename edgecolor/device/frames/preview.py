@@ -49,7 +49,7 @@ PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>edgecolor live</title>
+<title>edgecolor live</title>{refresh}
 <style>
  body {{ margin: 0; background: #111; color: #eee; font: 16px system-ui, sans-serif; }}
  header {{ display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0.2em 1em;
@@ -58,11 +58,12 @@ PAGE = """<!doctype html>
  img {{ display: block; width: 100%; max-width: 1600px; margin: 0 auto; }}
  .labels {{ display: flex; max-width: 1600px; margin: 0 auto; }}
  .labels span {{ flex: 1; text-align: center; padding: 0.3em; color: #aaa; }}
+ .problem {{ text-align: center; padding: 1em; color: #fc6; }}
 </style>
 </head>
 <body>
 <header><strong>edgecolor live</strong><span>source: {source} &middot; model: {model}
- &middot; <span id="fps">{fps:.1f}</span> fps</span></header>
+ &middot; <span id="fps">{fps:.1f}</span> fps</span></header>{problem}
 <div class="labels"><span>gray (input)</span><span>colour (edgecolor)</span></div>
 <img id="stream" src="/stream" alt="live picture: gray input and colorized output side by side">
 <script>
@@ -182,6 +183,9 @@ class PreviewServer(BackgroundServer):
         self.frames = LatestJpeg()
         self._encoder = JpegEncoder(self.frames)
         self._stopped = False
+        # Why there is no picture, shown on the page (e.g. "camera not found, retrying in
+        # 10 s" while the loop waits for the camera); None: the picture flows.
+        self.problem: str | None = None
         super().__init__(host, port, _handler_class(self), MAX_CLIENTS)
 
     @property
@@ -198,6 +202,10 @@ class PreviewServer(BackgroundServer):
     def output(self, pictures: FramePictures) -> None:
         self._encoder.output(pictures)
 
+    def show_problem(self, problem: str | None) -> None:
+        """Sink API: the page says why there is no picture (and reloads itself meanwhile)."""
+        self.problem = problem
+
     def stop(self) -> None:
         """End the streams and stop serving (safe to call twice)."""
         self.frames.stop()
@@ -206,10 +214,14 @@ class PreviewServer(BackgroundServer):
             self.stop_serving()
 
     def page(self) -> bytes:
+        problem = self.problem
         return PAGE.format(
             source=html.escape(self.source_name),
             model=html.escape(self.model_name),
             fps=self.frames.fps,
+            # while there is a problem, the page reloads itself to see when it is over
+            refresh='\n<meta http-equiv="refresh" content="10">' if problem else "",
+            problem=f'\n<p class="problem">{html.escape(problem)}</p>' if problem else "",
         ).encode()
 
     def status(self) -> bytes:

@@ -121,6 +121,10 @@ class Sink:
     def stop(self) -> None:
         """Called after the last frame."""
 
+    def show_problem(self, problem: str | None) -> None:
+        """Why there is no picture now (e.g. "camera not found, retrying in 10 s"), None once
+        it flows; a sink that shows something to people says so (the web preview)."""
+
 
 class NullSink(Sink):
     """Takes every frame and shows it nowhere (a headless run that only measures)."""

@@ -75,6 +75,7 @@ class Catalogue:
         self._current: str | None = None
         self._queued = 0
         self._scanner: str | None = None  # what is wrong with the scanner, if anything
+        self._colorizer: str | None = None  # e.g. the Edge TPU failed: on the CPU now
         self._failures: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._failed_total = 0
         self._manifest = ManifestReader(self.out_dir)
@@ -142,6 +143,8 @@ class Catalogue:
             self._queued = event.queued
             if event.kind == "scanner":
                 self._scanner = event.message
+            elif event.kind == "colorizer":
+                self._colorizer = event.message
             elif event.kind == "started":
                 self._current = self._shown(event.job.source)
             elif event.kind == "finished":
@@ -210,6 +213,7 @@ class Catalogue:
                 "current": self._current,
                 "queued": self._queued,
                 "scanner": self._scanner,
+                "colorizer": self._colorizer,
                 "failed_total": self._failed_total,
                 "failures": [
                     {"name": name, "reason": reason}

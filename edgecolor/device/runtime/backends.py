@@ -234,11 +234,7 @@ def _try_edgetpu(
             backend = f"{label} edgetpu ({library})"
             logger.info("back-end: %s, model %s", backend, edgetpu_model_path.name)
             return LoadedInterpreter(interpreter, backend, edgetpu_model_path, "edgetpu")
-    fix = (
-        edgetpu.INSTALL_EDGETPU_REBUILD
-        if probe.crashed
-        else f"is the Coral plugged in? ({edgetpu.INSTALL_EDGETPU})"
-    )
+    fix = edgetpu.edgetpu_fix(probe)
     if device == "edgetpu":
         raise UsageError(f"--device edgetpu: the Edge TPU does not work: {probe.reason}; {fix}")
     logger.warning("auto: the Edge TPU does not work (%s), using the CPU; %s", probe.reason, fix)

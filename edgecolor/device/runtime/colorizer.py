@@ -159,6 +159,11 @@ class Colorizer:
         return self._input_size
 
     @property
+    def device(self) -> str:
+        """What runs the model: ``"cpu"`` or ``"edgetpu"``."""
+        return self._loaded.device
+
+    @property
     def backend_name(self) -> str:
         """What runs the model, e.g. ``"litert cpu (xnnpack, 4 threads)"``."""
         return self._loaded.backend

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgecolor.device.runtime import coral
 from edgecolor.errors import MissingDependencyError, one_line
 
 logger = logging.getLogger(__name__)
@@ -44,15 +45,6 @@ INSTALL_EDGETPU_REBUILD = (
 # Seconds the child-process probe may take: the first call after plugging a USB
 # accelerator in uploads its firmware, a few seconds.
 PROBE_TIMEOUT_SECONDS = 60.0
-
-# Where a Coral shows up on Linux, without loading libedgetpu: the M.2 / mini-PCIe card's
-# driver (gasket + apex) makes /dev/apex_N; the USB Accelerator enumerates as 1a6e:089a
-# until libedgetpu uploads its firmware, then as 18d1:9302 (libedgetpu's udev rules).
-DEV_DIR = Path("/dev")
-USB_DEVICES_DIR = Path("/sys/bus/usb/devices")
-CORAL_USB_IDS = frozenset({("1a6e", "089a"), ("18d1", "9302")})
-# Set to 0 to skip that check and always probe (a Coral attached in a way it cannot see).
-EDGETPU_CHECK_ENV = "EDGECOLOR_EDGETPU_CHECK"
 
 # The Edge TPU runtime's shared library on each platform (as in pycoral).
 EDGETPU_SHARED_LIBRARY = {
@@ -110,9 +102,9 @@ def load_edgetpu_delegate(runtime: Any, label: str, device_name: str | None = No
     except (ValueError, OSError, RuntimeError) as error:
         # LiteRT raises ValueError("Failed to load delegate from libedgetpu.so.1") when
         # libedgetpu finds no TPU (tflite_plugin_create_delegate returns NULL).
+        hint = coral.pcie_coral_problem() or "is the Coral plugged in?"
         raise MissingDependencyError(
-            f"the Edge TPU ({library}: {one_line(error)}; is the Coral plugged in?)",
-            INSTALL_EDGETPU,
+            f"the Edge TPU ({library}: {one_line(error)}; {hint})", INSTALL_EDGETPU
         ) from error
 
 
@@ -135,38 +127,12 @@ class EdgeTpuProbe:
     crashed: bool = False
 
 
-def edgetpu_attached() -> bool | None:
-    """Whether a Coral is attached: True, False, or None when this system cannot tell.
+def edgetpu_fix(probe: EdgeTpuProbe) -> str:
+    """What to do about a failed probe, one line: the rebuild, the PCIe fix or a plug check."""
+    if probe.crashed:
+        return INSTALL_EDGETPU_REBUILD
+    return coral.pcie_coral_problem() or f"is the Coral plugged in? ({INSTALL_EDGETPU})"
 
-    A cheap look at /dev and the USB bus in sysfs, so that a Pi with libedgetpu installed
-    and the accelerator unplugged does not start a probe child on every run. None (not
-    Linux, no sysfs USB bus as in some containers, or ``EDGECOLOR_EDGETPU_CHECK=0``) means
-    "probe and see".
-    """
-    if os.environ.get(EDGETPU_CHECK_ENV, "1") == "0":
-        return None
-    if platform.system() != "Linux" or not USB_DEVICES_DIR.is_dir():
-        return None
-    if any(DEV_DIR.glob("apex_*")):
-        return True
-    for device in USB_DEVICES_DIR.iterdir():
-        try:
-            ids = tuple(
-                (device / name).read_text(encoding="ascii").strip().lower()
-                for name in ("idVendor", "idProduct")
-            )
-        except (OSError, UnicodeDecodeError):  # interfaces and hubs' ports have no IDs
-            continue
-        if ids in CORAL_USB_IDS:
-            return True
-    return False
-
-
-NO_CORAL_FOUND = (
-    "no Coral found (no /dev/apex_* and no USB device "
-    + " or ".join(sorted(f"{vendor}:{product}" for vendor, product in CORAL_USB_IDS))
-    + ")"
-)
 
 # In-process cache of probe results: key -> result (see _probe_key).
 _PROBE_RESULTS: dict[str, EdgeTpuProbe] = {}
@@ -217,15 +183,30 @@ def _probe_key(model_path: Path, runtime: Any, label: str, device_name: str | No
 
 
 def _read_probe_cache(key: str) -> EdgeTpuProbe | None:
+    """A stored probe result; a success only while it is from this boot and this attachment.
+
+    A crash depends on the library and the runtime only, so it is kept for good. A success
+    says the TPU answered *then*: a USB Accelerator that has locked up since would hang this
+    process when the interpreter is built in it, so after a reboot or a re-enumeration the
+    child process (with its time limit) probes again.
+    """
     try:
         stored = json.loads(probe_cache_path().read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(stored, dict):
         return None
-    return EdgeTpuProbe(
+    result = EdgeTpuProbe(
         bool(stored.get("ok")), str(stored.get("reason", "")), bool(stored.get("crashed"))
     )
+    if result.ok and (
+        _REPROBE
+        or stored.get("boot") != coral.boot_id()
+        or stored.get("devices") != coral.coral_enumeration()
+    ):
+        logger.debug("the stored Edge TPU probe is from another boot or attachment: probing")
+        return None
+    return result
 
 
 def _write_probe_cache(key: str, result: EdgeTpuProbe) -> None:
@@ -239,6 +220,8 @@ def _write_probe_cache(key: str, result: EdgeTpuProbe) -> None:
     except (OSError, ValueError):
         stored = {}
     stored[key] = {"ok": result.ok, "reason": result.reason, "crashed": result.crashed}
+    if result.ok:  # valid while the boot and the attachment stay the same
+        stored[key].update(boot=coral.boot_id(), devices=coral.coral_enumeration())
     try:
         atomic_write_text(path, json.dumps(stored, indent=1) + "\n")
     except OSError as error:  # a read-only home: the probe just runs again next time
@@ -250,7 +233,7 @@ def probe_edgetpu(
     runtime: Any,
     label: str,
     device_name: str | None = None,
-    timeout: float = PROBE_TIMEOUT_SECONDS,
+    timeout: float | None = None,
 ) -> EdgeTpuProbe:
     """Build an Edge TPU interpreter on ``model_path``, allocate and invoke it once, in a child.
 
@@ -266,7 +249,8 @@ def probe_edgetpu(
             not map run on the CPU).
         runtime, label: the runtime from :func:`~edgecolor.device.runtime.backends.cpu_runtime`.
         device_name: the delegate's ``device`` option (None: the first TPU).
-        timeout: seconds before a hung child is killed (reported as a failure).
+        timeout: seconds before a hung child is killed (reported as a failure); None:
+            :data:`PROBE_TIMEOUT_SECONDS`.
     Returns:
         An :class:`EdgeTpuProbe`.
     """
@@ -282,15 +266,39 @@ def probe_edgetpu(
     library = EDGETPU_SHARED_LIBRARY.get(platform.system(), "")
     use_disk = _loaded_library_file(library) is not None
     result = _read_probe_cache(key) if use_disk else None
-    if result is None and edgetpu_attached() is False:
+    if result is None and coral.edgetpu_attached() is False:
         # Nothing to probe: not kept on disk either, so plugging one in is seen next run.
-        result = EdgeTpuProbe(False, NO_CORAL_FOUND)
+        result = EdgeTpuProbe(False, coral.NO_CORAL_FOUND)
     if result is None:
+        if timeout is None:
+            timeout = PROBE_TIMEOUT_SECONDS
         result = _run_probe_child(model_path, label, device_name, timeout)
+        _forget_reprobe()
         if use_disk and (result.ok or result.crashed):
             _write_probe_cache(key, result)
     _PROBE_RESULTS[key] = result
     return result
+
+
+# Set by forget_edgetpu_probes: the next probe runs its child even where a stored success
+# would do (the TPU failed in this process since).
+_REPROBE = False
+
+
+def _forget_reprobe() -> None:
+    global _REPROBE
+    _REPROBE = False
+
+
+def forget_edgetpu_probes() -> None:
+    """Drop what this process knows of the Edge TPU, so the next load probes it in a child.
+
+    For a TPU that failed mid-run (an invoke raised): building its interpreter again in this
+    process on the strength of an earlier success could hang on a locked-up accelerator.
+    """
+    global _REPROBE
+    _PROBE_RESULTS.clear()
+    _REPROBE = True
 
 
 def _run_probe_child(

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.color import LabScaling
 from edgecolor.errors import UsageError
 from edgecolor.model_file import RUNTIME_KEYS, SCHEMA, TENSOR_KEYS, metadata_path
 
@@ -73,6 +74,9 @@ def load_metadata(tflite_path: str | Path) -> dict[str, Any]:
     for key in REQUIRED_KEYS:
         if key not in metadata:
             raise UsageError(f"model metadata {path}: missing {key!r}")
+    metadata["scaling"] = LabScaling.from_metadata(
+        metadata["scaling"], f"model metadata {path}: scaling"
+    ).to_metadata()
     for side in ("input", "output"):
         description = metadata[side]
         if not isinstance(description, dict) or any(key not in description for key in TENSOR_KEYS):

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgecolor.device.runtime import backends, edgetpu
+from edgecolor.device.runtime import backends, coral, edgetpu
 from edgecolor.device.runtime.model import default_model_path, edgetpu_model_path, load_metadata
 from edgecolor.errors import (
     EXIT_OK,
@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ok: the Edge TPU ran {model.name} ({label}, {edgetpu.edgetpu_library()})")
         return EXIT_OK
     print(f"failed: {result.reason}")
+    pcie_problem = None if result.crashed else coral.pcie_coral_problem()
     if result.crashed:
         print(f"fix: {edgetpu.INSTALL_EDGETPU_REBUILD}")
+    elif pcie_problem:
+        print(f"fix: {pcie_problem}")
     else:
         print(
             "fix: plug the Coral into a USB 3 port (blue); log in again after joining the "
