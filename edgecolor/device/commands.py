@@ -281,7 +281,7 @@ def run_scan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgecolor.device.files.scan import Watcher
-    from edgecolor.device.files.scanimage import Scanner
+    from edgecolor.device.files.scanimage import scanner_from_args
     from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
     options = RuntimeOptions.from_args(args)
@@ -298,24 +298,7 @@ def run_scan(args: argparse.Namespace) -> int:
         settle=args.settle,
         recolor=args.recolor,
     )
-    scanner = None
-    if args.scan_batch and not args.scanimage:
-        raise UsageError("--scan-batch: only with --scanimage")
-    if args.scan_timeout <= 0:
-        raise UsageError(f"--scan-timeout {args.scan_timeout}: must be positive")
-    if args.scanimage:
-        scanner = Scanner(
-            device=args.scan_device,
-            resolution=args.scan_resolution,
-            mode=args.scan_mode,
-            source=args.scan_source,
-            prompt=_scanimage_prompts(args),
-            batch=args.scan_batch,
-            once=args.once,
-            retry_seconds=args.scan_interval,
-            device_retry_seconds=args.scan_interval,
-            timeout=args.scan_timeout,
-        )
+    scanner = scanner_from_args(args)  # None without --scanimage
     gallery = None
     if args.serve:
         from edgecolor.device.gallery.commands import start_scan_gallery
@@ -333,37 +316,6 @@ def run_scan(args: argparse.Namespace) -> int:
             gallery.close()
     print(watcher.summary.line(Path(args.output)), file=sys.stderr)
     return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK
-
-
-def _scanimage_prompts(args: argparse.Namespace) -> bool:
-    """Whether --scanimage asks before each page; a usage error when it cannot ask.
-
-    Under systemd (or with stdin from /dev/null) there is nobody to press Enter: scanning
-    one page and exiting 0 would look like success, so refuse and name the batch mode.
-    """
-    if args.scan_batch:
-        if not args.scan_source:
-            raise UsageError(
-                "--scan-batch needs --scan-source NAME, the document feeder (e.g. ADF; "
-                "`scanimage --help -d DEVICE` lists your scanner's sources): a flatbed in "
-                "batch mode would scan the same page for ever"
-            )
-        if "flatbed" in args.scan_source.lower():
-            raise UsageError(
-                f"--scan-source {args.scan_source}: --scan-batch needs a document feeder"
-            )
-        if args.scan_interval <= 0:
-            raise UsageError(f"--scan-interval {args.scan_interval}: must be positive")
-        return False
-    if args.once:
-        return False
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "--scanimage asks before each page and needs a terminal (stdin is not one, e.g. "
-            "under systemd): use --scanimage --scan-batch --scan-source ADF to scan what is "
-            "put into the document feeder, or --once for one page"
-        )
-    return True
 
 
 def run_live(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -316,3 +317,60 @@ def _kill_group(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.communicate()
+
+
+def scanner_from_args(args: Any) -> Scanner | None:
+    """``scan``'s scanner options (parsed) -> a :class:`Scanner`, None without ``--scanimage``.
+
+    Raises:
+        UsageError: an option that cannot work (one line naming it).
+    """
+    if args.scan_batch and not args.scanimage:
+        raise UsageError("--scan-batch: only with --scanimage")
+    if args.scan_timeout <= 0:
+        raise UsageError(f"--scan-timeout {args.scan_timeout}: must be positive")
+    if not args.scanimage:
+        return None
+    return Scanner(
+        device=args.scan_device,
+        resolution=args.scan_resolution,
+        mode=args.scan_mode,
+        source=args.scan_source,
+        prompt=_scanimage_prompts(args),
+        batch=args.scan_batch,
+        once=args.once,
+        retry_seconds=args.scan_interval,
+        device_retry_seconds=args.scan_interval,
+        timeout=args.scan_timeout,
+    )
+
+
+def _scanimage_prompts(args: Any) -> bool:
+    """Whether --scanimage asks before each page; a usage error when it cannot ask.
+
+    Under systemd (or with stdin from /dev/null) there is nobody to press Enter: scanning
+    one page and exiting 0 would look like success, so refuse and name the batch mode.
+    """
+    if args.scan_batch:
+        if not args.scan_source:
+            raise UsageError(
+                "--scan-batch needs --scan-source NAME, the document feeder (e.g. ADF; "
+                "`scanimage --help -d DEVICE` lists your scanner's sources): a flatbed in "
+                "batch mode would scan the same page for ever"
+            )
+        if "flatbed" in args.scan_source.lower():
+            raise UsageError(
+                f"--scan-source {args.scan_source}: --scan-batch needs a document feeder"
+            )
+        if args.scan_interval <= 0:
+            raise UsageError(f"--scan-interval {args.scan_interval}: must be positive")
+        return False
+    if args.once:
+        return False
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "--scanimage asks before each page and needs a terminal (stdin is not one, e.g. "
+            "under systemd): use --scanimage --scan-batch --scan-source ADF to scan what is "
+            "put into the document feeder, or --once for one page"
+        )
+    return True
