@@ -17,7 +17,7 @@ $(VENV): pyproject.toml
 	touch $(VENV)
 
 demo: $(VENV)
-	$(BIN)/edgecolor demo --out demo-output
+	$(BIN)/edgecolor demo -o demo-output
 
 test: $(VENV)
 	$(BIN)/python -m pytest -q

@@ -57,7 +57,7 @@ def clip_640x480(folder: Path, frames: int = 300) -> Path:
     """A 640x480 MJPG clip: vtest.avi resized when available, else a generated one."""
     import cv2
 
-    from edgecolor.device.benchmark import synthetic_clip
+    from edgecolor.device.frames.benchmark import synthetic_clip
 
     path = folder / "clip-640x480.avi"
     if not SHARED_VIDEO.is_file():
@@ -88,10 +88,12 @@ def resident_mb(pid: int) -> float | None:
 
 
 def section_pipeline(model: Path, clip: Path, threads: int) -> None:
-    from edgecolor.device.benchmark import report, run_benchmark
+    from edgecolor.device.frames.benchmark import report, run_benchmark
 
     print("## 1. Live pipeline at 640x480 (median of 300 frames)\n")
-    result = run_benchmark(model, "cpu", threads, frames=300, source=clip)
+    from edgecolor.device.runtime.options import RuntimeOptions
+
+    result = run_benchmark(RuntimeOptions(model, "cpu", threads), frames=300, source=clip)
     print("```")
     print(report(result))
     print("```")
@@ -107,8 +109,8 @@ def section_video_mode_accuracy(model: Path, clip: Path, threads: int, frames: i
     from skimage import data
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    from edgecolor.device.colorizer import Colorizer
-    from edgecolor.device.frames import FrameColorizer
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.runtime.colorizer import Colorizer
 
     print(
         "## 1b. Frame path vs photo path: the same colours, joined fast (4:2:0 planes) and "
@@ -323,7 +325,7 @@ def main() -> int:
         if args.model:
             model = Path(args.model)
         else:
-            from edgecolor.device.model import default_model_path
+            from edgecolor.device.runtime.model import default_model_path
             from edgecolor.errors import UsageError
 
             try:
@@ -334,7 +336,7 @@ def main() -> int:
                     "(no bundled model yet: timing an untrained stand-in of the default architecture)\n"
                 )
         clip = clip_640x480(folder)
-        from edgecolor.device.colorizer import Colorizer
+        from edgecolor.device.runtime.colorizer import Colorizer
 
         colorizer = Colorizer(model, "cpu", args.threads)
         height, width = colorizer.input_size

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", type=int, default=6, help="photos per comparison grid")
     args = parser.parse_args(argv)
 
-    from edgecolor.device.model import load_metadata, resolve_model_path
+    from edgecolor.device.runtime.model import load_metadata, resolve_model_path
     from edgecolor.errors import EdgecolorError
     from edgecolor.evaluation.commands import load_candidates
     from edgecolor.evaluation.grid import comparison_grid

@@ -553,7 +553,7 @@ EOF
     plugged=""
     for id in "${CORAL_USB_IDS[@]}"; do lsusb -d "$id" >/dev/null 2>&1 && plugged=$id; done
     if compgen -G '/dev/apex_*' >/dev/null; then plugged="PCIe, /dev/apex_0"; fi
-    PROBE=("$VENV/bin/python" -m edgecolor.device.probe_edgetpu)
+    PROBE=("$VENV/bin/python" -m edgecolor.device.runtime.probe_edgetpu)
     if (( DRY_RUN )); then printf '  + %s\n' "${PROBE[*]}"
     elif (( REBOOT_NEEDED )); then
         note "the Edge TPU is tried after the reboot: ${PROBE[*]}"

@@ -1,6 +1,6 @@
 """``edgecolor demo``: the main job on the bundled model and bundled inputs, nothing else.
 
-    edgecolor demo --out demo-output          (what ``make demo`` runs)
+    edgecolor demo -o demo-output             (what ``make demo`` runs)
 
 1. colorizes the black-and-white photos shipped in ``edgecolor/assets/demo/`` through the
    device runtime (LiteRT, no TensorFlow) and writes each result plus a before/after grid;
@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.runtime.options import (
+    RuntimeOptions,
+    add_output_option,
+    add_runtime_options,
+)
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from edgecolor.photos import UnreadableFile
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +46,11 @@ def register(subparsers) -> None:
         description=(
             "Colorize the black-and-white photos and the short street clip that ship with "
             "edgecolor, using the bundled int8 model on the device runtime, and write the "
-            "results, a before/after grid, a colorized clip and summary.json into --out."
+            "results, a before/after grid, a colorized clip and summary.json into --output."
         ),
     )
-    parser.add_argument(
-        "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})"
-    )
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="FILE",
-        help="exported .tflite model with its .json beside it (default: the bundled model)",
-    )
-    parser.add_argument("--device", default="auto", help="auto | cpu | edgetpu (default auto)")
-    parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="CPU threads (default: all)"
-    )
+    add_output_option(parser, DEFAULT_OUT)
+    add_runtime_options(parser, saturation=False)
     parser.set_defaults(func=run_demo)
 
 
@@ -131,8 +126,8 @@ def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
 
     The same loop and frame path as ``edgecolor live --source CLIP --record OUTPUT
     --side-by-side``: a capture thread decodes frames while the main thread colorizes them
-    with a :class:`~edgecolor.device.frames.FrameColorizer` around ``colorizer`` (the 4:2:0
-    join, the live colour smoothing, the fps overlay); a file that nobody watches is not
+    with a :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` around ``colorizer`` (the 4:2:0
+    join, the live colour smoothing); a file that nobody watches is not
     paced, so the fps is what the live path sustains. The recording has every frame at the
     clip's rate.
 
@@ -140,19 +135,15 @@ def run_clip_live(colorizer, clip: Path, output: Path) -> dict[str, Any]:
         {"frames", "seconds", "fps", "first_frame_seconds", "dropped",
         "median_ms": {stage: ms}, "output"}.
     """
-    from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import LiveLoop
-    from edgecolor.device.sinks import VideoFileSink
-    from edgecolor.device.sources import OpenCVSource
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.frames.loop import LiveLoop, SourceUnavailable
+    from edgecolor.device.frames.video_io import VideoFileSink, VideoFileSource
 
-    source = OpenCVSource(str(clip), name=clip.name, live=False)
-    try:
-        source.open()
-    except OSError as error:
+    sink = VideoFileSink(output, side_by_side=True)
+    try:  # the loop opens and closes the source, starts and stops the sink
+        result = LiveLoop(VideoFileSource(clip), FrameColorizer(colorizer), [sink]).run()
+    except (SourceUnavailable, UnreadableFile) as error:
         raise UsageError(f"demo clip {clip}: {error}") from None
-    sink = VideoFileSink(output, source.fps or 10.0, realtime=False, side_by_side=True)
-    loop = LiveLoop(source, FrameColorizer(colorizer), [sink], source_is_open=True)
-    result = loop.run()  # closes the source and stops the sink (the recording is moved into place)
     if result.frames == 0:
         raise UsageError(f"no frames could be read from {clip}")
     return {
@@ -170,19 +161,19 @@ def run_demo(args: argparse.Namespace) -> int:
     """``edgecolor demo``: see the module docstring. Returns the exit code."""
     from edgecolor import __version__
     from edgecolor.device import Colorizer
-    from edgecolor.device.model import load_metadata, resolve_model_path
+    from edgecolor.device.runtime.model import load_metadata
     from edgecolor.files import save_image, write_json
 
-    if args.threads is not None and args.threads <= 0:
-        raise UsageError(f"--threads must be positive, got {args.threads}")
-    out_dir = Path(args.out).expanduser()
+    options = RuntimeOptions.from_args(args)  # UsageError names the missing bundled model
+    out_dir = Path(args.output).expanduser()
     photos, clip = demo_photos(), demo_clip()
-    model_path = resolve_model_path(args.model)  # UsageError names the missing bundled model
+    model_path = options.model
     metadata = load_metadata(model_path)
     started = time.perf_counter()
-    colorizer = Colorizer(model_path, device=args.device, threads=args.threads)
+    colorizer = Colorizer.from_options(options)
     load_seconds = time.perf_counter() - started
-    print(f"model {model_path.name} ({metadata.get('format')}), back-end: {colorizer.backend_name}")
+    # (the back-end line is the runtime's own log: printed once)
+    print(f"model {model_path.name} ({metadata.get('format')})")
 
     photo_run = colorize_photos(colorizer, photos, out_dir)
     done, failed = photo_run.done, photo_run.failed

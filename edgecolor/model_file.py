@@ -1,7 +1,7 @@
 """The model-file contract: what an exported model's metadata (``OUT.json``) holds.
 
 One home for the ``edgecolor.model/1`` schema, imported by its writer
-(``edgecolor.export.metadata``) and its reader (``edgecolor.device.model``), so the two
+(``edgecolor.export.metadata``) and its reader (``edgecolor.device.runtime.model``), so the two
 cannot drift apart. No TensorFlow, no LiteRT, no numpy here. The fields are described in
 docs/architecture.md.
 """

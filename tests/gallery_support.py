@@ -15,10 +15,11 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from edgecolor.device import batch
+from edgecolor.device.files.scan import Watcher
 from edgecolor.device.gallery.catalogue import Catalogue
 from edgecolor.device.gallery.server import GalleryServer
-from edgecolor.device.scan import Watcher
+from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
+from edgecolor.device.runtime.options import RuntimeOptions
 
 
 def gray_photo(seed: int = 0, size: tuple[int, int] = (160, 120)) -> Image.Image:
@@ -86,7 +87,7 @@ class ScanService:
 
 def start_scan_service(watch: Path, out: Path, model: Path) -> ScanService:
     """Like ``edgecolor scan --watch WATCH -o OUT --serve 127.0.0.1:0``, inside the test."""
-    factory = batch.LazyColorizer(model_path=model, device="cpu", threads=1, saturation=4.0)
+    factory = LazyColorizer(RuntimeOptions(model, "cpu", 1, 4.0))
     watcher = Watcher(watch, out, factory, settle=0.2, report=lambda text: None)
     catalogue = Catalogue(out, [watch], scanning=True)
     watcher.on_event = catalogue.on_scan_event

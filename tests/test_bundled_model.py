@@ -18,7 +18,7 @@ import edgecolor
 from edgecolor.color import rgb_to_lab
 from edgecolor.demo import demo_photos
 from edgecolor.device import Colorizer
-from edgecolor.device.model import load_metadata
+from edgecolor.device.runtime.model import load_metadata
 
 ASSETS = Path(edgecolor.__file__).parent / "assets"
 MODEL = ASSETS / "edgecolor-default-int8.tflite"
@@ -68,7 +68,15 @@ def test_colorize_command_works_with_no_model_flag(tmp_path):
     photo = demo_photos()[0]
     original = photo.read_bytes()
     result = subprocess.run(
-        [sys.executable, "-m", "edgecolor.cli", "colorize", str(photo), "-o", str(tmp_path / "out")],
+        [
+            sys.executable,
+            "-m",
+            "edgecolor.cli",
+            "colorize",
+            str(photo),
+            "-o",
+            str(tmp_path / "out"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

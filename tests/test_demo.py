@@ -20,13 +20,14 @@ NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven tw
 def test_readme_counts_the_demo_photos_right():
     """README says how many bundled photos `edgecolor demo` colorizes: that many it finds."""
     text = " ".join(README.read_text(encoding="utf-8").split())
-    match = re.search(r"`edgecolor demo --out demo-output`: the (\w+) black-and-white photos", text)
+    match = re.search(r"`edgecolor demo -o demo-output`: the (\w+) black-and-white photos", text)
     assert match, "README no longer describes the demo's photos"
     assert NUMBER_WORDS.index(match.group(1)) == len(demo_photos())
 
 
 @pytest.mark.slow
 def test_demo_writes_photos_grid_clip_and_summary(tiny_model, tmp_path, capsys):
+    import av
     import cv2
 
     out = tmp_path / "demo-output"
@@ -65,6 +66,17 @@ def test_demo_writes_photos_grid_clip_and_summary(tiny_model, tmp_path, capsys):
 
     printed = capsys.readouterr().out
     assert "Look at" in printed and str(out / "before-after.png") in printed
+    assert "back-end:" not in printed  # the runtime's log says it, once (issue 18)
+    with av.open(str(clip_out)) as container:  # browsers play it (issue 18)
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_the_readme_counts_the_demo_photos_right():
+    """Issue 18: the README said six photos; the demo colorizes every bundled one."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    count = re.search(r"the (\w+) black-and-white photos bundled", readme).group(1)
+    words = "one two three four five six seven eight nine ten eleven twelve".split()
+    assert words.index(count) + 1 == len(demo_photos())
 
 
 @pytest.mark.slow

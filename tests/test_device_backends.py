@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecolor.device import backends, model
+from edgecolor.device.runtime import backends, coral, edgetpu, model
 from edgecolor.errors import MissingDependencyError, UsageError
 
 
@@ -28,7 +28,7 @@ def test_cpu_backend_uses_litert_with_the_requested_threads(tiny_model):
 
 
 def test_auto_without_edgetpu_model_uses_cpu_and_logs_it(tiny_model, caplog):
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(tiny_model, device="auto")
     assert loaded.device == "cpu"
     assert "back-end: litert cpu" in caplog.text
@@ -61,7 +61,7 @@ def test_edgetpu_requested_without_runtime_names_libedgetpu(tiny_model, tmp_path
     def missing_library(name):
         raise OSError(f"{name}: cannot open shared object file")
 
-    monkeypatch.setattr(backends.ctypes, "CDLL", missing_library)
+    monkeypatch.setattr(edgetpu.ctypes, "CDLL", missing_library)
     with pytest.raises(MissingDependencyError, match="libedgetpu1-std"):
         backends.load_interpreter(tiny_model, device="edgetpu", edgetpu_model_path=compiled)
     # auto falls back to the CPU instead
@@ -95,15 +95,15 @@ def test_auto_picks_the_edgetpu_when_it_loads(tiny_model, tmp_path, monkeypatch,
     shutil.copy(tiny_model, compiled)
     runtime = _FakeRuntime()
     probed = []
-    monkeypatch.setattr(backends, "_cpu_runtime", lambda: (runtime, "litert"))
-    monkeypatch.setattr(backends.ctypes, "CDLL", lambda name: None)
-    monkeypatch.setattr(backends.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(backends, "cpu_runtime", lambda: (runtime, "litert"))
+    monkeypatch.setattr(edgetpu.ctypes, "CDLL", lambda name: None)
+    monkeypatch.setattr(edgetpu.platform, "system", lambda: "Linux")
     monkeypatch.setattr(
-        backends,
+        edgetpu,
         "probe_edgetpu",
-        lambda path, *args: probed.append(path) or backends.EdgeTpuProbe(True),
+        lambda path, *args: probed.append(path) or edgetpu.EdgeTpuProbe(True),
     )
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(tiny_model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "edgetpu" and loaded.model_path == compiled
     assert runtime.delegates == [("libedgetpu.so.1", {})]
@@ -143,11 +143,11 @@ def fake_edgetpu_here(fake_libedgetpu, tmp_path, monkeypatch):
         "LD_LIBRARY_PATH",
         os.pathsep.join(filter(None, [library_folder, os.environ.get("LD_LIBRARY_PATH")])),
     )
-    monkeypatch.setitem(backends.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
+    monkeypatch.setitem(edgetpu.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     # No Coral is attached here: skip the /dev + USB check so the probe child runs.
-    monkeypatch.setenv(backends.EDGETPU_CHECK_ENV, "0")
+    monkeypatch.setenv(coral.EDGETPU_CHECK_ENV, "0")
     log = tmp_path / "delegate-creations.log"
     monkeypatch.setenv("FAKE_EDGETPU_LOG", str(log))
     return log
@@ -164,21 +164,21 @@ def test_a_libedgetpu_crashing_in_the_interpreter_falls_back_to_the_cpu_once_pro
     monkeypatch.setenv("FAKE_EDGETPU", "crash-in-interpreter")
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "cpu" and loaded.model_path == model  # and this process lives
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "SIGSEGV" in warnings[0].getMessage()
-    assert backends.LIBEDGETPU_REBUILD_DEB in warnings[0].getMessage()
+    assert edgetpu.LIBEDGETPU_REBUILD_DEB in warnings[0].getMessage()
     assert _creations(fake_edgetpu_here) == 1
     # the result is cached: in this process, and on disk for the next one
     with pytest.raises(UsageError, match="SIGSEGV.*feranick"):
         backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
-    assert backends.probe_edgetpu(compiled).crashed
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).crashed
     assert _creations(fake_edgetpu_here) == 1
-    assert backends.probe_cache_path().is_file()
+    assert edgetpu.probe_cache_path().is_file()
 
 
 def test_a_probe_runs_again_when_the_library_changes(
@@ -187,11 +187,11 @@ def test_a_probe_runs_again_when_the_library_changes(
     monkeypatch.setenv("FAKE_EDGETPU", "crash")
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    assert backends.probe_edgetpu(compiled).crashed
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).crashed
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     os.utime(fake_libedgetpu)  # "another libedgetpu installed": its file changed
     monkeypatch.setenv("FAKE_EDGETPU", "ok")
-    assert backends.probe_edgetpu(compiled) == backends.EdgeTpuProbe(True)
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()) == edgetpu.EdgeTpuProbe(True)
     assert _creations(fake_edgetpu_here) == 2
 
 
@@ -204,21 +204,21 @@ def test_a_working_delegate_is_used_and_a_missing_tpu_falls_back_with_one_warnin
     loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "edgetpu" and loaded.model_path == compiled
     loaded.interpreter.invoke()  # the real LiteRT interpreter with the (empty) delegate runs
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     monkeypatch.setenv("FAKE_EDGETPU", "absent")
     other = model.with_name("other_edgetpu.tflite")  # another file: not in the disk cache
     shutil.copy(compiled, other)
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=other)
     assert loaded.device == "cpu"
     warnings = [
         record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING
     ]
     assert len(warnings) == 1 and "Failed to open any Edge TPU (fake)" in warnings[0]
-    assert not backends.probe_edgetpu(other).ok
+    assert not edgetpu.probe_edgetpu(other, *backends.cpu_runtime()).ok
     assert (
-        backends._read_probe_cache(  # "no TPU" is not kept on disk: plug it in, it is used
-            backends._probe_key(other, *backends._cpu_runtime(), None)
+        edgetpu._read_probe_cache(  # "no TPU" is not kept on disk: plug it in, it is used
+            edgetpu._probe_key(other, *backends.cpu_runtime(), None)
         )
         is None
     )
@@ -255,15 +255,15 @@ def test_a_coral_is_found_on_the_usb_bus_or_as_an_apex_device(
     if platform.system() != "Linux":
         pytest.skip("the /dev + sysfs check is Linux's")
     dev, usb = _fake_sysfs(tmp_path, usb_ids, apex)
-    monkeypatch.setattr(backends, "DEV_DIR", dev)
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV, raising=False)
-    assert backends.edgetpu_attached() is attached
-    monkeypatch.setenv(backends.EDGETPU_CHECK_ENV, "0")
-    assert backends.edgetpu_attached() is None  # "probe and see"
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", tmp_path / "no-sysfs")
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV)
-    assert backends.edgetpu_attached() is None  # a container without the USB bus in sysfs
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV, raising=False)
+    assert coral.edgetpu_attached() is attached
+    monkeypatch.setenv(coral.EDGETPU_CHECK_ENV, "0")
+    assert coral.edgetpu_attached() is None  # "probe and see"
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", tmp_path / "no-sysfs")
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV)
+    assert coral.edgetpu_attached() is None  # a container without the USB bus in sysfs
 
 
 def test_an_unplugged_coral_starts_no_probe_child(
@@ -272,13 +272,13 @@ def test_an_unplugged_coral_starts_no_probe_child(
     if platform.system() != "Linux":
         pytest.skip("the /dev + sysfs check is Linux's")
     dev, usb = _fake_sysfs(tmp_path / "sys", [("1d6b", "0002")])
-    monkeypatch.setattr(backends, "DEV_DIR", dev)
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV)
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV)
     monkeypatch.setenv("FAKE_EDGETPU", "ok")  # the library would work, were a TPU there
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime.backends"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "cpu"
     assert _creations(fake_edgetpu_here) == 0  # no child, no delegate
@@ -287,7 +287,7 @@ def test_an_unplugged_coral_starts_no_probe_child(
     with pytest.raises(UsageError, match="no Coral found"):
         backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
     # plugged in later: not remembered on disk, so the next process probes and uses it
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
     (usb / "1-9").mkdir()
     (usb / "1-9" / "idVendor").write_text("18d1\n")
     (usb / "1-9" / "idProduct").write_text("9302\n")
@@ -324,18 +324,18 @@ def test_an_apex_device_the_user_cannot_open_names_the_apex_group(
         os.chown(apex, 0, 996)  # as udev makes it: root:apex
     apex.chmod(0o660)
     apex_group = apex.stat().st_gid
-    monkeypatch.setattr(backends, "DEV_DIR", dev)
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
     monkeypatch.setattr(
-        backends, "PCI_DEVICES_DIR", _fake_pci(tmp_path / "sys", [("0x1ac1", "0x089a")])
+        coral, "PCI_DEVICES_DIR", _fake_pci(tmp_path / "sys", [("0x1ac1", "0x089a")])
     )
-    monkeypatch.setattr(backends, "_page_size", lambda: 4096)
-    monkeypatch.setattr(backends, "_process_identity", lambda: SERVICE_USER)
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV)
+    monkeypatch.setattr(coral, "_page_size", lambda: 4096)
+    monkeypatch.setattr(coral, "_process_identity", lambda: SERVICE_USER)
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV)
     monkeypatch.setenv("FAKE_EDGETPU", "absent")  # libedgetpu: "Failed to open any Edge TPU"
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "cpu"
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -344,8 +344,8 @@ def test_an_apex_device_the_user_cannot_open_names_the_apex_group(
     with pytest.raises(UsageError, match="permission denied on .*apex_0.*apex group"):
         backends.load_interpreter(model, device="edgetpu", edgetpu_model_path=compiled)
     # in the group (or the device's owner): nothing to say
-    assert backends.pcie_coral_problem((54321, {54321, apex_group})) is None
-    assert backends.pcie_coral_problem((0, {0})) is None
+    assert coral.pcie_coral_problem((54321, {54321, apex_group})) is None
+    assert coral.pcie_coral_problem((0, {0})) is None
 
 
 @pytest.mark.parametrize(
@@ -363,23 +363,23 @@ def test_a_pcie_coral_on_a_16k_page_kernel_or_without_its_driver_is_named(
     dev, usb = _fake_sysfs(tmp_path / "sys", [], apex=apex)
     if apex:
         (dev / "apex_0").chmod(0o666)
-    monkeypatch.setattr(backends, "DEV_DIR", dev)
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
     pci = _fake_pci(tmp_path / "sys", [("0x14e4", "0x2712"), ("0x1ac1", "0x089a")])
-    monkeypatch.setattr(backends, "PCI_DEVICES_DIR", pci)
-    monkeypatch.setattr(backends, "_page_size", lambda: page_size)
-    problem = backends.pcie_coral_problem(SERVICE_USER)
+    monkeypatch.setattr(coral, "PCI_DEVICES_DIR", pci)
+    monkeypatch.setattr(coral, "_page_size", lambda: page_size)
+    problem = coral.pcie_coral_problem(SERVICE_USER)
     if expected is None:
         assert problem is None
     else:
         assert problem is not None and re.search(expected, problem), problem
-    monkeypatch.delenv(backends.EDGETPU_CHECK_ENV, raising=False)
-    assert backends.edgetpu_attached() is True  # on the PCI bus: probed, then explained
+    monkeypatch.delenv(coral.EDGETPU_CHECK_ENV, raising=False)
+    assert coral.edgetpu_attached() is True  # on the PCI bus: probed, then explained
     # no Coral on the bus and no apex device: nothing about PCIe, whatever the page size
-    monkeypatch.setattr(backends, "PCI_DEVICES_DIR", _fake_pci(tmp_path / "other", []))
+    monkeypatch.setattr(coral, "PCI_DEVICES_DIR", _fake_pci(tmp_path / "other", []))
     if not apex:
-        assert backends.pcie_coral_problem(SERVICE_USER) is None
-        assert backends.edgetpu_attached() is False
+        assert coral.pcie_coral_problem(SERVICE_USER) is None
+        assert coral.edgetpu_attached() is False
 
 
 def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
@@ -398,9 +398,9 @@ def test_colorize_survives_a_crashing_libedgetpu_on_the_library_path(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "FAKE_EDGETPU": "crash",
         "FAKE_EDGETPU_LOG": str(log),
-        backends.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
+        coral.EDGETPU_CHECK_ENV: "0",  # reach the probe child although no Coral is here
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
+            filter(None, [str(Path(backends.__file__).parents[3]), os.environ.get("PYTHONPATH")])
         ),
     }
     command = [sys.executable, "-m", "edgecolor.cli", "colorize", str(photo), "--model", str(model)]
@@ -430,7 +430,7 @@ def test_tf_lite_fallback_runs_a_model(tiny_model, monkeypatch):
         "tflite_runtime.interpreter",
     ):
         monkeypatch.setitem(sys.modules, module, None)
-    from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.runtime.colorizer import Colorizer
 
     colorizer = Colorizer(tiny_model, device="cpu", threads=1)
     assert colorizer.backend_name.startswith("tf.lite cpu")
@@ -503,7 +503,7 @@ def test_unknown_schema_missing_file_and_bad_json_are_refused(tiny_model, tmp_pa
 
 
 def test_metadata_that_describes_another_model_is_refused(tiny_model, tmp_path):
-    from edgecolor.device.colorizer import Colorizer
+    from edgecolor.device.runtime.colorizer import Colorizer
 
     def other_shape(metadata):
         metadata["input"]["shape"] = [1, 64, 64, 1]
@@ -535,7 +535,7 @@ def test_missing_bundled_model_says_pass_model(monkeypatch, tmp_path):
 def test_the_installers_probe_says_what_to_install(
     tiny_model, tmp_path, fake_libedgetpu, behaviour, exit_status, expected
 ):
-    """device/install.sh runs `python -m edgecolor.device.probe_edgetpu` after --coral."""
+    """device/install.sh runs `python -m edgecolor.device.runtime.probe_edgetpu` after --coral."""
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     environment = {
         **os.environ,
@@ -543,14 +543,14 @@ def test_the_installers_probe_says_what_to_install(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "FAKE_EDGETPU": behaviour,
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(backends.__file__).parents[2]), os.environ.get("PYTHONPATH")])
+            filter(None, [str(Path(backends.__file__).parents[3]), os.environ.get("PYTHONPATH")])
         ),
     }
     finished = subprocess.run(
         [
             sys.executable,
             "-m",
-            "edgecolor.device.probe_edgetpu",
+            "edgecolor.device.runtime.probe_edgetpu",
             "--model",
             str(model.with_name("tiny_edgetpu.tflite")),
         ],

@@ -15,7 +15,7 @@ from skimage import data
 from videos import read_video
 
 from edgecolor.cli import main
-from edgecolor.device import pixels
+from edgecolor.device.runtime import pixels
 
 
 def _png_with_size(width: int, height: int) -> bytes:
@@ -413,7 +413,7 @@ def test_a_colour_photo_is_kept_as_it_is_unless_recolor(tmp_path, tiny_model, ca
 def test_colour_photos_are_told_from_gray_and_toned_black_and_white():
     """Toned prints (sepia, cyanotype, a print scanned in colour) are colorized; photos with
     colours of their own are not (issue 17 item 16)."""
-    from edgecolor.device.batch import is_colour_photo
+    from edgecolor.device.files.batch import is_colour_photo
 
     gray = data.camera()
     noise = np.random.default_rng(0).normal(0, 3, (*gray.shape, 3))

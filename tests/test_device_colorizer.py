@@ -10,7 +10,8 @@ from skimage import data
 from skimage.color import deltaE_cie76, rgb2lab
 
 from edgecolor import color
-from edgecolor.device import Colorizer, backends, pixels
+from edgecolor.device import Colorizer
+from edgecolor.device.runtime import backends, pixels
 from edgecolor.errors import UsageError
 
 

@@ -8,12 +8,17 @@ import pytest
 from skimage import data
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from edgecolor.device import Colorizer, pixels
-from edgecolor.device.colorizer import PreparedImage
-from edgecolor.device.frames import ColourSmoother, FrameColorizer, PreparedFrame, frame_model_gray
-from edgecolor.device.join_tables import AB_LIMIT, AB_TABLE_STEP, JoinTables
-from edgecolor.device.web import encode_jpeg
-from edgecolor.device.yuv import Yuv420Picture
+from edgecolor.device import Colorizer
+from edgecolor.device.frames.frame_colorizer import (
+    ColourSmoother,
+    FrameColorizer,
+    PreparedFrame,
+    frame_model_gray,
+)
+from edgecolor.device.frames.preview import encode_jpeg
+from edgecolor.device.frames.yuv import Yuv420Picture
+from edgecolor.device.runtime.colorizer import PreparedImage
+from edgecolor.device.runtime.join_tables import AB_LIMIT, AB_TABLE_STEP, JoinTables
 from edgecolor.errors import UsageError
 
 cv2 = pytest.importorskip("cv2")
@@ -135,11 +140,6 @@ def test_frames_the_fast_join_cannot_take_are_joined_as_photos(modes, monkeypatc
     # (how large depends on how strong the model's colours are there)
     loss = np.abs(planes.to_rgb().astype(int) - exact)
     assert loss.mean() <= 2.0 and np.percentile(loss, 99.9) <= 12
-    monkeypatch.setattr(pixels, "opencv_available", lambda: False)
-    even = _frame(size=(160, 120))
-    assert video.prepare(even).model_gray is None
-    exact = Yuv420Picture.from_rgb(photo.colorize(even))
-    np.testing.assert_array_equal(video.process(even).cb, exact.cb)
 
 
 def test_a_prepared_frame_without_its_model_gray_is_joined_exactly(modes):
@@ -209,16 +209,13 @@ def test_the_chroma_table_holds_the_rgb_tables_colours():
     assert np.abs(found[:, 1] - expected[:, 1]).max() <= 1
 
 
-@pytest.mark.parametrize("opencv", [True, False])
 @pytest.mark.parametrize("size", [(48, 64), (47, 63)])
-def test_yuv420_pictures_round_trip_rgb(monkeypatch, opencv, size):
-    if not opencv:
-        monkeypatch.setattr("edgecolor.device.yuv.opencv_available", lambda: False)
+def test_yuv420_pictures_round_trip_rgb(size):
     rgb = cv2.resize(data.astronaut(), size[::-1], interpolation=cv2.INTER_AREA)
     picture = Yuv420Picture.from_rgb(rgb)
     assert picture.shape == size and picture.cb.shape == ((size[0] + 1) // 2, (size[1] + 1) // 2)
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 0].astype(int)
-    assert np.abs(picture.y.astype(int) - luma).max() <= 1  # numpy and OpenCV round alike
+    assert np.abs(picture.y.astype(int) - luma).max() <= 1
     back = picture.to_rgb()
     assert back.shape == rgb.shape and back.dtype == np.uint8
     # chroma at half resolution blurs colour edges; flat colour comes back within rounding
@@ -260,13 +257,15 @@ def test_yuv420_side_by_side_label_and_jpeg():
 
 
 def test_planes_are_encoded_through_rgb_without_simplejpeg(monkeypatch):
-    from edgecolor.device import web
+    from edgecolor.device.frames import preview
 
     for size in ((48, 64), (47, 63)):  # simplejpeg takes odd sizes too
         picture = Yuv420Picture.from_rgb(cv2.resize(data.astronaut(), size[::-1]))
         with_planes = encode_jpeg(picture)
         with monkeypatch.context() as patch:
-            patch.setattr(web, "_simplejpeg", lambda: None)  # as if it were not installed
+            patch.setattr(
+                preview.optional, "simplejpeg", lambda: None
+            )  # as if it were not installed
             through_rgb = encode_jpeg(picture)
         assert with_planes != through_rgb  # two encoders...
         decoded = [

@@ -25,9 +25,12 @@ NOT_AT_LOAD = (
 
 def _device_modules() -> list[str]:
     names = [
-        f"edgecolor.device.{info.name}" for info in pkgutil.iter_modules(edgecolor.device.__path__)
+        info.name for info in pkgutil.walk_packages(edgecolor.device.__path__, "edgecolor.device.")
     ]
-    assert "edgecolor.device.colorizer" in names and "edgecolor.device.backends" in names
+    assert (
+        "edgecolor.device.runtime.colorizer" in names
+        and "edgecolor.device.runtime.backends" in names
+    )
     return ["edgecolor.device", *sorted(names)]
 
 

@@ -23,12 +23,14 @@ from fake_picamera2 import FakePicamera2
 from videos import read_video
 
 from edgecolor.cli import main
-from edgecolor.device import pixels, sources
-from edgecolor.device.colorizer import Colorizer
-from edgecolor.device.frames import FrameColorizer
-from edgecolor.device.live import LiveLoop, SourceLost
-from edgecolor.device.sinks import NullSink, Sink
-from edgecolor.device.sources import Frame, Picamera2Source, parse_source
+from edgecolor.device.frames.frame import CAMERA_BUSY, CAMERA_NOT_FOUND, CameraUnavailable, Frame
+from edgecolor.device.frames.frame_colorizer import FrameColorizer
+from edgecolor.device.frames.loop import LiveLoop, SourceLost
+from edgecolor.device.frames.pi_camera import Picamera2Source
+from edgecolor.device.frames.sinks import NullSink, Sink
+from edgecolor.device.frames.sources import parse_source
+from edgecolor.device.runtime import pixels
+from edgecolor.device.runtime.colorizer import Colorizer
 
 cv2 = pytest.importorskip("cv2")
 
@@ -289,7 +291,7 @@ class SlowSink(Sink):
         self.side_by_side = side_by_side
         self.started = self.stopped = 0
 
-    def start(self):
+    def start(self, info):
         self.started += 1
 
     def output(self, pictures):
@@ -503,12 +505,12 @@ def test_the_fake_picamera2_fails_as_the_real_one_for_a_busy_and_a_missing_camer
     [
         (
             lambda: FakePicamera2(busy=True),
-            sources.CAMERA_BUSY,
+            CAMERA_BUSY,
             ["busy: another process holds it", "sudo fuser -v /dev/media*", "stop"],
         ),
         (
             lambda: FakePicamera2(attached=False),
-            sources.CAMERA_NOT_FOUND,
+            CAMERA_NOT_FOUND,
             ["no Raspberry Pi camera found", "ribbon cable", "rpicam-hello --list-cameras"],
         ),
     ],
@@ -518,7 +520,7 @@ def test_a_busy_or_missing_picamera2_is_one_line_naming_the_cause(camera, reason
     """Real picamera2 shows only "Camera __init__ sequence did not complete" for a busy
     camera and "list index out of range" for a missing one (issue 17 item 6)."""
     source = _picamera2_source(camera)
-    with pytest.raises(sources.CameraUnavailable) as error:
+    with pytest.raises(CameraUnavailable) as error:
         source.open()
     assert error.value.reason == reason and isinstance(error.value, OSError)
     message = str(error.value)
@@ -531,7 +533,7 @@ def test_a_camera_held_by_this_process_is_reported_busy_and_free_after_close():
     first = _picamera2_source(FakePicamera2)
     first.open()
     second = _picamera2_source(FakePicamera2, FakePicamera2)
-    with pytest.raises(sources.CameraUnavailable, match="busy"):
+    with pytest.raises(CameraUnavailable, match="busy"):
         second.open()
     first.close()
     second.open()  # released: the next try works
@@ -550,13 +552,13 @@ def test_another_picamera2_failure_keeps_its_own_words():
         OSError, match="could not be opened: .*Failed to initialize camera"
     ) as error:
         _picamera2_source(broken).open()
-    assert not isinstance(error.value, sources.CameraUnavailable)
+    assert not isinstance(error.value, CameraUnavailable)
 
 
 def test_a_camera_missing_or_busy_at_the_start_is_waited_for(caplog):
     """Issue 17 item 3: in the process, with growing pauses (Bookworm's systemd restarts at
     a fixed pace), telling the page why there is no picture."""
-    from edgecolor.device.live import wait_for_source
+    from edgecolor.device.frames.loop import wait_for_source
 
     source = _picamera2_source(
         lambda: FakePicamera2(busy=True),
@@ -566,7 +568,7 @@ def test_a_camera_missing_or_busy_at_the_start_is_waited_for(caplog):
         FakePicamera2,
     )
     told, slept = [], []
-    with caplog.at_level(logging.WARNING, logger="edgecolor.device.live"):
+    with caplog.at_level(logging.WARNING, logger="edgecolor.device.frames.loop"):
         failures = wait_for_source(source, told.append, delays=(2, 5, 10), sleep=slept.append)
     assert failures == 4 and slept == [2, 5, 10, 10]  # the last pause repeats
     assert told == [
@@ -575,7 +577,7 @@ def test_a_camera_missing_or_busy_at_the_start_is_waited_for(caplog):
         "camera not found, retrying in 10 s",  # (the same line again is not told twice)
         None,
     ]
-    warnings = [r.getMessage() for r in caplog.records if r.name == "edgecolor.device.live"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "edgecolor.device.frames.loop"]
     assert len(warnings) == 4 and "sudo fuser -v /dev/media*" in warnings[0]
     assert "rpicam-hello --list-cameras" in warnings[1]
     assert source.read() is not None  # open now
@@ -591,7 +593,7 @@ def _free_port() -> int:
 def test_the_live_service_keeps_its_page_up_until_the_camera_comes(tiny_model, monkeypatch):
     """`edgecolor live --source picamera2 --serve` with no camera: the page says "camera
     not found, retrying"; the camera plugged in, the picture flows (no exit, no restart)."""
-    from edgecolor.device import live
+    from edgecolor.device.frames import loop as live_loop
 
     plugged = threading.Event()
     tries = []
@@ -608,7 +610,7 @@ def test_the_live_service_keeps_its_page_up_until_the_camera_comes(tiny_model, m
         "libcamera",
         types.SimpleNamespace(ColorSpace=types.SimpleNamespace(Sycc=lambda: "sYCC")),
     )
-    monkeypatch.setattr(live, "OPEN_RETRY_DELAYS", (0.1,))
+    monkeypatch.setattr(live_loop, "OPEN_RETRY_DELAYS", (0.1,))
     port = _free_port()
     command = ["live", "--source", "picamera2", "--serve", f"127.0.0.1:{port}", "--frames", "3"]
     finished = {}
@@ -684,7 +686,7 @@ class RecordingVideoCapture:
 def test_usb_n_is_the_nth_uvc_webcam_opened_with_v4l2(
     pi5_with_camera_module_and_webcam, monkeypatch
 ):
-    from edgecolor.device import sources
+    from edgecolor.device.frames import sources
 
     monkeypatch.setattr(sources, "VIDEO4LINUX", pi5_with_camera_module_and_webcam)
     assert [str(path) for path, _ in sources.uvc_cameras()] == ["/dev/video36", "/dev/video38"]
@@ -750,11 +752,16 @@ def test_file_source_in_a_thread_stops_cleanly_when_the_file_ends(tmp_path, fram
     assert sink.timestamps == sorted(sink.timestamps)
 
 
-def test_bench_command_prints_every_stage(tiny_model, capsys):
-    assert (
-        main(["bench", str(tiny_model), "--frames", "3", "--threads", "1", "--device", "cpu"]) == 0
-    )
+@pytest.mark.parametrize("model", ["positional", "--model", "bundled"])
+def test_bench_command_prints_every_stage(tiny_model, capsys, model):
+    """`edgecolor bench` alone times the bundled model, as every other command defaults to
+    it (issue 18); MODEL as a positional is the old spelling of --model."""
+    naming = {"positional": [str(tiny_model)], "--model": ["--model", str(tiny_model)]}
+    arguments = ["bench", "--frames", "3", "--threads", "1", "--device", "cpu"]
+    assert main([*arguments, *naming.get(model, [])]) == 0
     output = capsys.readouterr().out
+    expected = "tiny-int8.tflite" if model in naming else "edgecolor-default-int8.tflite"
+    assert output.startswith(f"model {expected} ")
     for stage in ("capture", "prepare", "invoke", "join", "encode"):
         assert f"\n{stage} " in output
     assert "latency ms: p50" in output and "fps" in output and "of invoke" in output

@@ -217,7 +217,7 @@ def test_a_killed_job_resumes_losing_nothing_and_redoing_nothing(
     records_at_kill = _records(out)
     assert 0 < len(done_at_kill) < PHOTOS
     # what the driver heard of is in the manifest, each once; the rest is in the actors'
-    # journals (see edgecolor/device/ray_colorize.py)
+    # journals (see edgecolor/device/files/ray_colorize.py)
     recorded = [str(Path(r["output"]).relative_to(out)) for r in records_at_kill]
     assert len(set(recorded)) == len(recorded) and set(recorded) <= done_at_kill.keys()
     assert list((out / ".edgecolor" / "ray").glob("*.jsonl"))

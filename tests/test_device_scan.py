@@ -17,8 +17,10 @@ from processes import sigint_at_its_default
 from skimage import data
 
 from edgecolor.cli import main
-from edgecolor.device import batch
-from edgecolor.device.scan import Scanner, Watcher
+from edgecolor.device.files.scan import Watcher
+from edgecolor.device.files.scanimage import Scanner
+from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
+from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import UsageError
 
 
@@ -38,7 +40,7 @@ def _jpeg_bytes(seed: int = 0) -> bytes:
 
 
 def _watcher(watch, out, tiny_model, clock, messages, **options):
-    factory = batch.LazyColorizer(model_path=tiny_model, device="cpu", threads=1)
+    factory = LazyColorizer(RuntimeOptions(tiny_model, "cpu", 1))
     return Watcher(watch, out, factory, settle=30.0, clock=clock, report=messages.append, **options)
 
 
@@ -548,7 +550,7 @@ def test_a_repeated_clock_second_never_reuses_an_earlier_scans_name(tmp_path):
     """A Pi without a clock chip restarts from its last saved time: the name moves on."""
     import datetime
 
-    from edgecolor.device.scan import unused_scan_name
+    from edgecolor.device.files.scanimage import unused_scan_name
 
     when = datetime.datetime(2026, 11, 30, 12, 0, 5)
     assert unused_scan_name(tmp_path, when) == "scan-20261130-120005"

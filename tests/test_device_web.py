@@ -16,15 +16,16 @@ import urllib.request
 
 import numpy as np
 import pytest
-from gallery_support import wait_until  # tests/ is on sys.path (pytest rootdir import)
+from gallery_support import get_json, wait_until  # tests/ is on sys.path (pytest rootdir import)
 from PIL import Image
 from test_device_live import make_video  # tests/ is on sys.path (pytest rootdir import)
 
-from edgecolor.device.colorizer import Colorizer
-from edgecolor.device.frames import FrameColorizer
-from edgecolor.device.live import LiveLoop
-from edgecolor.device.sources import parse_source
-from edgecolor.device.web import BOUNDARY, PreviewServer, is_loopback, parse_bind
+from edgecolor.device.frames.frame_colorizer import FrameColorizer
+from edgecolor.device.frames.loop import LiveLoop
+from edgecolor.device.frames.preview import BOUNDARY, PreviewServer
+from edgecolor.device.frames.sources import parse_source
+from edgecolor.device.runtime.colorizer import Colorizer
+from edgecolor.device.web import is_loopback, lan_address, parse_bind
 from edgecolor.errors import UsageError
 
 
@@ -39,11 +40,17 @@ def test_parse_bind_defaults_to_loopback():
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.7")
 
 
-def test_non_loopback_bind_warns(caplog):
+def test_non_loopback_bind_warns_and_shows_the_address_to_open(caplog):
     with caplog.at_level(logging.WARNING, logger="edgecolor.device.web"):
         server = PreviewServer("0.0.0.0", 0)
-    server.stop()
-    assert "anyone who can reach this machine" in caplog.text
+    try:
+        assert "anyone who can reach this machine" in caplog.text
+        # issue 18: not http://0.0.0.0:PORT/ but this machine's address, which answers
+        assert "0.0.0.0" not in server.url and lan_address() in server.url
+        with urllib.request.urlopen(server.url + "status", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        server.stop()
 
 
 def _connected_while_not_accepting(server, count: int) -> int:
@@ -128,7 +135,7 @@ def test_head_and_malformed_requests_get_proper_answers():
 
 def test_connections_are_capped_and_half_sent_requests_time_out(monkeypatch):
     """Issue 17 item 11: 300 half-sent requests held 300 threads, for ever."""
-    from edgecolor.device import web
+    from edgecolor.device.frames import preview as web
 
     monkeypatch.setattr(web, "SOCKET_TIMEOUT", 1.5, raising=False)
     server = PreviewServer("127.0.0.1", 0)
@@ -160,9 +167,9 @@ def test_connections_are_capped_and_half_sent_requests_time_out(monkeypatch):
 def test_a_watcher_that_stops_reading_is_dropped_and_frames_are_no_longer_encoded(monkeypatch):
     """Issue 17 item 11: a browser that stopped reading stayed counted, so every frame was
     still encoded for nobody."""
-    from edgecolor.device import web
-    from edgecolor.device.sinks import FramePictures
-    from edgecolor.device.yuv import Yuv420Picture
+    from edgecolor.device.frames import preview as web
+    from edgecolor.device.frames.sinks import FramePictures
+    from edgecolor.device.frames.yuv import Yuv420Picture
 
     monkeypatch.setattr(web, "STREAM_SEND_TIMEOUT", 1.0, raising=False)
     monkeypatch.setattr(web, "STREAM_SEND_BUFFER", 16 * 1024, raising=False)
@@ -219,7 +226,7 @@ def _run_until(loop: LiveLoop, stop: threading.Event) -> None:
 
     def process(*args):
         if stop.is_set():
-            from edgecolor.device.sinks import StopRequested
+            from edgecolor.device.frames.sinks import StopRequested
 
             raise StopRequested("test finished")
         original(*args)
@@ -249,6 +256,10 @@ def test_page_stream_and_nothing_else(running_preview):
         assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
         text = page.read().decode()
     assert '<img id="stream" src="/stream"' in text and "fps" in text and "clip.avi" in text
+    # issue 18: the fps figure follows the loop (the page's script polls /status) and the
+    # header wraps on a narrow screen
+    assert 'fetch("/status"' in text and "flex-wrap: wrap" in text
+    wait_until(lambda: get_json(base + "/status")["fps"] > 0, timeout=30, what="an fps figure")
 
     for path in ("/favicon.ico", "/stream/x", "/../etc/passwd", "/index.html"):
         with pytest.raises(urllib.error.HTTPError) as error:
@@ -308,8 +319,10 @@ def test_page_renders_in_a_headless_browser(running_preview, tmp_path):
     assert (np.abs(picture[..., 0] - picture[..., 2]) > 12).sum() > 1000
 
 
-def test_live_command_serves_the_preview(tmp_path, tiny_model, capsys):
+def test_live_command_serves_the_preview(tmp_path, tiny_model, capsys, caplog):
     from edgecolor.cli import main
+
+    caplog.set_level(logging.INFO)
 
     clip = make_video(tmp_path / "clip.avi", frames=20, fps=50.0)
     arguments = [
@@ -339,6 +352,7 @@ def test_live_command_serves_the_preview(tmp_path, tiny_model, capsys):
             break
         worker.join(timeout=0.05)
     assert url, seen
+    assert "web preview at" not in caplog.text  # issue 18: the banner once
     with urllib.request.urlopen(url, timeout=10) as page:
         assert b'src="/stream"' in page.read()
     host, port = url[len("http://") :].rstrip("/").split(":")

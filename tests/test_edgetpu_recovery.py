@@ -23,8 +23,10 @@ import pytest
 from gallery_support import drop_scan
 from test_device_backends import _creations, _model_with_edgetpu_copy
 
-from edgecolor.device import backends, batch
-from edgecolor.device.scan import Watcher
+from edgecolor.device.files.scan import Watcher
+from edgecolor.device.runtime import backends, coral, edgetpu
+from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
+from edgecolor.device.runtime.options import RuntimeOptions
 
 
 @pytest.fixture
@@ -37,10 +39,10 @@ def fake_edgetpu_here(fake_libedgetpu, tmp_path, monkeypatch):
             filter(None, [str(fake_libedgetpu.parent), os.environ.get("LD_LIBRARY_PATH")])
         ),
     )
-    monkeypatch.setitem(backends.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
+    monkeypatch.setitem(edgetpu.EDGETPU_SHARED_LIBRARY, "Linux", str(fake_libedgetpu))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(backends, "_PROBE_RESULTS", {})
-    monkeypatch.setenv(backends.EDGETPU_CHECK_ENV, "0")  # probe whatever sysfs says
+    monkeypatch.setattr(edgetpu, "_PROBE_RESULTS", {})
+    monkeypatch.setenv(coral.EDGETPU_CHECK_ENV, "0")  # probe whatever sysfs says
     log = tmp_path / "edgetpu.log"
     monkeypatch.setenv("FAKE_EDGETPU_LOG", str(log))
     return log
@@ -66,18 +68,18 @@ def attached_coral(tmp_path, monkeypatch):
     dev, usb = _usb_coral(tmp_path / "sys", devnum=5)
     boot = tmp_path / "boot_id"
     boot.write_text("boot-a\n")
-    monkeypatch.setattr(backends, "DEV_DIR", dev)
-    monkeypatch.setattr(backends, "USB_DEVICES_DIR", usb)
-    monkeypatch.setattr(backends, "PCI_DEVICES_DIR", tmp_path / "no-pci")
-    monkeypatch.setattr(backends, "BOOT_ID_FILE", boot)
-    monkeypatch.setattr(backends, "_REPROBE", False)
+    monkeypatch.setattr(coral, "DEV_DIR", dev)
+    monkeypatch.setattr(coral, "USB_DEVICES_DIR", usb)
+    monkeypatch.setattr(coral, "PCI_DEVICES_DIR", tmp_path / "no-pci")
+    monkeypatch.setattr(coral, "BOOT_ID_FILE", boot)
+    monkeypatch.setattr(edgetpu, "_REPROBE", False)
 
     def change(devnum: int | None = None, boot_id: str | None = None):
         if devnum is not None:
             (usb / "2-1" / "devnum").write_text(f"{devnum}\n")
         if boot_id is not None:
             boot.write_text(boot_id + "\n")
-        backends._PROBE_RESULTS.clear()  # a new process
+        edgetpu._PROBE_RESULTS.clear()  # a new process
 
     return change
 
@@ -88,23 +90,25 @@ def test_a_stored_success_counts_only_in_the_same_boot_and_attachment(
     monkeypatch.setenv("FAKE_EDGETPU", "ok")
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
-    assert backends.probe_edgetpu(compiled).ok
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).ok
     assert _creations(fake_edgetpu_here) == 1
     attached_coral()  # the next start, same boot, same device: the stored success is used
-    assert backends.probe_edgetpu(compiled).ok
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).ok
     assert _creations(fake_edgetpu_here) == 1
     attached_coral(devnum=6)  # unplugged and plugged back (or reset): probed again
-    assert backends.probe_edgetpu(compiled).ok
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).ok
     assert _creations(fake_edgetpu_here) == 2
     attached_coral(boot_id="boot-b")  # rebooted
-    assert backends.probe_edgetpu(compiled).ok
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).ok
     assert _creations(fake_edgetpu_here) == 3
     attached_coral()
-    backends.forget_edgetpu_probes()  # the TPU failed in this process: never trust the store
-    assert backends.probe_edgetpu(compiled).ok
+    edgetpu.forget_edgetpu_probes()  # the TPU failed in this process: never trust the store
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).ok
     assert _creations(fake_edgetpu_here) == 4
     attached_coral()
-    assert backends.probe_edgetpu(compiled).ok  # a fresh child's success counts again
+    assert edgetpu.probe_edgetpu(
+        compiled, *backends.cpu_runtime()
+    ).ok  # a fresh child's success counts again
     assert _creations(fake_edgetpu_here) == 4
 
 
@@ -116,12 +120,12 @@ def test_a_locked_up_coral_does_not_hang_the_start(
     model = _model_with_edgetpu_copy(tiny_model, tmp_path / "model")
     compiled = model.with_name("tiny_edgetpu.tflite")
     monkeypatch.setenv("FAKE_EDGETPU", "ok")
-    assert backends.probe_edgetpu(compiled).ok
+    assert edgetpu.probe_edgetpu(compiled, *backends.cpu_runtime()).ok
     attached_coral(devnum=9)  # it reset itself and came back locked up
     monkeypatch.setenv("FAKE_EDGETPU", "hang")
-    monkeypatch.setattr(backends, "PROBE_TIMEOUT_SECONDS", 3.0)
+    monkeypatch.setattr(edgetpu, "PROBE_TIMEOUT_SECONDS", 3.0)
     started = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="edgecolor.device.backends"):
+    with caplog.at_level(logging.INFO, logger="edgecolor.device.runtime"):
         loaded = backends.load_interpreter(model, device="auto", edgetpu_model_path=compiled)
     assert loaded.device == "cpu"
     assert time.monotonic() - started < 30  # the child's 3 s, plus starting Python
@@ -164,9 +168,7 @@ def test_a_dead_tpu_leaves_the_scans_to_the_cpu_and_is_used_again_when_back(
     watch, out = tmp_path / "inbox", tmp_path / "out"
     watch.mkdir()
     clock = Clock()
-    factory = batch.LazyColorizer(
-        model_path=model, device="auto", threads=1, clock=clock, retry_seconds=60
-    )
+    factory = LazyColorizer(RuntimeOptions(model, "auto", 1), clock=clock, retry_seconds=60)
     events = []
     watcher = Watcher(watch, out, factory, settle=0.0, report=lambda text: None)
     catalogue = Catalogue(out, [watch], scanning=True)
@@ -222,7 +224,7 @@ def test_a_tpu_failing_again_and_again_is_rebuilt_then_left_for_the_cpu(
     row hands the work to the CPU. The image is colorized all the same."""
     model, fail = flaky_tpu
     fail.write_text(".F.F.F")  # probe ok, fail, probe ok, fail, probe ok, fail
-    factory = batch.LazyColorizer(model_path=model, device="auto", threads=1, clock=Clock())
+    factory = LazyColorizer(RuntimeOptions(model, "auto", 1), clock=Clock())
     gray = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (40, 1))
     with caplog.at_level(logging.WARNING):
         colour = factory().colorize(gray)

@@ -53,7 +53,7 @@ def _direct_gray_psnr(path: Path) -> float:
 
 def test_eval_simplest_form_uses_the_bundled_model(photo_dir, tmp_path, monkeypatch, capsys):
     """README's first example: `edgecolor eval --data DIR`, nothing else to have or name."""
-    from edgecolor.device.model import default_model_path
+    from edgecolor.device.runtime.model import default_model_path
 
     monkeypatch.chdir(tmp_path)
     assert _run(["--data", photo_dir]) == 0

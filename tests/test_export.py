@@ -162,7 +162,7 @@ def test_cli_int8_export_writes_a_verified_pair(tiny_run, tmp_path, capsys, monk
     from collections import Counter
 
     from edgecolor import photos
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
     from edgecolor.training import catalogue, checkpoint
 
     # The export reads the checkpoint once and decodes each hold-out photo once (QAT
@@ -209,7 +209,7 @@ def test_cli_int8_export_writes_a_verified_pair(tiny_run, tmp_path, capsys, monk
 
 
 def test_cli_ptq_and_float_exports(tiny_run, tmp_path):
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
 
     assert _export(tiny_run, tmp_path / "ptq.tflite", "--int8", "--ptq", "--image-size", "64") == 0
     ptq = load_metadata(tmp_path / "ptq.tflite")
@@ -230,7 +230,7 @@ def test_cli_ptq_and_float_exports(tiny_run, tmp_path):
 
 
 def test_cli_uint8_io_passes_with_its_boundary_conversions(tiny_run, tmp_path):
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
 
     out = tmp_path / "u8.tflite"
     assert _export(tiny_run, out, "--int8", "--ptq", "--io", "uint8") == 0
@@ -240,7 +240,7 @@ def test_cli_uint8_io_passes_with_its_boundary_conversions(tiny_run, tmp_path):
 
 
 def test_failed_verification_keeps_the_file_as_rejected(tiny_run, tmp_path, monkeypatch):
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
     from edgecolor.export import verify
 
     # No real file can gain 100 dB over its float generator: every export now fails.
@@ -289,7 +289,7 @@ def _run_with_scaling(tiny_run, tmp_path, scaling):
 
 def test_export_stamps_the_runs_own_scaling(tiny_run, tmp_path, capsys):
     from edgecolor.device import Colorizer
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
 
     other = LabScaling(L_scale=60.0, L_offset=0.75, ab_scale=120.0)
     run = _run_with_scaling(tiny_run, tmp_path, other.to_metadata())
@@ -308,7 +308,7 @@ def test_export_stamps_the_runs_own_scaling(tiny_run, tmp_path, capsys):
 
 def test_old_run_without_scaling_exports_the_legacy_scaling(tiny_run, tmp_path, monkeypatch):
     from edgecolor import color
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
 
     run = _run_with_scaling(tiny_run, tmp_path, None)
     # Even were today's default another, the old run was trained with the legacy one.
@@ -343,7 +343,7 @@ out_dir, model = pathlib.Path(arguments[arguments.index("-o") + 1]), pathlib.Pat
 
 
 def test_edgetpu_flag_compiles_when_installed_and_explains_when_not(tiny_run, tmp_path, caplog):
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

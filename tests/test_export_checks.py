@@ -339,7 +339,7 @@ def test_real_compiler_maps_the_tiny_model_fully(tiny_model, tmp_path):
 
 
 def test_metadata_writer_refuses_an_incomplete_dict_and_writes_atomically(tmp_path, tiny_model):
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
     from edgecolor.export.metadata import write_metadata
 
     metadata = load_metadata(tiny_model)
@@ -361,7 +361,7 @@ def test_device_reads_the_scaling_through_lab_scaling(tmp_path, tiny_model):
     import shutil
 
     from edgecolor.color import LAB_SCALING, LabScaling
-    from edgecolor.device.model import load_metadata
+    from edgecolor.device.runtime.model import load_metadata
 
     metadata = load_metadata(tiny_model)
     assert LabScaling.from_metadata(metadata["scaling"]) == LAB_SCALING
@@ -380,7 +380,7 @@ def test_device_reads_the_scaling_through_lab_scaling(tmp_path, tiny_model):
 def test_writer_and_reader_share_one_model_file_contract():
     """export writes and the device reads the schema defined once in edgecolor.model_file."""
     from edgecolor import model_file
-    from edgecolor.device import model as reader
+    from edgecolor.device.runtime import model as reader
     from edgecolor.export import metadata as writer
 
     assert writer.SCHEMA is reader.SCHEMA is model_file.SCHEMA

@@ -28,10 +28,11 @@ from gallery_support import (  # tests/ is on sys.path (pytest rootdir import)
 from PIL import Image
 from processes import sigint_at_its_default
 
+from edgecolor.device.files.scan import ScanEvent
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue
 from edgecolor.device.gallery.server import GalleryServer
-from edgecolor.device.scan import ScanEvent
+from edgecolor.device.web import lan_address
 
 
 @pytest.fixture
@@ -182,7 +183,7 @@ def test_pages_cover_every_scan_once_newest_first(tmp_path):
 
 
 def _finished(output: Path, tmp_path: Path, status: str = "done", reason: str = "") -> ScanEvent:
-    from edgecolor.device import batch
+    from edgecolor.device.files import batch
 
     job = batch.Job(tmp_path / "in" / output.name, output, "image")
     return ScanEvent("finished", 0, job, batch.Outcome(job, status, reason))
@@ -466,7 +467,7 @@ def test_failures_and_the_current_file_reach_an_open_event_stream(service):
 def test_api_status_never_shows_absolute_server_paths(tmp_path):
     """Failures and the current file, as a LAN client reads /api/status: relative names only,
     also inside the reason a decoder or the OS gave (they name the file and its folder)."""
-    from edgecolor.device import batch
+    from edgecolor.device.files import batch
 
     watch, out = tmp_path / "inbox", tmp_path / "colorized"
     (watch / "box 3").mkdir(parents=True)
@@ -705,11 +706,15 @@ def test_gallery_command_follows_a_colorized_folder_and_warns_when_exposed(tmp_p
     ]
     subprocess.run([*colorize, str(photos)], check=True, capture_output=True)
     process, url = _start(
-        ["gallery", str(out), "--serve", "0.0.0.0:0", "--originals", str(photos)], tmp_path
+        ["gallery", "-o", str(out), "--serve", "0.0.0.0:0", "--originals", str(photos)], tmp_path
     )
     local = "http://127.0.0.1:" + url.rsplit(":", 1)[1]
     try:
         assert any("anyone who can reach this machine" in line for line in process.lines)
+        # issue 18: the banner once, with the address a phone opens and "1 file"
+        assert url.removeprefix("http://").rsplit(":", 1)[0] == lan_address() != "0.0.0.0"
+        (banner,) = [line for line in process.lines if "http://" in line]
+        assert "(1 file;" in banner
         (scan,) = get_json(local + "/api/scans")["scans"]
         assert scan["name"] == "old.jpg" and scan["before"] == "/before/old.jpg"
         assert get_json(local + "/api/status")["scanning"] is False

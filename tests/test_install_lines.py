@@ -115,13 +115,13 @@ def test_install_sh_installs_the_checkout_it_is_in_by_default():
 
 def test_the_installer_fetches_the_libedgetpu_rebuild_the_runtime_names():
     """A Coral crash tells the user to install one .deb; install.sh must fetch that same one."""
-    from edgecolor.device import backends
+    from edgecolor.device.runtime import edgetpu
 
     script = (CHECKOUT / "device" / "install.sh").read_text()
     urls = re.findall(r'^LIBEDGETPU_REBUILD_URL="([^"]+)"', script, re.MULTILINE)
     assert urls == [
         "https://github.com/feranick/libedgetpu/releases/download/"
-        f"{backends.LIBEDGETPU_REBUILD_TAG}/{backends.LIBEDGETPU_REBUILD_DEB}"
+        f"{edgetpu.LIBEDGETPU_REBUILD_TAG}/{edgetpu.LIBEDGETPU_REBUILD_DEB}"
     ]
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from gallery_support import drop_scan  # tests/ is on sys.path (pytest rootdir import)
 
-from edgecolor.device import batch
-from edgecolor.device.scan import ScanEvent, Watcher
+from edgecolor.device.files.scan import ScanEvent, Watcher
+from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
+from edgecolor.device.runtime.options import RuntimeOptions
 
 
 class FakeClock:
@@ -35,7 +36,7 @@ def test_events_name_the_current_file_the_queue_and_the_outcome(tmp_path, tiny_m
         drop_scan(watch, name, seed=number)
     (watch / "d.jpg").write_bytes(b"\xff\xd8\xff not a photo")
     events = []
-    factory = batch.LazyColorizer(model_path=tiny_model, device="cpu", threads=1)
+    factory = LazyColorizer(RuntimeOptions(tiny_model, "cpu", 1))
     watcher = Watcher(
         watch,
         out,
@@ -82,7 +83,7 @@ def test_a_failing_listener_never_stops_the_colorizing(tmp_path, tiny_model, cap
     def broken_listener(event):
         raise RuntimeError("the page is broken")
 
-    factory = batch.LazyColorizer(model_path=tiny_model, device="cpu", threads=1)
+    factory = LazyColorizer(RuntimeOptions(tiny_model, "cpu", 1))
     watcher = Watcher(
         watch, out, factory, settle=0.0, report=lambda text: None, on_event=broken_listener
     )
@@ -92,7 +93,7 @@ def test_a_failing_listener_never_stops_the_colorizing(tmp_path, tiny_model, cap
 
 
 class _ScannerThatIsOff:
-    """Stands in for :class:`edgecolor.device.scan.Scanner` while the scanner is off, then on."""
+    """Stands in for :class:`edgecolor.device.files.scanimage.Scanner` while the scanner is off, then on."""
 
     def __init__(self, problems):
         self.problems = list(problems)
@@ -114,7 +115,7 @@ def test_the_page_is_told_when_the_scanner_is_missing_and_when_it_is_back(tmp_pa
     watch.mkdir()
     drop_scan(watch, "a.jpg")
     events = []
-    factory = batch.LazyColorizer(model_path=tiny_model, device="cpu", threads=1)
+    factory = LazyColorizer(RuntimeOptions(tiny_model, "cpu", 1))
     watcher = Watcher(
         watch, out, factory, settle=0.0, report=lambda text: None, on_event=events.append
     )

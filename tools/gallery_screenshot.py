@@ -33,8 +33,10 @@ ALL_LOADED = (
 
 def colorize_demo(folder: Path) -> tuple[Path, Path, int]:
     """The demo photos as "scans" in folder/scans, colorized into folder/colorized."""
-    from edgecolor.device import batch
-    from edgecolor.device.model import resolve_model_path
+    from edgecolor.device.files import batch
+    from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
+    from edgecolor.device.runtime.model import resolve_model_path
+    from edgecolor.device.runtime.options import RuntimeOptions
 
     demo = REPO / "edgecolor" / "assets" / "demo"
     scans, colorized = folder / "scans", folder / "colorized"
@@ -42,7 +44,7 @@ def colorize_demo(folder: Path) -> tuple[Path, Path, int]:
     for photo in sorted(demo.glob("*.jpg")):
         shutil.copy2(photo, scans / photo.name)
     jobs, _ = batch.collect_jobs([scans], colorized)
-    factory = batch.LazyColorizer(model_path=resolve_model_path(None), device="cpu", threads=2)
+    factory = LazyColorizer(RuntimeOptions(resolve_model_path(None), "cpu", 2))
     summary = batch.run_batch(jobs, factory, colorized, show_progress=False)
     assert summary.failed == 0, summary.failures
     return scans, colorized, len(jobs)

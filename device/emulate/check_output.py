@@ -1,14 +1,14 @@
 """Checks for check-arm64.sh; exit status 1 (with the reason) when a check fails.
 
-    python check_output.py compare HOST.npy ARM.npy
-        the raw int8 outputs of the same invoke on x86-64 and on arm64 agree (<= 1 LSB)
-    python check_output.py colorized ORIGINAL OUTPUT_STEM
-        exactly one colorized file OUTPUT_STEM.*, with the original's size and luminance
-    python check_output.py video SOURCE RECORDED FRAMES
-        the recorded video reads back with OpenCV: FRAMES colour frames of SOURCE's size
-    python check_output.py video-mode MODEL SOURCE
-        the live loop's 4:2:0 join (FrameColorizer) on a frame of SOURCE: planes of
-        the right sizes, the frame's luma kept, close to the exact join, JPEG from planes
+python check_output.py compare HOST.npy ARM.npy
+    the raw int8 outputs of the same invoke on x86-64 and on arm64 agree (<= 1 LSB)
+python check_output.py colorized ORIGINAL OUTPUT_STEM
+    exactly one colorized file OUTPUT_STEM.*, with the original's size and luminance
+python check_output.py video SOURCE RECORDED FRAMES
+    the recorded video reads back with OpenCV: FRAMES colour frames of SOURCE's size
+python check_output.py video-mode MODEL SOURCE
+    the live loop's 4:2:0 join (FrameColorizer) on a frame of SOURCE: planes of
+    the right sizes, the frame's luma kept, close to the exact join, JPEG from planes
 """
 
 from __future__ import annotations
@@ -72,11 +72,15 @@ def video(source_path: str, recorded_path: str, frames: int) -> None:
             break
         count += 1
         if (frame.shape[1], frame.shape[0]) != size:
-            sys.exit(f"FAIL: recorded frame {count} is {frame.shape[1]}x{frame.shape[0]}, source {size}")
+            sys.exit(
+                f"FAIL: recorded frame {count} is {frame.shape[1]}x{frame.shape[0]}, source {size}"
+            )
         lab = cv2.cvtColor(frame, cv2.COLOR_BGR2LAB).astype(np.float32)
         chroma.append(float(np.hypot(lab[..., 1] - 128, lab[..., 2] - 128).mean()))
-    print(f"{recorded_path}: {count} frames of {size[0]}x{size[1]} (OpenCV {cv2.__version__}); "
-          f"mean chroma {np.mean(chroma) if chroma else 0:.1f} (8-bit Lab units)")
+    print(
+        f"{recorded_path}: {count} frames of {size[0]}x{size[1]} (OpenCV {cv2.__version__}); "
+        f"mean chroma {np.mean(chroma) if chroma else 0:.1f} (8-bit Lab units)"
+    )
     if count != frames:
         sys.exit(f"FAIL: expected {frames} frames, read {count}")
     print("PASS: the recording reads back with every frame")
@@ -86,7 +90,7 @@ def video_mode(model_path: str, source_path: str) -> None:
     import cv2
 
     from edgecolor.device import Colorizer, FrameColorizer
-    from edgecolor.device.web import encode_jpeg
+    from edgecolor.device.frames.preview import encode_jpeg
 
     capture = cv2.VideoCapture(source_path)
     for _ in range(10):
@@ -101,15 +105,19 @@ def video_mode(model_path: str, source_path: str) -> None:
     planes = video.join(prepared, ab)
     height, width = gray.shape
     if planes.y is not gray or planes.cb.shape != (height // 2, width // 2):
-        sys.exit(f"FAIL: not the 4:2:0 join: luma shared {planes.y is gray}, chroma {planes.cb.shape}")
+        sys.exit(
+            f"FAIL: not the 4:2:0 join: luma shared {planes.y is gray}, chroma {planes.cb.shape}"
+        )
     fast = planes.to_rgb().astype(np.int32)
     exact = photo.join(photo.prepare(gray), ab).astype(np.int32)
     difference = np.abs(fast - exact)
     jpeg = encode_jpeg(planes.draw_label("00.0 fps"))
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    print(f"frame path on {width}x{height} (OpenCV {cv2.__version__}, numpy {np.__version__}): "
-          f"|video - exact join| mean {difference.mean():.2f}, p99 {np.percentile(difference, 99):.0f} "
-          f"(8-bit); preview JPEG {len(jpeg)} bytes, decodes to {decoded.shape}")
+    print(
+        f"frame path on {width}x{height} (OpenCV {cv2.__version__}, numpy {np.__version__}): "
+        f"|video - exact join| mean {difference.mean():.2f}, p99 {np.percentile(difference, 99):.0f} "
+        f"(8-bit); preview JPEG {len(jpeg)} bytes, decodes to {decoded.shape}"
+    )
     if difference.mean() > 3.0 or decoded.shape != (height, width, 3):
         sys.exit("FAIL: the frame path's join is off, or its JPEG does not decode")
     print("PASS: the 4:2:0 join and its preview JPEG")

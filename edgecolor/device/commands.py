@@ -3,41 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 
+from edgecolor.device.runtime.options import (
+    RuntimeOptions,
+    add_output_option,
+    add_runtime_options,
+)
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
-
-DEVICES = ("auto", "cpu", "edgetpu")
-
-
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        metavar="FILE",
-        help="exported .tflite model (its .json beside it); default: the bundled model",
-    )
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="auto: the Coral Edge TPU when present, else the CPU (default: auto)",
-    )
-    parser.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads (default: every core)"
-    )
-
-
-def _saturation_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--saturation",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="colour strength: 1 as predicted, 0 gray, 1.3 stronger (default: 1)",
-    )
+from edgecolor.signals import stop_on_sigterm
 
 
 def _recolor_option(parser: argparse.ArgumentParser) -> None:
@@ -62,9 +36,8 @@ def register(subparsers) -> None:
         ),
     )
     colorize.add_argument("paths", nargs="+", metavar="PATH", help="image/video files or folders")
-    colorize.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
-    _model_options(colorize)
-    _saturation_option(colorize)
+    add_output_option(colorize)
+    add_runtime_options(colorize)
     colorize.add_argument(
         "--overwrite", action="store_true", help="redo outputs that already exist"
     )
@@ -91,7 +64,7 @@ def register(subparsers) -> None:
         ),
     )
     scan.add_argument("--watch", required=True, metavar="DIR", help="the folder to watch")
-    scan.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
+    add_output_option(scan)
     scan.add_argument(
         "--once",
         action="store_true",
@@ -116,7 +89,10 @@ def register(subparsers) -> None:
         metavar="SECONDS",
         help="polling interval (default: 1)",
     )
-    scan.add_argument(
+    scanning = scan.add_argument_group(
+        "scanning with SANE's scanimage", "scan pages into --watch DIR, then colorize them"
+    )
+    scanning.add_argument(
         "--scanimage",
         action="store_true",
         help=(
@@ -124,7 +100,7 @@ def register(subparsers) -> None:
             "with --once one page; with --scan-batch everything put in the document feeder"
         ),
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-batch",
         action="store_true",
         help=(
@@ -132,18 +108,18 @@ def register(subparsers) -> None:
             "again (no terminal needed: for the service); needs --scan-source"
         ),
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-source",
         metavar="NAME",
         help="scanimage --source, e.g. ADF (names differ per scanner: scanimage --help -d DEVICE)",
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-mode",
         default="Gray",
         metavar="NAME",
         help="scanimage --mode (default: Gray; some backends say e.g. 'True Gray' or Grayscale)",
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-interval",
         type=float,
         default=10.0,
@@ -154,15 +130,17 @@ def register(subparsers) -> None:
             "and 10 minutes for the scanner"
         ),
     )
-    scan.add_argument(
+    scanning.add_argument(
         "--scan-timeout",
         type=float,
         default=1800.0,
         metavar="SECONDS",
         help="stop a scanimage run that takes longer and try again later (default: 1800)",
     )
-    scan.add_argument("--scan-device", metavar="NAME", help="scanimage device (default: the first)")
-    scan.add_argument(
+    scanning.add_argument(
+        "--scan-device", metavar="NAME", help="scanimage device (default: the first)"
+    )
+    scanning.add_argument(
         "--scan-resolution",
         type=int,
         default=600,
@@ -175,8 +153,7 @@ def register(subparsers) -> None:
         help="a page of the scans at http://HOST:PORT/, live as they are colorized "
         "(HOST default 127.0.0.1; 0.0.0.0 for the network)",
     )
-    _model_options(scan)
-    _saturation_option(scan)
+    add_runtime_options(scan)
     _recolor_option(scan)
     scan.set_defaults(func=run_scan)
 
@@ -204,7 +181,11 @@ def register(subparsers) -> None:
         help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the "
         "network); a camera missing or busy at the start is then waited for, the page saying why",
     )
-    live.add_argument("--record", metavar="FILE", help="write the output video (.mp4 or .avi)")
+    live.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write the output video: H.264 .mp4 (or .mov, .mkv), with a video file's audio",
+    )
     live.add_argument(
         "--segment-minutes",
         type=float,
@@ -227,9 +208,17 @@ def register(subparsers) -> None:
         metavar="X",
         help="temporal colour smoothing, 0 (off) to 0.95 (slow); reset at scene cuts (default: 0.5)",
     )
-    live.add_argument("--no-overlay", action="store_true", help="no frame-rate overlay")
-    _model_options(live)
-    _saturation_option(live)
+    live.add_argument(
+        "--overlay",
+        choices=("preview", "all", "none"),
+        default="preview",
+        help="where the frame rate is drawn: the window and web preview only, all "
+        "(the recording too) or none (default: preview)",
+    )
+    live.add_argument(  # the old spelling, kept for a release
+        "--no-overlay", dest="overlay", action="store_const", const="none", help=argparse.SUPPRESS
+    )
+    add_runtime_options(live)
     live.set_defaults(func=run_live)
 
     bench = subparsers.add_parser(
@@ -240,11 +229,9 @@ def register(subparsers) -> None:
             "and print latency percentiles, frames per second and each stage's share."
         ),
     )
-    bench.add_argument(
-        "model", metavar="MODEL", help="exported .tflite model (its .json beside it)"
-    )
-    bench.add_argument("--device", choices=DEVICES, default="auto", help="auto, cpu or edgetpu")
-    bench.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: every core)")
+    # MODEL as a positional, the old spelling of --model (kept for a release)
+    bench.add_argument("model_file", nargs="?", metavar="MODEL", help=argparse.SUPPRESS)
+    add_runtime_options(bench, saturation=False)
     bench.add_argument(
         "--frames", type=int, default=200, metavar="N", help="frames timed (default: 200)"
     )
@@ -253,45 +240,35 @@ def register(subparsers) -> None:
     bench.set_defaults(func=run_bench)
 
 
-def check_common(args: argparse.Namespace) -> None:
-    """Validate options shared by the commands (argparse checks types, this checks ranges)."""
-    if getattr(args, "threads", None) is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: must be at least 1")
-    saturation = getattr(args, "saturation", 1.0)
-    if not 0.0 <= saturation <= 5.0:
-        raise UsageError(f"--saturation {saturation}: must be between 0 and 5")
-
-
 def run_colorize(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
-    from edgecolor.device import batch
-    from edgecolor.device.model import resolve_model_path
+    from edgecolor.device.files import batch
+    from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
-    check_common(args)
+    options = RuntimeOptions.from_args(args)  # fail now (exit 2), not after reading files
     if args.ray is not None:
-        from edgecolor.device import ray_colorize
+        from edgecolor.device.files import ray_colorize
 
         ray_colorize.check_usable(args.ray)  # before OUT_DIR is made
     out_dir = Path(args.output)
-    model_path = resolve_model_path(args.model)  # fail now (exit 2), not after reading files
     jobs, ignored = batch.collect_jobs(args.paths, out_dir)
     if not jobs:
         raise UsageError(f"no image or video files found in {' '.join(args.paths)}")
     batch.prepare_output_dir(out_dir)
-    options = {"device": args.device, "threads": args.threads, "saturation": args.saturation}
     if args.ray is not None:
         summary = ray_colorize.run_batch_on_ray(
             jobs,
             out_dir,
             args.ray or None,
-            model_path=model_path if args.model else None,  # else each node's bundled model
+            # without --model, each node's own bundled model
+            options=options if args.model else dataclasses.replace(options, model=None),
             overwrite=args.overwrite,
             recolor=args.recolor,
-            **options,
         )
     else:
-        factory = batch.LazyColorizer(model_path=model_path, **options)
+        factory = LazyColorizer(options)
         summary = batch.run_batch(
             jobs, factory, out_dir, overwrite=args.overwrite, recolor=args.recolor
         )
@@ -303,19 +280,16 @@ def run_colorize(args: argparse.Namespace) -> int:
 def run_scan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgecolor.device import batch
-    from edgecolor.device.model import resolve_model_path
-    from edgecolor.device.scan import Scanner, Watcher
+    from edgecolor.device.files.scan import Watcher
+    from edgecolor.device.files.scanimage import scanner_from_args
+    from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
-    check_common(args)
+    options = RuntimeOptions.from_args(args)
     if args.settle < 0 or args.interval <= 0:
         raise UsageError(f"--settle {args.settle} / --interval {args.interval}: must be positive")
     if args.serve and args.once:
         raise UsageError("--serve with --once: the page needs a running service; drop one")
-    model_path = resolve_model_path(args.model)
-    factory = batch.LazyColorizer(
-        model_path=model_path, device=args.device, threads=args.threads, saturation=args.saturation
-    )
+    factory = LazyColorizer(options)
     watcher = Watcher(
         Path(args.watch),
         Path(args.output),
@@ -324,24 +298,7 @@ def run_scan(args: argparse.Namespace) -> int:
         settle=args.settle,
         recolor=args.recolor,
     )
-    scanner = None
-    if args.scan_batch and not args.scanimage:
-        raise UsageError("--scan-batch: only with --scanimage")
-    if args.scan_timeout <= 0:
-        raise UsageError(f"--scan-timeout {args.scan_timeout}: must be positive")
-    if args.scanimage:
-        scanner = Scanner(
-            device=args.scan_device,
-            resolution=args.scan_resolution,
-            mode=args.scan_mode,
-            source=args.scan_source,
-            prompt=_scanimage_prompts(args),
-            batch=args.scan_batch,
-            once=args.once,
-            retry_seconds=args.scan_interval,
-            device_retry_seconds=args.scan_interval,
-            timeout=args.scan_timeout,
-        )
+    scanner = scanner_from_args(args)  # None without --scanimage
     gallery = None
     if args.serve:
         from edgecolor.device.gallery.commands import start_scan_gallery
@@ -361,47 +318,17 @@ def run_scan(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK
 
 
-def _scanimage_prompts(args: argparse.Namespace) -> bool:
-    """Whether --scanimage asks before each page; a usage error when it cannot ask.
-
-    Under systemd (or with stdin from /dev/null) there is nobody to press Enter: scanning
-    one page and exiting 0 would look like success, so refuse and name the batch mode.
-    """
-    if args.scan_batch:
-        if not args.scan_source:
-            raise UsageError(
-                "--scan-batch needs --scan-source NAME, the document feeder (e.g. ADF; "
-                "`scanimage --help -d DEVICE` lists your scanner's sources): a flatbed in "
-                "batch mode would scan the same page for ever"
-            )
-        if "flatbed" in args.scan_source.lower():
-            raise UsageError(
-                f"--scan-source {args.scan_source}: --scan-batch needs a document feeder"
-            )
-        if args.scan_interval <= 0:
-            raise UsageError(f"--scan-interval {args.scan_interval}: must be positive")
-        return False
-    if args.once:
-        return False
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "--scanimage asks before each page and needs a terminal (stdin is not one, e.g. "
-            "under systemd): use --scanimage --scan-batch --scan-source ADF to scan what is "
-            "put into the document feeder, or --once for one page"
-        )
-    return True
-
-
 def run_live(args: argparse.Namespace) -> int:
     import logging
 
-    from edgecolor.device.colorizer import Colorizer
-    from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import LiveLoop, SourceLost
-    from edgecolor.device.sinks import NullSink, VideoFileSink, WindowSink
-    from edgecolor.device.sources import parse_source
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.frames.loop import LiveLoop, SourceLost, SourceUnavailable
+    from edgecolor.device.frames.sinks import NullSink, WindowSink
+    from edgecolor.device.frames.sources import parse_source
+    from edgecolor.device.frames.video_io import VideoFileSink
+    from edgecolor.device.runtime.colorizer import Colorizer
 
-    check_common(args)
+    options = RuntimeOptions.from_args(args)
     if args.frames is not None and args.frames < 1:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if not 0.0 <= args.smoothing <= 0.95:
@@ -414,71 +341,51 @@ def run_live(args: argparse.Namespace) -> int:
 
         bind = parse_bind(args.serve)
     source = parse_source(args.source)
-    colorizer = Colorizer(args.model, args.device, args.threads, args.saturation)
-    frame_colorizer = FrameColorizer(colorizer, args.smoothing)
-    preview = None
-    if bind:  # first, so that the page is up while a camera is waited for
-        from edgecolor.device.web import PreviewServer
+    colorizer = Colorizer.from_options(options)
+    sinks = []
+    if args.record:
+        sinks.append(
+            VideoFileSink(
+                args.record,
+                side_by_side=args.side_by_side,
+                segment_seconds=args.segment_minutes * 60 or None,
+                label=args.overlay == "all",
+            )
+        )
+    if args.display:
+        sinks.append(WindowSink(side_by_side=args.side_by_side))
+    if bind:
+        from edgecolor.device.frames.preview import PreviewServer
 
         preview = PreviewServer(
             *bind, source_name=source.name, model_name=colorizer.model_path.name
         )
+        sinks.append(preview)
         print(f"web preview: {preview.url}", file=sys.stderr, flush=True)
+    loop = LiveLoop(
+        source,
+        FrameColorizer(colorizer, args.smoothing),
+        sinks or [NullSink()],
+        frames=args.frames,
+        loop=args.loop,
+        pace=not source.live and bool(args.display or args.serve),
+        overlay=args.overlay != "none",
+        # the live service (--serve): a camera missing or busy at the start is waited for,
+        # the page saying why there is no picture; at a terminal it is one line, exit 2
+        wait_for_source=bool(bind),
+    )
     try:
-        _open_live_source(args, source, preview)
-    except KeyboardInterrupt:  # Ctrl+C or systemctl stop while waiting for the camera
-        if preview is not None:
-            preview.stop()
+        with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does
+            result = loop.run()  # opens and closes the source, starts and stops every sink
+    except SourceUnavailable as error:
+        raise UsageError(f"--source {args.source}: {error}") from None
+    except SourceLost as error:
+        print(f"edgecolor live: error: {error}", file=sys.stderr)
+        return EXIT_PARTIAL
+    except KeyboardInterrupt:  # Ctrl+C or systemctl stop, also while waiting for the camera
         return EXIT_OK
-    except BaseException:
-        if preview is not None:
-            preview.stop()
-        raise
-
-    sinks = []
-    loop = None
-    try:
-        if args.record:
-            sinks.append(
-                VideoFileSink(
-                    args.record,
-                    source.fps or 25.0,
-                    realtime=source.live,
-                    side_by_side=args.side_by_side,
-                    segment_seconds=args.segment_minutes * 60 or None,
-                )
-            )
-        if args.display:
-            sinks.append(WindowSink(side_by_side=args.side_by_side))
-        if preview is not None:
-            sinks.append(preview)
-        loop = LiveLoop(
-            source,
-            frame_colorizer,
-            sinks or [NullSink()],
-            frames=args.frames,
-            loop=args.loop,
-            pace=not source.live and bool(args.display or args.serve),
-            overlay=not args.no_overlay,
-            source_is_open=True,
-        )
-        try:
-            with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does
-                result = loop.run()  # stops every sink at the end
-        except SourceLost as error:
-            print(f"edgecolor live: error: {error}", file=sys.stderr)
-            return EXIT_PARTIAL
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        source.close()
-        if loop is None:  # a sink failed to set up: stop those made (the loop stops its own)
-            for sink in sinks:
-                sink.stop()
-            if preview is not None and preview not in sinks:
-                preview.stop()
     stages = ", ".join(f"{stage} {result.median_ms(stage):.1f}" for stage in result.stage_seconds)
-    logging.getLogger("edgecolor.device.live").info(
+    logging.getLogger("edgecolor.device.frames.loop").info(
         "%d frames in %.1f s (%.1f fps), %d dropped; median ms: %s",
         result.frames,
         result.seconds,
@@ -489,59 +396,22 @@ def run_live(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_live_source(args: argparse.Namespace, source, preview) -> None:
-    """Open ``source``. A camera (or stream) that is missing or busy at the start is waited
-    for when its picture is served (``--serve``, as the live service does), with the page
-    saying why there is no picture ("camera not found, retrying in 10 s"); otherwise (a
-    file, or at a terminal without a page) the reason is one line and exit status 2.
-    """
-    from edgecolor.device.live import wait_for_source
-
-    if source.live and preview is not None:
-        with stop_on_sigterm():  # systemctl stop while waiting: a clean exit
-            wait_for_source(source, lambda problem: setattr(preview, "problem", problem))
-        return
-    try:
-        source.open()
-    except OSError as error:
-        raise UsageError(f"--source {args.source}: {error}") from None
-
-
 def run_bench(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from edgecolor.device.benchmark import report, run_benchmark
-    from edgecolor.device.model import resolve_model_path
+    from edgecolor.device.frames.benchmark import report, run_benchmark
     from edgecolor.files import atomic_write_text
 
-    check_common(args)
     if args.frames < 1:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if args.source and not Path(args.source).is_file():
         raise UsageError(f"--source {args.source}: no such file")
-    result = run_benchmark(
-        resolve_model_path(args.model), args.device, args.threads, args.frames, source=args.source
-    )
+    if args.model_file and args.model:
+        raise UsageError(f"MODEL {args.model_file} and --model {args.model}: name one")
+    args.model = args.model or args.model_file
+    result = run_benchmark(RuntimeOptions.from_args(args), args.frames, source=args.source)
     print(report(result))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=1) + "\n")
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """Treat SIGTERM (``systemctl stop``) like Ctrl+C, so the service closes what it opened."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (tests): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

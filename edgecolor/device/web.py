@@ -1,83 +1,33 @@
-"""``--serve``: the live picture in a browser, for a headless Pi watched from a phone.
+"""The HTTP servers' common ground: the live preview's (``live --serve``) and the scan
+gallery's (``scan --serve``, ``gallery``) follow the same binding rules.
 
-Two addresses and nothing else (any other path is 404):
-
-* ``/`` a page with the picture (gray | colour, side by side) and the frame rate;
-* ``/stream`` the picture as MJPEG (``multipart/x-mixed-replace``), which every browser
-  shows in an ``<img>`` without JavaScript.
-
-HEAD gets GET's headers; a malformed request 400 (with a status line). At most
-``MAX_CLIENTS`` connections at once (more get 503); a request not sent within
-``SOCKET_TIMEOUT`` and a watcher that takes no frame within ``STREAM_SEND_TIMEOUT`` are
-dropped, so nobody keeps a thread, or the Pi encoding frames, by stalling.
-
-The server binds 127.0.0.1 unless told otherwise; a non-loopback address prints a warning,
-because anyone on that network can then watch. The preview is a live-loop sink
-(:class:`~edgecolor.device.sinks.Sink`): frames are JPEG-encoded once each (by
-:class:`JpegStream`), and only while somebody is watching.
+A server binds 127.0.0.1 unless told otherwise; a non-loopback address prints a warning,
+because anyone on that network can then see the page, and the banner shows this
+machine's address on its network rather than ``0.0.0.0``. Connections wait in a deep
+listen queue; beyond a cap a new one is answered 503 without a thread.
 """
 
 from __future__ import annotations
 
-import functools
-import html
 import ipaddress
 import logging
 import socket
 import sys
 import threading
 import time
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
-
-from edgecolor.device.sinks import FramePictures, Sink
-from edgecolor.device.yuv import Yuv420Picture
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-BOUNDARY = "edgecolorframe"
-JPEG_QUALITY = 80
-# A Pi serves a few phones, not the Internet; each connection is a thread and, for /stream,
-# a JPEG encoded every frame. So: a cap on connections, and clients that stall are dropped.
-MAX_CLIENTS = 16  # connections at once (a watching browser holds one, two while loading)
-SOCKET_TIMEOUT = 20.0  # s: a request not sent whole by then is dropped (no thread kept)
-STREAM_SEND_TIMEOUT = 10.0  # s: a frame a watcher does not take in this long ends its stream
-STREAM_SEND_BUFFER = 256 * 1024  # bytes the kernel queues for a watcher: a few frames, so
-# a browser that stops reading blocks the stream (and is dropped) within seconds, not minutes
 REFUSED_LINGER_SECONDS = 2.0  # a refused connection is closed at the latest after this
 MAX_REFUSED_LINGERING = 256
 TOO_MANY_CLIENTS = (
     b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Content-Length: 17\r\nRetry-After: 5\r\nConnection: close\r\n\r\ntoo many clients\n"
 )
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>edgecolor live</title>{refresh}
-<style>
- body {{ margin: 0; background: #111; color: #eee; font: 16px system-ui, sans-serif; }}
- header {{ display: flex; justify-content: space-between; padding: 0.5em 1em; }}
- img {{ display: block; width: 100%; max-width: 1600px; margin: 0 auto; }}
- .labels {{ display: flex; max-width: 1600px; margin: 0 auto; }}
- .labels span {{ flex: 1; text-align: center; padding: 0.3em; color: #aaa; }}
- .problem {{ text-align: center; padding: 1em; color: #fc6; }}
-</style>
-</head>
-<body>
-<header><strong>edgecolor live</strong><span>source: {source} &middot; model: {model}
- &middot; <span id="fps">{fps:.1f}</span> fps</span></header>{problem}
-<div class="labels"><span>gray (input)</span><span>colour (edgecolor)</span></div>
-<img id="stream" src="/stream" alt="live picture: gray input and colorized output side by side">
-</body>
-</html>
-"""
 
 
 def parse_bind(value: str) -> tuple[str, int]:
@@ -230,10 +180,27 @@ def start_server(
 
 
 def server_url(server: ThreadingHTTPServer) -> str:
-    """``http://HOST:PORT/`` of a running server (the real port when 0 was asked for)."""
+    """``http://HOST:PORT/`` of a running server (the real port when 0 was asked for).
+
+    For a server on every address (``0.0.0.0``, ``::``) HOST is this machine's address on
+    its network, the one a phone on the same network opens.
+    """
     host, port = server.server_address[:2]
+    if host in ("0.0.0.0", "::"):
+        host = lan_address()
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{port}/"
+
+
+def lan_address() -> str:
+    """This machine's IPv4 address on its network (of the default route); its host name
+    when it has none. Connecting a UDP socket sends nothing: it only picks the route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never a real host
+            return probe.getsockname()[0]
+        except OSError:
+            return socket.gethostname()
 
 
 class BackgroundServer:
@@ -260,221 +227,24 @@ class BackgroundServer:
         self._server.server_close()
 
 
-class JpegStream(Sink):
-    """A sink that keeps the newest picture, gray | colour, as JPEG for whoever waits for it.
+class QuietHandler(BaseHTTPRequestHandler):
+    """What both servers' request handlers share: GET and HEAD go to ``answer(send_body)``
+    (HEAD gets GET's headers), a malformed request gets a plain-text 400 with a status
+    line (not HTTP/0.9's bare body), and requests are logged at debug level only."""
 
-    The preview's /stream reads it (:class:`PreviewServer`); ``edgecolor bench`` uses it
-    alone, to time what the preview does to each frame while somebody watches.
-    """
+    server_version = "edgecolor"
+    default_request_version = "HTTP/1.0"
+    error_content_type = "text/plain; charset=utf-8"
+    error_message_format = "%(code)d %(message)s\n"
 
-    def __init__(self):
-        self.fps = 0.0
-        self._condition = threading.Condition()
-        self._jpeg: bytes | None = None
-        self._sequence = 0
-        self._closing = False
+    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
+        logger.debug("%s %s - %s", type(self).__module__, self.address_string(), format % args)
 
-    def watched(self) -> bool:
-        """Whether the next frame is to be encoded (always, here)."""
-        return True
+    def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
+        self.answer(send_body=True)
 
-    def output(self, pictures: FramePictures) -> None:
-        self.fps = pictures.fps
-        if not self.watched():
-            return
-        jpeg = encode_jpeg(pictures.picture(side_by_side=True))
-        with self._condition:
-            self._jpeg = jpeg
-            self._sequence += 1
-            self._condition.notify_all()
+    def do_HEAD(self):  # noqa: N802 - BaseHTTPRequestHandler API
+        self.answer(send_body=False)
 
-    def next_jpeg(self, last_sequence: int) -> tuple[bytes | None, int]:
-        """Wait for a picture newer than ``last_sequence``: (JPEG, its sequence), or
-        (None, ...) once the stream stops."""
-        with self._condition:
-            while not self._closing and (self._jpeg is None or self._sequence == last_sequence):
-                self._condition.wait(timeout=0.5)
-            if self._closing:
-                return None, last_sequence
-            return self._jpeg, self._sequence
-
-    def stop(self) -> None:
-        with self._condition:
-            self._closing = True
-            self._condition.notify_all()
-
-
-class PreviewServer(BackgroundServer, JpegStream):
-    """The web preview: a sink whose pictures are served until :meth:`stop`.
-
-    Listens from construction on (so the address can be printed before the loop starts).
-
-    Args:
-        host, port: where to listen (port 0 = any free port; see :attr:`url`).
-        source_name, model_name: shown on the page.
-    """
-
-    def __init__(
-        self,
-        host: str = DEFAULT_HOST,
-        port: int = 8080,
-        source_name: str = "",
-        model_name: str = "",
-    ):
-        JpegStream.__init__(self)
-        self.source_name = source_name
-        self.model_name = model_name
-        self._clients = 0
-        self._stopped = False
-        # Why there is no picture, shown on the page (e.g. "camera not found, retrying in
-        # 10 s" while the service waits for the camera); None: the picture flows.
-        self.problem: str | None = None
-        BackgroundServer.__init__(self, host, port, self._handler_class(), MAX_CLIENTS)
-        logger.info("web preview at %s", self.url)
-
-    @property
-    def clients(self) -> int:
-        """How many browsers are watching /stream right now."""
-        return self._clients
-
-    def watched(self) -> bool:
-        return self._clients > 0
-
-    def stop(self) -> None:
-        """End the streams and stop serving (safe to call twice)."""
-        JpegStream.stop(self)
-        if not self._stopped:
-            self._stopped = True
-            self.stop_serving()
-
-    # ------------------------------------------------------------------ HTTP
-
-    def _page(self) -> bytes:
-        problem = self.problem
-        return PAGE.format(
-            source=html.escape(self.source_name),
-            model=html.escape(self.model_name),
-            fps=self.fps,
-            # while there is a problem, the page reloads itself to see when it is over
-            refresh='\n<meta http-equiv="refresh" content="10">' if problem else "",
-            problem=f'\n<p class="problem">{html.escape(problem)}</p>' if problem else "",
-        ).encode()
-
-    def _handler_class(self):
-        preview = self
-
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "edgecolor"
-            timeout = SOCKET_TIMEOUT  # for reading the request; the stream sets its own
-            # A request line that cannot be parsed still gets a status line (not HTTP/0.9's
-            # bare body), in plain text.
-            default_request_version = "HTTP/1.0"
-            error_content_type = "text/plain; charset=utf-8"
-            error_message_format = "%(code)d %(message)s\n"
-
-            def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
-                logger.debug("web %s - %s", self.address_string(), format % args)
-
-            def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
-                self._answer(send_body=True)
-
-            def do_HEAD(self):  # noqa: N802 - BaseHTTPRequestHandler API
-                self._answer(send_body=False)  # the same headers as GET, no body
-
-            def _answer(self, send_body: bool):
-                path = self.path.split("?", 1)[0]
-                if path == "/":
-                    page = preview._page()
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", page, send_body)
-                elif path == "/stream":
-                    self._stream(send_body)
-                else:
-                    body = b"not found\n"
-                    self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", body, send_body)
-
-            def _send(self, status, content_type, body, send_body=True):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                if send_body:
-                    self.wfile.write(body)
-
-            def _stream(self, send_body: bool):
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if not send_body:
-                    return
-                # A watcher that stops reading fills these few frames of buffer, then a
-                # frame is not taken within the timeout: the stream ends, and with the last
-                # watcher gone no frame is encoded any more.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
-                self.connection.settimeout(STREAM_SEND_TIMEOUT)
-                with preview._condition:
-                    preview._clients += 1
-                sequence = -1
-                try:
-                    while True:
-                        jpeg, sequence = preview.next_jpeg(sequence)
-                        if jpeg is None:
-                            return
-                        self.wfile.write(
-                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                            f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
-                        )
-                        self.wfile.write(jpeg)
-                        self.wfile.write(b"\r\n")
-                        self.wfile.flush()
-                except OSError:  # (broken pipe, reset, timeout) the browser went away or stalled
-                    self.close_connection = True
-                finally:
-                    with preview._condition:
-                        preview._clients -= 1
-
-        return Handler
-
-
-@functools.cache
-def _simplejpeg():
-    """The simplejpeg module, or None when it is not installed (looked up once)."""
-    try:
-        import simplejpeg
-    except ImportError:
-        return None
-    return simplejpeg
-
-
-def encode_jpeg(picture: np.ndarray | Yuv420Picture, quality: int = JPEG_QUALITY) -> bytes:
-    """RGB uint8 (H, W, 3) or Y'CbCr 4:2:0 planes -> JPEG bytes.
-
-    Planes go to JPEG as they are with simplejpeg when it is installed (no colour
-    conversion: JPEG stores 4:2:0 planes itself); RGB through OpenCV when installed, else
-    Pillow.
-    """
-    if isinstance(picture, Yuv420Picture):
-        simplejpeg = _simplejpeg()
-        if simplejpeg is not None:
-            return simplejpeg.encode_jpeg_yuv_planes(
-                picture.y, picture.cb, picture.cr, quality=quality
-            )
-        picture = picture.to_rgb()
-    try:
-        import cv2
-    except ImportError:
-        import io
-
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.fromarray(picture).save(buffer, format="JPEG", quality=quality)
-        return buffer.getvalue()
-    ok, encoded = cv2.imencode(
-        ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return encoded.tobytes()
+    def answer(self, send_body: bool) -> None:
+        raise NotImplementedError

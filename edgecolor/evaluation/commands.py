@@ -13,6 +13,11 @@ import argparse
 import logging
 from pathlib import Path
 
+from edgecolor.device.runtime.options import (
+    add_output_option,
+    add_runtime_options,
+    check_threads,
+)
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
 log = logging.getLogger(__name__)
@@ -52,9 +57,7 @@ def register(subparsers) -> None:
         help="folder(s) of colour photos (recursive); several folders (e.g. one per source) "
         "are reported each on its own, in OUT/<folder name>/",
     )
-    parser.add_argument(
-        "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})"
-    )
+    add_output_option(parser, DEFAULT_OUT)
     parser.add_argument(
         "--grid",
         type=int,
@@ -62,10 +65,7 @@ def register(subparsers) -> None:
         metavar="N",
         help=f"photos in the comparison grid, 0 for none (default {DEFAULT_GRID})",
     )
-    parser.add_argument("--device", default="auto", help="auto | cpu | edgetpu (default auto)")
-    parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="CPU threads (default: all)"
-    )
+    add_runtime_options(parser, model=False, saturation=False)
     parser.add_argument(
         "--limit",
         type=int,
@@ -90,8 +90,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], list[
         raise UsageError(f"--grid must be 0 or more, got {args.grid}")
     if args.limit is not None and args.limit <= 0:
         raise UsageError(f"--limit must be positive, got {args.limit}")
-    if args.threads is not None and args.threads <= 0:
-        raise UsageError(f"--threads must be positive, got {args.threads}")
+    check_threads(args.threads)
     model_paths: list[Path | None] = []
     for model in args.model or [None]:
         if model is None:
@@ -101,13 +100,13 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[Path | None], list[
         if not path.is_file():
             raise UsageError(f"model file not found: {path}")
         model_paths.append(path)
-    return model_paths, data_dirs, Path(args.out).expanduser()
+    return model_paths, data_dirs, Path(args.output).expanduser()
 
 
 def load_candidates(model_paths: list[Path | None], device: str, threads: int | None):
     """One ``Candidate`` per model file, each with a device-runtime Colorizer loaded."""
     from edgecolor.device import Colorizer
-    from edgecolor.device.model import load_metadata, resolve_model_path
+    from edgecolor.device.runtime.model import load_metadata, resolve_model_path
     from edgecolor.evaluation.evaluate import Candidate, unique_labels
 
     resolved = [resolve_model_path(path) for path in model_paths]

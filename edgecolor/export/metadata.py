@@ -1,7 +1,7 @@
 """The metadata file written beside every exported model: ``OUT.json`` next to ``OUT.tflite``.
 
 Schema ``edgecolor.model/1`` (docs/architecture.md). The device runtime reads it with
-``edgecolor.device.model.load_metadata`` and refuses a schema it does not know, so nothing
+``edgecolor.device.runtime.model.load_metadata`` and refuses a schema it does not know, so nothing
 about the model is guessed at run time. No TensorFlow here.
 """
 

@@ -181,7 +181,7 @@ def representative_L(
     Returns:
         float32 (S, S) arrays (in [-1, 1] for L / 50 - 1).
     """
-    from edgecolor.device.pixels import model_luminance
+    from edgecolor.device.runtime.pixels import model_luminance
 
     return [scaling.L_to_model(model_luminance(photo, image_size, image_size)) for photo in photos]
 

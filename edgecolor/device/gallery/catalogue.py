@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import datetime
-import json
 import logging
 import os
 import secrets
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgecolor.device import batch
+from edgecolor.device.files.manifest import ManifestReader, now
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +78,7 @@ class Catalogue:
         self._colorizer: str | None = None  # e.g. the Edge TPU failed: on the CPU now
         self._failures: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._failed_total = 0
-        self._manifest_position = 0
+        self._manifest = ManifestReader(self.out_dir)
         self.refresh_from_manifest()
 
     # ------------------------------------------------------------------ filling
@@ -92,27 +90,11 @@ class Catalogue:
         a line cut short by a crash or still being written is read next time. Returns how
         many entries were added.
         """
-        path = self.out_dir / batch.BOOKKEEPING_DIR / "manifest.jsonl"
-        try:
-            with open(path, "rb") as manifest:
-                if os.fstat(manifest.fileno()).st_size < self._manifest_position:
-                    self._manifest_position = 0  # replaced by a shorter one: read it again
-                manifest.seek(self._manifest_position)
-                data = manifest.read()
-        except FileNotFoundError:
-            return 0
-        complete = data[: data.rfind(b"\n") + 1]
-        self._manifest_position += len(complete)
-        records = []
-        for line in complete.splitlines():
-            try:
-                record = json.loads(line)
-                records.append((record["output"], record.get("source", ""), record))
-            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                continue
+        records = self._manifest.read_new()
         outside = 0
         with self.changed:
-            for output, source, record in records:
+            for record in records:
+                output, source = record["output"], record.get("source", "")
                 key = self._key_for(Path(output))
                 if key is None:
                     outside += 1
@@ -154,7 +136,7 @@ class Catalogue:
         self.changed.notify_all()
 
     def on_scan_event(self, event: Any) -> None:
-        """The scan watcher's listener (:class:`edgecolor.device.scan.ScanEvent`); returns at once."""
+        """The scan watcher's listener (:class:`edgecolor.device.files.scan.ScanEvent`); returns at once."""
         with self.changed:
             if event.kind == "idle" and event.queued == self._queued:
                 return  # nothing new for the page (a pass over an unchanged folder)
@@ -173,7 +155,7 @@ class Catalogue:
                     self._failures.pop(self._shown(event.job.source), None)
                     if key is not None:
                         source = str(Path(event.original or event.job.source).resolve())
-                        self._add(key, event.job.kind, _now(), source)
+                        self._add(key, event.job.kind, now(), source)
                 elif outcome.status == "failed":
                     self._failed_total += 1
                     name = self._shown(event.job.source)
@@ -296,7 +278,3 @@ def _inside(path: Path, roots: list[Path]) -> Path | None:
 def is_viewable(path: Path) -> bool:
     """Whether every browser shows this file in an <img> as it is."""
     return path.suffix.lower() in VIEWABLE_SUFFIXES
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from edgecolor.errors import EXIT_OK, UsageError
+from edgecolor.signals import stop_on_sigterm
 
 MANIFEST_POLL_SECONDS = 2.0
 
@@ -24,7 +25,11 @@ def register(subparsers) -> None:
             "thumbnail cache in OUT_DIR/.edgecolor/."
         ),
     )
-    gallery.add_argument("output", metavar="OUT_DIR", help="a folder edgecolor colorized into")
+    gallery.add_argument(
+        "-o", "--output", metavar="OUT_DIR", help="the folder edgecolor colorized into"
+    )
+    # OUT_DIR as a positional, the old spelling of -o (kept for a release)
+    gallery.add_argument("folder", nargs="?", metavar="OUT_DIR", help=argparse.SUPPRESS)
     gallery.add_argument(
         "--serve",
         required=True,
@@ -44,7 +49,11 @@ def run_gallery(args: argparse.Namespace) -> int:
     from edgecolor.device.gallery.server import GalleryServer
     from edgecolor.device.web import parse_bind
 
-    out_dir = Path(args.output)
+    if bool(args.output) == bool(args.folder):
+        raise UsageError(
+            "name the colorized folder once: edgecolor gallery -o OUT_DIR --serve PORT"
+        )
+    out_dir = Path(args.output or args.folder)
     if not out_dir.is_dir():
         raise UsageError(f"OUT_DIR {out_dir}: not a folder")
     roots = []
@@ -61,12 +70,10 @@ def run_gallery(args: argparse.Namespace) -> int:
         )
     server = GalleryServer(catalogue, host, port)
     print(
-        f"gallery: {server.url} ({len(catalogue)} files; Ctrl+C to stop)",
+        f"gallery: {server.url} ({len(catalogue)} file{'' if len(catalogue) == 1 else 's'}; Ctrl+C to stop)",
         file=sys.stderr,
         flush=True,
     )
-    from edgecolor.device.commands import stop_on_sigterm
-
     try:
         with stop_on_sigterm():
             while True:

@@ -21,7 +21,7 @@ import stat
 import threading
 from pathlib import Path
 
-from edgecolor.device.batch import BOOKKEEPING_DIR
+from edgecolor.device.files.manifest import BOOKKEEPING_DIR
 from edgecolor.files import atomic_output
 from edgecolor.photos import ImageReadError, read_preview
 

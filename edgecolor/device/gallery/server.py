@@ -35,14 +35,13 @@ import threading
 import time
 import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 
-from edgecolor.device.batch import BOOKKEEPING_DIR
+from edgecolor.device.files.manifest import BOOKKEEPING_DIR
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue, Entry, is_viewable
-from edgecolor.device.web import DEFAULT_HOST, BackgroundServer
+from edgecolor.device.web import DEFAULT_HOST, BackgroundServer, QuietHandler
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +69,6 @@ class GalleryServer(BackgroundServer):
         self._streams = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
         self._closing = threading.Event()
         super().__init__(host, port, self._handler_class())
-        logger.info("gallery at %s", self.url)
 
     def close(self) -> None:
         """Stop serving: event streams end, the listening socket closes."""
@@ -164,28 +162,13 @@ class GalleryServer(BackgroundServer):
     def _handler_class(self):
         gallery = self
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "edgecolor"
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: a page of thumbnails on one connection
             timeout = SOCKET_TIMEOUT
             # Headers and body go out in two writes; without TCP_NODELAY a kept-alive
             # connection waits for the client's delayed ACK (~40 ms) on every response.
             disable_nagle_algorithm = True
             send_body = True  # False while answering HEAD
-            # A request line that cannot be parsed still gets a status line (not HTTP/0.9's
-            # bare body), in plain text.
-            default_request_version = "HTTP/1.0"
-            error_content_type = "text/plain; charset=utf-8"
-            error_message_format = "%(code)d %(message)s\n"
-
-            def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler API
-                logger.debug("gallery %s - %s", self.address_string(), format % args)
-
-            def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
-                self._answer(send_body=True)
-
-            def do_HEAD(self):  # noqa: N802 - BaseHTTPRequestHandler API
-                self._answer(send_body=False)
 
             def _refuse_method(self):
                 self.close_connection = True  # any request body is left unread
@@ -197,7 +180,7 @@ class GalleryServer(BackgroundServer):
 
             do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method  # noqa: N815
 
-            def _answer(self, send_body: bool):
+            def answer(self, send_body: bool):
                 self.send_body = send_body
                 if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in (
                     self.headers

@@ -3,12 +3,13 @@
 JPEG (JFIF) and the Pi camera's sYCC streams hold pictures this way: luma Y' at full
 resolution, chroma Cb and Cr at half resolution in each direction, all three full range
 (0..255, BT.601 matrix). The frame path joins the model's colour straight into these planes
-(:class:`~edgecolor.device.frames.FrameColorizer`), the live loop composes the preview in them and
+(:class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer`), the live loop composes the preview in them and
 JPEG-encodes them without any colour conversion (``simplejpeg``, which picamera2 uses
 too); RGB is made only for the sinks that need it (a recording, a window).
 
-OpenCV is used when installed (its SIMD NV12 conversion for :meth:`Yuv420Picture.to_rgb`);
-numpy otherwise. Nothing here imports OpenCV at module load.
+The frame path needs OpenCV (``'.[camera]'``, with PyAV for video files): its SIMD NV12
+conversion for :meth:`Yuv420Picture.to_rgb`, its resizes and text. Photos do not (Pillow
+and numpy). Nothing here imports OpenCV at module load.
 """
 
 from __future__ import annotations
@@ -17,15 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecolor.device.pixels import opencv_available
+from edgecolor.optional import require_cv2
 
-# JFIF's RGB -> Y'CbCr (BT.601, full range): rows Y', Cb - 128, Cr - 128.
-RGB_TO_YCBCR = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-    dtype=np.float32,
-)
-YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR.astype(np.float64)).astype(np.float32)
 NEUTRAL = 128  # chroma of every gray
+FRAMES_NEED = "OpenCV (for video frames: live, bench, demo, video files)"
 # OpenCV's 4:2:0 conversions use video range (Y' 16..235, chroma 16..240 around 128).
 _VIDEO_Y_GAIN, _VIDEO_Y_BLACK = 219.0 / 255.0, 16.0
 _VIDEO_C_GAIN = 224.0 / 255.0
@@ -84,18 +80,10 @@ class Yuv420Picture:
         rgb = np.ascontiguousarray(rgb[..., :3])
         height, width = rgb.shape[:2]
         size = chroma_size(height, width)
-        if opencv_available():
-            import cv2
-
-            y, cr, cb = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb))
-            cb, cr = (_half(plane, size, cv2) for plane in (cb, cr))
-            return cls(y, cb, cr)
-        ycbcr = rgb.astype(np.float32) @ RGB_TO_YCBCR.T
-        ycbcr[..., 1:] += NEUTRAL
-        y = _to_uint8(ycbcr[..., 0])
-        padded = _pad_even(ycbcr[..., 1:])
-        chroma = padded.reshape(size[0], 2, size[1], 2, 2).mean(axis=(1, 3))
-        return cls(y, _to_uint8(chroma[..., 0]), _to_uint8(chroma[..., 1]))
+        cv2 = require_cv2(FRAMES_NEED)
+        y, cr, cb = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb))
+        cb, cr = (_half(plane, size, cv2) for plane in (cb, cr))
+        return cls(y, cb, cr)
 
     # ------------------------------------------------------------------ using one
 
@@ -106,25 +94,19 @@ class Yuv420Picture:
         range: values may differ by one level from the exact full-range conversion.
         """
         height, width = self.shape
-        if opencv_available():
-            import cv2
-
-            y = self.y
-            if height % 2 or width % 2:  # NV12 wants even sizes: repeat the last row/column
-                y = cv2.copyMakeBorder(y, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
-            # full range -> the video range OpenCV's 4:2:0 conversion expects, exactly
-            y = cv2.convertScaleAbs(y, alpha=_VIDEO_Y_GAIN, beta=_VIDEO_Y_BLACK)
-            uv = cv2.convertScaleAbs(
-                cv2.merge([self.cb, self.cr]),
-                alpha=_VIDEO_C_GAIN,
-                beta=NEUTRAL * (1.0 - _VIDEO_C_GAIN),
-            )
-            rgb = cv2.cvtColorTwoPlane(y, uv, cv2.COLOR_YUV2RGB_NV12)
-            return rgb[:height, :width] if rgb.shape[:2] != (height, width) else rgb
-        chroma = np.stack([self.cb, self.cr], axis=-1).astype(np.float32) - NEUTRAL
-        chroma = chroma.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
-        rgb = self.y.astype(np.float32)[..., None] + chroma @ YCBCR_TO_RGB[:, 1:].T
-        return _to_uint8(rgb)
+        cv2 = require_cv2(FRAMES_NEED)
+        y = self.y
+        if height % 2 or width % 2:  # NV12 wants even sizes: repeat the last row/column
+            y = cv2.copyMakeBorder(y, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
+        # full range -> the video range OpenCV's 4:2:0 conversion expects, exactly
+        y = cv2.convertScaleAbs(y, alpha=_VIDEO_Y_GAIN, beta=_VIDEO_Y_BLACK)
+        uv = cv2.convertScaleAbs(
+            cv2.merge([self.cb, self.cr]),
+            alpha=_VIDEO_C_GAIN,
+            beta=NEUTRAL * (1.0 - _VIDEO_C_GAIN),
+        )
+        rgb = cv2.cvtColorTwoPlane(y, uv, cv2.COLOR_YUV2RGB_NV12)
+        return rgb[:height, :width] if rgb.shape[:2] != (height, width) else rgb
 
     @staticmethod
     def side_by_side(left: Yuv420Picture, right: Yuv420Picture) -> Yuv420Picture:
@@ -146,34 +128,23 @@ class Yuv420Picture:
             self.owns_luma = True
         height = self.shape[0]
         scale = max(0.4, height / 600.0)
-        if opencv_available():
-            import cv2
-
-            thickness = max(1, int(round(scale * 2)))
-            (width, text_height), baseline = cv2.getTextSize(
-                text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness
-            )
-            box = (width + 12, text_height + baseline + 10)
-            cv2.rectangle(self.y, (0, 0), box, 0, -1)
-            cv2.putText(
-                self.y,
-                text,
-                (6, text_height + 5),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                scale,
-                255,
-                thickness,
-                cv2.LINE_AA,
-            )
-        else:
-            from PIL import Image, ImageDraw
-
-            image = Image.fromarray(self.y)
-            box = (8 + 7 * len(text), 18)
-            draw = ImageDraw.Draw(image)
-            draw.rectangle((0, 0, *box), fill=0)
-            draw.text((4, 3), text, fill=255)
-            self.y[...] = np.asarray(image)
+        cv2 = require_cv2(FRAMES_NEED)
+        thickness = max(1, int(round(scale * 2)))
+        (width, text_height), baseline = cv2.getTextSize(
+            text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness
+        )
+        box = (width + 12, text_height + baseline + 10)
+        cv2.rectangle(self.y, (0, 0), box, 0, -1)
+        cv2.putText(
+            self.y,
+            text,
+            (6, text_height + 5),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            255,
+            thickness,
+            cv2.LINE_AA,
+        )
         rows, columns = (box[1] + 2) // 2, (box[0] + 2) // 2  # the box's chroma samples
         self.cb[:rows, :columns] = NEUTRAL
         self.cr[:rows, :columns] = NEUTRAL
@@ -187,14 +158,3 @@ def _half(plane: np.ndarray, size: tuple[int, int], cv2) -> np.ndarray:
             plane, 0, plane.shape[0] % 2, 0, plane.shape[1] % 2, cv2.BORDER_REPLICATE
         )
     return cv2.resize(plane, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def _pad_even(array: np.ndarray) -> np.ndarray:
-    """Repeat the last row/column of an (H, W, ...) array to make H and W even."""
-    height, width = array.shape[:2]
-    pad = [(0, height % 2), (0, width % 2)] + [(0, 0)] * (array.ndim - 2)
-    return np.pad(array, pad, mode="edge") if height % 2 or width % 2 else array
-
-
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)

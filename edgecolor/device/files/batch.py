@@ -17,10 +17,7 @@ A batch never loses anything:
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
 import logging
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -32,12 +29,12 @@ import numpy as np
 
 from edgecolor import photos
 from edgecolor.color import colorfulness
-from edgecolor.device import images, video
+from edgecolor.device.files import images, video
+from edgecolor.device.files.manifest import BOOKKEEPING_DIR, Manifest
 from edgecolor.errors import EdgecolorError, UsageError
 
 logger = logging.getLogger(__name__)
 
-BOOKKEEPING_DIR = ".edgecolor"
 KEPT_REASON = "already in colour"
 
 # A toned black-and-white print (sepia, selenium, cyanotype), or one scanned in colour mode,
@@ -204,68 +201,6 @@ def fingerprint(path: Path) -> dict[str, int]:
     return {"size": status.st_size, "mtime_ns": status.st_mtime_ns}
 
 
-class Manifest:
-    """``OUT_DIR/.edgecolor/manifest.jsonl``: one JSON line per finished output, append-only.
-
-    Appending a line (flushed and fsync'ed) is atomic enough for a crash: at worst the last,
-    unterminated line is lost and that file is redone. Later lines win.
-    """
-
-    def __init__(self, out_dir: Path, path: Path | None = None):
-        """``path``: another file of such records (a Ray actor's journal) instead."""
-        self.directory = Path(out_dir) / BOOKKEEPING_DIR
-        self.path = Path(path) if path else self.directory / "manifest.jsonl"
-        self.log_path = self.directory / "log.txt"
-        self.records: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    record = json.loads(line)
-                    self.records[record["output"]] = record
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # a line cut short by a crash
-
-    def _key(self, output: Path) -> str:
-        return str(output.resolve())
-
-    def record_for(self, output: Path) -> dict[str, Any] | None:
-        return self.records.get(self._key(output))
-
-    def sources(self) -> set[str]:
-        """Resolved paths of every source with a finished output."""
-        return {record["source"] for record in self.records.values() if "source" in record}
-
-    def add(self, job: Job, source_fingerprint: dict[str, int], extra: dict[str, Any]) -> None:
-        record = {
-            "output": self._key(job.output),
-            "source": str(job.source.resolve()),
-            **source_fingerprint,
-            "kind": job.kind,
-            "time": _now(),
-            **extra,
-        }
-        self.add_record(record)
-
-    def add_record(self, record: dict[str, Any]) -> None:
-        """Append a record as it is (one made by :meth:`add` elsewhere: a Ray actor)."""
-        self.records[record["output"]] = record
-        self._append(self.path, json.dumps(record) + "\n")
-
-    def log(self, message: str) -> None:
-        self._append(self.log_path, f"{_now()} {message}\n")
-
-    def _append(self, path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # --------------------------------------------------------------------------- processing
 
 
@@ -381,10 +316,16 @@ def process(
         return _kept(job, source_fingerprint, manifest)
     # Outside the per-file handling: a missing model or runtime stops the batch (exit 2).
     colorizer = colorizer_factory()
+    from edgecolor.device.frames.loop import (
+        SourceLost,  # the frame loop: loaded once a file needs it
+    )
+
     try:
         if still is None:
+            from edgecolor.device.frames.frame_colorizer import FrameColorizer
+
             result = video.colorize_video(
-                job.source, job.output, colorizer.colorize, frame_progress
+                job.source, job.output, FrameColorizer(colorizer), frame_progress
             )
             extra = {"frames": result.frames, "fps": result.fps, "audio": result.audio}
             notes = result.notes
@@ -393,7 +334,7 @@ def process(
             images.write_image(job.output, frames, still)
             extra = {"frames": len(frames)}
             notes = still.notes
-    except (photos.UnreadableFile, UsageError) as error:
+    except (photos.UnreadableFile, UsageError, SourceLost) as error:
         return _failed(job, str(error), manifest)
     except EdgecolorError:
         raise  # a missing dependency stops the batch: no other file would work either
@@ -419,157 +360,6 @@ def _kept(job: Job, source_fingerprint: dict[str, int], manifest: Manifest) -> O
     manifest.log(f"KEPT {job.name}: {KEPT_REASON}")
     manifest.add(job, source_fingerprint, {"kept": KEPT_REASON})
     return Outcome(job, "kept", KEPT_REASON)
-
-
-# An Edge TPU whose model calls fail this many times in a row is left for the CPU ...
-EDGETPU_FAILURES_BEFORE_CPU = 3
-# ... and tried again after this many seconds, doubling each time it fails again up to the
-# longest pause (an accelerator plugged back in is used again without a restart).
-EDGETPU_RETRY_SECONDS = 60.0
-EDGETPU_RETRY_MAX_SECONDS = 3600.0
-
-
-class LazyColorizer:
-    """Build the Colorizer on first use, so a re-run with nothing to do loads no model; keep
-    a failing Edge TPU from failing every file after it.
-
-    Calling it returns an object with the Colorizer's interface (``colorize``,
-    ``model_path``, ``backend_name``, ...). When a model call on the Edge TPU raises (LiteRT's
-    ``RuntimeError`` from ``invoke``: a USB Accelerator pulled out, reset or locked up) the
-    interpreter is rebuilt (the TPU probed again in a child process, with its time limit)
-    and the image tried again; after ``max_failures`` failures in a row the CPU takes over,
-    with a warning in the log and :attr:`problem` set (the scan page shows it), and the TPU
-    is tried again after ``retry_seconds``, doubling up to ``retry_max_seconds`` while it
-    keeps failing. A CPU run (``device="cpu"``) is passed through as it is.
-
-    Args:
-        options: the :class:`~edgecolor.device.colorizer.Colorizer`'s keyword arguments.
-        max_failures, retry_seconds, retry_max_seconds: see above.
-        clock: monotonic seconds (tests pass a fake).
-    """
-
-    def __init__(
-        self,
-        max_failures: int = EDGETPU_FAILURES_BEFORE_CPU,
-        retry_seconds: float = EDGETPU_RETRY_SECONDS,
-        retry_max_seconds: float = EDGETPU_RETRY_MAX_SECONDS,
-        clock: Callable[[], float] | None = None,
-        **options: Any,
-    ):
-        import time
-
-        self._options = options
-        self._colorizer = None
-        self.max_failures = max(1, int(max_failures))
-        self.retry_seconds = retry_seconds
-        self.retry_max_seconds = retry_max_seconds
-        self._clock = clock or time.monotonic
-        self._failures = 0  # TPU failures in a row
-        self._pause = retry_seconds  # before the next TPU try, once on the CPU
-        self._retry_at: float | None = None  # when to try the TPU again (on the CPU now)
-        # Why the TPU is not used although it was asked for, for the page; None: all well.
-        self.problem: str | None = None
-
-    def __call__(self):
-        if self._colorizer is None:
-            self._colorizer = self._build(self._options)
-        return self
-
-    # ------------------------------------------------------------------ the Colorizer's face
-
-    def __getattr__(self, name: str) -> Any:
-        # model_path, backend_name, input_size, ...: the current colorizer's
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self()._colorizer, name)
-
-    def colorize(self, image: Any) -> np.ndarray:
-        """:meth:`Colorizer.colorize <edgecolor.device.colorizer.Colorizer.colorize>`, with a
-        failing Edge TPU rebuilt or replaced by the CPU (see the class)."""
-        self()
-        self._maybe_back_to_the_tpu()
-        while True:
-            colorizer = self._colorizer
-            try:
-                result = colorizer.colorize(image)
-            except RuntimeError as error:
-                if colorizer.device != "edgetpu":
-                    raise  # the CPU's own failure: this file fails, as before
-                self._edgetpu_failed(error)
-                continue
-            if colorizer.device == "edgetpu" and self._failures:
-                self._failures = 0
-            if colorizer.device == "edgetpu":
-                self._pause = self.retry_seconds
-            return result
-
-    # ------------------------------------------------------------------ failures
-
-    def _build(self, options: dict[str, Any]):
-        from edgecolor.device.colorizer import Colorizer
-
-        colorizer = Colorizer(**options)
-        logger.debug("model %s on %s", colorizer.model_path, colorizer.backend_name)
-        return colorizer
-
-    def _edgetpu_failed(self, error: RuntimeError) -> None:
-        from edgecolor.device import backends
-        from edgecolor.errors import one_line
-
-        self._failures += 1
-        reason = one_line(error)
-        if self._failures >= self.max_failures:
-            self._use_the_cpu(f"it failed {self._failures} times in a row ({reason})")
-            return
-        logger.warning(
-            "the Edge TPU failed (%s); building its interpreter again (failure %d of %d "
-            "before the CPU takes over)",
-            reason,
-            self._failures,
-            self.max_failures,
-        )
-        backends.forget_edgetpu_probes()  # probe in a child: it may hang now
-        try:
-            rebuilt = self._build(self._options)
-        except EdgecolorError as rebuild_error:  # --device edgetpu and the TPU is gone
-            self._use_the_cpu(one_line(rebuild_error))
-            return
-        self._colorizer = rebuilt
-        if rebuilt.device != "edgetpu":  # auto found no working TPU: it is on the CPU now
-            self._use_the_cpu(f"it failed ({reason}) and does not answer")
-
-    def _use_the_cpu(self, why: str) -> None:
-        if self._colorizer is None or self._colorizer.device == "edgetpu":
-            self._colorizer = self._build({**self._options, "device": "cpu"})
-        self._failures = 0
-        self._retry_at = self._clock() + self._pause
-        self.problem = (
-            f"Edge TPU not used: {why}; colorizing on the CPU, trying the TPU again in "
-            f"{self._pause:g} s"
-        )
-        logger.warning("%s", self.problem)
-        self._pause = min(self._pause * 2, self.retry_max_seconds)
-
-    def _maybe_back_to_the_tpu(self) -> None:
-        if self._retry_at is None or self._clock() < self._retry_at:
-            return
-        from edgecolor.device import backends
-        from edgecolor.errors import one_line
-
-        logger.info("trying the Edge TPU again")
-        backends.forget_edgetpu_probes()
-        try:
-            candidate = self._build(self._options)
-        except EdgecolorError as error:
-            self._use_the_cpu(one_line(error))
-            return
-        if candidate.device != "edgetpu":
-            self._use_the_cpu("it does not answer")
-            return
-        self._colorizer = candidate
-        self._retry_at = None
-        self.problem = None
-        logger.warning("the Edge TPU works again: %s", candidate.backend_name)
 
 
 def run_batch(

@@ -1,17 +1,18 @@
 """``edgecolor colorize SRC -o OUT --ray [ADDRESS]``: the same batch on a Ray cluster.
 
 The driver (the machine running the command) lists the files exactly as a local run does
-(:func:`edgecolor.device.batch.collect_jobs`), settles whatever needs no decoding (done,
-kept before, conflicting) against ``OUT/.edgecolor/manifest.jsonl``, and hands the rest to
+(:func:`edgecolor.device.files.batch.collect_jobs`), settles whatever needs no decoding
+(done, kept before, conflicting) against ``OUT/.edgecolor/manifest.jsonl``, and hands the rest to
 Ray Data as a dataset of file paths. ``map_batches`` runs them on a pool of actors, one per
 CPU of the cluster; each actor loads the int8 model once (the device runtime's
-:class:`~edgecolor.device.colorizer.Colorizer`, no TensorFlow) and runs
-:func:`edgecolor.device.batch.process` on its files, which writes every output atomically
-(temporary file + rename) under the same name as a local run would.
+:class:`~edgecolor.device.runtime.colorizer.Colorizer`, no TensorFlow) and runs
+:func:`edgecolor.device.files.batch.process` on its files, which writes every output
+atomically (temporary file + rename) under the same name as a local run would.
 
 The driver is the only writer of the manifest and the failure log: actors return what
 happened to each file (done, kept, failed with a reason) and the driver records it, as the
-results stream back, with batch.py's own writers. Results come back a block of
+results stream back, with the manifest's one writer (:mod:`edgecolor.device.files.manifest`).
+Results come back a block of
 ``ROWS_PER_BLOCK`` files at a time, so each actor also appends the record of every output
 it finishes, right after the rename, to a journal of its own
 (``OUT/.edgecolor/ray/<host>-<pid>.jsonl``, one writer per file, safe on NFS too); the next
@@ -33,6 +34,7 @@ joins that cluster as a driver. ``ray`` is imported only here, when ``--ray`` is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -44,7 +46,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edgecolor.device import batch
+from edgecolor.device.files import batch
+from edgecolor.device.files.manifest import BOOKKEEPING_DIR, Manifest
+from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
+from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import EdgecolorError, UsageError, require
 
 logger = logging.getLogger(__name__)
@@ -82,25 +87,23 @@ def run_batch_on_ray(
     out_dir: Path,
     address: str | None,
     *,
-    model_path: Path | None,
-    device: str = "auto",
-    threads: int | None = None,
-    saturation: float = 1.0,
+    options: RuntimeOptions,
     overwrite: bool = False,
     recolor: bool = False,
     report: Callable[[str], None] | None = None,
     show_progress: bool | None = None,
 ) -> batch.Summary:
     """Colorize ``jobs`` on Ray actors; the same outputs, manifest and summary as
-    :func:`edgecolor.device.batch.run_batch`.
+    :func:`edgecolor.device.files.batch.run_batch`.
 
     Args:
         address: a Ray cluster to join (``host:port`` or ``auto``), or None to
             start a local Ray for this command, or, when this process is already
             connected to Ray (a notebook), to use that connection and leave it open.
-        model_path: the .tflite model, at the same path on every node; None = the bundled
-            model of each node's edgecolor installation.
-        threads: CPU threads (and Ray CPUs) per actor; None = 1, one actor per CPU.
+        options: what runs the model on each actor. ``options.model``: the .tflite model, at
+            the same path on every node; None = the bundled model of each node's edgecolor
+            installation. ``options.threads``: CPU threads (and Ray CPUs) per actor; None = 1,
+            one actor per CPU.
     Raises:
         EdgecolorError: Ray is missing, or an actor cannot load the model or see OUT.
     """
@@ -108,7 +111,7 @@ def run_batch_on_ray(
 
     check_installed()
     out_dir = Path(out_dir)
-    manifest = batch.Manifest(out_dir)
+    manifest = Manifest(out_dir)
     fold_journals(manifest)  # what a killed run finished but did not record
     summary = batch.Summary()
     by_index: dict[int, batch.Job] = {}
@@ -125,7 +128,7 @@ def run_batch_on_ray(
                 bar.update(1)
         if not rows:
             return summary  # a finished job starts no Ray at all
-        actor_cpus = threads or 1
+        actor_cpus = options.threads or 1
         with _ray_session(address) as ray:
             cpus = int(ray.cluster_resources().get("CPU", 0))
             if actor_cpus > cpus:  # no actor could ever be placed: the job would wait forever
@@ -137,10 +140,11 @@ def run_batch_on_ray(
                 ColorizeActor,
                 fn_constructor_kwargs={
                     "out_dir": str(out_dir.absolute()),
-                    "model_path": None if model_path is None else str(Path(model_path).absolute()),
-                    "device": device,
-                    "threads": actor_cpus,
-                    "saturation": saturation,
+                    "options": dataclasses.replace(
+                        options,
+                        model=None if options.model is None else Path(options.model).absolute(),
+                        threads=actor_cpus,
+                    ),
                     "overwrite": overwrite,
                     "recolor": recolor,
                 },
@@ -164,12 +168,12 @@ def run_batch_on_ray(
     return summary
 
 
-def fold_journals(manifest: batch.Manifest) -> int:
+def fold_journals(manifest: Manifest) -> int:
     """Append to ``manifest`` the records the actors of an interrupted run journaled but
     the driver never heard of; remove the journals. Returns how many were added."""
     added = 0
     for journal in sorted(_journal_dir(manifest).glob("*.jsonl")):
-        for record in batch.Manifest(manifest.directory.parent, journal).records.values():
+        for record in Manifest(manifest.directory.parent, journal).records.values():
             known = manifest.records.get(record["output"])
             if known is None or any(known.get(k) != record.get(k) for k in ("size", "mtime_ns")):
                 manifest.add_record(record)
@@ -178,11 +182,11 @@ def fold_journals(manifest: batch.Manifest) -> int:
     return added
 
 
-def _journal_dir(manifest: batch.Manifest) -> Path:
+def _journal_dir(manifest: Manifest) -> Path:
     return manifest.directory / JOURNAL_DIR
 
 
-def _remove_journals(manifest: batch.Manifest) -> None:
+def _remove_journals(manifest: Manifest) -> None:
     folder = _journal_dir(manifest)
     for journal in folder.glob("*.jsonl"):
         journal.unlink(missing_ok=True)
@@ -190,7 +194,7 @@ def _remove_journals(manifest: batch.Manifest) -> None:
         folder.rmdir()
 
 
-def _row(index: int, job: batch.Job, manifest: batch.Manifest) -> dict[str, Any]:
+def _row(index: int, job: batch.Job, manifest: Manifest) -> dict[str, Any]:
     """One dataset row: absolute paths (an actor's working folder is not the driver's) and
     the manifest record of an existing output, so the actor decides "done" as the driver
     would (an output made from an older version of its source is redone)."""
@@ -204,7 +208,7 @@ def _row(index: int, job: batch.Job, manifest: batch.Manifest) -> dict[str, Any]
     }
 
 
-def _record(job: batch.Job, result: dict[str, Any], manifest: batch.Manifest) -> batch.Outcome:
+def _record(job: batch.Job, result: dict[str, Any], manifest: Manifest) -> batch.Outcome:
     """Write an actor's result into the manifest and log as a local run would; the outcome
     names the file as the user gave it."""
     status, reason = str(result["status"]), str(result["reason"])
@@ -223,7 +227,7 @@ class _ResultRecorder:
     the one output (if any) to decide "done"; a finished output's record goes to the
     actor's journal and back to the driver, which writes the manifest."""
 
-    def __init__(self, output: Path, record: dict[str, Any] | None, journal: batch.Manifest):
+    def __init__(self, output: Path, record: dict[str, Any] | None, journal: Manifest):
         self._output = output
         self._record = record
         self._journal = journal
@@ -254,26 +258,21 @@ class ColorizeActor:
     def __init__(
         self,
         out_dir: str,
-        model_path: str | None,
-        device: str,
-        threads: int,
-        saturation: float,
+        options: RuntimeOptions,
         overwrite: bool,
         recolor: bool,
     ):
         # Raised in here, an error would reach the driver as Ray's traceback without the
         # original exception; kept, it is answered for each row and the driver says it.
         self._error = ""
-        if not (Path(out_dir) / batch.BOOKKEEPING_DIR).is_dir():
+        if not (Path(out_dir) / BOOKKEEPING_DIR).is_dir():
             self._error = (
                 f"-o {out_dir}: not found on Ray node {socket.gethostname()}; on a cluster, "
                 "OUT and every input must be on a file system each node mounts at the same path"
             )
-        journal = Path(out_dir, batch.BOOKKEEPING_DIR, JOURNAL_DIR, _actor_name() + ".jsonl")
-        self._journal = batch.Manifest(Path(out_dir), journal)
-        self._colorizer_factory = batch.LazyColorizer(
-            model_path=model_path, device=device, threads=threads, saturation=saturation
-        )
+        journal = Path(out_dir, BOOKKEEPING_DIR, JOURNAL_DIR, _actor_name() + ".jsonl")
+        self._journal = Manifest(Path(out_dir), journal)
+        self._colorizer_factory = LazyColorizer(options)
         self._overwrite = overwrite
         self._recolor = recolor
 

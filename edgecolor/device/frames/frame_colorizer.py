@@ -9,7 +9,7 @@ one :class:`FrameColorizer`::
     -> Yuv420Picture(y = the frame itself, cb, cr)
 
 The lores input is picamera2's small stream (its Y plane, see
-:class:`~edgecolor.device.sources.Picamera2Source`): when given, the model sees it instead
+:class:`~edgecolor.device.frames.pi_camera.Picamera2Source`): when given, the model sees it instead
 of a shrunk copy of the frame. The lookup tables and the model's first call are made by
 :meth:`FrameColorizer.warm_up` (explicitly, or before the first frame), so every frame,
 the first included, takes the same path: the output depends on the frames alone, never
@@ -18,7 +18,7 @@ on timing.
 Example::
 
     from edgecolor.device import Colorizer
-    from edgecolor.device.frames import FrameColorizer
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
 
     frames = FrameColorizer(Colorizer(device="cpu"))
     frames.warm_up()
@@ -35,11 +35,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecolor.device import pixels
-from edgecolor.device.colorizer import Colorizer, PreparedImage
-from edgecolor.device.join_tables import AB_LIMIT, AB_TABLE_STEP
-from edgecolor.device.yuv import Yuv420Picture
+from edgecolor.device.frames.yuv import FRAMES_NEED, Yuv420Picture
+from edgecolor.device.runtime import pixels
+from edgecolor.device.runtime.colorizer import Colorizer, PreparedImage
+from edgecolor.device.runtime.join_tables import AB_LIMIT, AB_TABLE_STEP
 from edgecolor.errors import UsageError
+from edgecolor.optional import require_cv2
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def frame_model_gray(gray: np.ndarray, height: int, width: int) -> np.ndarray:
     or row is skipped. Averaging happens on the gray levels, as the training pipeline
     resizes sRGB photos before it converts them to Lab.
     """
-    import cv2
+    cv2 = require_cv2(FRAMES_NEED)
 
     def halve(image: np.ndarray) -> np.ndarray:
         rows, columns = image.shape
@@ -131,11 +132,11 @@ class PreparedFrame:
 class FrameColorizer:
     """Colorize video frames: the live path, end to end (see the module docstring).
 
-    Frames of even size up to 4 megapixels (:data:`~edgecolor.device.pixels.WHOLE_FRAME_PIXELS`)
-    with OpenCV installed take the fast path: shrunk by box halvings and joined as
+    Frames of even size up to 4 megapixels (:data:`~edgecolor.device.runtime.pixels.WHOLE_FRAME_PIXELS`)
+    take the fast path: shrunk by box halvings and joined as
     Y'CbCr 4:2:0 planes that keep the frame's own luma, about 7x faster than the exact join
-    and within about 1 CIEDE2000 of it (docs/architecture.md). Other frames (odd sizes, no
-    OpenCV) are prepared and joined exactly, as photos, and converted to planes.
+    and within about 1 CIEDE2000 of it (docs/architecture.md). Other frames (odd sizes, larger
+    ones) are prepared and joined exactly, as photos, and converted to planes.
 
     Args:
         colorizer: the model (its interpreter, scaling, saturation and join tables).
@@ -147,6 +148,7 @@ class FrameColorizer:
     """
 
     def __init__(self, colorizer: Colorizer, smoothing: float = 0.5):
+        require_cv2(FRAMES_NEED)  # now, not at the first frame
         self.colorizer = colorizer
         self.smoother = ColourSmoother(smoothing)
         self.stage_seconds: dict[str, float] = dict.fromkeys(FRAME_STAGES, 0.0)
@@ -177,12 +179,7 @@ class FrameColorizer:
     def takes_fast_path(self, gray: np.ndarray) -> bool:
         """Whether the frame ``gray`` (uint8 (H, W)) is joined as 4:2:0 planes directly."""
         height, width = gray.shape
-        return (
-            height % 2 == 0
-            and width % 2 == 0
-            and height * width <= pixels.WHOLE_FRAME_PIXELS
-            and pixels.opencv_available()
-        )
+        return height % 2 == 0 and width % 2 == 0 and height * width <= pixels.WHOLE_FRAME_PIXELS
 
     def prepare(self, gray: np.ndarray, lores: np.ndarray | None = None) -> PreparedFrame:
         """Check a frame and make the model's input from it (or from ``lores``).
@@ -257,7 +254,7 @@ class FrameColorizer:
         little lighter: on video frames and photos |L out - L in| is about 0.3 on average
         (about 1.3 at the 99th percentile; 0.07 for the exact join) and CIEDE2000 from the
         exact join about 1.1 (bench/bench_device.py, section 1b). Photos always get the
-        exact join (:class:`~edgecolor.device.colorizer.Colorizer`).
+        exact join (:class:`~edgecolor.device.runtime.colorizer.Colorizer`).
 
         Args:
             gray: uint8 (H, W), H and W even: the frame at full resolution.
@@ -265,8 +262,7 @@ class FrameColorizer:
             ab_small: float32 (h2, w2, 2): Lab a and b, clipped to +-AB_LIMIT (the model's
                 ab may be at half its input size: ``model_gray`` is shrunk to match).
         """
-        import cv2
-
+        cv2 = require_cv2(FRAMES_NEED)
         height, width = gray.shape
         if model_gray.shape != ab_small.shape[:2]:
             model_gray = frame_model_gray(model_gray, *ab_small.shape[:2])

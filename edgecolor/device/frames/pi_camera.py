@@ -1,269 +1,30 @@
-"""Frame sources for the live loop: cameras, video files, network streams.
+"""The Raspberry Pi camera through picamera2: two YUV420 streams, no colour conversion.
 
-A source is a small protocol (:class:`FrameSource`) so the loop runs the same on a Pi
-camera, a USB webcam, a file or a test fake. Hardware libraries are imported in ``open``,
-never at module load:
-
-* :class:`Picamera2Source`: the Raspberry Pi camera through picamera2. Two YUV420 streams:
-  the small ``lores`` stream's Y plane is the model's input and the ``main`` stream's Y
-  plane is the luminance the colour is joined with. A Y plane *is* the gray image, so there
-  is no colour conversion at all.
-* :class:`OpenCVSource`: ``cv2.VideoCapture`` for USB webcams (``usb:N``, ``/dev/videoN``,
-  ``/dev/v4l/by-id/...``), video files and network streams (``rtsp://``, ``http://``).
-
-``usb:N`` is the N-th USB (UVC) webcam found in ``/sys/class/video4linux``, not
-``/dev/videoN``: on a Pi with a camera module, Bookworm's libcamera stack registers the
-CSI receiver and the ISP as /dev/video0 ... /dev/video35, and the first webcam comes after
-them. Cameras are opened with OpenCV's V4L2 back-end by device number (OpenCV otherwise
-tries GStreamer first for a number).
+The small ``lores`` stream's Y plane is the model's input and the ``main`` stream's Y plane
+is the luminance the colour is joined with. A Y plane *is* the gray image. picamera2 and
+libcamera are imported in ``open``, never at module load.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
-import stat
 import time
 from concurrent.futures import TimeoutError as FuturesTimeoutError
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError, UsageError, one_line
+from edgecolor.device.frames.frame import (
+    CAMERA_BUSY,
+    CAMERA_NOT_FOUND,
+    CameraUnavailable,
+    Frame,
+)
+from edgecolor.errors import MissingDependencyError, one_line
 
 logger = logging.getLogger(__name__)
 
 INSTALL_PICAMERA2 = "sudo apt install python3-picamera2  (and a venv with --system-site-packages)"
-
-
-@dataclass
-class Frame:
-    """One captured frame.
-
-    Attributes:
-        gray: uint8 (H, W): the picture's luminance; the colorized output has this size.
-        index: the frame's number from the source, counting from 0.
-        timestamp: seconds; the presentation time for files, ``time.monotonic()`` for cameras.
-        model_gray: optional smaller uint8 (h, w) gray for the model input (picamera2's lores
-            stream); None = ``gray`` is resized instead.
-    """
-
-    gray: np.ndarray
-    index: int
-    timestamp: float
-    model_gray: np.ndarray | None = None
-
-
-class FrameSource(Protocol):
-    """Where frames come from.
-
-    Attributes:
-        name: shown in messages ("usb:0", "clip.mp4", "picamera2").
-        live: True for cameras and streams (the newest frame wins, stale frames are dropped);
-            False for files (every frame, in order).
-        fps: the nominal frame rate, or None when unknown.
-    """
-
-    name: str
-    live: bool
-    fps: float | None
-
-    def open(self) -> None:
-        """Start capturing; raise (OSError, MissingDependencyError) when the device is not there."""
-
-    def read(self) -> Frame | None:
-        """The next frame; None at the end of a file or when a camera stops delivering."""
-
-    def close(self) -> None:
-        """Release the device; safe to call twice."""
-
-
-# Where the kernel lists video devices (a constant so tests can point it elsewhere).
-VIDEO4LINUX = Path("/sys/class/video4linux")
-UVC_DRIVER = "uvcvideo"
-
-
-def _node_number(name: str) -> int:
-    match = re.fullmatch(r"video(\d+)", name)
-    return int(match.group(1)) if match else -1
-
-
-def uvc_cameras(video4linux: Path | None = None) -> list[tuple[Path, str]]:
-    """The USB (UVC) webcams, in device-node order: ``[(Path("/dev/videoN"), name), ...]``.
-
-    A node belongs to a webcam when its driver is ``uvcvideo``; of a webcam's nodes only
-    the first (sysfs ``index`` 0) captures pictures, the next one carries metadata. CSI
-    cameras (unicam, rp1-cfe) and the ISP (bcm2835-isp, pispbe) are left out.
-    """
-    folder = video4linux or VIDEO4LINUX
-    found = []
-    try:
-        nodes = sorted(folder.iterdir(), key=lambda node: _node_number(node.name))
-    except OSError:
-        return []
-    for node in nodes:
-        if _node_number(node.name) < 0:
-            continue
-        try:
-            driver = os.path.basename(os.readlink(node / "device" / "driver"))
-            index = (node / "index").read_text().strip()
-        except OSError:
-            continue
-        if driver != UVC_DRIVER or index != "0":
-            continue
-        try:
-            name = (node / "name").read_text().strip()
-        except OSError:
-            name = node.name
-        found.append((Path("/dev") / node.name, name))
-    return found
-
-
-def _is_character_device(path: Path) -> bool:
-    try:
-        return stat.S_ISCHR(path.stat().st_mode)
-    except OSError:
-        return False
-
-
-def parse_source(spec: str) -> FrameSource:
-    """``picamera2``, ``usb:N``, ``/dev/video*``, a URL or a video file -> a source (not opened yet).
-
-    Raises:
-        UsageError: a malformed ``usb:`` index, or a path that is neither a file nor a
-            video device.
-    """
-    if spec == "picamera2":
-        return Picamera2Source()
-    if spec.startswith("usb:"):
-        try:
-            number = int(spec[4:])
-            if number < 0:
-                raise ValueError
-        except ValueError:
-            raise UsageError(
-                f"--source {spec}: expected usb:N with a camera number, e.g. usb:0"
-            ) from None
-        return UsbCameraSource(number)
-    if "://" in spec:
-        return OpenCVSource(spec, name=spec, live=True)
-    path = Path(spec).expanduser()
-    if _is_character_device(path):  # /dev/video2, /dev/v4l/by-id/usb-...-video-index0
-        return OpenCVSource(str(path), name=spec, live=True, v4l2=True)
-    if not path.is_file():
-        raise UsageError(
-            f"--source {spec}: no such file or video device "
-            "(use picamera2, usb:N, /dev/videoN, a URL or a video file)"
-        )
-    return OpenCVSource(str(path), name=path.name, live=False)
-
-
-class OpenCVSource:
-    """``cv2.VideoCapture``: cameras (V4L2), files and network streams.
-
-    Args:
-        target: a file, URL or device path.
-        name: shown in messages.
-        live: a camera or stream (True) or a file (False).
-        v4l2: ``target`` is a video device: opened with OpenCV's V4L2 back-end, by its
-            device number when it is (a link to) ``/dev/videoN``.
-    """
-
-    def __init__(self, target: int | str, name: str, live: bool, v4l2: bool = False):
-        self.target = target
-        self.name = name
-        self.live = live
-        self.v4l2 = v4l2
-        self.fps: float | None = None
-        self._capture = None
-        self._index = 0
-
-    def _device(self) -> str:
-        """The device path to open (a USB camera looks its node up again on every open)."""
-        return str(self.target)
-
-    def open(self) -> None:
-        try:
-            import cv2
-        except ImportError:
-            raise MissingDependencyError("OpenCV", INSTALL_CAMERA) from None
-        if self.v4l2:
-            device = self._device()
-            match = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(device))
-            # By number: every OpenCV build's V4L2 back-end opens /dev/videoN by its index.
-            capture = cv2.VideoCapture(int(match.group(1)) if match else device, cv2.CAP_V4L2)
-        else:
-            device = None
-            capture = cv2.VideoCapture(self.target)
-        if not capture.isOpened():
-            capture.release()
-            how = f" (V4L2, {device})" if device else ""
-            raise OSError(f"cannot open {self.name}{how}")
-        if self.live and self.v4l2:
-            # Keep the driver's own queue short so that "newest frame" really is new.
-            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and 0 < fps < 1000 else None
-        self._capture = capture
-        self._index = 0
-
-    def read(self) -> Frame | None:
-        import cv2
-
-        if self._capture is None:
-            return None
-        ok, image = self._capture.read()
-        if not ok or image is None:
-            return None
-        if image.ndim == 3:
-            gray = cv2.cvtColor(
-                image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-            )
-        else:
-            gray = image
-        if self.live:
-            timestamp = time.monotonic()
-        else:
-            milliseconds = self._capture.get(cv2.CAP_PROP_POS_MSEC)
-            timestamp = (
-                milliseconds / 1000.0 if milliseconds > 0 else self._index / (self.fps or 25.0)
-            )
-        frame = Frame(gray, self._index, timestamp)
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
-
-
-class UsbCameraSource(OpenCVSource):
-    """``usb:N``: the N-th USB (UVC) webcam (:func:`uvc_cameras`), through V4L2.
-
-    The device node is looked up at every ``open``, so a webcam that is unplugged and
-    plugged in again (and gets another /dev/videoN) is found by the live loop's reconnect.
-    """
-
-    def __init__(self, number: int, video4linux: Path | None = None):
-        super().__init__(f"usb:{number}", name=f"usb:{number}", live=True, v4l2=True)
-        self.number = number
-        self.video4linux = video4linux
-
-    def _device(self) -> str:
-        cameras = uvc_cameras(self.video4linux)
-        if self.number >= len(cameras):
-            listing = ", ".join(f"{path} ({name})" for path, name in cameras) or "none"
-            raise OSError(
-                f"no USB webcam number {self.number} (UVC webcams found: {listing}; "
-                f"usb:0 is the first)"
-            )
-        path, name = cameras[self.number]
-        logger.info("usb:%d is %s (%s)", self.number, path, name)
-        return str(path)
 
 
 def full_range_colour_space() -> Any:
@@ -290,18 +51,6 @@ PLANAR_YUV420 = ("YUV420", "YVU420")
 # libcamera's controls::AfModeContinuous (AfModeManual 0, AfModeAuto 1).
 AF_MODE_CONTINUOUS = 2
 
-CAMERA_BUSY = "camera busy"
-CAMERA_NOT_FOUND = "camera not found"
-
-
-class CameraUnavailable(OSError):
-    """The Raspberry Pi camera cannot be opened now: ``reason`` is CAMERA_BUSY or
-    CAMERA_NOT_FOUND (both may pass: another program stops, a cable is reseated)."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-
 
 def picamera2_open_error(error: BaseException) -> OSError:
     """What ``Picamera2()`` raised -> one clear line: busy, not connected, or its own words.
@@ -314,7 +63,8 @@ def picamera2_open_error(error: BaseException) -> OSError:
     resource busy")``. The chain is searched for those words.
 
     Returns:
-        A :class:`CameraUnavailable` for busy and missing cameras, else an OSError.
+        A :class:`~edgecolor.device.frames.frame.CameraUnavailable` for busy and missing
+        cameras, else an OSError.
     """
     chain: list[BaseException] = []
     link: BaseException | None = error

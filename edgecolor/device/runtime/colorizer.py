@@ -14,7 +14,7 @@ Example::
     colour = colorizer.colorize(gray_uint8_array)  # (H, W) uint8 -> (H, W, 3) uint8
 
 This is the exact photo path (colorize, scan, eval, export verification). Video frames go
-through :class:`~edgecolor.device.frames.FrameColorizer`, which wraps a Colorizer: a
+through :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer`, which wraps a Colorizer: a
 faster shrink and a join into Y'CbCr 4:2:0 planes; see docs/architecture.md for what it trades.
 
 A Colorizer holds one interpreter and is not thread-safe: use one per thread.
@@ -30,14 +30,15 @@ from typing import Any
 import numpy as np
 
 from edgecolor import color
-from edgecolor.device import backends, pixels
-from edgecolor.device.join_tables import AB_LIMIT, GrayFrameJoiner, JoinTables, join_gray_uint8
-from edgecolor.device.model import (
+from edgecolor.device.runtime import backends, pixels
+from edgecolor.device.runtime.join_tables import AB_LIMIT, JoinTables
+from edgecolor.device.runtime.model import (
     check_interpreter,
     edgetpu_model_path,
     load_metadata,
     resolve_model_path,
 )
+from edgecolor.device.runtime.options import RuntimeOptions, check_saturation
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class Colorizer:
         saturation: factor on the predicted colour (1 = as predicted, 0 = gray).
 
     The join is exact for every image: the output's Lab L equals the input's. 8-bit gray
-    images join through a lookup table of that exact join (:mod:`~edgecolor.device.join_tables`,
+    images join through a lookup table of that exact join (:mod:`~edgecolor.device.runtime.join_tables`,
     built on the first such image), with the ab rounded to its grid.
     """
 
@@ -102,12 +103,18 @@ class Colorizer:
         threads: int | None = None,
         saturation: float = 1.0,
     ):
-        model_path = resolve_model_path(model_path)
+        options = RuntimeOptions(model_path, device, threads, saturation)  # checked here
+        model_path = resolve_model_path(options.model)
         metadata = load_metadata(model_path)
         loaded = backends.load_interpreter(
-            model_path, device, threads, edgetpu_model_path(model_path, metadata)
+            model_path, options.device, options.threads, edgetpu_model_path(model_path, metadata)
         )
-        self._setup(loaded, metadata, saturation)
+        self._setup(loaded, metadata, options.saturation)
+
+    @classmethod
+    def from_options(cls, options: RuntimeOptions) -> Colorizer:
+        """The Colorizer a command's :class:`RuntimeOptions` ask for."""
+        return cls(options.model, options.device, options.threads, options.saturation)
 
     @classmethod
     def from_interpreter(
@@ -122,14 +129,8 @@ class Colorizer:
         return colorizer
 
     def _setup(self, loaded: backends.LoadedInterpreter, metadata: dict, saturation: float) -> None:
-        if not saturation >= 0.0:
-            raise UsageError(f"saturation {saturation}: must be 0 or more")
-        self.saturation = float(saturation)
+        self.saturation = check_saturation(saturation)
         self.join_tables = JoinTables()
-        # The buffered OpenCV join for frame-sized 8-bit gray images; None without OpenCV.
-        self._frame_joiner = (
-            GrayFrameJoiner(self.join_tables) if pixels.opencv_available() else None
-        )
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -223,15 +224,12 @@ class Colorizer:
         out_dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
         output = np.empty((height, width, channels), dtype=out_dtype)
         ab_small = self.ab_from_model(ab_scaled)
-        # 8-bit gray (most scans and frames) joins through the lookup table of the exact join.
+        # 8-bit gray (most scans) joins through the lookup table of the exact join.
         gray_uint8 = image.ndim == 2 and image.dtype == np.uint8
-        small = height * width <= pixels.WHOLE_FRAME_PIXELS
-        if gray_uint8 and small and self._frame_joiner is not None:
-            return self._frame_joiner(image, ab_small, output)  # in one piece, buffered
         for start, stop, a, b in pixels.ab_bands(ab_small, height, width):
             band = image[start:stop]
             if gray_uint8:
-                join_gray_uint8(self.join_tables.rgb(), band, a, b, out=output[start:stop])
+                self.join_tables.join_gray(band, a, b, out=output[start:stop])
                 continue
             planes = color.lab_to_rgb_keep_luminance(pixels.luminance(band), a, b)
             for channel, plane in enumerate(planes):

@@ -1,7 +1,7 @@
-"""Does the Edge TPU work here? ``python -m edgecolor.device.probe_edgetpu [--model FILE]``.
+"""Does the Edge TPU work here? ``python -m edgecolor.device.runtime.probe_edgetpu [--model FILE]``.
 
 device/install.sh runs this after installing the Coral runtime. It is the same check
-``--device auto`` makes before using the TPU (:func:`edgecolor.device.backends.probe_edgetpu`):
+``--device auto`` makes before using the TPU (:func:`edgecolor.device.runtime.edgetpu.probe_edgetpu`):
 in a child process, build a LiteRT interpreter with the Edge TPU delegate, allocate its
 tensors and invoke it once; a libedgetpu that crashes takes only the child down.
 
@@ -18,8 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgecolor.device import backends
-from edgecolor.device.model import default_model_path, edgetpu_model_path, load_metadata
+from edgecolor.device.runtime import backends, coral, edgetpu
+from edgecolor.device.runtime.model import default_model_path, edgetpu_model_path, load_metadata
 from edgecolor.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -39,34 +39,34 @@ def default_probe_model() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m edgecolor.device.probe_edgetpu",
+        prog="python -m edgecolor.device.runtime.probe_edgetpu",
         description="Build, allocate and run an Edge TPU interpreter once, in a child process.",
     )
     parser.add_argument("--model", metavar="FILE", help="a .tflite model (default: bundled)")
-    parser.add_argument("--timeout", type=float, default=backends.PROBE_TIMEOUT_SECONDS)
+    parser.add_argument("--timeout", type=float, default=edgetpu.PROBE_TIMEOUT_SECONDS)
     args = parser.parse_args(argv)
     try:
         model = Path(args.model) if args.model else default_probe_model()
         if not model.is_file():
             raise EdgecolorError(f"--model {model}: no such file")
-        runtime, label = backends._cpu_runtime()
+        runtime, label = backends.cpu_runtime()
         try:
-            backends._edgetpu_library()
+            edgetpu.edgetpu_library()
         except MissingDependencyError as error:
             print(f"failed: no Edge TPU runtime ({one_line(error.__cause__ or error)})")
-            print(f"fix: {backends.INSTALL_EDGETPU}")
+            print(f"fix: {edgetpu.INSTALL_EDGETPU}")
             return EXIT_PARTIAL
-        result = backends.probe_edgetpu(model, runtime, label, timeout=args.timeout)
+        result = edgetpu.probe_edgetpu(model, runtime, label, timeout=args.timeout)
     except EdgecolorError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if result.ok:
-        print(f"ok: the Edge TPU ran {model.name} ({label}, {backends._edgetpu_library()})")
+        print(f"ok: the Edge TPU ran {model.name} ({label}, {edgetpu.edgetpu_library()})")
         return EXIT_OK
     print(f"failed: {result.reason}")
-    pcie_problem = None if result.crashed else backends.pcie_coral_problem()
+    pcie_problem = None if result.crashed else coral.pcie_coral_problem()
     if result.crashed:
-        print(f"fix: {backends.INSTALL_EDGETPU_REBUILD}")
+        print(f"fix: {edgetpu.INSTALL_EDGETPU_REBUILD}")
     elif pcie_problem:
         print(f"fix: {pcie_problem}")
     else:

@@ -28,7 +28,7 @@ def default_model_path() -> Path:
     Raises:
         UsageError: when this installation has no bundled model (pass --model).
     """
-    path = Path(__file__).resolve().parent.parent / "assets" / DEFAULT_MODEL_NAME
+    path = Path(__file__).resolve().parents[2] / "assets" / DEFAULT_MODEL_NAME
     if not path.is_file():
         raise UsageError(f"no bundled default model ({path} is missing): pass --model FILE.tflite")
     return path

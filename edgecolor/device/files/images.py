@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor import optional
 from edgecolor.files import commit, temporary_beside
 from edgecolor.photos import StillImage, UnreadableFile
 
@@ -79,9 +80,8 @@ def write_image(path: str | Path, frames: list[np.ndarray], source: StillImage) 
 
 def _write_sixteen_bit(path: Path, frame: np.ndarray, source: StillImage) -> None:
     """16-bit colour PNG/TIFF through OpenCV (Pillow writes 16 bits for gray only)."""
-    try:
-        import cv2
-    except ImportError:
+    cv2 = optional.cv2()
+    if cv2 is None:
         source.notes.append("16-bit colour saved as 8-bit: pip install opencv-python-headless")
         _write_pillow(path, [(frame >> 8).astype(np.uint8)], source)
         return

@@ -1,8 +1,8 @@
 """The live loop: source -> frame colorizer -> sinks.
 
 A capture thread feeds frames; the main thread colorizes each one with a
-:class:`~edgecolor.device.frames.FrameColorizer` and hands the result to every sink
-(:class:`~edgecolor.device.sinks.Sink`: a recording, a window, the web preview, ...).
+:class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` and hands the result to every sink
+(:class:`~edgecolor.device.frames.sinks.Sink`: a recording, a window, the web preview, ...).
 
 Capture and inference run in separate threads, so reading the camera or decoding the file
 overlaps the model. What the capture thread hands over depends on the source:
@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecolor.device.frames import FRAME_STAGES, FrameColorizer
-from edgecolor.device.sinks import FramePictures, Sink, StopRequested
-from edgecolor.device.sources import Frame, FrameSource
-from edgecolor.errors import EdgecolorError
+from edgecolor.device.frames.frame import CameraUnavailable, Frame, FrameSource
+from edgecolor.device.frames.frame_colorizer import FRAME_STAGES, FrameColorizer
+from edgecolor.device.frames.sinks import FramePictures, Sink, StopRequested, StreamInfo
+from edgecolor.errors import EdgecolorError, UsageError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +58,22 @@ class SourceLost(EdgecolorError):
     """A camera or stream stopped delivering frames and did not come back."""
 
 
+class SourceUnavailable(UsageError):
+    """The source cannot be opened at all (no such camera, a device that is not one)."""
+
+
 def wait_for_source(
     source: FrameSource,
     on_problem: Callable[[str | None], None] | None = None,
     delays: Sequence[float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Open a live ``source``, trying again with growing pauses while it cannot be opened.
+    """Open a live ``source``, trying again with growing pauses while it cannot be opened
+    (what :class:`LiveLoop` does with ``wait_for_source``).
 
     Each failure is logged (one warning line with the source's own reason) and passed to
     ``on_problem`` as a short status, e.g. "camera not found, retrying in 10 s" or "camera
-    busy, retrying in 10 s" (:class:`~edgecolor.device.sources.CameraUnavailable`'s reason);
+    busy, retrying in 10 s" (:class:`~edgecolor.device.frames.frame.CameraUnavailable`'s reason);
     ``on_problem(None)`` once it is open. Runs until it opens or ``sleep`` is interrupted
     (KeyboardInterrupt: Ctrl+C, or SIGTERM under ``stop_on_sigterm``). ``delays``: the
     pauses, the last repeated (None: :data:`OPEN_RETRY_DELAYS`).
@@ -76,9 +81,6 @@ def wait_for_source(
     Returns:
         How many tries failed before it opened.
     """
-    from edgecolor.device.sources import CameraUnavailable
-    from edgecolor.errors import one_line
-
     delays = tuple(delays or OPEN_RETRY_DELAYS)
     failures = 0
     told: str | None = None
@@ -191,6 +193,8 @@ class _Capture(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
+        except EdgecolorError as error:  # e.g. a file's corrupt data: reported as it is
+            self._deliver((error, 0.0))
         except Exception as error:  # anything unexpected ends the run with a message
             logger.debug("capture failed", exc_info=True)
             self._deliver((SourceLost(f"{self.source.name}: {error}"), 0.0))
@@ -281,7 +285,7 @@ class LiveLoop:
     """Colorize a stream of frames and hand each to every sink.
 
     Args:
-        source: a :class:`FrameSource` (opened by :meth:`run` unless ``source_is_open``).
+        source: a :class:`FrameSource`, closed; :meth:`run` opens and closes it.
         frame_colorizer: colorizes each frame (and smooths the colour over frames); warmed
             up by :meth:`run` before the first frame.
         sinks: where the pictures go (record, window, web preview; none: nowhere).
@@ -289,9 +293,14 @@ class LiveLoop:
         loop: restart a file at its end.
         pace: play a file at its own frame rate (the command does when somebody watches:
             ``--display`` or ``--serve``); False: as fast as possible. Cameras set their own pace.
-        overlay: draw the frame rate into the pictures.
+        overlay: give the pictures a frame-rate label (the window and the web preview
+            draw it; a recording only when asked: ``VideoFileSink(label=True)``).
         retry_delays: pauses between reconnection attempts for a lost camera.
-        source_is_open: the caller opened the source already.
+        wait_for_source: a camera (or stream) missing or busy at the start is waited for
+            (:func:`wait_for_source`), each sink with a ``show_problem`` method told why
+            there is no picture (the web preview: "camera not found, retrying in 10 s");
+            False: it ends the run at once with :class:`SourceUnavailable`. Files never wait.
+        open_retry_delays: the pauses while waiting (None: :data:`OPEN_RETRY_DELAYS`).
     """
 
     def __init__(
@@ -305,7 +314,8 @@ class LiveLoop:
         pace: bool = False,
         overlay: bool = True,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
-        source_is_open: bool = False,
+        wait_for_source: bool = False,
+        open_retry_delays: Sequence[float] | None = None,
     ):
         self.source = source
         self.frame_colorizer = frame_colorizer
@@ -315,19 +325,22 @@ class LiveLoop:
         self.pace = pace
         self.overlay = overlay
         self.retry_delays = retry_delays
+        self.wait_for_source = wait_for_source
+        self.open_retry_delays = open_retry_delays
         self.frame_rate = FrameRate()
-        self._source_is_open = source_is_open
         self._pace_origin: float | None = None
 
     def run(self) -> LiveResult:
         """Run until the file ends, ``frames`` are done, a sink stops it or Ctrl+C.
 
-        Every sink is started before the first frame and stopped at the end, however the
-        run ends.
+        The loop alone opens and closes the source; every sink is started (with the
+        source's :class:`StreamInfo`) before the first frame and stopped at the end,
+        however the run ends.
 
         Raises:
             SourceLost: the camera went away for good (after the retries).
-            OSError: the source cannot be opened at all.
+            SourceUnavailable: the source cannot be opened at all.
+            EdgecolorError: the source's own error (a file's corrupt data, UnreadableFile).
         """
         result = LiveResult()
         started = time.perf_counter()
@@ -336,10 +349,16 @@ class LiveLoop:
             warm_up = self.frame_colorizer.warm_up()
             if warm_up:
                 logger.info("lookup tables and model ready in %.2f s", warm_up)
+            self._open_source()
+            info = StreamInfo(
+                self.source.fps,
+                getattr(self.source, "size", None),
+                self.source.live,
+                getattr(self.source, "audio", None),
+                getattr(self.source, "time_base", None),
+            )
             for sink in self.sinks:
-                sink.start()
-            if not self._source_is_open:
-                self.source.open()
+                sink.start(info)
             capture = _Capture(self.source, self.loop, self.retry_delays)
             self._pace_origin = None
             capture.start()
@@ -352,7 +371,7 @@ class LiveLoop:
                 frame, capture_seconds = item
                 if frame is _END:
                     break
-                if isinstance(frame, SourceLost):
+                if isinstance(frame, Exception):
                     raise frame
                 self._process(frame, capture_seconds, result)
                 if result.first_frame_seconds is None:
@@ -375,6 +394,23 @@ class LiveLoop:
                 except Exception:  # stopping one sink must not lose another's file
                     logger.exception("stopping %s failed", type(sink).__name__)
         return result
+
+    def _open_source(self) -> None:
+        """Open the source: a live one waited for when ``wait_for_source`` (interrupted by
+        Ctrl+C or SIGTERM under ``stop_on_sigterm``: KeyboardInterrupt)."""
+        if self.source.live and self.wait_for_source:
+            wait_for_source(self.source, self._show_problem, self.open_retry_delays)
+            return
+        try:
+            self.source.open()
+        except OSError as error:
+            raise SourceUnavailable(str(error)) from None
+
+    def _show_problem(self, problem: str | None) -> None:
+        for sink in self.sinks:
+            show = getattr(sink, "show_problem", None)
+            if show is not None:
+                show(problem)
 
     def _wait_until_due(self, timestamp: float) -> None:
         """Present file frames at the file's pace, like a video player.

@@ -3,8 +3,8 @@
 Everything works on row bands, so a 36-megapixel scan never needs more than a few
 full-size float planes at once. numpy only; OpenCV is used for the downscale when it is
 installed (it is faster), Pillow otherwise. The Lab maths is :mod:`edgecolor.color`'s; the
-join's lookup tables are in :mod:`edgecolor.device.join_tables`, the frame path's shrink in
-:mod:`edgecolor.device.frames`.
+join's lookup tables are in :mod:`edgecolor.device.runtime.join_tables`, the frame path's shrink in
+:mod:`edgecolor.device.frames.frame_colorizer`.
 
 Value conventions: RGB float32 in [0, 1] (sRGB-encoded), Lab L in [0, 100], ab in about
 [-110, 110] (see ``edgecolor.color``).
@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from edgecolor import color
+from edgecolor import color, optional
 from edgecolor.errors import UsageError
 
 # Rows per band scale with the width so that a band holds about this many pixels: small
@@ -42,16 +42,6 @@ def unit_scale(dtype: np.dtype) -> float:
     if dtype.kind == "f":
         return 1.0
     raise UsageError(f"unsupported image dtype {dtype}: use uint8, uint16 or float in [0, 1]")
-
-
-@functools.cache
-def opencv_available() -> bool:
-    """Whether OpenCV (``pip install opencv-python-headless``) can be imported: the fast paths use it."""
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @functools.lru_cache(maxsize=2)
@@ -96,9 +86,8 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
 def _resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     """float32 (h, w) -> (height, width): area averaging down, bilinear up."""
     shrinking = width <= plane.shape[1] and height <= plane.shape[0]
-    try:
-        import cv2
-    except ImportError:
+    cv2 = optional.cv2()
+    if cv2 is None:
         from PIL import Image
 
         resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
@@ -112,11 +101,8 @@ def _resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def gray_lookup(gray: np.ndarray, table: np.ndarray) -> np.ndarray:
     """``table[gray]`` for a uint8 image and a (256,) table, by OpenCV's LUT when installed."""
-    if opencv_available():
-        import cv2
-
-        return cv2.LUT(gray, table)
-    return table[gray]
+    cv2 = optional.cv2()
+    return table[gray] if cv2 is None else cv2.LUT(gray, table)
 
 
 def _frame_luminance(image: np.ndarray) -> np.ndarray:
@@ -202,16 +188,14 @@ def ab_bands(ab_small: np.ndarray, height: int, width: int):
     Yields:
         start, stop (rows), and a, b: float32 (stop - start, width) planes.
     """
-    if height * width <= WHOLE_FRAME_PIXELS:
-        try:
-            import cv2
-        except ImportError:
-            pass
-        else:
-            ab = cv2.resize(ab_small, (width, height), interpolation=cv2.INTER_LINEAR)
-            a, b = cv2.split(ab)
-            yield 0, height, a, b
-            return
+    cv2 = optional.cv2()
+    if height * width <= WHOLE_FRAME_PIXELS and cv2 is not None:
+        a, b = (  # plane by plane: OpenCV's one-channel float resize is the fast one
+            cv2.resize(np.ascontiguousarray(ab_small[..., channel]), (width, height))
+            for channel in (0, 1)
+        )
+        yield 0, height, a, b
+        return
     wide = widen_planes(ab_small, width)
     rows = band_rows(width)
     for start in range(0, height, rows):

@@ -1,7 +1,7 @@
 """``edgecolor bench``: how fast a model runs the live pipeline here, stage by stage, at 640x480.
 
-It runs the live loop itself (:class:`~edgecolor.device.live.LiveLoop`, the frame path of
-``edgecolor live``: a :class:`~edgecolor.device.frames.FrameColorizer` with its colour
+It runs the live loop itself (:class:`~edgecolor.device.frames.loop.LiveLoop`, the frame path of
+``edgecolor live``: a :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` with its colour
 smoothing) on a 640x480 clip, with the web preview's encoding as the sink. The stages are
 the loop's own: capture (decode a frame and make it gray, in the capture thread), prepare
 (shrink to the model's input, L, scale), invoke (quantize, run the model, dequantize), join
@@ -9,7 +9,7 @@ the loop's own: capture (decode a frame and make it gray, in the capture thread)
 (compose gray | colour with the fps label and JPEG-encode it, as the web preview does).
 The photo path's exact Lab prepare and join (to RGB) are timed afterwards on frames of the
 same clip for comparison. Without ``--source`` a synthetic 640x480 clip is generated
-(moving shapes over gradients and noise); a clip of another size is resized first.
+(moving shapes over gradients and noise); a clip of another size is scaled as it is read.
 """
 
 from __future__ import annotations
@@ -21,85 +21,63 @@ from typing import Any
 
 import numpy as np
 
-from edgecolor.errors import INSTALL_CAMERA, MissingDependencyError
+from edgecolor.device.frames.video_io import VideoFileSource
+from edgecolor.device.runtime.options import RuntimeOptions
+from edgecolor.errors import UsageError
+from edgecolor.optional import require_av, require_cv2
+from edgecolor.photos import UnreadableFile
 
 # The photo path's stages, timed on frames of the same clip (not part of a frame's total).
 PHOTO_STAGES = ("prepare (photo)", "join (photo)")
 FRAME_SIZE = (640, 480)  # width, height
 
 
-def synthetic_clip(path: Path, frames: int = 60, fps: float = 30.0, size=FRAME_SIZE) -> Path:
-    """Write a gray test clip (MJPG .avi): gradients, noise and shapes that move every frame."""
-    import cv2
-
+def synthetic_clip(path: Path, frames: int = 60, fps: int = 30, size=FRAME_SIZE) -> Path:
+    """Write a gray test clip (MJPEG .avi): gradients, noise and shapes that move every frame."""
+    av, cv2 = require_av(), require_cv2("OpenCV (for edgecolor bench)")
     width, height = size
     generator = np.random.default_rng(0)
     rows, columns = np.mgrid[0:height, 0:width]
     background = (columns / width * 160 + rows / height * 60).astype(np.float32)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    for index in range(frames):
-        image = background + generator.normal(0, 6, (height, width)).astype(np.float32)
-        center = (int(width * (0.2 + 0.6 * index / frames)), height // 2)
-        cv2.circle(image, center, height // 5, 230.0, -1)
-        cv2.rectangle(image, (40, 40 + index % 100), (200, 160 + index % 100), 40.0, -1)
-        gray = np.clip(image, 0, 255).astype(np.uint8)
-        writer.write(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    return path
-
-
-def clip_at_frame_size(clip: Path, folder: Path) -> Path:
-    """``clip`` itself when its frames are 640x480, else a resized MJPG copy in ``folder``."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(clip))
-    if not capture.isOpened():
-        raise MissingDependencyError(f"a reader for {clip}", INSTALL_CAMERA)
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    if size == FRAME_SIZE:
-        capture.release()
-        return clip
-    path = folder / "clip-640x480.avi"
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, FRAME_SIZE)
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        writer.write(cv2.resize(image, FRAME_SIZE, interpolation=cv2.INTER_AREA))
-    writer.release()
-    capture.release()
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        for index in range(frames):
+            image = background + generator.normal(0, 6, (height, width)).astype(np.float32)
+            center = (int(width * (0.2 + 0.6 * index / frames)), height // 2)
+            cv2.circle(image, center, height // 5, 230.0, -1)
+            cv2.rectangle(image, (40, 40 + index % 100), (200, 160 + index % 100), 40.0, -1)
+            gray = np.clip(image, 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(gray, format="gray")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
     return path
 
 
 def photo_path_timings(colorizer, clip: Path, frames: int) -> dict[str, list[float]]:
     """The photo path's prepare and join (exact Lab, to RGB) on up to ``frames`` of ``clip``."""
-    import cv2
-
     timings = {stage: [] for stage in PHOTO_STAGES}
     clock = time.perf_counter
-    capture = cv2.VideoCapture(str(clip))
-    while len(timings["join (photo)"]) < frames:
-        ok, image = capture.read()
-        if not ok:
-            break
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        start = clock()
-        prepared = colorizer.prepare(gray)
-        prepared_at = clock()
-        ab = colorizer.predict_ab(prepared.L_scaled)
-        join_start = clock()
-        colorizer.join(prepared, ab)
-        timings["prepare (photo)"].append(prepared_at - start)
-        timings["join (photo)"].append(clock() - join_start)
-    capture.release()
+    source = VideoFileSource(clip, size=FRAME_SIZE)
+    source.open()
+    try:
+        while len(timings["join (photo)"]) < frames and (frame := source.read()) is not None:
+            start = clock()
+            prepared = colorizer.prepare(frame.gray)
+            prepared_at = clock()
+            ab = colorizer.predict_ab(prepared.L_scaled)
+            join_start = clock()
+            colorizer.join(prepared, ab)
+            timings["prepare (photo)"].append(prepared_at - start)
+            timings["join (photo)"].append(clock() - join_start)
+    finally:
+        source.close()
     return timings
 
 
 def run_benchmark(
-    model_path: str | Path | None,
-    device: str = "auto",
-    threads: int | None = None,
+    options: RuntimeOptions,
     frames: int = 200,
     warmup: int = 10,
     source: str | Path | None = None,
@@ -111,36 +89,28 @@ def run_benchmark(
          "photo_stages": {stage: [seconds, ...]}, "loop_fps": frames per second of the loop
          after its first frame, "total": [seconds per frame, ...]}.
     """
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError("OpenCV (for edgecolor bench)", INSTALL_CAMERA) from None
-    from edgecolor.device.colorizer import Colorizer
-    from edgecolor.device.frames import FrameColorizer
-    from edgecolor.device.live import STAGES, LiveLoop, SourceLost
-    from edgecolor.device.sources import OpenCVSource
-    from edgecolor.device.web import JpegStream
+    require_cv2("OpenCV (for edgecolor bench)")
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.frames.loop import STAGES, LiveLoop, SourceLost
+    from edgecolor.device.frames.preview import JpegEncoder, LatestJpeg
+    from edgecolor.device.runtime.colorizer import Colorizer
 
-    colorizer = Colorizer(model_path, device, threads)
-    frame_colorizer = FrameColorizer(colorizer)
+    colorizer = Colorizer.from_options(options)
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(source) if source else synthetic_clip(Path(folder) / "clip.avi")
-        clip = clip_at_frame_size(clip, Path(folder))
         loop = LiveLoop(
-            OpenCVSource(str(clip), name=clip.name, live=False),
-            frame_colorizer,
-            [JpegStream()],
+            VideoFileSource(clip, size=FRAME_SIZE),  # a clip of another size is scaled
+            FrameColorizer(colorizer),
+            [JpegEncoder(LatestJpeg(always=True))],  # what the preview does while watched
             frames=warmup + frames,
             loop=True,  # a short clip plays again
         )
         try:
             result = loop.run()
-        except SourceLost as error:
-            raise MissingDependencyError(
-                f"a decoder for {clip} ({error})", INSTALL_CAMERA
-            ) from None
+        except (SourceLost, UnreadableFile) as error:
+            raise UsageError(f"--source {clip}: {error}") from None
         if result.frames < warmup + frames:
-            raise MissingDependencyError(f"a decoder for {clip}", INSTALL_CAMERA)
+            raise UsageError(f"--source {clip}: only {result.frames} frames could be decoded")
         timings = {stage: list(result.stage_seconds[stage])[-frames:] for stage in STAGES}
         photo_timings = photo_path_timings(colorizer, clip, min(frames, 100))
     return {

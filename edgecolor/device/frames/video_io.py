@@ -1,0 +1,362 @@
+"""Video files in and out through PyAV: :class:`VideoFileSource` (every frame, its own
+timestamp) and :class:`VideoFileSink` (a recording).
+
+A video file is a frame source like a camera, except that it gives every frame in order;
+:class:`VideoFileSink` writes what the loop colorizes: H.264 (libx264, yuv420p,
+``+faststart``: every browser plays it) with each frame at its own timestamp (variable
+frame rates survive) and the source's audio copied unchanged (or re-encoded to AAC when the
+container cannot hold its codec), under a temporary name moved into place when complete.
+``colorize clip.mp4`` (:mod:`edgecolor.device.files.video`) and ``live --source clip.mp4
+--record out.mp4`` run the same loop with these two, so they give the same video.
+
+PyAV (``pip install av``; ``'.[camera]'`` in the checkout) is required for video files.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecolor.device.frames.frame import Frame
+from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
+from edgecolor.errors import UsageError
+from edgecolor.files import commit, temporary_beside
+from edgecolor.optional import require_av
+from edgecolor.photos import UnreadableFile
+
+logger = logging.getLogger(__name__)
+
+# Containers a recording may use.
+RECORDING_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
+# x264 quality: visually lossless for the colour a model adds, a fraction of raw size.
+X264_OPTIONS = {"crf": "18", "preset": "veryfast"}
+# Audio codecs tried, in order, when the source's cannot be copied into the output container.
+AUDIO_FALLBACK_CODECS = ("aac", "libopus", "libvorbis")
+# The clock of a live recording (cameras have no time base of their own): 90 kHz, as MPEG.
+LIVE_TIME_BASE = Fraction(1, 90000)
+
+
+class VideoFileSource:
+    """A video file decoded by PyAV: every frame in order, each with its own timestamp.
+
+    Args:
+        path: the video file.
+        size: (width, height) to scale every frame to (``edgecolor bench``), or None.
+
+    Attributes (after ``open``): ``fps`` (the average rate), ``time_base`` (the video
+    stream's), ``size`` (width, height of the frames read), ``audio`` (``path`` when the
+    file has an audio stream, for a recording to copy; None otherwise), ``notes`` (what
+    went wrong but was survived, e.g. corrupt data near the end).
+    """
+
+    live = False
+
+    def __init__(self, path: str | Path, size: tuple[int, int] | None = None):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.scale_to = size
+        self.fps: float | None = None
+        self.time_base: Fraction | None = None
+        self.size: tuple[int, int] | None = size
+        self.audio: Path | None = None
+        self.notes: list[str] = []
+        self._container = None
+        self._frames: Iterator[Any] | None = None
+        self._index = 0
+
+    def open(self) -> None:
+        """Raises UnreadableFile (not a video FFmpeg reads, no video stream)."""
+        av = require_av()
+        try:
+            container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as error:
+            raise UnreadableFile(f"not a video FFmpeg can open ({error})") from None
+        if not container.streams.video:
+            container.close()
+            raise UnreadableFile("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self.time_base = stream.time_base
+        self.size = self.scale_to or (stream.width, stream.height)
+        self.audio = self.path if container.streams.audio else None
+        self._container = container
+        self._frames = container.decode(stream)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        """The next frame (uint8 gray), or None at the end (or at corrupt data after a frame).
+
+        Raises:
+            UnreadableFile: the data is corrupt before the first frame.
+        """
+        if self._frames is None:
+            return None
+        av = require_av()
+        try:
+            decoded = next(self._frames, None)
+        except av.error.InvalidDataError as error:
+            if not self._index:
+                raise UnreadableFile(f"corrupt video data ({error})") from None
+            self.notes.append(f"stopped at corrupt data after {self._index} frames ({error})")
+            return None
+        if decoded is None:
+            return None
+        if self.scale_to:
+            width, height = self.scale_to
+            decoded = decoded.reformat(width=width, height=height, interpolation="AREA")
+        gray = decoded.to_ndarray(format="gray")
+        timestamp = decoded.time
+        if timestamp is None:
+            timestamp = self._index / (self.fps or 25.0)
+        frame = Frame(gray, self._index, float(timestamp))
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        container, self._container, self._frames = self._container, None, None
+        if container is not None:
+            container.close()
+
+
+class _AudioCopy:
+    """The source's audio into a recording, packet by packet, kept in step with the video."""
+
+    def __init__(self, writer: Any, source: Path, offset: float, notes: list[str]):
+        av = require_av()
+        self._input = av.open(str(source))
+        in_audio = self._input.streams.audio[0]
+        self.stream, self._transcode = _audio_stream(writer, in_audio, notes)
+        self._writer = writer
+        self._offset = offset  # seconds: the recording's time 0 in the source's time
+        self._packets = self._input.demux(in_audio) if self.stream is not None else iter(())
+        self._pending = None
+
+    def copy_until(self, seconds: float | None) -> None:
+        """Mux the audio up to ``seconds`` of the source's time (None: all of it)."""
+        while True:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                return
+            if packet.dts is None:  # the demuxer's final empty packet
+                continue
+            if (
+                seconds is not None
+                and packet.pts is not None
+                and float(packet.pts * packet.time_base) >= seconds
+            ):
+                self._pending = packet
+                return
+            self._mux(packet)
+
+    def _mux(self, packet: Any) -> None:
+        shift = round(self._offset / packet.time_base) if self._offset else 0
+        if self._transcode:
+            for frame in packet.decode():
+                frame.pts = None
+                for out_packet in self.stream.encode(frame):
+                    self._writer.mux(out_packet)
+            return
+        if packet.pts is not None:
+            packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        packet.stream = self.stream
+        self._writer.mux(packet)
+
+    def close(self) -> None:
+        if self._transcode:
+            for packet in self.stream.encode(None):
+                self._writer.mux(packet)
+        self._input.close()
+
+
+def _audio_stream(writer: Any, in_audio: Any, notes: list[str]) -> tuple[Any, bool]:
+    """The output audio stream: a copy of the source's, or re-encoded when the container refuses it."""
+    try:
+        return writer.add_stream_from_template(in_audio), False
+    except Exception as error:  # the container cannot hold this codec as is
+        logger.debug("audio copy refused (%s); re-encoding", error)
+    for codec in AUDIO_FALLBACK_CODECS:
+        try:
+            stream = writer.add_stream(
+                codec, rate=48000 if "opus" in codec else in_audio.rate or 48000
+            )
+        except Exception:
+            continue
+        notes.append(f"audio re-encoded from {in_audio.codec_context.name} to {codec}")
+        return stream, True
+    notes.append("audio dropped: the output container takes neither its codec nor AAC/Opus/Vorbis")
+    return None, False
+
+
+class _VideoWriter:
+    """One output file: H.264 (VP9 in .webm, MPEG-4 Part 2 in .avi) and the audio, atomically."""
+
+    def __init__(self, target: Path, width: int, height: int, info: StreamInfo, start: float):
+        av = require_av()
+        self.target = target
+        self.frames = 0
+        self.notes: list[str] = []
+        self.start = start  # the source's time that becomes 0 in this file
+        self._temporary = temporary_beside(target)
+        suffix = target.suffix.lower()
+        options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
+        self._container = av.open(str(self._temporary), "w", options=options)
+        rate = Fraction(info.fps).limit_denominator(1001) if info.fps else Fraction(25)
+        codec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
+        self.time_base = info.time_base or LIVE_TIME_BASE
+        stream = self._container.add_stream(codec, rate=rate)
+        stream.width, stream.height = width, height
+        odd = width % 2 or height % 2
+        stream.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"
+        if codec == "libx264":
+            stream.options = dict(X264_OPTIONS)
+            stream.codec_context.time_base = self.time_base  # every frame keeps its time
+        elif codec == "mpeg4":
+            stream.bit_rate = max(2_000_000, width * height * 8)
+        self._stream = stream
+        self._last_pts = -1
+        self._audio = (
+            _AudioCopy(self._container, info.audio, start, self.notes) if info.audio else None
+        )
+        self.has_audio = self._audio is not None and self._audio.stream is not None
+
+    def write(self, rgb: np.ndarray, timestamp: float) -> None:
+        av = require_av()
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        pts = max(round((timestamp - self.start) / self.time_base), self._last_pts + 1)
+        frame.pts, frame.time_base, self._last_pts = pts, self.time_base, pts
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+        if self._audio is not None:
+            self._audio.copy_until(timestamp)
+
+    def close(self, audio_until: float | None) -> None:
+        """Finish the file and move it into place (an empty one is removed)."""
+        try:
+            if self.frames:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                if self._audio is not None:
+                    self._audio.copy_until(audio_until)
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+            self._container.close()
+        if self.frames:
+            commit(self._temporary, self.target)
+        else:
+            self._temporary.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        try:
+            self._container.close()
+        except Exception:  # already failing: the partial file goes either way
+            logger.debug("closing a discarded recording failed", exc_info=True)
+        self._temporary.unlink(missing_ok=True)
+
+
+class VideoFileSink(Sink):
+    """A recording (``--record FILE``, the demo's clip, ``colorize clip.mp4``'s output).
+
+    Every frame is written at its own timestamp: a file source's recording has the source's
+    frames, timing and audio; a camera's plays at the speed things happened, even when the
+    model is slower than the camera.
+
+    With ``segment_seconds`` the recording is cut into ``NAME-0001.mp4``, ``NAME-0002.mp4``,
+    ..., each moved into place as soon as it is full: a power cut (or a kill) loses at most
+    the segment being written. Numbers go on after the highest already there, so a
+    restarted service never overwrites an earlier run's segments.
+
+    Args:
+        path: the recording (.mp4, .m4v, .mov, .mkv, .webm, .avi).
+        side_by_side: record gray | colour instead of colour alone.
+        segment_seconds: recording time per segment, or None for one file at ``path``.
+        label: draw the frame-rate label into the recording (default: no).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        side_by_side: bool = False,
+        segment_seconds: float | None = None,
+        label: bool = False,
+    ):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in RECORDING_SUFFIXES:
+            raise UsageError(f"--record {self.path}: use a .mp4, .mov, .mkv or .avi file name")
+        self.side_by_side = side_by_side
+        self.segment_seconds = segment_seconds
+        self.label = label
+        self.frames_written = 0
+        self.finished: list[Path] = []  # the files moved into place so far
+        self.notes: list[str] = []
+        self.audio = False
+        self._info = StreamInfo(None, None, False)
+        self._writer: _VideoWriter | None = None
+        self._next_number: int | None = None
+
+    def start(self, info: StreamInfo) -> None:
+        self._info = info
+
+    def output(self, pictures: FramePictures) -> None:
+        picture, timestamp = pictures.rgb(self.side_by_side, self.label), pictures.timestamp
+        if self._writer is None:
+            self._open(picture.shape[1], picture.shape[0], timestamp)
+        self._writer.write(picture, timestamp)
+        self.frames_written += 1
+        if self.segment_seconds:
+            frame_seconds = 1.0 / (self._info.fps or 25.0)
+            if timestamp + frame_seconds - self._writer.start >= self.segment_seconds - 1e-6:
+                self._close(audio_until=timestamp + frame_seconds)  # full: finished now
+
+    def stop(self) -> None:
+        self._close(audio_until=None)
+
+    def _open(self, width: int, height: int, timestamp: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        target = self._next_segment() if self.segment_seconds else self.path
+        # A file keeps its source's clock (and so its audio); a camera's starts at 0.
+        start = timestamp if self._info.live or self.finished else 0.0
+        self._writer = _VideoWriter(target, width, height, self._info, start)
+
+    def _close(self, audio_until: float | None) -> None:
+        """Finish the file being written and move it into place (safe to call again)."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            writer.close(audio_until)
+        except BaseException:
+            writer.discard()
+            raise
+        self.notes += writer.notes
+        self.audio = self.audio or writer.has_audio
+        if writer.frames:
+            self.finished.append(writer.target)
+            logger.info("recorded %d frames to %s", writer.frames, writer.target)
+
+    def _next_segment(self) -> Path:
+        """``NAME-0001.mp4`` on a first run; after a restart the number after the highest."""
+        stem, suffix = self.path.stem, self.path.suffix
+        if self._next_number is None:
+            pattern = re.compile(rf"{re.escape(stem)}-(\d{{4,}}){re.escape(suffix)}")
+            taken = [
+                int(match.group(1))
+                for name in glob.glob(glob.escape(str(self.path.parent / stem)) + "-*" + suffix)
+                if (match := pattern.fullmatch(Path(name).name))
+            ]
+            self._next_number = max(taken, default=0) + 1
+        number, self._next_number = self._next_number, self._next_number + 1
+        return self.path.with_name(f"{stem}-{number:04d}{suffix}")

@@ -1,0 +1,162 @@
+"""The colorizer a batch or the scan watcher uses: built on first use, and a failing Edge TPU
+contained (rebuilt, then left for the CPU and tried again later) so that it does not fail
+every file after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgecolor.device.runtime import edgetpu
+from edgecolor.device.runtime.options import RuntimeOptions
+from edgecolor.errors import EdgecolorError, one_line
+
+logger = logging.getLogger(__name__)
+
+# An Edge TPU whose model calls fail this many times in a row is left for the CPU ...
+EDGETPU_FAILURES_BEFORE_CPU = 3
+# ... and tried again after this many seconds, doubling each time it fails again up to the
+# longest pause (an accelerator plugged back in is used again without a restart).
+EDGETPU_RETRY_SECONDS = 60.0
+EDGETPU_RETRY_MAX_SECONDS = 3600.0
+
+
+class LazyColorizer:
+    """Build the Colorizer on first use, so a re-run with nothing to do loads no model; keep
+    a failing Edge TPU from failing every file after it.
+
+    Calling it returns an object with the Colorizer's interface (``colorize``,
+    ``model_path``, ``backend_name``, ...). When a model call on the Edge TPU raises (LiteRT's
+    ``RuntimeError`` from ``invoke``: a USB Accelerator pulled out, reset or locked up) the
+    interpreter is rebuilt (the TPU probed again in a child process, with its time limit)
+    and the image tried again; after ``max_failures`` failures in a row the CPU takes over,
+    with a warning in the log and :attr:`problem` set (the scan page shows it), and the TPU
+    is tried again after ``retry_seconds``, doubling up to ``retry_max_seconds`` while it
+    keeps failing. A CPU run (``device="cpu"``) is passed through as it is.
+
+    Args:
+        options: the command's :class:`~edgecolor.device.runtime.options.RuntimeOptions`.
+        max_failures, retry_seconds, retry_max_seconds: see above.
+        clock: monotonic seconds (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        options: RuntimeOptions,
+        max_failures: int = EDGETPU_FAILURES_BEFORE_CPU,
+        retry_seconds: float = EDGETPU_RETRY_SECONDS,
+        retry_max_seconds: float = EDGETPU_RETRY_MAX_SECONDS,
+        clock: Callable[[], float] | None = None,
+    ):
+        self._options = options
+        self._colorizer = None
+        self.max_failures = max(1, int(max_failures))
+        self.retry_seconds = retry_seconds
+        self.retry_max_seconds = retry_max_seconds
+        self._clock = clock or time.monotonic
+        self._failures = 0  # TPU failures in a row
+        self._pause = retry_seconds  # before the next TPU try, once on the CPU
+        self._retry_at: float | None = None  # when to try the TPU again (on the CPU now)
+        # Why the TPU is not used although it was asked for, for the page; None: all well.
+        self.problem: str | None = None
+
+    def __call__(self):
+        if self._colorizer is None:
+            self._colorizer = self._build(self._options)
+        return self
+
+    # ------------------------------------------------------------------ the Colorizer's face
+
+    def __getattr__(self, name: str) -> Any:
+        # model_path, backend_name, input_size, ...: the current colorizer's
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self()._colorizer, name)
+
+    def colorize(self, image: Any) -> np.ndarray:
+        """``Colorizer.colorize``, with a failing Edge TPU rebuilt or replaced by the CPU
+        (see the class)."""
+        self()
+        self._maybe_back_to_the_tpu()
+        while True:
+            colorizer = self._colorizer
+            try:
+                result = colorizer.colorize(image)
+            except RuntimeError as error:
+                if colorizer.device != "edgetpu":
+                    raise  # the CPU's own failure: this file fails, as before
+                self._edgetpu_failed(error)
+                continue
+            if colorizer.device == "edgetpu" and self._failures:
+                self._failures = 0
+            if colorizer.device == "edgetpu":
+                self._pause = self.retry_seconds
+            return result
+
+    # ------------------------------------------------------------------ failures
+
+    def _build(self, options: RuntimeOptions):
+        from edgecolor.device.runtime.colorizer import Colorizer
+
+        colorizer = Colorizer.from_options(options)
+        logger.debug("model %s on %s", colorizer.model_path, colorizer.backend_name)
+        return colorizer
+
+    def _edgetpu_failed(self, error: RuntimeError) -> None:
+        self._failures += 1
+        reason = one_line(error)
+        if self._failures >= self.max_failures:
+            self._use_the_cpu(f"it failed {self._failures} times in a row ({reason})")
+            return
+        logger.warning(
+            "the Edge TPU failed (%s); building its interpreter again (failure %d of %d "
+            "before the CPU takes over)",
+            reason,
+            self._failures,
+            self.max_failures,
+        )
+        edgetpu.forget_edgetpu_probes()  # probe in a child: it may hang now
+        try:
+            rebuilt = self._build(self._options)
+        except EdgecolorError as rebuild_error:  # --device edgetpu and the TPU is gone
+            self._use_the_cpu(one_line(rebuild_error))
+            return
+        self._colorizer = rebuilt
+        if rebuilt.device != "edgetpu":  # auto found no working TPU: it is on the CPU now
+            self._use_the_cpu(f"it failed ({reason}) and does not answer")
+
+    def _use_the_cpu(self, why: str) -> None:
+        if self._colorizer is None or self._colorizer.device == "edgetpu":
+            self._colorizer = self._build(dataclasses.replace(self._options, device="cpu"))
+        self._failures = 0
+        self._retry_at = self._clock() + self._pause
+        self.problem = (
+            f"Edge TPU not used: {why}; colorizing on the CPU, trying the TPU again in "
+            f"{self._pause:g} s"
+        )
+        logger.warning("%s", self.problem)
+        self._pause = min(self._pause * 2, self.retry_max_seconds)
+
+    def _maybe_back_to_the_tpu(self) -> None:
+        if self._retry_at is None or self._clock() < self._retry_at:
+            return
+        logger.info("trying the Edge TPU again")
+        edgetpu.forget_edgetpu_probes()
+        try:
+            candidate = self._build(self._options)
+        except EdgecolorError as error:
+            self._use_the_cpu(one_line(error))
+            return
+        if candidate.device != "edgetpu":
+            self._use_the_cpu("it does not answer")
+            return
+        self._colorizer = candidate
+        self._retry_at = None
+        self.problem = None
+        logger.warning("the Edge TPU works again: %s", candidate.backend_name)

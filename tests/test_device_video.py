@@ -1,0 +1,113 @@
+"""A file is a file, whichever command reads it: `colorize clip.mp4` and `live --source clip.mp4
+--record` run the same loop, frame path and recording (issue 18 item 1)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecolor.cli import main
+
+av = pytest.importorskip("av")
+pytest.importorskip("cv2")  # the frame path's 4:2:0 join
+
+
+def make_clip(path: Path, frames: int = 24, fps: int = 12, audio: bool = True) -> Path:
+    """An H.264 clip with an AAC tone: a bright bar sweeping over a gradient, a cut halfway."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        sound = container.add_stream("aac", rate=16000) if audio else None
+        gradient = np.linspace(30, 200, 96, dtype=np.float32)[None, :].repeat(64, 0)
+        for index in range(frames):
+            gray = gradient * (0.6 if index < frames // 2 else 1.0)
+            gray[:, (index * 4) % 90 : (index * 4) % 90 + 6] = 250
+            image = np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+        if sound is not None:
+            seconds = frames / fps
+            tone = np.sin(np.arange(int(16000 * seconds)) / 16000 * 2 * np.pi * 330)
+            tone = (0.2 * tone).astype(np.float32)
+            for start in range(0, tone.size, 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    tone[None, start : start + 1024], format="fltp", layout="mono"
+                )
+                chunk.sample_rate = 16000
+                for packet in sound.encode(chunk):
+                    container.mux(packet)
+            for packet in sound.encode(None):
+                container.mux(packet)
+    return path
+
+
+def decode(path: Path) -> dict:
+    """Every frame (RGB int), its time, the codecs and pixel format of ``path``."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames, times = [], []
+        for frame in container.decode(video):
+            frames.append(frame.to_ndarray(format="rgb24").astype(int))
+            times.append(float(frame.time))
+        return {
+            "frames": frames,
+            "times": times,
+            "codec": video.codec_context.name,
+            "pix_fmt": video.codec_context.pix_fmt,
+            "rate": video.average_rate,
+            "audio": [stream.codec_context.name for stream in container.streams.audio],
+            "audio_seconds": (
+                float(container.streams.audio[0].duration * container.streams.audio[0].time_base)
+                if container.streams.audio and container.streams.audio[0].duration
+                else None
+            ),
+        }
+
+
+def test_colorize_and_live_record_give_the_same_video(tmp_path, tiny_model):
+    clip = make_clip(tmp_path / "clip.mp4")
+    model = ["--model", str(tiny_model), "--threads", "1", "--saturation", "5"]
+    assert main(["colorize", str(clip), "-o", str(tmp_path / "colorized"), *model]) == 0
+    assert main(["live", "--source", str(clip), "--record", str(tmp_path / "rec.mp4"), *model]) == 0
+    (recorded,) = (tmp_path).glob("rec-*.mp4")  # live's default: segments, this the first
+    source, colorized, live = (
+        decode(clip),
+        decode(tmp_path / "colorized" / "clip.mp4"),
+        decode(recorded),
+    )
+    for output in (colorized, live):
+        assert output["codec"] == "h264" and output["pix_fmt"] == "yuv420p"  # browsers play it
+        assert len(output["frames"]) == len(source["frames"]) == 24  # every frame
+        assert output["times"] == pytest.approx(source["times"], abs=1e-3)  # its timing
+        assert output["rate"] == Fraction(12)
+        assert output["audio"] == ["aac"]  # and the audio
+        assert output["audio_seconds"] == pytest.approx(source["audio_seconds"], abs=0.1)
+    # the same colours (up to encoder noise), and colours indeed (not gray)
+    for mine, theirs in zip(colorized["frames"], live["frames"], strict=True):
+        assert np.abs(mine - theirs).mean() <= 1.0
+    assert max(np.abs(frame[..., 0] - frame[..., 2]).max() for frame in live["frames"]) > 3
+    for path in (tmp_path / "colorized" / "clip.mp4", recorded):  # moov first: +faststart
+        data = path.read_bytes()
+        assert data.index(b"moov") < data.index(b"mdat")
+
+
+def test_the_recording_has_no_fps_overlay_unless_asked(tmp_path, tiny_model):
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, audio=False)
+    model = ["--model", str(tiny_model), "--threads", "1", "--segment-minutes", "0"]
+    plain, overlaid = tmp_path / "plain.mp4", tmp_path / "overlaid.mp4"
+    assert main(["live", "--source", str(clip), "--record", str(plain), *model]) == 0
+    arguments = ["live", "--source", str(clip), "--record", str(overlaid), "--overlay", "all"]
+    assert main([*arguments, *model]) == 0
+    plain_frames, overlaid_frames = decode(plain)["frames"], decode(overlaid)["frames"]
+    assert decode(plain)["audio"] == []  # no audio in, none out
+    # the label's black box is in the top-left corner; its text starts 6 pixels in
+    corner = (slice(0, 3), slice(0, 3))
+    assert plain_frames[-1][corner].min() > 20
+    assert overlaid_frames[-1][corner].max() < 40
+    far = (slice(40, 64), slice(60, 96))  # elsewhere the two are the same picture
+    assert np.abs(plain_frames[-1][far] - overlaid_frames[-1][far]).mean() <= 1.0
