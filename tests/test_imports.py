@@ -14,6 +14,7 @@ LIGHT_MODULES = [
     "edgecolor.config",
     "edgecolor.errors",
     "edgecolor.photos",
+    "edgecolor.photo_frames",
     "edgecolor.training.catalogue",
 ]
 
