@@ -706,3 +706,22 @@ def test_a_read_only_output_folder_at_start_is_waited_for_by_the_service(
     disk.full = False
     clock.now += 10
     assert [outcome.status for outcome in watcher.poll()] == ["done"]
+
+
+def test_scan_once_into_a_folder_that_fills_up_exits_2_and_loses_nothing(
+    tmp_path, tiny_model, monkeypatch
+):
+    watch, out = tmp_path / "scanner", tmp_path / "out"
+    watch.mkdir()
+    clock, messages = FakeClock(), []
+    watcher = _watcher(watch, out, tiny_model, clock, messages)
+    (watch / "page-001.jpg").write_bytes(_jpeg_bytes(4))
+    old = time.time() - 60
+    os.utime(watch / "page-001.jpg", (old, old))
+    disk = _FullDisk(monkeypatch)
+    with pytest.raises(UsageError, match="disk full"):  # before: exit 0, nothing colorized
+        watcher.run(once=True, interval=0.01)
+    disk.full = False
+    again = _watcher(watch, out, tiny_model, clock, messages)
+    again.run(once=True, interval=0.01)
+    assert again.summary.done == 1 and (out / "page-001.jpg").exists()

@@ -329,6 +329,9 @@ class Watcher:
         """Poll until interrupted; ``once``: until every file present at the start is settled.
 
         With a ``scanner``, each round first asks it for a new scan (it returns False to stop).
+
+        Raises:
+            UsageError: with ``once``, the output folder became full or read-only (exit 2).
         """
         told: str | None = None  # the scanner problem the listener knows of
         while True:
@@ -338,6 +341,11 @@ class Watcher:
                     once = True  # no more scans: finish what is there
                 told = self._tell_scanner(scanner.problem if scanner else None, told)
             self.poll()
+            if once and self.output_problem is not None and scanner is None:
+                # --once cannot wait: one line, exit 2; the scans stay for the next run
+                raise UsageError(
+                    f"{self.output_problem}; scans not colorized are left for the next run"
+                )
             if once and not self.waiting and scanner is None:
                 return
             time.sleep(interval)
