@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -610,3 +611,117 @@ def test_a_colour_photo_is_kept_once_and_not_reported_again(tmp_path, tiny_model
     clock.now += 31
     assert [o.status for o in recolor.poll()] == ["done"]
     assert (out / "holiday.jpg").exists()
+
+
+class _FullDisk:
+    """The output folder's disk, full while ``full``: every write there raises ENOSPC, as a
+    real full file system does (root is not stopped by a read-only chmod, so it is injected)."""
+
+    def __init__(self, monkeypatch, error=errno.ENOSPC):
+        from edgecolor.device.files import batch, images
+        from edgecolor.device.files.manifest import Manifest
+
+        self.full = True
+        self.error = error
+        probe, write_image, append = batch.output_problem, images.write_image, Manifest._append
+
+        def failing(real):
+            def call(*arguments, **options):
+                if self.full:
+                    raise OSError(self.error, os.strerror(self.error))
+                return real(*arguments, **options)
+
+            return call
+
+        monkeypatch.setattr(
+            batch,
+            "output_problem",
+            lambda *a, **k: (
+                OSError(self.error, os.strerror(self.error)) if self.full else probe(*a, **k)
+            ),
+        )
+        monkeypatch.setattr(images, "write_image", failing(write_image))
+        monkeypatch.setattr(Manifest, "_append", failing(append))
+
+
+def test_a_full_output_folder_keeps_scans_pending_until_it_takes_files(
+    tmp_path, tiny_model, monkeypatch
+):
+    watch, out = tmp_path / "scanner", tmp_path / "out"
+    watch.mkdir()
+    clock, messages, events = FakeClock(), [], []
+    watcher = _watcher(watch, out, tiny_model, clock, messages, on_event=events.append)
+    (watch / "page-001.jpg").write_bytes(_jpeg_bytes(1))
+    (watch / "page-002.jpg").write_bytes(_jpeg_bytes(2))
+    clock.now += 60
+    old = time.time() - 60
+    for path in watch.iterdir():
+        os.utime(path, (old, old))
+    disk = _FullDisk(monkeypatch)
+
+    assert watcher.poll() == []  # before: the failure log's own OSError, a traceback
+    assert watcher.summary.failed == 0 and watcher.summary.done == 0
+    assert len(messages) == 1 and str(out) in messages[0] and "disk full" in messages[0]
+    told = [event.message for event in events if event.kind == "output"]
+    assert told == ["output folder: disk full; scans wait"]
+    for _ in range(3):  # still full: retried with back-off, said once, nothing marked failed
+        clock.now += 400
+        assert watcher.poll() == []
+    assert len(messages) == 1 and watcher.summary.failed == 0
+    assert not (out / "page-001.jpg").exists()
+
+    disk.full = False
+    clock.now += 1  # within the back-off: not tried yet
+    assert watcher.poll() == []
+    clock.now += 400
+    outcomes = watcher.poll()
+    assert sorted(outcome.status for outcome in outcomes) == ["done", "done"]
+    assert (out / "page-001.jpg").exists() and (out / "page-002.jpg").exists()
+    assert "written again" in messages[1]
+    assert [event.message for event in events if event.kind == "output"][-1] is None
+
+
+def test_a_read_only_output_folder_at_start_is_waited_for_by_the_service(
+    tmp_path, tiny_model, monkeypatch
+):
+    watch, out = tmp_path / "scanner", tmp_path / "out"
+    watch.mkdir()
+    out.mkdir()
+    disk = _FullDisk(monkeypatch, errno.EROFS)
+    clock, messages = FakeClock(), []
+    with pytest.raises(UsageError, match="Read-only"):  # --once: one line, exit 2
+        _watcher(watch, out, tiny_model, clock, messages)
+    watcher = _watcher(watch, out, tiny_model, clock, messages, wait_for_output=True)
+    assert watcher.output_problem == f"output folder {out}: read-only"
+    assert messages == [f"output folder {out}: read-only; scans wait and are retried"]
+    events = []
+    watcher.on_event = events.append  # as the gallery does, after start-up
+    (watch / "page-001.jpg").write_bytes(_jpeg_bytes(3))
+    old = time.time() - 60
+    os.utime(watch / "page-001.jpg", (old, old))
+    assert watcher.poll() == []
+    assert [event.message for event in events if event.kind == "output"] == [
+        "output folder: read-only; scans wait"
+    ]
+    disk.full = False
+    clock.now += 10
+    assert [outcome.status for outcome in watcher.poll()] == ["done"]
+
+
+def test_scan_once_into_a_folder_that_fills_up_exits_2_and_loses_nothing(
+    tmp_path, tiny_model, monkeypatch
+):
+    watch, out = tmp_path / "scanner", tmp_path / "out"
+    watch.mkdir()
+    clock, messages = FakeClock(), []
+    watcher = _watcher(watch, out, tiny_model, clock, messages)
+    (watch / "page-001.jpg").write_bytes(_jpeg_bytes(4))
+    old = time.time() - 60
+    os.utime(watch / "page-001.jpg", (old, old))
+    disk = _FullDisk(monkeypatch)
+    with pytest.raises(UsageError, match="disk full"):  # before: exit 0, nothing colorized
+        watcher.run(once=True, interval=0.01)
+    disk.full = False
+    again = _watcher(watch, out, tiny_model, clock, messages)
+    again.run(once=True, interval=0.01)
+    assert again.summary.done == 1 and (out / "page-001.jpg").exists()

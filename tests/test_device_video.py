@@ -111,3 +111,144 @@ def test_the_recording_has_no_fps_overlay_unless_asked(tmp_path, tiny_model):
     assert overlaid_frames[-1][corner].max() < 40
     far = (slice(40, 64), slice(60, 96))  # elsewhere the two are the same picture
     assert np.abs(plain_frames[-1][far] - overlaid_frames[-1][far]).mean() <= 1.0
+
+
+# ----------------------------------------------------------------- a folder that takes nothing
+
+
+def _segment_sink(folder: Path):
+    """The live service's recording: 0.5 s segments of a 10 fps camera."""
+    from edgecolor.device.frames.sinks import StreamInfo
+    from edgecolor.device.frames.video_io import VideoFileSink
+
+    sink = VideoFileSink(folder / "cam.mp4", segment_seconds=0.5)
+    sink.start(StreamInfo(10.0, (32, 24), live=True))
+    return sink
+
+
+def _feed(sink, start: float, count: int) -> None:
+    from edgecolor.device.frames.sinks import FramePictures
+    from edgecolor.device.frames.yuv import Yuv420Picture
+
+    for index in range(count):
+        gray = np.full((24, 32), (index * 20) % 256, np.uint8)
+        rgb = np.stack([gray, gray // 2, 255 - gray], axis=-1)
+        sink.output(FramePictures(gray, Yuv420Picture.from_rgb(rgb), start + index / 10))
+
+
+def _no_partials(folder: Path) -> bool:
+    return not [path.name for path in folder.iterdir() if "partial" in path.name]
+
+
+def test_a_read_only_recording_folder_pauses_the_recording_and_retries(
+    tmp_path, monkeypatch, caplog
+):
+    import errno
+
+    from videos import read_video
+
+    from edgecolor.device.frames import video_io
+
+    real, attempts = video_io.temporary_beside, []
+
+    def read_only(path):
+        attempts.append(path)
+        if read_only.on:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path)
+
+    read_only.on = True
+    monkeypatch.setattr(video_io, "temporary_beside", read_only)
+    sink = _segment_sink(tmp_path)
+    with caplog.at_level("WARNING", logger=video_io.__name__):
+        _feed(sink, 100.0, 20)  # before: the OSError out of output(), the loop dead
+    paused = [record.getMessage() for record in caplog.records]
+    assert len(paused) == 1 and "read-only" in paused[0] and str(tmp_path) in paused[0]
+    assert len(attempts) == 1  # backing off: not every frame
+    _feed(sink, 105.0, 1)  # after 5 s: tried again, still read-only, the wait doubles
+    assert len(attempts) == 2 and "retrying in 10 s" in caplog.records[-1].getMessage()
+    read_only.on = False
+    _feed(sink, 115.0, 12)
+    sink.stop()
+    assert "recording again" in caplog.records[-1].getMessage()
+    segments = sorted(tmp_path.glob("cam-*.mp4"))
+    assert [path.name for path in segments] == ["cam-0001.mp4", "cam-0002.mp4", "cam-0003.mp4"]
+    for segment in segments[:2]:
+        assert len(read_video(segment)[0]) == 5
+    assert _no_partials(tmp_path)
+
+
+def test_a_segment_that_fails_mid_way_is_discarded_not_moved_into_place(
+    tmp_path, monkeypatch, caplog
+):
+    import errno
+
+    from videos import read_video
+
+    from edgecolor.device.frames import video_io
+
+    real_write = video_io._VideoWriter.write
+
+    def full_after_two(writer, rgb, timestamp):
+        if full_after_two.on and writer.frames == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(writer, rgb, timestamp)
+
+    full_after_two.on = True
+    monkeypatch.setattr(video_io._VideoWriter, "write", full_after_two)
+    sink = _segment_sink(tmp_path)
+    with caplog.at_level("WARNING", logger=video_io.__name__):
+        _feed(sink, 100.0, 4)
+    assert "disk full" in caplog.records[0].getMessage()
+    assert list(tmp_path.iterdir()) == []  # the half-written segment went, no partial left
+    full_after_two.on = False
+    _feed(sink, 105.2, 5)  # paused at 100.2 for 5 s
+    sink.stop()
+    (segment,) = tmp_path.glob("cam-*.mp4")
+    assert segment.name == "cam-0001.mp4" and len(read_video(segment)[0]) == 5
+
+
+def test_a_segment_cut_short_at_close_is_not_moved_into_place(tmp_path, monkeypatch, caplog):
+    """A full disk can cut a file short without an error from FFmpeg's buffered writes."""
+    from edgecolor.device.frames import video_io
+
+    real_playable = video_io._playable
+
+    def cut_short(path, frames):
+        if cut_short.on:
+            with open(path, "r+b") as handle:
+                handle.truncate(path.stat().st_size // 2)
+        return real_playable(path, frames)
+
+    cut_short.on = True
+    monkeypatch.setattr(video_io, "_playable", cut_short)
+    sink = _segment_sink(tmp_path)
+    with caplog.at_level("WARNING", logger=video_io.__name__):
+        _feed(sink, 100.0, 5)
+    assert "recording paused" in caplog.records[0].getMessage()
+    assert list(tmp_path.iterdir()) == []
+    cut_short.on = False
+    _feed(sink, 106.0, 5)  # paused at 100.4 for 5 s
+    assert [path.name for path in tmp_path.iterdir()] == ["cam-0001.mp4"]
+
+
+def test_segment_numbers_skip_leftover_partials_and_files_that_appear(tmp_path):
+    from videos import read_video
+
+    (tmp_path / "cam-0002.mp4").write_bytes(b"an earlier run's segment")
+    leftover = tmp_path / ".cam-0003.k2j4x9q1.partial.mp4"  # a killed run's unfinished one
+    leftover.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
+    sink = _segment_sink(tmp_path)
+    _feed(sink, 100.0, 5)
+    assert not leftover.exists()  # unplayable: removed at start
+    (tmp_path / "cam-0004.mp4").write_bytes(b"copied here by someone")
+    _feed(sink, 100.5, 5)
+    sink.stop()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "cam-0002.mp4",
+        "cam-0003.mp4",
+        "cam-0004.mp4",
+        "cam-0005.mp4",
+    ]
+    assert (tmp_path / "cam-0004.mp4").read_bytes() == b"copied here by someone"
+    assert len(read_video(tmp_path / "cam-0005.mp4")[0]) == 5

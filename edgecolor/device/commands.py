@@ -297,6 +297,7 @@ def run_scan(args: argparse.Namespace) -> int:
         move_originals=Path(args.move_originals) if args.move_originals else None,
         settle=args.settle,
         recolor=args.recolor,
+        wait_for_output=not args.once,  # the service waits for a full or read-only -o
     )
     scanner = scanner_from_args(args)  # None without --scanimage
     gallery = None

@@ -17,7 +17,9 @@ A batch never loses anything:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -151,6 +153,52 @@ def collect_jobs(paths: Iterable[str | Path], out_dir: Path) -> tuple[list[Job],
     return _mark_conflicts(jobs), ignored
 
 
+# An output folder that is full or read-only: no job can be finished there, and none is
+# to blame. The scan service waits for the folder instead of failing every scan for good.
+UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def unwritable_cause(error: OSError) -> str:
+    """What an OSError says about the output folder, for people: "disk full", "read-only"."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk full"
+    if error.errno == errno.EROFS:
+        return "read-only"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "not writable (permission denied)"
+    return f"cannot write there ({error.strerror or type(error).__name__})"
+
+
+class OutputUnwritable(UsageError):
+    """The output folder cannot take a file now (full, read-only): ``folder`` and ``cause``.
+
+    Not the job's fault: the job is neither done nor failed. ``edgecolor colorize`` stops
+    with one line (exit 2); the scan service keeps the job pending and retries later.
+    """
+
+    def __init__(self, folder: Path, cause: str):
+        super().__init__(f"-o {folder}: {cause}")
+        self.folder = Path(folder)
+        self.cause = cause
+
+
+def output_problem(folder: Path, bookkeeping: bool = True) -> OSError | None:
+    """The OSError that writing a temporary file into ``folder`` (its bookkeeping folder with
+    ``bookkeeping``) raises now, or None when it can be written to."""
+    try:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / BOOKKEEPING_DIR if bookkeeping else folder
+        probe.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=probe) as handle:
+            handle.write(b"\0")  # a full disk may still create an empty file
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        return error
+    return None
+
+
 def prepare_output_dir(folder: Path, option: str = "-o", bookkeeping: bool = True) -> None:
     """Create the output folder and prove it writable, before any file is read.
 
@@ -163,17 +211,12 @@ def prepare_output_dir(folder: Path, option: str = "-o", bookkeeping: bool = Tru
         UsageError: the folder cannot be created or written to (exit 2).
     """
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / BOOKKEEPING_DIR if bookkeeping else folder
-        probe.mkdir(exist_ok=True)
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except FileExistsError:
-        raise UsageError(f"{option} {folder}: exists and is not a folder") from None
-    except OSError as error:
+    error = output_problem(folder, bookkeeping)
+    if isinstance(error, FileExistsError):
+        raise UsageError(f"{option} {folder}: exists and is not a folder")
+    if error is not None:
         reason = error.strerror or type(error).__name__
-        raise UsageError(f"{option} {folder}: cannot write there ({reason})") from None
+        raise UsageError(f"{option} {folder}: cannot write there ({reason})")
 
 
 def _mark_conflicts(jobs: list[Job]) -> list[Job]:
@@ -341,24 +384,51 @@ def process(
     except MemoryError:
         return _failed(job, "out of memory", manifest)
     except OSError as error:
+        _raise_if_unwritable(manifest, error)
         return _failed(job, f"cannot read or write: {error.strerror or error}", manifest)
     except Exception as error:  # an unexpected failure on one file must not end the batch
         logger.debug("failure on %s", job.source, exc_info=True)
         return _failed(job, f"{type(error).__name__}: {error}", manifest)
     extra["model"] = colorizer.model_path.name
-    manifest.add(job, source_fingerprint, extra)
+    _bookkeeping(manifest, manifest.add, job, source_fingerprint, extra)
     return Outcome(job, "done", notes=notes)
 
 
+def _out_dir(manifest: Manifest) -> Path:
+    return manifest.directory.parent
+
+
+def _raise_if_unwritable(manifest: Manifest, error: OSError) -> None:
+    """Raise :class:`OutputUnwritable` when a job's OSError came from its output folder
+    (full, read-only) rather than from its input: told apart by trying that folder now."""
+    if error.errno not in UNWRITABLE_ERRNOS:
+        problem = output_problem(_out_dir(manifest))
+        if problem is None:
+            return
+        error = problem
+    elif output_problem(_out_dir(manifest)) is None and error.errno in (errno.EACCES, errno.EPERM):
+        return  # permission denied on the input: the output folder is fine
+    raise OutputUnwritable(_out_dir(manifest), unwritable_cause(error)) from None
+
+
+def _bookkeeping(manifest: Manifest, write: Callable[..., None], *arguments: Any) -> None:
+    """Write the manifest or the log; a folder that cannot take it is :class:`OutputUnwritable`
+    (before, the failure log's own OSError ended the process with a traceback)."""
+    try:
+        write(*arguments)
+    except OSError as error:
+        raise OutputUnwritable(_out_dir(manifest), unwritable_cause(error)) from None
+
+
 def _failed(job: Job, reason: str, manifest: Manifest) -> Outcome:
-    manifest.log(f"FAILED {job.name}: {reason}")
+    _bookkeeping(manifest, manifest.log, f"FAILED {job.name}: {reason}")
     return Outcome(job, "failed", reason)
 
 
 def _kept(job: Job, source_fingerprint: dict[str, int], manifest: Manifest) -> Outcome:
     """Record a colour photo left as it is: the next run knows it without decoding it."""
-    manifest.log(f"KEPT {job.name}: {KEPT_REASON}")
-    manifest.add(job, source_fingerprint, {"kept": KEPT_REASON})
+    _bookkeeping(manifest, manifest.log, f"KEPT {job.name}: {KEPT_REASON}")
+    _bookkeeping(manifest, manifest.add, job, source_fingerprint, {"kept": KEPT_REASON})
     return Outcome(job, "kept", KEPT_REASON)
 
 

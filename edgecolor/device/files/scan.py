@@ -16,6 +16,7 @@ Polling (not inotify) keeps this portable, also on network shares and FAT SD car
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -46,7 +47,8 @@ class ScanEvent:
     scanner, e.g. "scanner not found, retrying in 10 s", or is None when it works again: the
     page shows why no scans come while the folder is still watched) or "colorizer"
     (``message``: the Edge TPU failed and the CPU colorizes meanwhile, None when the TPU is
-    back). ``queued``: files seen
+    back) or "output" (``message``: the output folder is full or read-only, scans wait and
+    are retried; None when it can be written again). ``queued``: files seen
     and not colorized yet, besides the current one (still being written, settling, or next
     in this pass).
     """
@@ -57,6 +59,10 @@ class ScanEvent:
     outcome: batch.Outcome | None = None
     original: Path | None = None
     message: str | None = None
+
+
+OUTPUT_RETRY_FIRST = 5.0  # seconds before the first retry of a full or read-only output folder
+OUTPUT_RETRY_MOST = 300.0  # ... doubling up to this
 
 
 @dataclass
@@ -79,6 +85,8 @@ class Watcher:
         on_event: told what happens (:class:`ScanEvent`); called on the colorizing thread, so
             it must return at once (the gallery only updates its state and wakes its pages).
         recolor: colorize photos already in colour too (otherwise they are kept as they are).
+        wait_for_output: an output folder that is full or read-only at start is waited for
+            (the service) instead of refused (``UsageError``, exit 2: ``--once``).
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class Watcher:
         report: Callable[[str], None] | None = None,
         on_event: Callable[[ScanEvent], None] | None = None,
         recolor: bool = False,
+        wait_for_output: bool = False,
     ):
         self.watch_dir = Path(watch_dir)
         self.out_dir = Path(out_dir)
@@ -101,18 +110,32 @@ class Watcher:
         for name, folder in (("-o", self.out_dir), ("--move-originals", self.move_originals)):
             if folder is not None and folder.resolve() == self.watch_dir.resolve():
                 raise UsageError(f"{name} {folder} is the watched folder itself: choose another")
-        batch.prepare_output_dir(self.out_dir)
+        self.clock = clock
+        self.report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.output_problem: str | None = None  # why the output folder takes nothing now
+        self._output_message: str | None = None  # ... as the page says it
+        self._output_told: str | None = None  # what the listener knows of it
+        self._output_retry_at = 0.0
+        self._output_retry_delay = OUTPUT_RETRY_FIRST
+        self._observations: dict[Path, _Observation] = {}
+        try:
+            batch.prepare_output_dir(self.out_dir)
+        except UsageError:
+            error = batch.output_problem(self.out_dir)  # None: writable again already
+            transient = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+            if error is not None:
+                if not (wait_for_output and self.out_dir.is_dir() and error.errno in transient):
+                    raise
+                cause = batch.unwritable_cause(error)
+                self._output_unwritable(batch.OutputUnwritable(self.out_dir, cause))
         if self.move_originals is not None:
             batch.prepare_output_dir(self.move_originals, "--move-originals", bookkeeping=False)
         self.colorizer_factory = colorizer_factory
         self.settle = settle
-        self.clock = clock
-        self.report = report or (lambda text: print(text, file=sys.stderr, flush=True))
         self.on_event = on_event
         self.recolor = recolor
         self.manifest = Manifest(self.out_dir)
         self.summary = batch.Summary()
-        self._observations: dict[Path, _Observation] = {}
         self._failed: dict[Path, tuple[int, int]] = {}  # path -> fingerprint it failed with
         self._colorizer_told: str | None = None  # the colorizer problem the listener knows of
         self._skip = {self.out_dir.resolve()}
@@ -164,6 +187,11 @@ class Watcher:
         """Look at the folder once; colorize the files that are complete; return their outcomes."""
         now = self.clock()
         outcomes = []
+        if self.output_problem is not None and not self._output_writable_again(now):
+            self._tell_output()
+            self._tell(ScanEvent("idle", self.waiting))
+            return outcomes
+        self._tell_output()
         pending = []  # files not colorized yet, found in this pass (for the queue length)
         for path in self._candidates():
             try:
@@ -191,9 +219,17 @@ class Watcher:
             del self._observations[path]
             queued = len(pending) - index - 1
             self._tell(ScanEvent("started", queued, job))
-            outcome = batch.process(
-                job, self.colorizer_factory, self.manifest, recolor=self.recolor
-            )
+            try:
+                outcome = batch.process(
+                    job, self.colorizer_factory, self.manifest, recolor=self.recolor
+                )
+            except batch.OutputUnwritable as error:
+                # Neither done nor failed: it stays pending and is colorized once the folder
+                # takes files again, like every scan after it (none is tried meanwhile).
+                self._tell(ScanEvent("finished", queued, job, batch.Outcome(job, "pending")))
+                self._output_unwritable(error)
+                self._tell_output()
+                break
             self.summary.add(outcome)
             outcomes.append(outcome)
             self._tell_colorizer()
@@ -212,6 +248,39 @@ class Watcher:
             del self._observations[path]
         self._tell(ScanEvent("idle", self.waiting))
         return outcomes
+
+    def _output_unwritable(self, error: batch.OutputUnwritable) -> None:
+        """Stop colorizing until the output folder can be written again; say so once."""
+        now = self.clock()
+        if self.output_problem is None:
+            self.output_problem = f"output folder {error.folder}: {error.cause}"
+            self.report(f"{self.output_problem}; scans wait and are retried")
+            self._output_message = f"output folder: {error.cause}; scans wait"
+        else:
+            self._output_retry_delay = min(self._output_retry_delay * 2, OUTPUT_RETRY_MOST)
+        self._output_retry_at = now + self._output_retry_delay
+
+    def _output_writable_again(self, now: float) -> bool:
+        """After the back-off: try the output folder; True (and tell) when it takes files."""
+        if now < self._output_retry_at:
+            return False
+        error = batch.output_problem(self.out_dir)
+        if error is not None:
+            self._output_unwritable(
+                batch.OutputUnwritable(self.out_dir, batch.unwritable_cause(error))
+            )
+            return False
+        self.report(f"output folder {self.out_dir} can be written again; scans resume")
+        self.output_problem = self._output_message = None
+        self._output_retry_delay = OUTPUT_RETRY_FIRST
+        return True
+
+    def _tell_output(self) -> None:
+        """Tell the listener when the output folder's problem changes (the gallery is
+        listening only after start-up, when a folder full at start was found already)."""
+        if self._output_message != self._output_told:
+            self._output_told = self._output_message
+            self._tell(ScanEvent("output", self.waiting, message=self._output_message))
 
     def _tell_scanner(self, problem: str | None, told: str | None) -> str | None:
         """Tell the listener when the scanner's problem changes; returns what it knows now."""
@@ -260,6 +329,9 @@ class Watcher:
         """Poll until interrupted; ``once``: until every file present at the start is settled.
 
         With a ``scanner``, each round first asks it for a new scan (it returns False to stop).
+
+        Raises:
+            UsageError: with ``once``, the output folder became full or read-only (exit 2).
         """
         told: str | None = None  # the scanner problem the listener knows of
         while True:
@@ -269,6 +341,11 @@ class Watcher:
                     once = True  # no more scans: finish what is there
                 told = self._tell_scanner(scanner.problem if scanner else None, told)
             self.poll()
+            if once and self.output_problem is not None and scanner is None:
+                # --once cannot wait: one line, exit 2; the scans stay for the next run
+                raise UsageError(
+                    f"{self.output_problem}; scans not colorized are left for the next run"
+                )
             if once and not self.waiting and scanner is None:
                 return
             time.sleep(interval)

@@ -14,6 +14,7 @@ PyAV (``pip install av``; ``'.[camera]'`` in the checkout) is required for video
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import re
@@ -41,6 +42,35 @@ X264_OPTIONS = {"crf": "18", "preset": "veryfast"}
 AUDIO_FALLBACK_CODECS = ("aac", "libopus", "libvorbis")
 # The clock of a live recording (cameras have no time base of their own): 90 kHz, as MPEG.
 LIVE_TIME_BASE = Fraction(1, 90000)
+# A segmented recording whose folder takes nothing (full, read-only) pauses: retried after
+# this many seconds of frames, doubling up to the most.
+RECORDING_RETRY_FIRST = 5.0
+RECORDING_RETRY_MOST = 300.0
+
+
+def _playable(path: Path, frames: int) -> bool:
+    """True when ``path`` opens as a video with ``frames`` video packets, the first decodable.
+
+    A full disk can cut a file short without an error from the muxer (FFmpeg's buffered
+    writes are checked late, ``+faststart`` rewrites the file at close): such a file must
+    not be moved into place as a recording. Demuxing reads every packet's header, not the
+    pictures, so this is cheap next to the encoding.
+    """
+    av = require_av()
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count, decoded = 0, False
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream flush packet
+                if not decoded:
+                    decoded = bool(packet.decode()) or decoded
+                count += 1
+            return count >= frames and (decoded or bool(stream.codec_context.decode(None)))
+    except Exception:  # any decoder error: not playable
+        logger.debug("recording %s does not decode", path, exc_info=True)
+        return False
 
 
 class VideoFileSource:
@@ -254,6 +284,8 @@ class _VideoWriter:
             if self._audio is not None:
                 self._audio.close()
             self._container.close()
+        if self.frames and not _playable(self._temporary, self.frames):
+            raise OSError(errno.EIO, f"{self.target.name} was cut short (disk full?)")
         if self.frames:
             commit(self._temporary, self.target)
         else:
@@ -277,7 +309,12 @@ class VideoFileSink(Sink):
     With ``segment_seconds`` the recording is cut into ``NAME-0001.mp4``, ``NAME-0002.mp4``,
     ..., each moved into place as soon as it is full: a power cut (or a kill) loses at most
     the segment being written. Numbers go on after the highest already there, so a
-    restarted service never overwrites an earlier run's segments.
+    restarted service never overwrites an earlier run's segments; a killed run's hidden
+    partial segments are removed at start (or kept when they play), and a name that is taken
+    is skipped. A segment that cannot be opened, written or finished (a full or read-only
+    folder) is discarded, said in one log line, and the recording pauses, tried again after
+    5 s of frames doubling up to 5 minutes, while the loop and preview go on. A file that
+    does not play back (cut short by a full disk) is never moved into place.
 
     Args:
         path: the recording (.mp4, .m4v, .mov, .mkv, .webm, .avi).
@@ -306,12 +343,30 @@ class VideoFileSink(Sink):
         self._info = StreamInfo(None, None, False)
         self._writer: _VideoWriter | None = None
         self._next_number: int | None = None
+        self._last_number: int | None = None  # the segment being written (or tried)
+        self._paused_until: float | None = None  # the frame time to try a segment again at
+        self._retry_delay = RECORDING_RETRY_FIRST
 
     def start(self, info: StreamInfo) -> None:
         self._info = info
 
     def output(self, pictures: FramePictures) -> None:
         picture, timestamp = pictures.rgb(self.side_by_side, self.label), pictures.timestamp
+        if not self.segment_seconds:  # one file: a failure ends the run (colorize reports it)
+            self._record(picture, timestamp)
+            return
+        if self._paused_until is not None and timestamp < self._paused_until:
+            return  # the folder took nothing: the preview goes on, the recording waits
+        try:
+            self._record(picture, timestamp)
+        except Exception as error:  # a full or read-only folder, an encoder's I/O error
+            self._pause(error, timestamp)
+        else:
+            if self._paused_until is not None:
+                logger.warning("recording again into %s", self.path.parent)
+                self._paused_until, self._retry_delay = None, RECORDING_RETRY_FIRST
+
+    def _record(self, picture: np.ndarray, timestamp: float) -> None:
         if self._writer is None:
             self._open(picture.shape[1], picture.shape[0], timestamp)
         self._writer.write(picture, timestamp)
@@ -321,8 +376,39 @@ class VideoFileSink(Sink):
             if timestamp + frame_seconds - self._writer.start >= self.segment_seconds - 1e-6:
                 self._close(audio_until=timestamp + frame_seconds)  # full: finished now
 
+    def _pause(self, error: Exception, timestamp: float) -> None:
+        """A segment that could not be opened, written or finished: discard it (a file cut
+        short is never moved into place), say why in one line, retry after a back-off."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.discard()
+        if self._last_number is not None:
+            self._next_number = self._last_number  # nothing was kept under it: used again
+        if self._paused_until is None:
+            self._retry_delay = RECORDING_RETRY_FIRST
+        else:
+            self._retry_delay = min(self._retry_delay * 2, RECORDING_RETRY_MOST)
+        self._paused_until = timestamp + self._retry_delay
+        cause = _write_cause(error)
+        logger.warning(
+            "recording paused: cannot write %s (%s); retrying in %.0f s",
+            self.path.parent,
+            cause,
+            self._retry_delay,
+        )
+
     def stop(self) -> None:
-        self._close(audio_until=None)
+        if not self.segment_seconds:
+            self._close(audio_until=None)
+            return
+        try:
+            self._close(audio_until=None)
+        except Exception as error:  # the last segment is lost, the others are in place
+            logger.warning(
+                "recording stopped: the last segment in %s could not be finished (%s)",
+                self.path.parent,
+                _write_cause(error),
+            )
 
     def _open(self, width: int, height: int, timestamp: float) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -348,15 +434,57 @@ class VideoFileSink(Sink):
             logger.info("recorded %d frames to %s", writer.frames, writer.target)
 
     def _next_segment(self) -> Path:
-        """``NAME-0001.mp4`` on a first run; after a restart the number after the highest."""
+        """``NAME-0001.mp4`` on a first run; after a restart the number after the highest,
+        leftover partial segments of a killed run counted too (and cleaned up first); never
+        the name of a file that is there."""
         stem, suffix = self.path.stem, self.path.suffix
         if self._next_number is None:
-            pattern = re.compile(rf"{re.escape(stem)}-(\d{{4,}}){re.escape(suffix)}")
-            taken = [
-                int(match.group(1))
-                for name in glob.glob(glob.escape(str(self.path.parent / stem)) + "-*" + suffix)
-                if (match := pattern.fullmatch(Path(name).name))
-            ]
-            self._next_number = max(taken, default=0) + 1
-        number, self._next_number = self._next_number, self._next_number + 1
-        return self.path.with_name(f"{stem}-{number:04d}{suffix}")
+            self._next_number = self._clean_leftovers(stem, suffix) + 1
+        while True:
+            number, self._next_number = self._next_number, self._next_number + 1
+            self._last_number = number
+            target = self.path.with_name(f"{stem}-{number:04d}{suffix}")
+            if not target.exists():
+                return target
+
+    def _clean_leftovers(self, stem: str, suffix: str) -> int:
+        """Finish or remove the hidden partial segments a killed run left; returns the
+        highest segment number in use (0 for none)."""
+        folder = self.path.parent
+        finished = re.compile(rf"{re.escape(stem)}-(\d{{4,}}){re.escape(suffix)}")
+        partial = re.compile(rf"\.{re.escape(stem)}-(\d{{4,}})\..*\.partial{re.escape(suffix)}")
+        highest = 0
+        for name in sorted(glob.glob(glob.escape(str(folder)) + "/*")):
+            path = Path(name)
+            if match := finished.fullmatch(path.name):
+                highest = max(highest, int(match.group(1)))
+        for name in sorted(glob.glob(glob.escape(str(folder)) + "/.*")):
+            path = Path(name)
+            if not (match := partial.fullmatch(path.name)):
+                continue
+            number = int(match.group(1))
+            target = path.with_name(f"{stem}-{number:04d}{suffix}")
+            try:
+                if not target.exists() and _playable(path, 1):
+                    commit(path, target)  # a container readable as it is (.mkv): kept
+                    logger.warning("kept %s, left unfinished by an earlier run", target.name)
+                    highest = max(highest, number)
+                else:
+                    path.unlink()
+                    logger.warning("removed %s, left unplayable by an earlier run", path.name)
+            except OSError as error:
+                highest = max(highest, number)  # still there: its number stays taken
+                logger.warning("cannot clean up %s: %s", path, _write_cause(error))
+        return highest
+
+
+def _write_cause(error: BaseException) -> str:
+    """Why a recording could not be written, for people: "disk full", "read-only", ..."""
+    code = getattr(error, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "disk full"
+    if code == errno.EROFS:
+        return "read-only"
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__

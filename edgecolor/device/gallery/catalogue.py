@@ -76,6 +76,7 @@ class Catalogue:
         self._queued = 0
         self._scanner: str | None = None  # what is wrong with the scanner, if anything
         self._colorizer: str | None = None  # e.g. the Edge TPU failed: on the CPU now
+        self._output: str | None = None  # e.g. "output folder: disk full; scans wait"
         self._failures: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._failed_total = 0
         self._manifest = ManifestReader(self.out_dir)
@@ -145,6 +146,8 @@ class Catalogue:
                 self._scanner = event.message
             elif event.kind == "colorizer":
                 self._colorizer = event.message
+            elif event.kind == "output":
+                self._output = event.message
             elif event.kind == "started":
                 self._current = self._shown(event.job.source)
             elif event.kind == "finished":
@@ -214,6 +217,7 @@ class Catalogue:
                 "queued": self._queued,
                 "scanner": self._scanner,
                 "colorizer": self._colorizer,
+                "output": self._output,
                 "failed_total": self._failed_total,
                 "failures": [
                     {"name": name, "reason": reason}
