@@ -618,12 +618,13 @@ class _FullDisk:
     real full file system does (root is not stopped by a read-only chmod, so it is injected)."""
 
     def __init__(self, monkeypatch, error=errno.ENOSPC):
-        from edgecolor.device.files import batch, images
+        from edgecolor.device.files import images, output_folder
         from edgecolor.device.files.manifest import Manifest
 
         self.full = True
         self.error = error
-        probe, write_image, append = batch.output_problem, images.write_image, Manifest._append
+        probe = output_folder.output_problem
+        write_image, append = images.write_image, Manifest._append
 
         def failing(real):
             def call(*arguments, **options):
@@ -634,7 +635,7 @@ class _FullDisk:
             return call
 
         monkeypatch.setattr(
-            batch,
+            output_folder,
             "output_problem",
             lambda *a, **k: (
                 OSError(self.error, os.strerror(self.error)) if self.full else probe(*a, **k)

@@ -147,9 +147,9 @@ def test_a_read_only_recording_folder_pauses_the_recording_and_retries(
 
     from videos import read_video
 
-    from edgecolor.device.frames import video_io
+    from edgecolor.device.frames import video_io, video_writer
 
-    real, attempts = video_io.temporary_beside, []
+    real, attempts = video_writer.temporary_beside, []
 
     def read_only(path):
         attempts.append(path)
@@ -158,7 +158,7 @@ def test_a_read_only_recording_folder_pauses_the_recording_and_retries(
         return real(path)
 
     read_only.on = True
-    monkeypatch.setattr(video_io, "temporary_beside", read_only)
+    monkeypatch.setattr(video_writer, "temporary_beside", read_only)
     sink = _segment_sink(tmp_path)
     with caplog.at_level("WARNING", logger=video_io.__name__):
         _feed(sink, 100.0, 20)  # before: the OSError out of output(), the loop dead
@@ -185,9 +185,9 @@ def test_a_segment_that_fails_mid_way_is_discarded_not_moved_into_place(
 
     from videos import read_video
 
-    from edgecolor.device.frames import video_io
+    from edgecolor.device.frames import video_io, video_writer
 
-    real_write = video_io._VideoWriter.write
+    real_write = video_writer.VideoWriter.write
 
     def full_after_two(writer, rgb, timestamp):
         if full_after_two.on and writer.frames == 2:
@@ -195,7 +195,7 @@ def test_a_segment_that_fails_mid_way_is_discarded_not_moved_into_place(
         real_write(writer, rgb, timestamp)
 
     full_after_two.on = True
-    monkeypatch.setattr(video_io._VideoWriter, "write", full_after_two)
+    monkeypatch.setattr(video_writer.VideoWriter, "write", full_after_two)
     sink = _segment_sink(tmp_path)
     with caplog.at_level("WARNING", logger=video_io.__name__):
         _feed(sink, 100.0, 4)
@@ -210,9 +210,9 @@ def test_a_segment_that_fails_mid_way_is_discarded_not_moved_into_place(
 
 def test_a_segment_cut_short_at_close_is_not_moved_into_place(tmp_path, monkeypatch, caplog):
     """A full disk can cut a file short without an error from FFmpeg's buffered writes."""
-    from edgecolor.device.frames import video_io
+    from edgecolor.device.frames import video_io, video_writer
 
-    real_playable = video_io._playable
+    real_playable = video_writer.playable
 
     def cut_short(path, frames):
         if cut_short.on:
@@ -221,7 +221,7 @@ def test_a_segment_cut_short_at_close_is_not_moved_into_place(tmp_path, monkeypa
         return real_playable(path, frames)
 
     cut_short.on = True
-    monkeypatch.setattr(video_io, "_playable", cut_short)
+    monkeypatch.setattr(video_writer, "playable", cut_short)
     sink = _segment_sink(tmp_path)
     with caplog.at_level("WARNING", logger=video_io.__name__):
         _feed(sink, 100.0, 5)

@@ -244,7 +244,7 @@ def run_colorize(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from edgecolor.device.files import batch
+    from edgecolor.device.files import batch, output_folder
     from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
     options = RuntimeOptions.from_args(args)  # fail now (exit 2), not after reading files
@@ -256,7 +256,7 @@ def run_colorize(args: argparse.Namespace) -> int:
     jobs, ignored = batch.collect_jobs(args.paths, out_dir)
     if not jobs:
         raise UsageError(f"no image or video files found in {' '.join(args.paths)}")
-    batch.prepare_output_dir(out_dir)
+    output_folder.prepare_output_dir(out_dir)
     if args.ray is not None:
         summary = ray_colorize.run_batch_on_ray(
             jobs,

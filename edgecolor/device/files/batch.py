@@ -19,9 +19,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ import numpy as np
 
 from edgecolor import photos
 from edgecolor.color import colorfulness
-from edgecolor.device.files import images, video
+from edgecolor.device.files import images, output_folder, video
 from edgecolor.device.files.manifest import BOOKKEEPING_DIR, Manifest
 from edgecolor.errors import EdgecolorError, UsageError
 
@@ -151,72 +149,6 @@ def collect_jobs(paths: Iterable[str | Path], out_dir: Path) -> tuple[list[Job],
                 )
             jobs.append(Job(path, output, kind))
     return _mark_conflicts(jobs), ignored
-
-
-# An output folder that is full or read-only: no job can be finished there, and none is
-# to blame. The scan service waits for the folder instead of failing every scan for good.
-UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-
-
-def unwritable_cause(error: OSError) -> str:
-    """What an OSError says about the output folder, for people: "disk full", "read-only"."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "disk full"
-    if error.errno == errno.EROFS:
-        return "read-only"
-    if error.errno in (errno.EACCES, errno.EPERM):
-        return "not writable (permission denied)"
-    return f"cannot write there ({error.strerror or type(error).__name__})"
-
-
-class OutputUnwritable(UsageError):
-    """The output folder cannot take a file now (full, read-only): ``folder`` and ``cause``.
-
-    Not the job's fault: the job is neither done nor failed. ``edgecolor colorize`` stops
-    with one line (exit 2); the scan service keeps the job pending and retries later.
-    """
-
-    def __init__(self, folder: Path, cause: str):
-        super().__init__(f"-o {folder}: {cause}")
-        self.folder = Path(folder)
-        self.cause = cause
-
-
-def output_problem(folder: Path, bookkeeping: bool = True) -> OSError | None:
-    """The OSError that writing a temporary file into ``folder`` (its bookkeeping folder with
-    ``bookkeeping``) raises now, or None when it can be written to."""
-    try:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / BOOKKEEPING_DIR if bookkeeping else folder
-        probe.mkdir(exist_ok=True)
-        with tempfile.TemporaryFile(dir=probe) as handle:
-            handle.write(b"\0")  # a full disk may still create an empty file
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as error:
-        return error
-    return None
-
-
-def prepare_output_dir(folder: Path, option: str = "-o", bookkeeping: bool = True) -> None:
-    """Create the output folder and prove it writable, before any file is read.
-
-    Found out later, every file fails and the failure log cannot be written there either
-    (a traceback instead of one line naming the folder). Writing a temporary file into the
-    bookkeeping folder (or ``folder`` itself, without ``bookkeeping``) is the only test that
-    also holds for root and read-only mounts.
-
-    Raises:
-        UsageError: the folder cannot be created or written to (exit 2).
-    """
-    folder = Path(folder)
-    error = output_problem(folder, bookkeeping)
-    if isinstance(error, FileExistsError):
-        raise UsageError(f"{option} {folder}: exists and is not a folder")
-    if error is not None:
-        reason = error.strerror or type(error).__name__
-        raise UsageError(f"{option} {folder}: cannot write there ({reason})")
 
 
 def _mark_conflicts(jobs: list[Job]) -> list[Job]:
@@ -399,25 +331,32 @@ def _out_dir(manifest: Manifest) -> Path:
 
 
 def _raise_if_unwritable(manifest: Manifest, error: OSError) -> None:
-    """Raise :class:`OutputUnwritable` when a job's OSError came from its output folder
+    """Raise :class:`output_folder.OutputUnwritable` when a job's OSError came from its output folder
     (full, read-only) rather than from its input: told apart by trying that folder now."""
-    if error.errno not in UNWRITABLE_ERRNOS:
-        problem = output_problem(_out_dir(manifest))
+    if error.errno not in output_folder.UNWRITABLE_ERRNOS:
+        problem = output_folder.output_problem(_out_dir(manifest))
         if problem is None:
             return
         error = problem
-    elif output_problem(_out_dir(manifest)) is None and error.errno in (errno.EACCES, errno.EPERM):
+    elif output_folder.output_problem(_out_dir(manifest)) is None and error.errno in (
+        errno.EACCES,
+        errno.EPERM,
+    ):
         return  # permission denied on the input: the output folder is fine
-    raise OutputUnwritable(_out_dir(manifest), unwritable_cause(error)) from None
+    raise output_folder.OutputUnwritable(
+        _out_dir(manifest), output_folder.unwritable_cause(error)
+    ) from None
 
 
 def _bookkeeping(manifest: Manifest, write: Callable[..., None], *arguments: Any) -> None:
-    """Write the manifest or the log; a folder that cannot take it is :class:`OutputUnwritable`
+    """Write the manifest or the log; a folder that cannot take it is :class:`output_folder.OutputUnwritable`
     (before, the failure log's own OSError ended the process with a traceback)."""
     try:
         write(*arguments)
     except OSError as error:
-        raise OutputUnwritable(_out_dir(manifest), unwritable_cause(error)) from None
+        raise output_folder.OutputUnwritable(
+            _out_dir(manifest), output_folder.unwritable_cause(error)
+        ) from None
 
 
 def _failed(job: Job, reason: str, manifest: Manifest) -> Outcome:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecolor import photos
-from edgecolor.device.files import batch
+from edgecolor.device.files import batch, output_folder
 from edgecolor.device.files.manifest import Manifest
 from edgecolor.errors import UsageError
 
@@ -119,17 +119,19 @@ class Watcher:
         self._output_retry_delay = OUTPUT_RETRY_FIRST
         self._observations: dict[Path, _Observation] = {}
         try:
-            batch.prepare_output_dir(self.out_dir)
+            output_folder.prepare_output_dir(self.out_dir)
         except UsageError:
-            error = batch.output_problem(self.out_dir)  # None: writable again already
+            error = output_folder.output_problem(self.out_dir)  # None: writable again already
             transient = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
             if error is not None:
                 if not (wait_for_output and self.out_dir.is_dir() and error.errno in transient):
                     raise
-                cause = batch.unwritable_cause(error)
-                self._output_unwritable(batch.OutputUnwritable(self.out_dir, cause))
+                cause = output_folder.unwritable_cause(error)
+                self._output_unwritable(output_folder.OutputUnwritable(self.out_dir, cause))
         if self.move_originals is not None:
-            batch.prepare_output_dir(self.move_originals, "--move-originals", bookkeeping=False)
+            output_folder.prepare_output_dir(
+                self.move_originals, "--move-originals", bookkeeping=False
+            )
         self.colorizer_factory = colorizer_factory
         self.settle = settle
         self.on_event = on_event
@@ -223,7 +225,7 @@ class Watcher:
                 outcome = batch.process(
                     job, self.colorizer_factory, self.manifest, recolor=self.recolor
                 )
-            except batch.OutputUnwritable as error:
+            except output_folder.OutputUnwritable as error:
                 # Neither done nor failed: it stays pending and is colorized once the folder
                 # takes files again, like every scan after it (none is tried meanwhile).
                 self._tell(ScanEvent("finished", queued, job, batch.Outcome(job, "pending")))
@@ -249,7 +251,7 @@ class Watcher:
         self._tell(ScanEvent("idle", self.waiting))
         return outcomes
 
-    def _output_unwritable(self, error: batch.OutputUnwritable) -> None:
+    def _output_unwritable(self, error: output_folder.OutputUnwritable) -> None:
         """Stop colorizing until the output folder can be written again; say so once."""
         now = self.clock()
         if self.output_problem is None:
@@ -264,10 +266,10 @@ class Watcher:
         """After the back-off: try the output folder; True (and tell) when it takes files."""
         if now < self._output_retry_at:
             return False
-        error = batch.output_problem(self.out_dir)
+        error = output_folder.output_problem(self.out_dir)
         if error is not None:
             self._output_unwritable(
-                batch.OutputUnwritable(self.out_dir, batch.unwritable_cause(error))
+                output_folder.OutputUnwritable(self.out_dir, output_folder.unwritable_cause(error))
             )
             return False
         self.report(f"output folder {self.out_dir} can be written again; scans resume")
