@@ -324,14 +324,10 @@ def test_scanimage_without_a_terminal_is_refused_not_one_page_and_exit_0(tmp_pat
     assert _runs(tools) == [] and list(watch.iterdir()) == []  # nothing scanned
 
 
-def test_scan_batch_keeps_scanning_the_feeder_as_a_service(tmp_path, tiny_model):
-    tools, watch, out = tmp_path / "bin", tmp_path / "scanner", tmp_path / "out"
-    tools.mkdir()
-    watch.mkdir()
-    _fake_scanimage(tools, feeder=2)
-    options = ("--scanimage", "--scan-batch", "--scan-source", "ADF", "--scan-interval", "0.2")
-    service = subprocess.Popen(
-        _scan_command(watch, out, tiny_model, *options),
+def _start_scan_service(watch, out, model, tools, options) -> subprocess.Popen:
+    """The scan service with the fake scanimage of ``tools`` on PATH, output captured."""
+    return subprocess.Popen(
+        _scan_command(watch, out, model, *options),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -339,6 +335,15 @@ def test_scan_batch_keeps_scanning_the_feeder_as_a_service(tmp_path, tiny_model)
         env=_environment(tools),
         preexec_fn=sigint_at_its_default,
     )
+
+
+def test_scan_batch_keeps_scanning_the_feeder_as_a_service(tmp_path, tiny_model):
+    tools, watch, out = tmp_path / "bin", tmp_path / "scanner", tmp_path / "out"
+    tools.mkdir()
+    watch.mkdir()
+    _fake_scanimage(tools, feeder=2)
+    options = ("--scanimage", "--scan-batch", "--scan-source", "ADF", "--scan-interval", "0.2")
+    service = _start_scan_service(watch, out, tiny_model, tools, options)
     try:
         assert _wait_for(lambda: len(list(out.glob("scan-*.tif"))) == 2, 120)
         assert _wait_for(lambda: len(_runs(tools)) >= 3, 30)  # empty feeder: it keeps trying
@@ -363,15 +368,7 @@ def test_the_service_waits_for_a_scanner_that_is_off(tmp_path, tiny_model):
     _fake_scanimage(tools, feeder=1)
     (tools / "device.txt").write_text("missing")
     options = ("--scanimage", "--scan-batch", "--scan-source", "ADF", "--scan-interval", "0.1")
-    service = subprocess.Popen(
-        _scan_command(watch, out, tiny_model, *options),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_environment(tools),
-        preexec_fn=sigint_at_its_default,
-    )
+    service = _start_scan_service(watch, out, tiny_model, tools, options)
     try:
         assert _wait_for(lambda: len(_runs(tools)) >= 2 or service.poll() is not None, 60)
         assert service.poll() is None  # still running: waiting for the scanner

@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from training_photos import tiny_config_dict, write_colour_photos, write_gray_photo
+from training_photos import (
+    MIRRORED_SCRIPT,
+    tiny_config_dict,
+    write_colour_photos,
+    write_gray_photo,
+)
 
 from edgecolor import cli
 from edgecolor.config import RunConfig
@@ -232,20 +237,6 @@ def test_train_on_shards_then_resume(shards, tmp_path, capsys):
     )
     assert "to step 8" in capsys.readouterr().out
     assert (run / "checkpoints" / "ckpt-8.index").is_file()
-
-
-MIRRORED_SCRIPT = """
-import json, sys
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from edgecolor.config import RunConfig
-from edgecolor.training.train import Trainer
-config = RunConfig.from_dict(json.loads(sys.argv[1]))
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-result = Trainer(config, sys.argv[2], strategy=strategy).run(progress=False)
-print(json.dumps({"replicas": strategy.num_replicas_in_sync, "step": result.step, **result.metrics}))
-"""
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from training_photos import tiny_config_dict, write_colour_photos
+from training_photos import MIRRORED_SCRIPT, tiny_config_dict, write_colour_photos
 
 from edgecolor.config import RunConfig
 from edgecolor.errors import UsageError
@@ -276,20 +276,6 @@ def test_load_generator_without_checkpoint(tmp_path):
     RunConfig().save(tmp_path / "config.json")
     with pytest.raises(UsageError, match="no checkpoint"):
         load_generator(tmp_path)
-
-
-MIRRORED_SCRIPT = """
-import json, sys
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from edgecolor.config import RunConfig
-from edgecolor.training.train import Trainer
-config = RunConfig.from_dict(json.loads(sys.argv[1]))
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-result = Trainer(config, sys.argv[2], strategy=strategy).run(progress=False)
-print(json.dumps({"replicas": strategy.num_replicas_in_sync, "step": result.step, **result.metrics}))
-"""
 
 
 @pytest.mark.slow

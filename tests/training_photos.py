@@ -84,3 +84,19 @@ def tiny_config_dict(data: list[str] | None = None, **train) -> dict:
         "discriminator": {"name": "patchgan", "base_filters": 4},
         "train": settings,
     }
+
+
+# A fresh process with two logical CPUs under MirroredStrategy (the multi-GPU code path):
+# argv[1] the RunConfig as JSON, argv[2] the run folder; prints the result as JSON.
+MIRRORED_SCRIPT = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from edgecolor.config import RunConfig
+from edgecolor.training.train import Trainer
+config = RunConfig.from_dict(json.loads(sys.argv[1]))
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+result = Trainer(config, sys.argv[2], strategy=strategy).run(progress=False)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "step": result.step, **result.metrics}))
+"""

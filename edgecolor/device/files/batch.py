@@ -253,9 +253,9 @@ def settled(
     """The outcome of a job that needs no decoding (it cannot run, is done, or was kept as it
     is before), or None when it has to be colorized. A failure is logged in ``manifest``."""
     if job.conflict:
-        return _failed(job, job.conflict, manifest)
+        return record_failed(job, job.conflict, manifest)
     if job.source.resolve() == job.output.resolve():  # before is_done: never a silent skip
-        return _failed(job, "the output would overwrite the original", manifest)
+        return record_failed(job, "the output would overwrite the original", manifest)
     if not overwrite and is_done(job, manifest):
         return Outcome(job, "skipped")
     if not (overwrite or recolor) and is_kept(job, manifest):
@@ -284,11 +284,11 @@ def process(
         if job.kind == "image":
             still = photos.read_image(job.source)
     except (photos.UnreadableFile, UsageError) as error:
-        return _failed(job, str(error), manifest)
+        return record_failed(job, str(error), manifest)
     except OSError as error:
-        return _failed(job, f"cannot read: {error.strerror or error}", manifest)
+        return record_failed(job, f"cannot read: {error.strerror or error}", manifest)
     if still is not None and not recolor and is_colour_photo(still.frames[0]):
-        return _kept(job, source_fingerprint, manifest)
+        return record_kept(job, source_fingerprint, manifest)
     # Outside the per-file handling: a missing model or runtime stops the batch (exit 2).
     colorizer = colorizer_factory()
     from edgecolor.device.frames.loop import (
@@ -310,17 +310,17 @@ def process(
             extra = {"frames": len(frames)}
             notes = still.notes
     except (photos.UnreadableFile, UsageError, SourceLost) as error:
-        return _failed(job, str(error), manifest)
+        return record_failed(job, str(error), manifest)
     except EdgecolorError:
         raise  # a missing dependency stops the batch: no other file would work either
     except MemoryError:
-        return _failed(job, "out of memory", manifest)
+        return record_failed(job, "out of memory", manifest)
     except OSError as error:
         _raise_if_unwritable(manifest, error)
-        return _failed(job, f"cannot read or write: {error.strerror or error}", manifest)
+        return record_failed(job, f"cannot read or write: {error.strerror or error}", manifest)
     except Exception as error:  # an unexpected failure on one file must not end the batch
         logger.debug("failure on %s", job.source, exc_info=True)
-        return _failed(job, f"{type(error).__name__}: {error}", manifest)
+        return record_failed(job, f"{type(error).__name__}: {error}", manifest)
     extra["model"] = colorizer.model_path.name
     _bookkeeping(manifest, manifest.add, job, source_fingerprint, extra)
     return Outcome(job, "done", notes=notes)
@@ -359,12 +359,13 @@ def _bookkeeping(manifest: Manifest, write: Callable[..., None], *arguments: Any
         ) from None
 
 
-def _failed(job: Job, reason: str, manifest: Manifest) -> Outcome:
+def record_failed(job: Job, reason: str, manifest: Manifest) -> Outcome:
+    """Log a file that failed (named, with why) in OUT's log; the batch goes on."""
     _bookkeeping(manifest, manifest.log, f"FAILED {job.name}: {reason}")
     return Outcome(job, "failed", reason)
 
 
-def _kept(job: Job, source_fingerprint: dict[str, int], manifest: Manifest) -> Outcome:
+def record_kept(job: Job, source_fingerprint: dict[str, int], manifest: Manifest) -> Outcome:
     """Record a colour photo left as it is: the next run knows it without decoding it."""
     _bookkeeping(manifest, manifest.log, f"KEPT {job.name}: {KEPT_REASON}")
     _bookkeeping(manifest, manifest.add, job, source_fingerprint, {"kept": KEPT_REASON})
@@ -390,7 +391,7 @@ def run_batch(
 
     manifest = Manifest(out_dir)
     summary = Summary()
-    with tqdm(total=len(jobs), unit="file", disable=_progress_disabled(show_progress)) as bar:
+    with tqdm(total=len(jobs), unit="file", disable=progress_disabled(show_progress)) as bar:
         say = report or (lambda text: bar.write(text, file=sys.stderr))
         for job in jobs:
             bar.set_postfix_str(job.source.name[-30:], refresh=False)
@@ -409,7 +410,7 @@ def report_outcome(outcome: Outcome, summary: Summary, say: Callable[[str], None
         say(f"note {outcome.job.name}: {note}")
 
 
-def _progress_disabled(show_progress: bool | None) -> bool | None:
+def progress_disabled(show_progress: bool | None) -> bool | None:
     if show_progress is None:
         return None  # tqdm: disable when not a terminal
     return not show_progress

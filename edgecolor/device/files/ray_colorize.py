@@ -116,7 +116,7 @@ def run_batch_on_ray(
     summary = batch.Summary()
     by_index: dict[int, batch.Job] = {}
     rows = []
-    with tqdm(total=len(jobs), unit="file", disable=batch._progress_disabled(show_progress)) as bar:
+    with tqdm(total=len(jobs), unit="file", disable=batch.progress_disabled(show_progress)) as bar:
         say = report or (lambda text: bar.write(text, file=sys.stderr))
         for job in jobs:  # what needs no decoding is settled here, as a local run would
             outcome = batch.settled(job, manifest, overwrite, recolor)
@@ -216,9 +216,9 @@ def _record(job: batch.Job, result: dict[str, Any], manifest: Manifest) -> batch
     if status == "done":
         manifest.add(job, source_fingerprint, json.loads(result["extra"]))
     elif status == "kept":
-        batch._kept(job, source_fingerprint, manifest)
+        batch.record_kept(job, source_fingerprint, manifest)
     elif status == "failed":
-        batch._failed(job, reason, manifest)
+        batch.record_failed(job, reason, manifest)
     return batch.Outcome(job, status, reason, notes=json.loads(result["notes"]))
 
 
