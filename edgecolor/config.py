@@ -102,6 +102,11 @@ class TrainConfig:
     # Photos whose mean Lab chroma sqrt(a^2 + b^2) is below this are skipped as gray or
     # near-achromatic (they teach no colour); ordinary colour photos score 10 or more.
     min_chroma: float = 4.0
+    # Probability of flipping a training crop upside down. Photos have ground at the
+    # bottom, and the zero padding tells the network where the bottom is, so a long run
+    # learns "the bottom rows are greener": a band of colour along the bottom of a plain
+    # texture. Flipped crops take that positional prior away. In [0, 1].
+    vertical_flip: float = 0.0
     seed: int = 0
     eval_every: int = 200
     checkpoint_every: int = 200

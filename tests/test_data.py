@@ -107,6 +107,37 @@ def test_training_dataset_batches(tmp_path):
     assert not np.array_equal(other, L_scaled)
 
 
+def test_vertical_flip_turns_the_same_crop_upside_down():
+    """train.vertical_flip = 1 gives exactly the unflipped crops upside down (same draws)."""
+    import tensorflow as tf
+
+    rgb = tf.constant(np.random.default_rng(3).integers(0, 256, (40, 56, 3), dtype=np.uint8))
+    for element in range(6):
+        seeds = tf.random.experimental.stateless_split(tf.constant([element, 11], tf.int64), 4)
+        L_plain, ab_plain = data.augment_photo(rgb, seeds, 16)
+        L_flipped, ab_flipped = data.augment_photo(rgb, seeds, 16, vertical_flip=1.0)
+        np.testing.assert_array_equal(L_flipped.numpy(), L_plain.numpy()[::-1])
+        np.testing.assert_array_equal(ab_flipped.numpy(), ab_plain.numpy()[::-1])
+        assert not np.array_equal(L_flipped.numpy(), L_plain.numpy())
+    # half the crops flipped: over many elements both outcomes occur
+    flipped = 0
+    for element in range(40):
+        seeds = tf.random.experimental.stateless_split(tf.constant([element, 5], tf.int64), 4)
+        plain = data.augment_photo(rgb, seeds, 16)[0].numpy()
+        half = data.augment_photo(rgb, seeds, 16, vertical_flip=0.5)[0].numpy()
+        flipped += int(not np.array_equal(plain, half))
+    assert 8 <= flipped <= 32, flipped
+
+
+def test_vertical_flip_outside_zero_to_one_is_refused():
+    config = RunConfig.from_dict(tiny_config_dict(["photos"]))
+    config.train.vertical_flip = 1.5
+    from edgecolor.training.commands import validate_train_config
+
+    with pytest.raises(UsageError, match="train.vertical_flip"):
+        validate_train_config(config)
+
+
 def test_model_arrays_match_numpy_colour_maths():
     import tensorflow as tf
 

@@ -389,7 +389,9 @@ def _quantization_aware_training(
     # a class-rebalanced run weighed its L1 by, so QAT optimises the run's own loss.
     train = config.train
     photos = prepare_data(config, options.run_dir, holdout=False).train
-    dataset = training_dataset(photos, train.image_size, train.batch_size, train.seed)
+    dataset = training_dataset(
+        photos, train.image_size, train.batch_size, train.seed, train.vertical_flip
+    )
     ab_weights = run_weights(train.rebalance, photos, config.generator.head)
     log.info(
         "quantization-aware training: %d steps at %d px, batch %d",

@@ -215,6 +215,8 @@ def validate_train_config(config: RunConfig) -> None:
         raise UsageError(f"train.learning_rate must be in (0, 1), got {train.learning_rate!r}")
     if not 0 < train.real_label <= 1:
         raise UsageError(f"train.real_label must be in (0, 1], got {train.real_label!r}")
+    if not 0 <= train.vertical_flip <= 1:
+        raise UsageError(f"train.vertical_flip must be in [0, 1], got {train.vertical_flip!r}")
     if not 0 <= train.holdout_fraction < 1:
         raise UsageError(
             f"train.holdout_fraction must be in [0, 1), got {train.holdout_fraction!r}"

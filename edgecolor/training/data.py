@@ -38,15 +38,17 @@ def rgb_to_model_arrays(rgb):
     return tf.cast(L_scaled, tf.float32), tf.cast(ab_scaled, tf.float32)
 
 
-def augment_photo(rgb, seeds, image_size: int):
+def augment_photo(rgb, seeds, image_size: int, vertical_flip: float = 0.0):
     """TensorFlow: one photo -> its random training crop as model arrays.
 
     A random square crop covering ``CROP_SCALE_RANGE`` of the short side (scale jitter) at a
-    random position, resized to ``image_size`` (antialiased), a random horizontal flip.
+    random position, resized to ``image_size`` (antialiased), a random horizontal flip,
+    and with probability ``vertical_flip`` an upside-down flip (``TrainConfig.vertical_flip``).
 
     Args:
         rgb: uint8 (H, W, 3) tensor.
-        seeds: int64 (4, 2) stateless seeds (crop scale, top, left, flip).
+        seeds: int64 (4, 2) stateless seeds (crop scale, top, left, flips).
+        vertical_flip: probability in [0, 1] of flipping the crop upside down.
     Returns:
         (L_scaled float32 (S, S, 1), ab_scaled float32 (S, S, 2)), S = ``image_size``.
     """
@@ -71,19 +73,30 @@ def augment_photo(rgb, seeds, image_size: int):
         antialias=True,
     )
     patch = tf.image.stateless_random_flip_left_right(patch, seeds[3])
+    if vertical_flip > 0:
+        # Its own seed, folded from the flip seed, so runs without it draw as before.
+        flip_seed = tf.random.experimental.stateless_fold_in(seeds[3], 1)
+        draw = tf.random.stateless_uniform([], flip_seed, 0.0, 1.0)
+        patch = tf.cond(draw < vertical_flip, lambda: tf.reverse(patch, [0]), lambda: patch)
     patch = tf.clip_by_value(patch, 0.0, 1.0)
     patch = tf.ensure_shape(patch, (image_size, image_size, 3))
     return rgb_to_model_arrays(patch)
 
 
-def training_dataset(images: DecodedImages, image_size: int, batch_size: int, seed: int = 0):
+def training_dataset(
+    images: DecodedImages,
+    image_size: int,
+    batch_size: int,
+    seed: int = 0,
+    vertical_flip: float = 0.0,
+):
     """An endless, shuffled ``tf.data.Dataset`` of augmented training batches.
 
     Each element is (L_scaled float32 (batch, S, S, 1) in [-1, 1],
     ab_scaled float32 (batch, S, S, 2) in about [-1, 1]) with S = ``image_size``.
     Augmentation: a random square crop covering ``CROP_SCALE_RANGE`` of the short side
-    (scale jitter) at a random position, resized to S, and a random horizontal flip.
-    Deterministic for a given ``seed`` (stateless random ops seeded per element).
+    (scale jitter) at a random position, resized to S, a random horizontal flip and, with
+    probability ``vertical_flip``, an upside-down one. Deterministic for a given ``seed`` (stateless random ops seeded per element).
     """
     import tensorflow as tf
 
@@ -97,7 +110,7 @@ def training_dataset(images: DecodedImages, image_size: int, batch_size: int, se
         shape = shapes[index]
         rgb = tf.reshape(pixels[offsets[index] : offsets[index] + tf.reduce_prod(shape)], shape)
         seeds = tf.random.experimental.stateless_split(tf.stack([element_seed, index]), 4)
-        return augment_photo(rgb, seeds, image_size)
+        return augment_photo(rgb, seeds, image_size, vertical_flip)
 
     count = len(images)
     indices = (

@@ -213,6 +213,7 @@ def dataset_function(
     seed: int,
     min_chroma: float,
     shuffle_buffer: int,
+    vertical_flip: float = 0.0,
 ):
     """The ``dataset_fn`` for ``strategy.distribute_datasets_from_function``.
 
@@ -262,7 +263,7 @@ def dataset_function(
             rgb = tf.io.decode_jpeg(jpeg, channels=3)
             pair = tf.stack([element_seed, tf.constant(index, tf.int64)])
             seeds = tf.random.experimental.stateless_split(pair, 4)
-            return augment_photo(rgb, seeds, image_size)
+            return augment_photo(rgb, seeds, image_size, vertical_flip)
 
         dataset = tf.data.Dataset.zip((dataset, element_seeds)).map(
             decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
@@ -285,5 +286,6 @@ def distributed_batches(strategy, data: ShardedData, train, start: int):
         train.seed + start,
         train.min_chroma,
         train.shuffle_buffer,
+        train.vertical_flip,
     )
     return iter(strategy.distribute_datasets_from_function(make))

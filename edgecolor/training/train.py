@@ -240,7 +240,11 @@ class Trainer:
         if isinstance(prepared, stream.ShardedData):
             return stream.distributed_batches(self.strategy, prepared, train, start)
         dataset = data_module.training_dataset(
-            prepared.train, train.image_size, train.batch_size, train.seed + start
+            prepared.train,
+            train.image_size,
+            train.batch_size,
+            train.seed + start,
+            train.vertical_flip,
         )
         return iter(self.strategy.experimental_distribute_dataset(dataset))
 
