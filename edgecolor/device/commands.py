@@ -73,7 +73,8 @@ def register(subparsers) -> None:
     scan.add_argument(
         "--move-originals",
         metavar="DIR",
-        help="move each finished original here (default: leave it where it is)",
+        help="move each finished original here (default: leave it where it is); one that "
+        "cannot be moved (DIR full or read-only) stays where it is, named, and is moved later",
     )
     scan.add_argument(
         "--settle",
@@ -316,7 +317,9 @@ def run_scan(args: argparse.Namespace) -> int:
         if gallery is not None:
             gallery.close()
     print(watcher.summary.line(Path(args.output)), file=sys.stderr)
-    return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK
+    # an original that could not be moved (--move-originals full or read-only) is not lost,
+    # but the run did not do all it was asked: exit 1, as for a file that failed
+    return EXIT_PARTIAL if watcher.summary.failed or watcher.summary.unmoved else EXIT_OK
 
 
 def run_live(args: argparse.Namespace) -> int:
