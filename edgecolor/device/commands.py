@@ -354,6 +354,7 @@ def run_live(args: argparse.Namespace) -> int:
                 side_by_side=args.side_by_side,
                 segment_seconds=args.segment_minutes * 60 or None,
                 label=args.overlay == "all",
+                keep_going=True,  # a full disk pauses the recording, never the loop
             )
         )
     if args.display:
