@@ -197,6 +197,10 @@ def test_buffered_frame_join_matches_the_banded_table_join(colorizer, monkeypatc
     monkeypatch.setattr(pixels, "WHOLE_FRAME_PIXELS", 0)
     banded = colorizer.join(prepared, ab)
     np.testing.assert_array_equal(frame_join, frame_join_again)
+    monkeypatch.undo()  # whole again, after other sizes and an RGB image used the kept arrays
+    colorizer.colorize(_astronaut_gray((64, 96)))
+    colorizer.colorize(np.dstack([gray] * 3))
+    np.testing.assert_array_equal(colorizer.join(prepared, ab), frame_join)
     difference = np.abs(frame_join.astype(int) - banded)
     # both use the same table; only an ab exactly half-way between grid points may round apart
     assert (difference.max(axis=-1) == 0).mean() > 0.99
