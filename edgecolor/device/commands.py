@@ -324,7 +324,7 @@ def run_live(args: argparse.Namespace) -> int:
 
     from edgecolor.device.frames.frame_colorizer import FrameColorizer
     from edgecolor.device.frames.loop import LiveLoop, SourceLost, SourceUnavailable
-    from edgecolor.device.frames.sinks import NullSink, WindowSink
+    from edgecolor.device.frames.sinks import WindowSink
     from edgecolor.device.frames.sources import parse_source
     from edgecolor.device.frames.video_io import VideoFileSink
     from edgecolor.device.runtime.colorizer import Colorizer
@@ -366,7 +366,7 @@ def run_live(args: argparse.Namespace) -> int:
     loop = LiveLoop(
         source,
         FrameColorizer(colorizer, args.smoothing),
-        sinks or [NullSink()],
+        sinks,
         frames=args.frames,
         loop=args.loop,
         pace=not source.live and bool(args.display or args.serve),

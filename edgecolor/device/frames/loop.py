@@ -64,7 +64,7 @@ class SourceUnavailable(UsageError):
 
 def wait_for_source(
     source: FrameSource,
-    on_problem: Callable[[str | None], None] | None = None,
+    on_problem: Callable[[str | None], None],
     delays: Sequence[float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
@@ -96,14 +96,14 @@ def wait_for_source(
                 reason = f"{source.name} not available"
             problem = f"{reason}, retrying in {delay:g} s"
             logger.warning("%s: %s; retrying in %g s", source.name, one_line(error), delay)
-            if on_problem is not None and problem != told:
+            if problem != told:
                 on_problem(problem)
                 told = problem
             sleep(delay)
             continue
         if failures:
             logger.info("%s is there now (after %d failed tries)", source.name, failures)
-        if on_problem is not None and told is not None:
+        if told is not None:
             on_problem(None)
         return failures
 
@@ -300,7 +300,6 @@ class LiveLoop:
             (:func:`wait_for_source`), each sink with a ``show_problem`` method told why
             there is no picture (the web preview: "camera not found, retrying in 10 s");
             False: it ends the run at once with :class:`SourceUnavailable`. Files never wait.
-        open_retry_delays: the pauses while waiting (None: :data:`OPEN_RETRY_DELAYS`).
     """
 
     def __init__(
@@ -315,7 +314,6 @@ class LiveLoop:
         overlay: bool = True,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         wait_for_source: bool = False,
-        open_retry_delays: Sequence[float] | None = None,
     ):
         self.source = source
         self.frame_colorizer = frame_colorizer
@@ -326,7 +324,6 @@ class LiveLoop:
         self.overlay = overlay
         self.retry_delays = retry_delays
         self.wait_for_source = wait_for_source
-        self.open_retry_delays = open_retry_delays
         self.frame_rate = FrameRate()
         self._pace_origin: float | None = None
 
@@ -399,7 +396,7 @@ class LiveLoop:
         """Open the source: a live one waited for when ``wait_for_source`` (interrupted by
         Ctrl+C or SIGTERM under ``stop_on_sigterm``: KeyboardInterrupt)."""
         if self.source.live and self.wait_for_source:
-            wait_for_source(self.source, self._show_problem, self.open_retry_delays)
+            wait_for_source(self.source, self._show_problem)
             return
         try:
             self.source.open()
