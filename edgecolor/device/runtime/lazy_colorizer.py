@@ -35,30 +35,27 @@ class LazyColorizer:
     ``model_path``, ``backend_name``, ...). When a model call on the Edge TPU raises (LiteRT's
     ``RuntimeError`` from ``invoke``: a USB Accelerator pulled out, reset or locked up) the
     interpreter is rebuilt (the TPU probed again in a child process, with its time limit)
-    and the image tried again; after ``max_failures`` failures in a row the CPU takes over,
-    with a warning in the log and :attr:`problem` set (the scan page shows it), and the TPU
-    is tried again after ``retry_seconds``, doubling up to ``retry_max_seconds`` while it
-    keeps failing. A CPU run (``device="cpu"``) is passed through as it is.
+    and the image tried again; after :data:`EDGETPU_FAILURES_BEFORE_CPU` failures in a row
+    the CPU takes over, with a warning in the log and :attr:`problem` set (the scan page
+    shows it), and the TPU is tried again after ``retry_seconds``, doubling up to
+    :data:`EDGETPU_RETRY_MAX_SECONDS` while it keeps failing. A CPU run (``device="cpu"``)
+    is passed through as it is.
 
     Args:
         options: the command's :class:`~edgecolor.device.runtime.options.RuntimeOptions`.
-        max_failures, retry_seconds, retry_max_seconds: see above.
+        retry_seconds: see above.
         clock: monotonic seconds (tests pass a fake).
     """
 
     def __init__(
         self,
         options: RuntimeOptions,
-        max_failures: int = EDGETPU_FAILURES_BEFORE_CPU,
         retry_seconds: float = EDGETPU_RETRY_SECONDS,
-        retry_max_seconds: float = EDGETPU_RETRY_MAX_SECONDS,
         clock: Callable[[], float] | None = None,
     ):
         self._options = options
         self._colorizer = None
-        self.max_failures = max(1, int(max_failures))
         self.retry_seconds = retry_seconds
-        self.retry_max_seconds = retry_max_seconds
         self._clock = clock or time.monotonic
         self._failures = 0  # TPU failures in a row
         self._pause = retry_seconds  # before the next TPU try, once on the CPU
@@ -93,9 +90,8 @@ class LazyColorizer:
                     raise  # the CPU's own failure: this file fails, as before
                 self._edgetpu_failed(error)
                 continue
-            if colorizer.device == "edgetpu" and self._failures:
-                self._failures = 0
             if colorizer.device == "edgetpu":
+                self._failures = 0
                 self._pause = self.retry_seconds
             return result
 
@@ -111,7 +107,7 @@ class LazyColorizer:
     def _edgetpu_failed(self, error: RuntimeError) -> None:
         self._failures += 1
         reason = one_line(error)
-        if self._failures >= self.max_failures:
+        if self._failures >= EDGETPU_FAILURES_BEFORE_CPU:
             self._use_the_cpu(f"it failed {self._failures} times in a row ({reason})")
             return
         logger.warning(
@@ -119,7 +115,7 @@ class LazyColorizer:
             "before the CPU takes over)",
             reason,
             self._failures,
-            self.max_failures,
+            EDGETPU_FAILURES_BEFORE_CPU,
         )
         edgetpu.forget_edgetpu_probes()  # probe in a child: it may hang now
         try:
@@ -141,7 +137,7 @@ class LazyColorizer:
             f"{self._pause:g} s"
         )
         logger.warning("%s", self.problem)
-        self._pause = min(self._pause * 2, self.retry_max_seconds)
+        self._pause = min(self._pause * 2, EDGETPU_RETRY_MAX_SECONDS)
 
     def _maybe_back_to_the_tpu(self) -> None:
         if self._retry_at is None or self._clock() < self._retry_at:
