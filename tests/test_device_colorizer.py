@@ -218,8 +218,9 @@ def test_bands_join_without_seams(colorizer, monkeypatch):
 def test_upsample_matches_opencv_and_model_luminance_matches_pillow():
     cv2 = pytest.importorskip("cv2")
     small = np.random.default_rng(3).random((9, 13, 2), dtype=np.float32)
+    wide = pixels.widen_planes(small, 101)  # the banded upsample, all rows as one band
     np.testing.assert_allclose(
-        pixels.upsample(small, 70, 101),
+        np.moveaxis(pixels.upsample_band(wide, 70, 0, 70), 0, -1),
         cv2.resize(small, (101, 70), interpolation=cv2.INTER_LINEAR),
         atol=1e-5,
     )

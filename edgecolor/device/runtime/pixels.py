@@ -191,11 +191,6 @@ def upsample_band(wide: np.ndarray, height: int, start: int, stop: int) -> np.nd
     return wide[:, row0] * (1.0 - weight) + wide[:, row1] * weight
 
 
-def upsample(small: np.ndarray, height: int, width: int) -> np.ndarray:
-    """float32 (h, w, C) -> float32 (height, width, C), bilinear with half-pixel centres."""
-    return np.moveaxis(upsample_band(widen_planes(small, width), height, 0, height), 0, -1)
-
-
 def ab_bands(ab_small: np.ndarray, height: int, width: int, kept: KeptArrays):
     """Yield ``(start, stop, a, b)``: the bilinear upsample of ``ab_small`` band by band.
 
