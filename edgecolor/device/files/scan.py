@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecolor import photos
+from edgecolor.device.backoff import Backoff
 from edgecolor.device.files import batch, output_folder
 from edgecolor.device.files.manifest import Manifest
 from edgecolor.errors import UsageError
@@ -116,7 +117,7 @@ class Watcher:
         self._output_message: str | None = None  # ... as the page says it
         self._output_told: str | None = None  # what the listener knows of it
         self._output_retry_at = 0.0
-        self._output_retry_delay = OUTPUT_RETRY_FIRST
+        self._output_retry = Backoff(OUTPUT_RETRY_FIRST, OUTPUT_RETRY_MOST)
         self._observations: dict[Path, _Observation] = {}
         try:
             output_folder.prepare_output_dir(self.out_dir)
@@ -258,9 +259,7 @@ class Watcher:
             self.output_problem = f"output folder {error.folder}: {error.cause}"
             self.report(f"{self.output_problem}; scans wait and are retried")
             self._output_message = f"output folder: {error.cause}; scans wait"
-        else:
-            self._output_retry_delay = min(self._output_retry_delay * 2, OUTPUT_RETRY_MOST)
-        self._output_retry_at = now + self._output_retry_delay
+        self._output_retry_at = now + self._output_retry.pause()
 
     def _output_writable_again(self, now: float) -> bool:
         """After the back-off: try the output folder; True (and tell) when it takes files."""
@@ -274,7 +273,7 @@ class Watcher:
             return False
         self.report(f"output folder {self.out_dir} can be written again; scans resume")
         self.output_problem = self._output_message = None
-        self._output_retry_delay = OUTPUT_RETRY_FIRST
+        self._output_retry.reset()
         return True
 
     def _tell_output(self) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.backoff import Backoff
 from edgecolor.device.frames.frame import Frame
 from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
 from edgecolor.device.frames.video_writer import VideoWriter, playable
@@ -173,7 +174,7 @@ class VideoFileSink(Sink):
         self._next_number: int | None = None
         self._last_number: int | None = None  # the segment being written (or tried)
         self._paused_until: float | None = None  # the frame time to try a segment again at
-        self._retry_delay = RECORDING_RETRY_FIRST
+        self._retry = Backoff(RECORDING_RETRY_FIRST, RECORDING_RETRY_MOST)
 
     def start(self, info: StreamInfo) -> None:
         self._info = info
@@ -192,7 +193,8 @@ class VideoFileSink(Sink):
         else:
             if self._paused_until is not None:
                 logger.warning("recording again into %s", self.path.parent)
-                self._paused_until, self._retry_delay = None, RECORDING_RETRY_FIRST
+                self._paused_until = None
+                self._retry.reset()
 
     def _record(self, picture: np.ndarray, timestamp: float) -> None:
         if self._writer is None:
@@ -212,17 +214,13 @@ class VideoFileSink(Sink):
             writer.discard()
         if self._last_number is not None:
             self._next_number = self._last_number  # nothing was kept under it: used again
-        if self._paused_until is None:
-            self._retry_delay = RECORDING_RETRY_FIRST
-        else:
-            self._retry_delay = min(self._retry_delay * 2, RECORDING_RETRY_MOST)
-        self._paused_until = timestamp + self._retry_delay
-        cause = _write_cause(error)
+        delay = self._retry.pause()
+        self._paused_until = timestamp + delay
         logger.warning(
             "recording paused: cannot write %s (%s); retrying in %.0f s",
             self.path.parent,
-            cause,
-            self._retry_delay,
+            _write_cause(error),
+            delay,
         )
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.backoff import Backoff
 from edgecolor.device.runtime import edgetpu
 from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import EdgecolorError, one_line
@@ -55,10 +56,10 @@ class LazyColorizer:
     ):
         self._options = options
         self._colorizer = None
-        self.retry_seconds = retry_seconds
         self._clock = clock or time.monotonic
         self._failures = 0  # TPU failures in a row
-        self._pause = retry_seconds  # before the next TPU try, once on the CPU
+        # the pause before the next TPU try, once on the CPU
+        self._retry = Backoff(retry_seconds, EDGETPU_RETRY_MAX_SECONDS)
         self._retry_at: float | None = None  # when to try the TPU again (on the CPU now)
         # Why the TPU is not used although it was asked for, for the page; None: all well.
         self.problem: str | None = None
@@ -92,7 +93,7 @@ class LazyColorizer:
                 continue
             if colorizer.device == "edgetpu":
                 self._failures = 0
-                self._pause = self.retry_seconds
+                self._retry.reset()
             return result
 
     # ------------------------------------------------------------------ failures
@@ -131,13 +132,12 @@ class LazyColorizer:
         if self._colorizer is None or self._colorizer.device == "edgetpu":
             self._colorizer = self._build(dataclasses.replace(self._options, device="cpu"))
         self._failures = 0
-        self._retry_at = self._clock() + self._pause
+        pause = self._retry.pause()
+        self._retry_at = self._clock() + pause
         self.problem = (
-            f"Edge TPU not used: {why}; colorizing on the CPU, trying the TPU again in "
-            f"{self._pause:g} s"
+            f"Edge TPU not used: {why}; colorizing on the CPU, trying the TPU again in {pause:g} s"
         )
         logger.warning("%s", self.problem)
-        self._pause = min(self._pause * 2, EDGETPU_RETRY_MAX_SECONDS)
 
     def _maybe_back_to_the_tpu(self) -> None:
         if self._retry_at is None or self._clock() < self._retry_at:
