@@ -266,7 +266,6 @@ class LiveResult:
     dropped: int = 0
     seconds: float = 0.0
     first_frame_seconds: float | None = None
-    scene_cuts: int = 0
     reconnects: int = 0
     stage_seconds: dict[str, deque] = field(
         default_factory=lambda: {stage: deque(maxlen=TIMING_WINDOW) for stage in STAGES}
@@ -383,7 +382,6 @@ class LiveLoop:
                 result.dropped = capture.dropped
                 result.reconnects = capture.reconnects
             self.source.close()
-            result.scene_cuts = self.frame_colorizer.smoother.cuts
             result.seconds = time.perf_counter() - started
             for sink in self.sinks:
                 try:

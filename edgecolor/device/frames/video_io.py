@@ -165,7 +165,6 @@ class VideoFileSink(Sink):
         self.side_by_side = side_by_side
         self.segment_seconds = segment_seconds
         self.label = label
-        self.frames_written = 0
         self.finished: list[Path] = []  # the files moved into place so far
         self.notes: list[str] = []
         self.audio = False
@@ -200,7 +199,6 @@ class VideoFileSink(Sink):
         if self._writer is None:
             self._open(picture.shape[1], picture.shape[0], timestamp)
         self._writer.write(picture, timestamp)
-        self.frames_written += 1
         if self.segment_seconds:
             frame_seconds = 1.0 / (self._info.fps or 25.0)
             if timestamp + frame_seconds - self._writer.start >= self.segment_seconds - 1e-6:
