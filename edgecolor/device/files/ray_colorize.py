@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,6 @@ def run_batch_on_ray(
     options: RuntimeOptions,
     overwrite: bool = False,
     recolor: bool = False,
-    report: Callable[[str], None] | None = None,
-    show_progress: bool | None = None,
 ) -> batch.Summary:
     """Colorize ``jobs`` on Ray actors; the same outputs, manifest and summary as
     :func:`edgecolor.device.files.batch.run_batch`.
@@ -116,8 +115,8 @@ def run_batch_on_ray(
     summary = batch.Summary()
     by_index: dict[int, batch.Job] = {}
     rows = []
-    with tqdm(total=len(jobs), unit="file", disable=batch.progress_disabled(show_progress)) as bar:
-        say = report or (lambda text: bar.write(text, file=sys.stderr))
+    with tqdm(total=len(jobs), unit="file", disable=None) as bar:  # None: on a terminal only
+        say = functools.partial(bar.write, file=sys.stderr)
         for job in jobs:  # what needs no decoding is settled here, as a local run would
             outcome = batch.settled(job, manifest, overwrite, recolor)
             if outcome is None:

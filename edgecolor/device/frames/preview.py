@@ -89,17 +89,17 @@ class JpegEncoder(Sink):
     every frame while somebody watches.
 
     Args:
-        output: has ``wanted() -> bool``, ``write(jpeg: bytes, fps: float)`` and ``stop()``.
-        side_by_side: encode gray | colour (the preview's layout) or colour alone.
+        output: has ``wanted() -> bool``, ``write(jpeg: bytes, fps: float)`` and ``stop()``;
+            gets gray | colour side by side, the preview's layout.
     """
 
-    def __init__(self, output: LatestJpeg, side_by_side: bool = True):
+    def __init__(self, output: LatestJpeg):
         self.target = output
-        self.side_by_side = side_by_side
 
     def output(self, pictures: FramePictures) -> None:
         if self.target.wanted():
-            self.target.write(encode_jpeg(pictures.picture(self.side_by_side)), pictures.fps)
+            picture = pictures.picture(side_by_side=True)
+            self.target.write(encode_jpeg(picture), pictures.fps)
         else:
             self.target.fps = pictures.fps
 
