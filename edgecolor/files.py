@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file beside the target, then ``os.replace``.
+"""Atomic file writes: a temporary file beside the target, then ``os.replace``; and moves
+that lose nothing when they fail (:func:`move_file`).
 
 Every file edgecolor writes for a user (colorized photos and videos, exported models and
 their metadata, configs, splits, sample grids, reports) goes through here, so an
@@ -9,8 +10,10 @@ a core dependency, imported by ``save_image`` only): the device runtime uses it 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +65,42 @@ def commit(temporary: str | Path, path: str | Path) -> None:
     """
     os.chmod(temporary, 0o666 & ~current_umask())
     os.replace(temporary, path)
+
+
+def move_file(source: str | Path, target: str | Path) -> None:
+    """Move ``source`` to ``target`` (a name not taken) so that a failure loses nothing.
+
+    In one file system it is one rename. Across file systems (another disk: EXDEV) the file
+    is copied under a hidden temporary name beside ``target``, flushed to disk, renamed
+    into place, and only then is ``source`` removed. When any step fails (a full disk,
+    a read-only or forbidden destination, a source that cannot be removed) the OSError is
+    raised with ``source`` where it was, as it was, and nothing left at ``target``: not a
+    half-copied file, not a second copy. (``shutil.move`` leaves a partial copy behind.)
+
+    Raises:
+        OSError: from the failing step; ``source`` is untouched.
+    """
+    source, target = Path(source), Path(target)
+    try:
+        os.rename(source, target)
+        return
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+    temporary = temporary_beside(target)
+    try:
+        shutil.copy2(source, temporary)  # its bytes, mode and times, as shutil.move keeps
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())  # on disk before the original goes
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    try:
+        os.unlink(source)
+    except BaseException:
+        target.unlink(missing_ok=True)  # the original stays the only copy
+        raise
 
 
 @contextmanager

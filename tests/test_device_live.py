@@ -335,6 +335,63 @@ def test_a_camera_that_comes_back_keeps_going(frames):
     assert result.frames == 8 and result.reconnects == 1
 
 
+class UnpluggedCamera(FakeCamera):
+    """Lost after ``frames_before_loss`` frames; then every try to open it fails until
+    ``plugged`` is set (after ``wait_for`` returns true, so a test sees what the loop says
+    meanwhile), as a camera whose cable was pulled."""
+
+    def __init__(self, frames_before_loss: int, wait_for=lambda: True):
+        super().__init__(frames_before_loss, comes_back=True)
+        self.plugged = threading.Event()
+        self.wait_for = wait_for
+
+    def open(self):
+        self.opens += 1
+        if self.lost and not self.plugged.is_set():
+            fake_picamera2.wait_until(self.wait_for, 10)
+            raise OSError("no such device")
+        self.lost = False
+
+
+class ProblemSink(SlowSink):
+    """Also records what the loop says about the picture (``show_problem``)."""
+
+    def __init__(self):
+        super().__init__(0)
+        self.problems = []
+
+    def show_problem(self, problem):
+        self.problems.append(problem)
+
+
+def test_the_appliance_keeps_reconnecting_a_lost_camera_until_it_is_back(frames):
+    """Issue 17: the loop gave up after 5 reconnects (DEFAULT_RETRY_DELAYS); the appliance
+    (``reconnect_forever``) keeps trying with the last pause, the page saying so."""
+    sink = ProblemSink()
+    camera = UnpluggedCamera(frames_before_loss=3, wait_for=lambda: sink.problems)
+    delays = (0.001, 0.002, 0.004)
+
+    def plug_in_later():
+        fake_picamera2.wait_until(lambda: camera.opens >= 1 + 9, 30)  # far past 3 tries
+        camera.plugged.set()
+
+    threading.Thread(target=plug_in_later, daemon=True).start()
+    loop = LiveLoop(camera, frames, [sink], frames=6, retry_delays=delays, reconnect_forever=True)
+    result = loop.run()
+    assert result.frames == 6 and result.reconnects == 1
+    assert camera.opens >= 1 + 10
+    assert sink.problems[0] == "camera lost, retrying in 0.001 s"
+    assert "camera lost, retrying in 0.004 s" in sink.problems  # the last pause, repeated
+    assert sink.problems[-1] is None  # the picture is back
+
+
+def test_a_terminal_run_still_gives_up_a_lost_camera(frames):
+    camera = UnpluggedCamera(frames_before_loss=3)
+    with pytest.raises(SourceLost, match="after 3 reconnection attempts"):
+        LiveLoop(camera, frames, [SlowSink(0)], retry_delays=(0.001, 0.002, 0.004)).run()
+    assert camera.opens == 1 + 3
+
+
 def test_a_sink_takes_every_frame_and_no_sinks_is_fine(tmp_path, frames):
     clip = make_video(tmp_path / "clip.avi", frames=5)
     sink = SlowSink(0)
@@ -636,6 +693,59 @@ def test_the_live_service_keeps_its_page_up_until_the_camera_comes(tiny_model, m
         plugged.set()
         runner.join(60)
     assert not runner.is_alive() and finished["status"] == 0
+
+
+def _page(url: str, wanted: str, seconds: float = 60) -> str:
+    """The page at ``url`` once it has ``wanted`` in it (or the last one seen)."""
+    page = ""
+    deadline = time.monotonic() + seconds
+    while wanted not in page and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                page = response.read().decode()
+        except OSError:
+            time.sleep(0.05)
+    return page
+
+
+def test_the_live_service_keeps_retrying_a_camera_lost_mid_run(tiny_model, monkeypatch):
+    """Issue 17: `live --serve` exited after 5 reconnects and left systemd to restart it;
+    now it tries for as long as it takes (1 s doubling to 60 s), its page saying "camera
+    lost, retrying", and the picture comes back by itself."""
+    from edgecolor.device.frames import capture, sources
+
+    camera = UnpluggedCamera(frames_before_loss=3)
+    monkeypatch.setattr(sources, "parse_source", lambda text: camera)
+    monkeypatch.setattr(capture, "APPLIANCE_RETRY_DELAYS", (0.05, 0.1))
+    port = _free_port()
+    command = ["live", "--source", "usb:0", "--serve", f"127.0.0.1:{port}", "--frames", "6"]
+    finished = {}
+    runner = threading.Thread(
+        target=lambda: finished.setdefault("status", main([*command, "--model", str(tiny_model)]))
+    )
+    runner.start()
+    try:
+        page = _page(f"http://127.0.0.1:{port}/", "camera lost, retrying in 0.1 s")
+        assert "camera lost, retrying in 0.1 s" in page
+        assert 'http-equiv="refresh"' in page  # it reloads itself to see the camera come
+        assert fake_picamera2.wait_until(lambda: camera.opens >= 1 + 8, 20)  # past 5 tries
+        assert runner.is_alive()
+    finally:
+        camera.plugged.set()
+        runner.join(60)
+    assert not runner.is_alive() and finished["status"] == 0
+    assert camera.produced >= 6  # it went on after the camera came back (3 before)
+
+
+def test_a_camera_lost_at_a_terminal_is_five_tries_then_exit_1(tiny_model, monkeypatch, capsys):
+    from edgecolor.device.frames import capture, sources
+
+    camera = UnpluggedCamera(frames_before_loss=3)
+    monkeypatch.setattr(sources, "parse_source", lambda text: camera)
+    monkeypatch.setattr(capture, "DEFAULT_RETRY_DELAYS", (0.001,) * 5)
+    assert main(["live", "--source", "usb:0", "--model", str(tiny_model)]) == 1
+    assert camera.opens == 1 + 5
+    assert "did not come back after 5 reconnection attempts" in capsys.readouterr().err
 
 
 def _video_node(sysfs, number, driver, index, name):

@@ -723,3 +723,114 @@ def test_scan_once_into_a_folder_that_fills_up_exits_2_and_loses_nothing(
     again = _watcher(watch, out, tiny_model, clock, messages)
     again.run(once=True, interval=0.01)
     assert again.summary.done == 1 and (out / "page-001.jpg").exists()
+
+
+# --------------------------------------------------------------- --move-originals that fails
+
+
+class _OtherDisk:
+    """``--move-originals`` on another disk: a rename out of the inbox is EXDEV (as the
+    kernel says across file systems), so the original is copied; while ``fault`` names an
+    errno, the copy of the file named ``failing`` writes half its bytes and raises it, as
+    a disk that fills up mid-copy does."""
+
+    def __init__(self, monkeypatch, inbox: Path, failing: str):
+        import shutil
+
+        self.fault: int | None = errno.ENOSPC
+        self.copies: list[str] = []
+        real_rename, real_copy2 = os.rename, shutil.copy2
+
+        def rename(source, target, *arguments, **keywords):
+            if Path(source).parent == inbox:
+                raise OSError(errno.EXDEV, "Invalid cross-device link", str(source))
+            return real_rename(source, target, *arguments, **keywords)
+
+        def copy2(source, target, **keywords):
+            self.copies.append(Path(source).name)
+            if self.fault is not None and Path(source).name == failing:
+                data = Path(source).read_bytes()
+                Path(target).write_bytes(data[: len(data) // 2])
+                raise OSError(self.fault, os.strerror(self.fault), str(target))
+            return real_copy2(source, target, **keywords)
+
+        monkeypatch.setattr(os, "rename", rename)
+        monkeypatch.setattr(shutil, "copy2", copy2)
+
+
+def test_an_original_that_cannot_be_moved_stays_untouched_and_the_scans_go_on(
+    tmp_path, tiny_model, monkeypatch
+):
+    """Issue 17: shutil.move into a full --move-originals disk left half a copy there and
+    raised out of the watcher. Now the original stays where it was, as it was; its output
+    stays done and valid; the failure is reported by name once; the other scans go on;
+    the move is tried again after a pause and succeeds once the disk takes it."""
+    watch, out, done = tmp_path / "scanner", tmp_path / "out", tmp_path / "done"
+    watch.mkdir()
+    first, second = _jpeg_bytes(6), _jpeg_bytes(7)
+    (watch / "a.jpg").write_bytes(first)
+    (watch / "b.jpg").write_bytes(second)
+    before = (watch / "a.jpg").stat()
+    clock, messages = FakeClock(), []
+    watcher = _watcher(watch, out, tiny_model, clock, messages, move_originals=done)
+    disk = _OtherDisk(monkeypatch, watch, failing="a.jpg")
+    watcher.poll()
+    clock.now += 31
+    assert [outcome.status for outcome in watcher.poll()] == ["done", "done"]
+    after = (watch / "a.jpg").stat()
+    assert (watch / "a.jpg").read_bytes() == first
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sorted(path.name for path in done.iterdir()) == ["b.jpg"]  # no half copy, hidden or not
+    assert (done / "b.jpg").read_bytes() == second and not (watch / "b.jpg").exists()
+    with Image.open(out / "a.jpg") as output:  # the output written stays valid
+        output.load()
+        assert output.size == (64, 64)
+    not_moved = [message for message in messages if message.startswith("not moved")]
+    assert not_moved == [
+        f"not moved {watch / 'a.jpg'}: cannot move it to {done}: disk full; it stays where it is"
+    ]
+    assert watcher.summary.unmoved == 1 and watcher.summary.failed == 0
+    assert "1 original not moved" in watcher.summary.line(out)
+
+    assert watcher.poll() == [] and disk.copies.count("a.jpg") == 1  # not again before its pause
+    disk.fault = errno.EROFS
+    clock.now += 5
+    assert watcher.poll() == [] and disk.copies.count("a.jpg") == 2  # tried: read-only now
+    assert len([message for message in messages if message.startswith("not moved")]) == 1
+    disk.fault = None
+    clock.now += 5
+    assert watcher.poll() == [] and disk.copies.count("a.jpg") == 2  # the pause doubled
+    clock.now += 5
+    assert watcher.poll() == []  # not colorized again: moved
+    assert (done / "a.jpg").read_bytes() == first and not (watch / "a.jpg").exists()
+    assert (
+        messages[-1]
+        == f"moved {watch / 'a.jpg'} -> {done / 'a.jpg'} (the folder takes files again)"
+    )
+    assert watcher.summary.unmoved == 0 and watcher.summary.done == 2
+
+
+def test_scan_once_names_an_original_it_could_not_move_and_exits_1(
+    tmp_path, tiny_model, monkeypatch, capsys
+):
+    watch, out, done = tmp_path / "scanner", tmp_path / "out", tmp_path / "done"
+    watch.mkdir()
+    content = _jpeg_bytes(8)
+    (watch / "old.jpg").write_bytes(content)
+    os.utime(watch / "old.jpg", (0, 1_000_000_000))  # written long ago: no settling wait
+    real_rename = os.rename
+
+    def read_only(source, target, *arguments, **keywords):  # the same disk, mounted read-only
+        if Path(target).parent == done:
+            raise OSError(errno.EROFS, "Read-only file system", str(target))
+        return real_rename(source, target, *arguments, **keywords)
+
+    args = ["scan", "--watch", str(watch), "-o", str(out), "--once", "--model", str(tiny_model)]
+    done.mkdir()  # (--move-originals is proved writable at start: it became read-only later)
+    monkeypatch.setattr(os, "rename", read_only)
+    assert main([*args, "--move-originals", str(done), "--interval", "0.05"]) == 1
+    error = capsys.readouterr().err
+    assert f"not moved {watch / 'old.jpg'}: cannot move it to {done}: read-only" in error
+    assert "1 colorized" in error and "1 original not moved" in error
+    assert (watch / "old.jpg").read_bytes() == content and list(done.iterdir()) == []
+    assert (out / "old.jpg").exists()

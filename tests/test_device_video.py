@@ -255,3 +255,123 @@ def test_segment_numbers_skip_leftover_partials_and_files_that_appear(tmp_path):
     ]
     assert (tmp_path / "cam-0004.mp4").read_bytes() == b"copied here by someone"
     assert len(read_video(tmp_path / "cam-0005.mp4")[0]) == 5
+
+
+# ----------------------------------------------------------------- one file (no segments)
+
+
+def _one_file_sink(path: Path):
+    """`live --record FILE --segment-minutes 0`: one file that survives write errors."""
+    from edgecolor.device.frames.sinks import StreamInfo
+    from edgecolor.device.frames.video_io import VideoFileSink
+
+    sink = VideoFileSink(path, keep_going=True)
+    sink.start(StreamInfo(10.0, (32, 24), live=True))
+    return sink
+
+
+def test_a_single_recording_that_hits_a_full_disk_keeps_its_frames_and_goes_on_later(
+    tmp_path, monkeypatch, caplog
+):
+    """Issue 17: without segments the ENOSPC ended the live loop. Now the file is finished
+    with what it has, one warning names it and the errno, and recording resumes into
+    NAME-2.mp4 after the back-off; a name that is taken is never overwritten."""
+    import errno
+
+    from videos import read_video
+
+    from edgecolor.device.frames import video_io, video_writer
+
+    real_write = video_writer.VideoWriter.write
+
+    def full_at_frame_three(writer, rgb, timestamp):
+        if full_at_frame_three.on and writer.frames == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(writer, rgb, timestamp)
+
+    full_at_frame_three.on = True
+    monkeypatch.setattr(video_writer.VideoWriter, "write", full_at_frame_three)
+    (tmp_path / "cam-2.mp4").write_bytes(b"somebody's file")
+    sink = _one_file_sink(tmp_path / "cam.mp4")
+    with caplog.at_level("WARNING", logger=video_io.__name__):
+        _feed(sink, 100.0, 10)  # no exception out of output(): the loop goes on
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert str(tmp_path / "cam.mp4") in warning and "disk full" in warning
+    assert "ENOSPC" in warning and "kept in cam.mp4" in warning and "cam-3.mp4" in warning
+    assert len(read_video(tmp_path / "cam.mp4")[0]) == 2  # what was written, finished
+    full_at_frame_three.on = False
+    _feed(sink, 104.0, 5)  # still within the 5 s pause from 100.2: nothing written
+    _feed(sink, 105.2, 5)
+    sink.stop()
+    assert "recording again into" in caplog.records[-1].getMessage()
+    assert len(read_video(tmp_path / "cam-3.mp4")[0]) == 5
+    assert (tmp_path / "cam-2.mp4").read_bytes() == b"somebody's file"
+    assert sink.finished == [tmp_path / "cam.mp4", tmp_path / "cam-3.mp4"]
+    assert _no_partials(tmp_path)
+
+
+def test_a_single_recording_that_cannot_be_finished_is_removed_not_left_broken(
+    tmp_path, monkeypatch, caplog
+):
+    """The disk stays full: the MP4's index cannot be written at the end, so what was
+    written does not play; it is removed (never moved into place), said in the warning,
+    and the next try goes to the same name."""
+    import errno
+
+    from edgecolor.device.frames import video_io, video_writer
+
+    real_write, real_close = video_writer.VideoWriter.write, video_writer.VideoWriter.close
+
+    def full(writer, rgb, timestamp):
+        if full.on and writer.frames == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(writer, rgb, timestamp)
+
+    def cut_short(writer, audio_until):  # the trailer did not fit: a file without its index
+        if not full.on:
+            return real_close(writer, audio_until)
+        writer._container.close()
+        with open(writer._temporary, "r+b") as handle:
+            handle.truncate(64)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    full.on = True
+    monkeypatch.setattr(video_writer.VideoWriter, "write", full)
+    monkeypatch.setattr(video_writer.VideoWriter, "close", cut_short)
+    sink = _one_file_sink(tmp_path / "cam.mp4")
+    with caplog.at_level("WARNING", logger=video_io.__name__):
+        _feed(sink, 100.0, 3)
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "the 2 frames written could not be finished" in warning
+    assert "recording again into cam.mp4" in warning
+    assert list(tmp_path.iterdir()) == []
+    full.on = False
+    _feed(sink, 105.5, 4)
+    sink.stop()
+    assert [path.name for path in tmp_path.iterdir()] == ["cam.mp4"]
+
+
+def test_live_record_one_file_survives_a_write_error(tmp_path, tiny_model, monkeypatch):
+    """The command: `live --record FILE --segment-minutes 0` ran into ENOSPC and died."""
+    import errno
+
+    from videos import read_video
+
+    from edgecolor.device.frames import video_writer
+
+    real_write = video_writer.VideoWriter.write
+
+    def full_once(writer, rgb, timestamp):
+        if writer.target.name == "rec.mp4" and writer.frames == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(writer, rgb, timestamp)
+
+    monkeypatch.setattr(video_writer.VideoWriter, "write", full_once)
+    clip = make_clip(tmp_path / "clip.mp4", frames=24, fps=12, audio=False)
+    arguments = ["live", "--source", str(clip), "--loop", "--frames", "84"]
+    options = ["--segment-minutes", "0", "--model", str(tiny_model), "--threads", "1"]
+    assert main([*arguments, "--record", str(tmp_path / "rec.mp4"), *options]) == 0
+    assert len(read_video(tmp_path / "rec.mp4")[0]) == 5
+    # paused at frame 6 (0.42 s) for 5 s of the file's time, then from frame 66 (5.42 s,
+    # give or take a frame: the pause ends exactly on a frame's time) to frame 84
+    assert abs(len(read_video(tmp_path / "rec-2.mp4")[0]) - (84 - 65)) <= 1

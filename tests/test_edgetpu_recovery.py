@@ -14,6 +14,7 @@ from creating the delegate; ``flaky`` takes the whole graph and fails invokes as
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -235,3 +236,104 @@ def test_a_tpu_failing_again_and_again_is_rebuilt_then_left_for_the_cpu(
     rebuilt = [w for w in warnings if "building its interpreter again" in w]
     assert len(rebuilt) == 2 and "failure 2 of 3" in rebuilt[1]
     assert "it failed 3 times in a row" in factory.problem
+
+
+# --------------------------------------------------------------- the live loop
+
+
+class GrayFrames:
+    """A file-like frame source: ``count`` gray frames in order (every one is colorized)."""
+
+    name = "frames"
+    live = False
+    fps = 10.0
+
+    def __init__(self, count: int):
+        self.count = count
+        self.index = 0
+
+    def open(self):
+        self.index = 0
+
+    def read(self):
+        from edgecolor.device.frames.frame import Frame
+
+        if self.index >= self.count:
+            return None
+        gray = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (40, 1))
+        frame = Frame(gray, self.index, self.index / self.fps)
+        self.index += 1
+        return frame
+
+    def close(self):
+        pass
+
+
+def test_the_live_loop_survives_a_tpu_that_dies_mid_run_and_says_so(
+    tmp_path, flaky_tpu, fake_edgetpu_here, caplog
+):
+    """Issue 17: `edgecolor live` colorized with a plain Colorizer, so the first failing
+    invoke ended the run. Its frame path now goes through LazyColorizer as the scan does:
+    the accelerator dies after frame 3 (the next frame goes to the CPU, none is lost), the
+    page says so, and the TPU is used again once it is back and its pause is over."""
+    pytest.importorskip("cv2")
+    from edgecolor.device.frames.frame_colorizer import FrameColorizer
+    from edgecolor.device.frames.loop import LiveLoop
+    from edgecolor.device.frames.preview import PreviewServer
+    from edgecolor.device.frames.sinks import Sink
+
+    model, fail = flaky_tpu
+    clock = Clock()
+    factory = LazyColorizer(RuntimeOptions(model, "auto", 1), clock=clock, retry_seconds=60)
+    assert factory().device == "edgetpu"
+    preview = PreviewServer("127.0.0.1", 0)
+
+    class Events(Sink):
+        def __init__(self):
+            self.devices, self.told = [], []
+
+        def output(self, pictures):
+            self.devices.append(factory.device)
+            if len(self.devices) == 3:
+                fail.write_text("*")  # the accelerator dies
+            elif len(self.devices) == 6:
+                fail.unlink()  # plugged back in ...
+                clock.now += 61  # ... and the pause is over
+
+        def show_colorizer_problem(self, problem):
+            status = json.loads(preview.status())
+            self.told.append((problem, status["colorizer"], b"Edge TPU not used" in preview.page()))
+
+    events = Events()
+    with caplog.at_level(logging.WARNING):
+        result = LiveLoop(GrayFrames(9), FrameColorizer(factory), [preview, events]).run()
+    assert result.frames == 9  # not one frame lost
+    assert events.devices == ["edgetpu"] * 3 + ["cpu"] * 3 + ["edgetpu"] * 3
+    (problem, shown, on_page), (cleared, *after) = events.told
+    assert problem.startswith("Edge TPU not used: it failed (") and "USB transfer error" in problem
+    assert shown == problem and on_page  # /status and the page say so
+    assert cleared is None and after == [None, False]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sum("colorizing on the CPU" in w for w in warnings) == 1  # once, not per frame
+    assert factory.on_problem is None  # the loop let go of the colorizer
+
+
+def test_edgecolor_live_goes_on_on_the_cpu_when_the_tpu_fails(
+    tmp_path, flaky_tpu, fake_edgetpu_here, capsys
+):
+    """The command itself: before, the RuntimeError of the first failing invoke ended it."""
+    pytest.importorskip("av")
+    from test_device_live import make_video
+    from videos import read_video
+
+    from edgecolor.cli import main
+
+    model, fail = flaky_tpu
+    fail.write_text("..F*")  # probe, warm-up: fine; the first frame fails, then it is dead
+    clip = make_video(tmp_path / "clip.avi", frames=8)
+    recording = tmp_path / "colour.avi"
+    arguments = ["live", "--source", str(clip), "--record", str(recording)]
+    options = ["--segment-minutes", "0", "--model", str(model), "--threads", "1"]
+    assert main([*arguments, *options]) == 0
+    assert len(read_video(recording)[0]) == 8
+    assert _invokes(fake_edgetpu_here) == (2, 2)  # the frame's invoke, the probe child's

@@ -95,3 +95,38 @@ def test_outputs_follow_the_umask_so_the_scan_service_shares_them(tmp_path, umas
     )
     assert stat.S_IMODE(target.stat().st_mode) == mode
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o777 & ~umask  # the folder made too
+
+
+def test_a_move_across_disks_that_fails_at_the_end_leaves_the_source_the_only_copy(
+    tmp_path, monkeypatch
+):
+    """The copy is in place but the source cannot be removed (a read-only inbox): the copy
+    goes again, so the original stays where it was and is not there twice."""
+    import errno
+
+    from edgecolor.files import move_file
+
+    source, target = tmp_path / "inbox" / "a.jpg", tmp_path / "done" / "a.jpg"
+    source.parent.mkdir()
+    target.parent.mkdir()
+    source.write_bytes(b"the original")
+    real_unlink = os.unlink
+
+    def cross_device(*arguments, **keywords):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    def read_only_inbox(path, *arguments, **keywords):
+        if Path(path) == source:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_unlink(path, *arguments, **keywords)
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    monkeypatch.setattr(os, "unlink", read_only_inbox)
+    with pytest.raises(OSError, match="Read-only"):
+        move_file(source, target)
+    assert source.read_bytes() == b"the original"
+    assert list(target.parent.iterdir()) == []
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    move_file(source, target)  # across disks when nothing fails: copied, then removed
+    assert target.read_bytes() == b"the original" and not source.exists()
+    assert list(target.parent.iterdir()) == [target]

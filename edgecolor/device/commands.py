@@ -74,7 +74,8 @@ def register(subparsers) -> None:
     scan.add_argument(
         "--move-originals",
         metavar="DIR",
-        help="move each finished original here (default: leave it where it is)",
+        help="move each finished original here (default: leave it where it is); one that "
+        "cannot be moved (DIR full or read-only) stays where it is, named, and is moved later",
     )
     scan.add_argument(
         "--settle",
@@ -311,18 +312,20 @@ def run_scan(args: argparse.Namespace) -> int:
         if gallery is not None:
             gallery.close()
     print(watcher.summary.line(Path(args.output)), file=sys.stderr)
-    return EXIT_PARTIAL if watcher.summary.failed else EXIT_OK
+    # an original that could not be moved (--move-originals full or read-only) is not lost,
+    # but the run did not do all it was asked: exit 1, as for a file that failed
+    return EXIT_PARTIAL if watcher.summary.failed or watcher.summary.unmoved else EXIT_OK
 
 
 def run_live(args: argparse.Namespace) -> int:
     import logging
 
+    from edgecolor.device.frames import capture, sources
     from edgecolor.device.frames.frame_colorizer import FrameColorizer
     from edgecolor.device.frames.loop import LiveLoop, SourceLost, SourceUnavailable
     from edgecolor.device.frames.sinks import WindowSink
-    from edgecolor.device.frames.sources import parse_source
     from edgecolor.device.frames.video_io import VideoFileSink
-    from edgecolor.device.runtime.colorizer import Colorizer
+    from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
     options = RuntimeOptions.from_args(args)
     if args.frames is not None and args.frames < 1:
@@ -336,8 +339,10 @@ def run_live(args: argparse.Namespace) -> int:
         from edgecolor.device.web import parse_bind
 
         bind = parse_bind(args.serve)
-    source = parse_source(args.source)
-    colorizer = Colorizer.from_options(options)
+    source = sources.parse_source(args.source)
+    # Built now (a bad model is exit 2 before anything starts); an Edge TPU that fails
+    # mid-run is rebuilt, then left for the CPU, as in `scan` (the page says so).
+    colorizer = LazyColorizer(options)()
     sinks = []
     if args.record:
         sinks.append(
@@ -346,6 +351,7 @@ def run_live(args: argparse.Namespace) -> int:
                 side_by_side=args.side_by_side,
                 segment_seconds=args.segment_minutes * 60 or None,
                 label=args.overlay == "all",
+                keep_going=True,  # a full disk pauses the recording, never the loop
             )
         )
     if args.display:
@@ -367,8 +373,12 @@ def run_live(args: argparse.Namespace) -> int:
         pace=not source.live and bool(args.display or args.serve),
         overlay=args.overlay != "none",
         # the live service (--serve): a camera missing or busy at the start is waited for,
-        # the page saying why there is no picture; at a terminal it is one line, exit 2
+        # the page saying why there is no picture; at a terminal it is one line, exit 2.
+        # A camera lost mid-run: the service retries for ever (1 s doubling to 60 s), the
+        # page saying "camera lost, retrying"; at a terminal five tries, then exit 1.
         wait_for_source=bool(bind),
+        retry_delays=capture.APPLIANCE_RETRY_DELAYS if bind else capture.DEFAULT_RETRY_DELAYS,
+        reconnect_forever=bool(bind),
     )
     try:
         with stop_on_sigterm():  # systemctl stop: finish the recording as Ctrl+C does

@@ -79,6 +79,7 @@ class Summary:
     failed: int = 0
     ignored: int = 0
     kept: int = 0
+    unmoved: int = 0  # originals done but not moved (scan --move-originals took nothing)
     failures: list[Outcome] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
@@ -92,6 +93,11 @@ class Summary:
             parts.append(f"{self.ignored} other file{'s' if self.ignored > 1 else ''} ignored")
         if self.kept:
             parts.append(f"{self.kept} kept: {KEPT_REASON} (--recolor colorizes those too)")
+        if self.unmoved:
+            parts.append(
+                f"{self.unmoved} original{'s' if self.unmoved > 1 else ''} not moved "
+                "(still where they were; named above)"
+            )
         text = ", ".join(parts) + f" -> {out_dir}"
         if self.failed:
             text += f" (reasons in {out_dir / BOOKKEEPING_DIR / 'log.txt'})"

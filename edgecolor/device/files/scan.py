@@ -6,7 +6,10 @@ not changed for ``settle`` seconds, it is not empty, not hidden and not a tempor
 file is colorized once: the batch manifest in ``OUT_DIR/.edgecolor/`` survives restarts,
 so nothing is redone and nothing is missed after a reboot. A file that fails is reported
 once and tried again only when it changes. With ``move_originals`` a finished original is
-moved there (never over another file); otherwise it stays where the scanner put it.
+moved there (never over another file); otherwise it stays where the scanner put it. A move
+that fails (the destination full, read-only, forbidden) loses nothing: the original stays
+where it was, untouched, its output stays done, the failure is reported by name, and the
+move is tried again after a growing pause (``--once``: the exit code is 1).
 
 ``--scanimage`` (:mod:`edgecolor.device.files.scanimage`) scans into the watched folder
 between polls.
@@ -19,7 +22,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from edgecolor.device.backoff import Backoff
 from edgecolor.device.files import batch, output_folder
 from edgecolor.device.files.manifest import Manifest
 from edgecolor.errors import UsageError
+from edgecolor.files import move_file
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,16 @@ class ScanEvent:
 
 OUTPUT_RETRY_FIRST = 5.0  # seconds before the first retry of a full or read-only output folder
 OUTPUT_RETRY_MOST = 300.0  # ... doubling up to this
+
+
+@dataclass
+class _Unmoved:
+    """An original whose move failed: why, when it is tried again, and the pauses (its own:
+    an original that moves again is forgotten with them)."""
+
+    reason: str
+    retry_at: float
+    retry: Backoff
 
 
 @dataclass
@@ -141,6 +154,9 @@ class Watcher:
         self.summary = batch.Summary()
         self._failed: dict[Path, tuple[int, int]] = {}  # path -> fingerprint it failed with
         self._colorizer_told: str | None = None  # the colorizer problem the listener knows of
+        # Originals done but not moved (the --move-originals folder took nothing): retried
+        # after a pause that grows, each reported once.
+        self.unmoved: dict[Path, _Unmoved] = {}
         self._skip = {self.out_dir.resolve()}
         if self.move_originals:
             self._skip.add(self.move_originals.resolve())
@@ -312,17 +328,44 @@ class Watcher:
         return len(self._observations)
 
     def _move_original(self, job: batch.Job) -> Path | None:
-        """Move the finished original (with ``move_originals``); returns where it went, or None."""
-        if self.move_originals is None or not job.source.exists():
+        """Move the finished original (with ``move_originals``); returns where it went, or
+        None (not asked, gone, or the move failed: then it is where it was, untouched)."""
+        source = job.source
+        if self.move_originals is None:
             return None
-        target = self.move_originals / job.source.relative_to(self.watch_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        stem, suffix, number = target.stem, target.suffix, 1
-        while target.exists():  # never over another original
-            target = target.with_name(f"{stem}-{number}{suffix}")
-            number += 1
-        shutil.move(str(job.source), str(target))
+        if not source.exists():  # taken away by somebody: nothing left to move
+            if self.unmoved.pop(source, None) is not None:
+                self.summary.unmoved = len(self.unmoved)
+            return None
+        unmoved = self.unmoved.get(source)
+        if unmoved is not None and self.clock() < unmoved.retry_at:
+            return None  # failed before: tried again after its pause
+        target = self.move_originals / source.relative_to(self.watch_dir)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            stem, suffix, number = target.stem, target.suffix, 1
+            while target.exists():  # never over another original
+                target = target.with_name(f"{stem}-{number}{suffix}")
+                number += 1
+            move_file(source, target)
+        except OSError as error:
+            self._move_failed(job, error, unmoved)
+            return None
+        if self.unmoved.pop(source, None) is not None:
+            self.summary.unmoved = len(self.unmoved)
+            self.report(f"moved {job.name} -> {target} (the folder takes files again)")
         return target
+
+    def _move_failed(self, job: batch.Job, error: OSError, before: _Unmoved | None) -> None:
+        """Remember an original that could not be moved; report it by name the first time."""
+        reason = f"cannot move it to {self.move_originals}: {output_folder.unwritable_cause(error)}"
+        if before is None:
+            retry = Backoff(OUTPUT_RETRY_FIRST, OUTPUT_RETRY_MOST)
+            self.report(f"not moved {job.name}: {reason}; it stays where it is")
+        else:
+            retry = before.retry
+        self.unmoved[job.source] = _Unmoved(reason, self.clock() + retry.pause(), retry)
+        self.summary.unmoved = len(self.unmoved)
 
     # ------------------------------------------------------------------ the loop
 

@@ -139,7 +139,11 @@ class FrameColorizer:
     ones) are prepared and joined exactly, as photos, and converted to planes.
 
     Args:
-        colorizer: the model (its interpreter, scaling, saturation and join tables).
+        colorizer: the model (its interpreter, scaling, saturation and join tables): a
+            :class:`Colorizer`, or a
+            :class:`~edgecolor.device.runtime.lazy_colorizer.LazyColorizer` (``edgecolor
+            live``, videos in a batch), whose Edge TPU failing mid-run is rebuilt or left
+            for the CPU without losing a frame.
         smoothing: :class:`ColourSmoother` weight of the running colour (0 = off).
 
     Attributes:

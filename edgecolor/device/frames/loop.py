@@ -15,19 +15,23 @@ overlaps the model. What the capture thread hands over depends on the source:
   file with ``--record`` alone needs no waiting: the recording gets the file's frame rate).
   ``--loop`` restarts the file at its end; without it the end of the file ends the run.
 
-A camera that stops delivering is reopened with growing pauses (``retry_delays``); when it
-does not come back the run ends with :class:`SourceLost` and a clear message. A camera that
-is missing or busy at the start is waited for (:func:`wait_for_source`): the service keeps
-its page up and says why there is no picture.
+The capture thread is :class:`~edgecolor.device.frames.capture.Capture`. A camera that
+stops delivering is reopened with growing pauses (``retry_delays``); when it does not come
+back the run ends with :class:`SourceLost` and a clear message, unless
+``reconnect_forever`` (the appliance, ``live --serve``: it keeps trying, its page saying
+"camera lost, retrying in 60 s", and the picture resumes by itself). A camera that is
+missing or busy at the start is waited for (:func:`wait_for_source`): the service keeps its
+page up and says why there is no picture.
 
-The colour is smoothed over time by the frame colorizer (its ``smoothing``).
+The colour is smoothed over time by the frame colorizer (its ``smoothing``). A frame
+colorizer around a :class:`~edgecolor.device.runtime.lazy_colorizer.LazyColorizer` survives
+an Edge TPU that fails mid-run (rebuilt, then left for the CPU); the sinks are told
+(``show_colorizer_problem``: the web page says so) while the CPU stands in.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -35,16 +39,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgecolor.device.frames.capture import (  # noqa: F401 (SourceLost: part of this API)
+    DEFAULT_RETRY_DELAYS,
+    END,
+    PROBLEM_CHANGED,
+    Capture,
+    SourceLost,
+)
 from edgecolor.device.frames.frame import CameraUnavailable, Frame, FrameSource
 from edgecolor.device.frames.frame_colorizer import FRAME_STAGES, FrameColorizer
 from edgecolor.device.frames.sinks import FramePictures, Sink, StopRequested, StreamInfo
-from edgecolor.errors import EdgecolorError, UsageError, one_line
+from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
+from edgecolor.errors import UsageError, one_line
 
 logger = logging.getLogger(__name__)
 
 # capture (the source's read), the frame colorizer's own stages, and encode (the sinks)
 STAGES = ("capture", *FRAME_STAGES, "encode")
-DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 # Pauses between tries to open a camera missing or busy at the start; the last repeats for
 # ever. In the process, because Bookworm's systemd (252) restarts a unit at a fixed pace.
 OPEN_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0, 60.0)
@@ -52,10 +63,6 @@ OPEN_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0, 60.0)
 PACE_SLACK = 0.1
 # Per-stage timings kept for medians and percentiles: bounded, so memory stays flat.
 TIMING_WINDOW = 2000
-
-
-class SourceLost(EdgecolorError):
-    """A camera or stream stopped delivering frames and did not come back."""
 
 
 class SourceUnavailable(UsageError):
@@ -129,135 +136,6 @@ class FrameRate:
         return self.value
 
 
-class _Latest:
-    """A one-frame slot: ``put`` replaces what the consumer has not taken (counted as dropped)."""
-
-    def __init__(self):
-        self._condition = threading.Condition()
-        self._item = None
-        self.dropped = 0
-
-    def put(self, item) -> None:
-        with self._condition:
-            if self._item is not None and isinstance(self._item[0], Frame):
-                self.dropped += 1
-            self._item = item
-            self._condition.notify()
-
-    def get(self, timeout: float):
-        with self._condition:
-            if self._item is None:
-                self._condition.wait(timeout)
-            item, self._item = self._item, None
-            return item
-
-
-_END = object()
-
-
-class _Capture(threading.Thread):
-    """Reads the source; hands (frame, capture seconds) over; signals the end or a lost source."""
-
-    def __init__(self, source: FrameSource, loop: bool, retry_delays: Sequence[float]):
-        super().__init__(name="edgecolor-capture", daemon=True)
-        self.source = source
-        self.loop = loop
-        self.retry_delays = tuple(retry_delays)
-        self.stop = threading.Event()
-        self.handoff = _Latest() if source.live else queue.Queue(maxsize=4)
-        self.reconnects = 0
-
-    def _deliver(self, item) -> None:
-        if isinstance(self.handoff, _Latest):
-            self.handoff.put(item)
-            return
-        while not self.stop.is_set():  # a full queue: wait for the consumer, but not forever
-            try:
-                self.handoff.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def take(self, timeout: float):
-        if isinstance(self.handoff, _Latest):
-            return self.handoff.get(timeout)
-        try:
-            return self.handoff.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    @property
-    def dropped(self) -> int:
-        return self.handoff.dropped if isinstance(self.handoff, _Latest) else 0
-
-    def run(self) -> None:
-        try:
-            self._run()
-        except EdgecolorError as error:  # e.g. a file's corrupt data: reported as it is
-            self._deliver((error, 0.0))
-        except Exception as error:  # anything unexpected ends the run with a message
-            logger.debug("capture failed", exc_info=True)
-            self._deliver((SourceLost(f"{self.source.name}: {error}"), 0.0))
-
-    def _run(self) -> None:
-        time_offset = 0.0  # file time of the earlier passes (--loop): timestamps keep growing
-        last_timestamp = 0.0
-        while not self.stop.is_set():
-            started = time.perf_counter()
-            frame = self.source.read()
-            capture_seconds = time.perf_counter() - started
-            if frame is None:
-                if not self.source.live:
-                    if not self.loop:
-                        self._deliver((_END, 0.0))
-                        return
-                    time_offset = last_timestamp + 1.0 / (self.source.fps or 25.0)
-                    self.source.close()
-                    self.source.open()
-                    continue
-                if not self._reconnect():
-                    return
-                continue
-            if not self.source.live:
-                frame.timestamp += time_offset
-                last_timestamp = frame.timestamp
-            self._deliver((frame, capture_seconds))
-
-    def _reconnect(self) -> bool:
-        """Reopen a lost camera with growing pauses; False (after signalling) when it stays gone."""
-        waited = 0.0
-        for attempt, delay in enumerate(self.retry_delays, start=1):
-            logger.warning(
-                "%s stopped delivering frames; reconnecting in %.1f s (attempt %d of %d)",
-                self.source.name,
-                delay,
-                attempt,
-                len(self.retry_delays),
-            )
-            if self.stop.wait(delay):
-                return False
-            waited += delay
-            try:
-                self.source.close()
-                self.source.open()
-            except Exception as error:  # still gone
-                logger.debug("reopen failed: %s", error)
-                continue
-            self.reconnects += 1
-            logger.info("%s is back", self.source.name)
-            return True
-        self._deliver(
-            (
-                SourceLost(
-                    f"{self.source.name} stopped delivering frames and did not come back "
-                    f"after {len(self.retry_delays)} reconnection attempts over {waited:.0f} s"
-                ),
-                0.0,
-            )
-        )
-        return False
-
-
 @dataclass
 class LiveResult:
     """What a run did. ``stage_seconds`` keeps the last timings of each stage."""
@@ -294,7 +172,13 @@ class LiveLoop:
             ``--display`` or ``--serve``); False: as fast as possible. Cameras set their own pace.
         overlay: give the pictures a frame-rate label (the window and the web preview
             draw it; a recording only when asked: ``VideoFileSink(label=True)``).
-        retry_delays: pauses between reconnection attempts for a lost camera.
+        retry_delays: pauses between reconnection attempts for a lost camera
+            (:data:`~edgecolor.device.frames.capture.DEFAULT_RETRY_DELAYS`: five tries).
+        reconnect_forever: a lost camera is never given up: after the last pause it is
+            tried again at that pause for as long as it takes (the appliance, with
+            :data:`~edgecolor.device.frames.capture.APPLIANCE_RETRY_DELAYS`), each sink
+            with a ``show_problem`` method told meanwhile ("camera lost, retrying in 60 s").
+            False: after the last pause the run ends with :class:`SourceLost`.
         wait_for_source: a camera (or stream) missing or busy at the start is waited for
             (:func:`wait_for_source`), each sink with a ``show_problem`` method told why
             there is no picture (the web preview: "camera not found, retrying in 10 s");
@@ -312,6 +196,7 @@ class LiveLoop:
         pace: bool = False,
         overlay: bool = True,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        reconnect_forever: bool = False,
         wait_for_source: bool = False,
     ):
         self.source = source
@@ -322,6 +207,7 @@ class LiveLoop:
         self.pace = pace
         self.overlay = overlay
         self.retry_delays = retry_delays
+        self.reconnect_forever = reconnect_forever
         self.wait_for_source = wait_for_source
         self.frame_rate = FrameRate()
         self._pace_origin: float | None = None
@@ -334,13 +220,17 @@ class LiveLoop:
         however the run ends.
 
         Raises:
-            SourceLost: the camera went away for good (after the retries).
+            SourceLost: the camera went away for good (after the retries; never with
+                ``reconnect_forever``).
             SourceUnavailable: the source cannot be opened at all.
             EdgecolorError: the source's own error (a file's corrupt data, UnreadableFile).
         """
         result = LiveResult()
         started = time.perf_counter()
         capture = None
+        colorizer = self.frame_colorizer.colorizer
+        if isinstance(colorizer, LazyColorizer):  # an Edge TPU that fails mid-run: say so
+            colorizer.on_problem = self._show_colorizer_problem
         try:
             warm_up = self.frame_colorizer.warm_up()
             if warm_up:
@@ -355,18 +245,24 @@ class LiveLoop:
             )
             for sink in self.sinks:
                 sink.start(info)
-            capture = _Capture(self.source, self.loop, self.retry_delays)
+            capture = Capture(self.source, self.loop, self.retry_delays, self.reconnect_forever)
             self._pace_origin = None
+            shown = None  # the capture problem the sinks were told ("camera lost, ...")
             capture.start()
             while self.frame_limit is None or result.frames < self.frame_limit:
                 item = capture.take(timeout=0.5)
+                if capture.problem is not shown:  # rare: the camera was lost or is back
+                    shown = capture.problem
+                    self._show_problem(shown)
                 if item is None:
                     if not capture.is_alive():
                         break
                     continue
                 frame, capture_seconds = item
-                if frame is _END:
+                if frame is END:
                     break
+                if frame is PROBLEM_CHANGED:  # shown above
+                    continue
                 if isinstance(frame, Exception):
                     raise frame
                 self._process(frame, capture_seconds, result)
@@ -376,6 +272,8 @@ class LiveLoop:
         except StopRequested as reason:
             logger.info("stopped: %s", reason)
         finally:
+            if isinstance(colorizer, LazyColorizer):
+                colorizer.on_problem = None
             if capture is not None:
                 capture.stop.set()
                 capture.join(timeout=5.0)
@@ -404,6 +302,13 @@ class LiveLoop:
     def _show_problem(self, problem: str | None) -> None:
         for sink in self.sinks:
             show = getattr(sink, "show_problem", None)
+            if show is not None:
+                show(problem)
+
+    def _show_colorizer_problem(self, problem: str | None) -> None:
+        """The Edge TPU was left for the CPU (``problem``) or is used again (None)."""
+        for sink in self.sinks:
+            show = getattr(sink, "show_colorizer_problem", None)
             if show is not None:
                 show(problem)
 

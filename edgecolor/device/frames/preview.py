@@ -5,7 +5,8 @@ Three addresses and nothing else (any other path is 404):
 * ``/`` a page with the picture (gray | colour, side by side) and the frame rate;
 * ``/stream`` the picture as MJPEG (``multipart/x-mixed-replace``), which every browser
   shows in an ``<img>`` without JavaScript;
-* ``/status`` the frame rate as JSON, which the page's small script shows once a second.
+* ``/status`` the frame rate (and, while the Edge TPU is left for the CPU, why) as JSON,
+  which the page's small script shows once a second.
 
 HEAD gets GET's headers; a malformed request 400 (with a status line). At most
 ``MAX_CLIENTS`` connections at once (more get 503); a request not sent within
@@ -59,19 +60,27 @@ PAGE = """<!doctype html>
  .labels {{ display: flex; max-width: 1600px; margin: 0 auto; }}
  .labels span {{ flex: 1; text-align: center; padding: 0.3em; color: #aaa; }}
  .problem {{ text-align: center; padding: 1em; color: #fc6; }}
+ .note {{ text-align: center; margin: 0; padding: 0.3em 1em; color: #fc6; }}
 </style>
 </head>
 <body>
 <header><strong>edgecolor live</strong><span>source: {source} &middot; model: {model}
  &middot; <span id="fps">{fps:.1f}</span> fps</span></header>{problem}
+<p class="note" id="colorizer"{colorizer_hidden}>{colorizer}</p>
 <div class="labels"><span>gray (input)</span><span>colour (edgecolor)</span></div>
 <img id="stream" src="/stream" alt="live picture: gray input and colorized output side by side">
 <script>
-// The frame rate, once a second (the picture itself needs no script: MJPEG in an <img>).
+// The frame rate and the colorizer's state, once a second (the picture itself needs no
+// script: MJPEG in an <img>).
 const fps = document.getElementById("fps");
+const colorizer = document.getElementById("colorizer");
 setInterval(() => fetch("/status", {{cache: "no-store"}})
   .then((answer) => answer.json())
-  .then((status) => {{ fps.textContent = status.fps.toFixed(1); }})
+  .then((status) => {{
+    fps.textContent = status.fps.toFixed(1);
+    colorizer.textContent = status.colorizer || "";
+    colorizer.hidden = !status.colorizer;
+  }})
   .catch(() => {{}}), 1000);
 </script>
 </body>
@@ -186,6 +195,9 @@ class PreviewServer(BackgroundServer):
         # Why there is no picture, shown on the page (e.g. "camera not found, retrying in
         # 10 s" while the loop waits for the camera); None: the picture flows.
         self.problem: str | None = None
+        # Why the picture is colorized on the CPU although the Edge TPU was asked for (it
+        # failed mid-run); None: as asked. The picture flows, so the page does not reload.
+        self.colorizer_problem: str | None = None
         super().__init__(host, port, _handler_class(self), MAX_CLIENTS)
 
     @property
@@ -206,6 +218,10 @@ class PreviewServer(BackgroundServer):
         """Sink API: the page says why there is no picture (and reloads itself meanwhile)."""
         self.problem = problem
 
+    def show_colorizer_problem(self, problem: str | None) -> None:
+        """Sink API: the page and /status say the Edge TPU was left for the CPU (and why)."""
+        self.colorizer_problem = problem
+
     def stop(self) -> None:
         """End the streams and stop serving (safe to call twice)."""
         self.frames.stop()
@@ -214,7 +230,7 @@ class PreviewServer(BackgroundServer):
             self.stop_serving()
 
     def page(self) -> bytes:
-        problem = self.problem
+        problem, colorizer = self.problem, self.colorizer_problem
         return PAGE.format(
             source=html.escape(self.source_name),
             model=html.escape(self.model_name),
@@ -222,11 +238,19 @@ class PreviewServer(BackgroundServer):
             # while there is a problem, the page reloads itself to see when it is over
             refresh='\n<meta http-equiv="refresh" content="10">' if problem else "",
             problem=f'\n<p class="problem">{html.escape(problem)}</p>' if problem else "",
+            colorizer=html.escape(colorizer or ""),
+            colorizer_hidden="" if colorizer else " hidden",
         ).encode()
 
     def status(self) -> bytes:
         """``/status``: what the page's script shows, as JSON."""
-        return json.dumps({"fps": round(self.frames.fps, 1), "watchers": self.clients}).encode()
+        return json.dumps(
+            {
+                "fps": round(self.frames.fps, 1),
+                "watchers": self.clients,
+                "colorizer": self.colorizer_problem,
+            }
+        ).encode()
 
 
 def _handler_class(preview: PreviewServer) -> type:

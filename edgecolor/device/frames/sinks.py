@@ -122,8 +122,13 @@ class Sink:
         """Called after the last frame."""
 
     def show_problem(self, problem: str | None) -> None:
-        """Why there is no picture now (e.g. "camera not found, retrying in 10 s"), None once
-        it flows; a sink that shows something to people says so (the web preview)."""
+        """Why there is no picture now (e.g. "camera not found, retrying in 10 s", "camera
+        lost, retrying in 60 s"), None once it flows; a sink that shows something to people
+        says so (the web preview)."""
+
+    def show_colorizer_problem(self, problem: str | None) -> None:
+        """Why the picture is colorized otherwise than asked (the Edge TPU failed and the
+        CPU stands in: ``LazyColorizer.problem``), None once it is as asked again."""
 
 
 class WindowSink(Sink):

@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 
 # Containers a recording may use.
 RECORDING_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
-# A segmented recording whose folder takes nothing (full, read-only) pauses: retried after
-# this many seconds of frames, doubling up to the most.
+# A recording that survives write errors (segments, or live's one file) whose folder takes
+# nothing (full, read-only) pauses: retried after this many seconds of frames, doubling up
+# to the most.
 RECORDING_RETRY_FIRST = 5.0
 RECORDING_RETRY_MOST = 300.0
 
@@ -145,11 +146,20 @@ class VideoFileSink(Sink):
     5 s of frames doubling up to 5 minutes, while the loop and preview go on. A file that
     does not play back (cut short by a full disk) is never moved into place.
 
+    One file (no ``segment_seconds``): a write error ends the run (``colorize`` reports the
+    file as failed), unless ``keep_going`` (``live --record``): then the file is finished
+    as far as it can be (closed normally, or kept as far as it plays: an .mkv cut short
+    plays, an .mp4 without its index at the end does not and is removed), one warning
+    names the file, the cause and its errno, the loop and preview go on, and recording
+    resumes into ``NAME-2.mp4`` (then ``-3``, ...; never over a file that is there) after
+    the same back-off, once the folder takes files again.
+
     Args:
         path: the recording (.mp4, .m4v, .mov, .mkv, .webm, .avi).
         side_by_side: record gray | colour instead of colour alone.
         segment_seconds: recording time per segment, or None for one file at ``path``.
         label: draw the frame-rate label into the recording (default: no).
+        keep_going: one file survives a write error as described above (segments always do).
     """
 
     def __init__(
@@ -158,6 +168,7 @@ class VideoFileSink(Sink):
         side_by_side: bool = False,
         segment_seconds: float | None = None,
         label: bool = False,
+        keep_going: bool = False,
     ):
         self.path = Path(path)
         if self.path.suffix.lower() not in RECORDING_SUFFIXES:
@@ -165,6 +176,7 @@ class VideoFileSink(Sink):
         self.side_by_side = side_by_side
         self.segment_seconds = segment_seconds
         self.label = label
+        self.keep_going = keep_going or bool(segment_seconds)  # a write error pauses it
         self.finished: list[Path] = []  # the files moved into place so far
         self.notes: list[str] = []
         self.audio = False
@@ -174,24 +186,27 @@ class VideoFileSink(Sink):
         self._last_number: int | None = None  # the segment being written (or tried)
         self._paused_until: float | None = None  # the frame time to try a segment again at
         self._retry = Backoff(RECORDING_RETRY_FIRST, RECORDING_RETRY_MOST)
+        self._part = 1  # one file: NAME.mp4, then NAME-2.mp4, ... after write errors
 
     def start(self, info: StreamInfo) -> None:
         self._info = info
 
     def output(self, pictures: FramePictures) -> None:
-        picture, timestamp = pictures.rgb(self.side_by_side, self.label), pictures.timestamp
-        if not self.segment_seconds:  # one file: a failure ends the run (colorize reports it)
-            self._record(picture, timestamp)
-            return
+        timestamp = pictures.timestamp
         if self._paused_until is not None and timestamp < self._paused_until:
             return  # the folder took nothing: the preview goes on, the recording waits
+        picture = pictures.rgb(self.side_by_side, self.label)
+        if not self.keep_going:  # one file: a failure ends the run (colorize reports it)
+            self._record(picture, timestamp)
+            return
         try:
             self._record(picture, timestamp)
         except Exception as error:  # a full or read-only folder, an encoder's I/O error
             self._pause(error, timestamp)
         else:
             if self._paused_until is not None:
-                logger.warning("recording again into %s", self.path.parent)
+                where = self.path.parent if self.segment_seconds else self._writer.target
+                logger.warning("recording again into %s", where)
                 self._paused_until = None
                 self._retry.reset()
 
@@ -206,14 +221,18 @@ class VideoFileSink(Sink):
 
     def _pause(self, error: Exception, timestamp: float) -> None:
         """A segment that could not be opened, written or finished: discard it (a file cut
-        short is never moved into place), say why in one line, retry after a back-off."""
+        short is never moved into place), say why in one line, retry after a back-off. One
+        file (``keep_going``): :meth:`_pause_one_file`."""
         writer, self._writer = self._writer, None
+        delay = self._retry.pause()
+        self._paused_until = timestamp + delay
+        if not self.segment_seconds:
+            self._pause_one_file(writer, error, timestamp, delay)
+            return
         if writer is not None:
             writer.discard()
         if self._last_number is not None:
             self._next_number = self._last_number  # nothing was kept under it: used again
-        delay = self._retry.pause()
-        self._paused_until = timestamp + delay
         logger.warning(
             "recording paused: cannot write %s (%s); retrying in %.0f s",
             self.path.parent,
@@ -221,9 +240,70 @@ class VideoFileSink(Sink):
             delay,
         )
 
+    def _pause_one_file(
+        self, writer: VideoWriter | None, error: Exception, timestamp: float, delay: float
+    ) -> None:
+        """One file that could not be opened or written (``keep_going``): finish what it
+        holds as far as it can be, say so in one warning, go on in the next file after
+        ``delay`` seconds of frames."""
+        target = writer.target if writer is not None else self._part_path()
+        kept = writer is not None and self._salvage(writer, timestamp) is None
+        if kept:
+            self._part += 1  # the next file gets the next name; this one is done
+            what = f"what was written up to then is kept in {target.name}"
+        elif writer is not None and writer.frames:
+            what = f"the {writer.frames} frames written could not be finished"
+        else:
+            what = "nothing was written"
+        logger.warning(
+            "recording paused: writing %s failed (%s, %s); %s; recording again into %s in %.0f "
+            "s if the folder takes it",
+            target,
+            _write_cause(error),
+            errno.errorcode.get(getattr(error, "errno", None) or 0, "no errno"),
+            what,
+            self._part_path().name,
+            delay,
+        )
+
+    def _salvage(self, writer: VideoWriter, audio_until: float | None) -> Exception | None:
+        """Finish ``writer``'s file, or keep as much of it as plays; None when something
+        was kept (and counted as finished), else the error that lost it."""
+        try:
+            if not writer.frames:
+                writer.discard()
+                return OSError(errno.EIO, "no frame written")
+            writer.close(audio_until)
+        except Exception as error:  # finishing failed too (the disk is still full)
+            logger.debug("finishing %s failed", writer.target, exc_info=True)
+            if not writer.keep_what_plays():
+                return error
+        self._kept(writer)
+        return None
+
+    def _part_path(self) -> Path:
+        """One file's name now: ``path`` itself, or after write errors ``NAME-2.mp4``, ...
+        (a name taken by a file that is there is skipped: nothing is overwritten)."""
+        while self._part > 1:
+            target = self.path.with_name(f"{self.path.stem}-{self._part}{self.path.suffix}")
+            if not target.exists():
+                return target
+            self._part += 1
+        return self.path
+
     def stop(self) -> None:
-        if not self.segment_seconds:
+        if not self.keep_going:
             self._close(audio_until=None)
+            return
+        if not self.segment_seconds:  # one file that survives errors: keep what plays
+            writer, self._writer = self._writer, None
+            failed = self._salvage(writer, None) if writer is not None else None
+            if failed is not None and writer.frames:
+                logger.warning(
+                    "recording stopped: %s could not be finished (%s)",
+                    writer.target,
+                    _write_cause(failed),
+                )
             return
         try:
             self._close(audio_until=None)
@@ -236,7 +316,7 @@ class VideoFileSink(Sink):
 
     def _open(self, width: int, height: int, timestamp: float) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        target = self._next_segment() if self.segment_seconds else self.path
+        target = self._next_segment() if self.segment_seconds else self._part_path()
         # A file keeps its source's clock (and so its audio); a camera's starts at 0.
         start = timestamp if self._info.live or self.finished else 0.0
         self._writer = VideoWriter(target, width, height, self._info, start)
@@ -251,6 +331,10 @@ class VideoFileSink(Sink):
         except BaseException:
             writer.discard()
             raise
+        self._kept(writer)
+
+    def _kept(self, writer: VideoWriter) -> None:
+        """Count a file moved into place."""
         self.notes += writer.notes
         self.audio = self.audio or writer.has_audio
         if writer.frames:

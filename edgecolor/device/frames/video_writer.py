@@ -186,6 +186,23 @@ class VideoWriter:
         else:
             self._temporary.unlink(missing_ok=True)
 
+    def keep_what_plays(self) -> bool:
+        """After :meth:`close` failed: move the file into place when what it holds plays (at
+        least one frame: a Matroska file cut short does, an MP4 without its index does not);
+        otherwise remove it. True when kept."""
+        try:
+            self._container.close()
+        except Exception:  # closed already, or failing again: what is on disk decides
+            logger.debug("closing a failed recording failed", exc_info=True)
+        try:
+            if self._temporary.exists() and playable(self._temporary, 1):
+                commit(self._temporary, self.target)
+                return True
+        except OSError:
+            logger.debug("keeping what %s holds failed", self.target, exc_info=True)
+        self._temporary.unlink(missing_ok=True)
+        return False
+
     def discard(self) -> None:
         try:
             self._container.close()

@@ -1,6 +1,6 @@
-"""The colorizer a batch or the scan watcher uses: built on first use, and a failing Edge TPU
-contained (rebuilt, then left for the CPU and tried again later) so that it does not fail
-every file after it.
+"""The colorizer a batch, the scan watcher and the live loop use: built on first use, and a
+failing Edge TPU contained (rebuilt, then left for the CPU and tried again later) so that it
+does not fail every file, or every frame, after it.
 """
 
 from __future__ import annotations
@@ -33,19 +33,27 @@ class LazyColorizer:
     a failing Edge TPU from failing every file after it.
 
     Calling it returns an object with the Colorizer's interface (``colorize``,
-    ``model_path``, ``backend_name``, ...). When a model call on the Edge TPU raises (LiteRT's
-    ``RuntimeError`` from ``invoke``: a USB Accelerator pulled out, reset or locked up) the
-    interpreter is rebuilt (the TPU probed again in a child process, with its time limit)
-    and the image tried again; after :data:`EDGETPU_FAILURES_BEFORE_CPU` failures in a row
-    the CPU takes over, with a warning in the log and :attr:`problem` set (the scan page
-    shows it), and the TPU is tried again after ``retry_seconds``, doubling up to
-    :data:`EDGETPU_RETRY_MAX_SECONDS` while it keeps failing. A CPU run (``device="cpu"``)
-    is passed through as it is.
+    ``predict_ab``, ``model_path``, ``backend_name``, ...), so a
+    :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` can wrap it too (the
+    live loop, videos). When a model call on the Edge TPU raises (LiteRT's ``RuntimeError``
+    from ``invoke``: a USB Accelerator pulled out, reset or locked up) the interpreter is
+    rebuilt (the TPU probed again in a child process, with its time limit) and the image
+    or frame tried again; after :data:`EDGETPU_FAILURES_BEFORE_CPU` failures in a row the
+    CPU takes over, with a warning in the log and :attr:`problem` set (the scan page and
+    the live page show it; ``on_problem`` is told at once), and the TPU is tried again
+    after ``retry_seconds``, doubling up to :data:`EDGETPU_RETRY_MAX_SECONDS` while it
+    keeps failing. A rebuilt colorizer keeps the join tables already made. A CPU run
+    (``device="cpu"``) is passed through as it is.
 
     Args:
         options: the command's :class:`~edgecolor.device.runtime.options.RuntimeOptions`.
         retry_seconds: see above.
         clock: monotonic seconds (tests pass a fake).
+
+    Attributes:
+        problem: why the TPU is not used although it was asked for; None: all well.
+        on_problem: called with :attr:`problem` whenever it changes (None: nobody), on the
+            thread that colorizes; it must return at once.
     """
 
     def __init__(
@@ -63,6 +71,7 @@ class LazyColorizer:
         self._retry_at: float | None = None  # when to try the TPU again (on the CPU now)
         # Why the TPU is not used although it was asked for, for the page; None: all well.
         self.problem: str | None = None
+        self.on_problem: Callable[[str | None], None] | None = None
 
     def __call__(self):
         if self._colorizer is None:
@@ -80,12 +89,27 @@ class LazyColorizer:
     def colorize(self, image: Any) -> np.ndarray:
         """``Colorizer.colorize``, with a failing Edge TPU rebuilt or replaced by the CPU
         (see the class)."""
-        self()
-        self._maybe_back_to_the_tpu()
+        return self._with_fallback("colorize", image)
+
+    def predict_ab(self, L_scaled: np.ndarray) -> np.ndarray:
+        """``Colorizer.predict_ab`` (float32 (h, w) L/50-1 -> float32 (h, w, 2) ab/110: the
+        frame path's model call), with a failing Edge TPU rebuilt or replaced by the CPU."""
+        return self._with_fallback("predict_ab", L_scaled)
+
+    def _with_fallback(self, method: str, argument: Any) -> Any:
+        """Call the current colorizer's ``method``; an Edge TPU's RuntimeError is contained.
+
+        The normal path (every video frame goes through here) is one attribute check and
+        the call itself: no lock, nothing allocated.
+        """
+        if self._colorizer is None:
+            self()
+        if self._retry_at is not None:
+            self._maybe_back_to_the_tpu()
         while True:
             colorizer = self._colorizer
             try:
-                result = colorizer.colorize(image)
+                result = getattr(colorizer, method)(argument)
             except RuntimeError as error:
                 if colorizer.device != "edgetpu":
                     raise  # the CPU's own failure: this file fails, as before
@@ -124,20 +148,35 @@ class LazyColorizer:
         except EdgecolorError as rebuild_error:  # --device edgetpu and the TPU is gone
             self._use_the_cpu(one_line(rebuild_error))
             return
-        self._colorizer = rebuilt
+        self._replace(rebuilt)
         if rebuilt.device != "edgetpu":  # auto found no working TPU: it is on the CPU now
             self._use_the_cpu(f"it failed ({reason}) and does not answer")
 
     def _use_the_cpu(self, why: str) -> None:
         if self._colorizer is None or self._colorizer.device == "edgetpu":
-            self._colorizer = self._build(dataclasses.replace(self._options, device="cpu"))
+            self._replace(self._build(dataclasses.replace(self._options, device="cpu")))
         self._failures = 0
         pause = self._retry.pause()
         self._retry_at = self._clock() + pause
-        self.problem = (
+        self._set_problem(
             f"Edge TPU not used: {why}; colorizing on the CPU, trying the TPU again in {pause:g} s"
         )
         logger.warning("%s", self.problem)
+
+    def _replace(self, colorizer) -> None:
+        """Use ``colorizer`` from now on, with the join tables the old one made (they depend
+        on no model: a rebuild mid-video must not stall a frame building them again)."""
+        if self._colorizer is not None:
+            colorizer.join_tables = self._colorizer.join_tables
+        self._colorizer = colorizer
+
+    def _set_problem(self, problem: str | None) -> None:
+        self.problem = problem
+        if self.on_problem is not None:
+            try:
+                self.on_problem(problem)
+            except Exception:  # a failing listener never stops the colorizing
+                logger.exception("the colorizer problem listener failed")
 
     def _maybe_back_to_the_tpu(self) -> None:
         if self._retry_at is None or self._clock() < self._retry_at:
@@ -152,7 +191,7 @@ class LazyColorizer:
         if candidate.device != "edgetpu":
             self._use_the_cpu("it does not answer")
             return
-        self._colorizer = candidate
+        self._replace(candidate)
         self._retry_at = None
-        self.problem = None
+        self._set_problem(None)
         logger.warning("the Edge TPU works again: %s", candidate.backend_name)
