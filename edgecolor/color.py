@@ -344,26 +344,3 @@ def tf_rgb_to_lab(rgb):
     a = 500.0 * (f[..., 0] - f[..., 1])
     b = 200.0 * (f[..., 1] - f[..., 2])
     return tf.stack([L, a, b], axis=-1)
-
-
-def tf_lab_to_rgb(lab):
-    """TensorFlow version of :func:`lab_to_rgb` (clipped to [0, 1]), for sample grids and metrics.
-
-    Args:
-        lab: tf float32 (..., 3), L in [0, 100], a and b in about [-110, 110].
-    Returns:
-        tf float32 (..., 3), sRGB in [0, 1].
-    """
-    import tensorflow as tf
-
-    lab = tf.convert_to_tensor(lab, tf.float32)
-    fy = (lab[..., 0] + 16.0) / 116.0
-    fx = fy + lab[..., 1] / 500.0
-    fz = fy - lab[..., 2] / 200.0
-    f = tf.stack([fx, fy, fz], axis=-1)
-    cube = f**3
-    xyz = tf.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA) * tf.constant(WHITE_D65)
-    linear = tf.tensordot(xyz, tf.constant(XYZ_TO_RGB.T), axes=1)
-    positive = tf.maximum(linear, 0.0)
-    srgb = tf.where(linear > 0.0031308, 1.055 * tf.pow(positive, 1.0 / 2.4) - 0.055, 12.92 * linear)
-    return tf.clip_by_value(srgb, 0.0, 1.0)

@@ -98,10 +98,6 @@ class StillImage:
     source_profile: bytes | None = None
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def animated(self) -> bool:
-        return len(self.frames) > 1
-
 
 def image_suffixes() -> frozenset[str]:
     """Every file suffix Pillow can open (lower case, with the dot)."""

@@ -67,7 +67,7 @@ def test_edge_cases_exact_values():
     assert np.abs(lab[8, 1:]).max() < 0.05  # grays have no chroma
 
 
-def test_tf_versions_match_numpy_and_scikit_image():
+def test_tf_rgb_to_lab_matches_numpy_and_scikit_image():
     import tensorflow as tf
 
     rgb = all_colours()
@@ -75,8 +75,6 @@ def test_tf_versions_match_numpy_and_scikit_image():
     reference = skcolor.rgb2lab(rgb.astype(np.float64)[None])[0]
     assert delta_e(tf_lab, reference).max() < 0.5
     np.testing.assert_allclose(tf_lab, color.rgb_to_lab(rgb), atol=0.02)
-    tf_rgb = color.tf_lab_to_rgb(tf.constant(reference.astype(np.float32))).numpy()
-    np.testing.assert_allclose(tf_rgb, skcolor.lab2rgb(reference[None])[0], atol=2e-3)
 
 
 def test_tf_rgb_to_lab_keeps_batch_shape():

@@ -197,6 +197,10 @@ def test_buffered_frame_join_matches_the_banded_table_join(colorizer, monkeypatc
     monkeypatch.setattr(pixels, "WHOLE_FRAME_PIXELS", 0)
     banded = colorizer.join(prepared, ab)
     np.testing.assert_array_equal(frame_join, frame_join_again)
+    monkeypatch.undo()  # whole again, after other sizes and an RGB image used the kept arrays
+    colorizer.colorize(_astronaut_gray((64, 96)))
+    colorizer.colorize(np.dstack([gray] * 3))
+    np.testing.assert_array_equal(colorizer.join(prepared, ab), frame_join)
     difference = np.abs(frame_join.astype(int) - banded)
     # both use the same table; only an ab exactly half-way between grid points may round apart
     assert (difference.max(axis=-1) == 0).mean() > 0.99
@@ -214,8 +218,9 @@ def test_bands_join_without_seams(colorizer, monkeypatch):
 def test_upsample_matches_opencv_and_model_luminance_matches_pillow():
     cv2 = pytest.importorskip("cv2")
     small = np.random.default_rng(3).random((9, 13, 2), dtype=np.float32)
+    wide = pixels.widen_planes(small, 101)  # the banded upsample, all rows as one band
     np.testing.assert_allclose(
-        pixels.upsample(small, 70, 101),
+        np.moveaxis(pixels.upsample_band(wide, 70, 0, 70), 0, -1),
         cv2.resize(small, (101, 70), interpolation=cv2.INTER_LINEAR),
         atol=1e-5,
     )

@@ -9,6 +9,7 @@ from edgecolor.device.runtime.options import (
     RuntimeOptions,
     add_output_option,
     add_runtime_options,
+    add_serve_option,
 )
 from edgecolor.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from edgecolor.signals import stop_on_sigterm
@@ -148,12 +149,7 @@ def register(subparsers) -> None:
         metavar="DPI",
         help="scan resolution (default: 600)",
     )
-    scan.add_argument(
-        "--serve",
-        metavar="[HOST:]PORT",
-        help="a page of the scans at http://HOST:PORT/, live as they are colorized "
-        "(HOST default 127.0.0.1; 0.0.0.0 for the network)",
-    )
+    add_serve_option(scan, "a page of the scans, live as they are colorized,")
     add_runtime_options(scan)
     _recolor_option(scan)
     scan.set_defaults(func=run_scan)
@@ -176,11 +172,10 @@ def register(subparsers) -> None:
         help="picamera2, usb:N (the N-th USB webcam), /dev/videoN, a video file or a URL",
     )
     live.add_argument("--display", action="store_true", help="show a window (needs a desktop)")
-    live.add_argument(
-        "--serve",
-        metavar="[HOST:]PORT",
-        help="web preview at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the "
-        "network); a camera missing or busy at the start is then waited for, the page saying why",
+    add_serve_option(
+        live,
+        "web preview",
+        more="; a camera missing or busy at the start is then waited for, the page saying why",
     )
     live.add_argument(
         "--record",
@@ -328,7 +323,7 @@ def run_live(args: argparse.Namespace) -> int:
     from edgecolor.device.frames import capture, sources
     from edgecolor.device.frames.frame_colorizer import FrameColorizer
     from edgecolor.device.frames.loop import LiveLoop, SourceLost, SourceUnavailable
-    from edgecolor.device.frames.sinks import NullSink, WindowSink
+    from edgecolor.device.frames.sinks import WindowSink
     from edgecolor.device.frames.video_io import VideoFileSink
     from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
@@ -372,7 +367,7 @@ def run_live(args: argparse.Namespace) -> int:
     loop = LiveLoop(
         source,
         FrameColorizer(colorizer, args.smoothing),
-        sinks or [NullSink()],
+        sinks,
         frames=args.frames,
         loop=args.loop,
         pace=not source.live and bool(args.display or args.serve),

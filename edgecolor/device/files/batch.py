@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import logging
 import sys
 from collections.abc import Callable, Iterable
@@ -274,7 +275,6 @@ def process(
     colorizer_factory: Callable[[], Any],
     manifest: Manifest,
     overwrite: bool = False,
-    frame_progress: Callable[[int], None] | None = None,
     recolor: bool = False,
 ) -> Outcome:
     """Colorize one job unless it is done; never raises for a bad input (returns "failed").
@@ -305,9 +305,7 @@ def process(
         if still is None:
             from edgecolor.device.frames.frame_colorizer import FrameColorizer
 
-            result = video.colorize_video(
-                job.source, job.output, FrameColorizer(colorizer), frame_progress
-            )
+            result = video.colorize_video(job.source, job.output, FrameColorizer(colorizer))
             extra = {"frames": result.frames, "fps": result.fps, "audio": result.audio}
             notes = result.notes
         else:
@@ -383,7 +381,6 @@ def run_batch(
     colorizer_factory: Callable[[], Any],
     out_dir: Path,
     overwrite: bool = False,
-    report: Callable[[str], None] | None = None,
     show_progress: bool | None = None,
     recolor: bool = False,
 ) -> Summary:
@@ -397,8 +394,9 @@ def run_batch(
 
     manifest = Manifest(out_dir)
     summary = Summary()
-    with tqdm(total=len(jobs), unit="file", disable=progress_disabled(show_progress)) as bar:
-        say = report or (lambda text: bar.write(text, file=sys.stderr))
+    disable = None if show_progress is None else not show_progress  # None: tqdm decides
+    with tqdm(total=len(jobs), unit="file", disable=disable) as bar:
+        say = functools.partial(bar.write, file=sys.stderr)
         for job in jobs:
             bar.set_postfix_str(job.source.name[-30:], refresh=False)
             outcome = process(job, colorizer_factory, manifest, overwrite, recolor=recolor)
@@ -414,9 +412,3 @@ def report_outcome(outcome: Outcome, summary: Summary, say: Callable[[str], None
         say(f"{outcome.status} {outcome.job.name}: {outcome.reason}")
     for note in outcome.notes:
         say(f"note {outcome.job.name}: {note}")
-
-
-def progress_disabled(show_progress: bool | None) -> bool | None:
-    if show_progress is None:
-        return None  # tqdm: disable when not a terminal
-    return not show_progress

@@ -94,8 +94,13 @@ class Manifest:
 
     def add_record(self, record: dict[str, Any]) -> None:
         """Append a record as it is (one made by :meth:`add` elsewhere: a Ray actor)."""
-        self.records[record["output"]] = record
-        self._append(self.path, json.dumps(record) + "\n")
+        self.add_records([record])
+
+    def add_records(self, records: list[dict[str, Any]]) -> None:
+        """Append records as they are, in one write (one flush to disk)."""
+        for record in records:
+            self.records[record["output"]] = record
+        self._append(self.path, "".join(json.dumps(record) + "\n" for record in records))
 
     def log(self, message: str) -> None:
         self._append(self.log_path, f"{now()} {message}\n")

@@ -20,6 +20,13 @@ run folds what a killed run left there into the manifest before it looks at anyt
 a run that finishes folds and removes its own. An interrupted job therefore resumes like a local
 one: finished outputs are recorded and skipped, the rest is done.
 
+An actor lost mid-job (a node gone) may have renamed an output into place and died before
+its journal line. Ray Data gives that actor's rows to another, which would find the output
+there, unrecorded, and skip it as "already done": on disk, in no manifest. So each actor
+first notes the outputs of a batch it sets out to make (``<host>-<pid>.started``, beside its
+journal), and an output of the batch that is there, that no journal records and that an
+earlier attempt noted, is made again (the same pixels, atomically) and journaled.
+
 Only paths travel, never pixels: on a cluster, every input and OUT must be on a file system
 that every node mounts at the same path (NFS, CephFS, Lustre: one where a rename is atomic),
 and edgecolor with its ``device`` extra must be installed on every node. An actor that does
@@ -35,19 +42,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from edgecolor.device.files import batch
-from edgecolor.device.files.manifest import BOOKKEEPING_DIR, Manifest
+from edgecolor.device.files.manifest import BOOKKEEPING_DIR, Manifest, ManifestReader
 from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import EdgecolorError, UsageError, require
@@ -62,6 +70,7 @@ LOCAL_OBJECT_STORE_BYTES = 128 * 2**20  # Ray's floor is 75 MiB; only paths and 
 # costs Ray Data a few milliseconds, against tens to hundreds per photo.
 ROWS_PER_BLOCK = 4
 JOURNAL_DIR = "ray"  # under OUT/.edgecolor: the actors' journals
+STARTED_SUFFIX = ".started"  # beside each journal: the outputs its actor set out to make
 
 
 def check_usable(address: str) -> None:
@@ -90,8 +99,6 @@ def run_batch_on_ray(
     options: RuntimeOptions,
     overwrite: bool = False,
     recolor: bool = False,
-    report: Callable[[str], None] | None = None,
-    show_progress: bool | None = None,
 ) -> batch.Summary:
     """Colorize ``jobs`` on Ray actors; the same outputs, manifest and summary as
     :func:`edgecolor.device.files.batch.run_batch`.
@@ -116,8 +123,8 @@ def run_batch_on_ray(
     summary = batch.Summary()
     by_index: dict[int, batch.Job] = {}
     rows = []
-    with tqdm(total=len(jobs), unit="file", disable=batch.progress_disabled(show_progress)) as bar:
-        say = report or (lambda text: bar.write(text, file=sys.stderr))
+    with tqdm(total=len(jobs), unit="file", disable=None) as bar:  # None: on a terminal only
+        say = functools.partial(bar.write, file=sys.stderr)
         for job in jobs:  # what needs no decoding is settled here, as a local run would
             outcome = batch.settled(job, manifest, overwrite, recolor)
             if outcome is None:
@@ -188,10 +195,20 @@ def _journal_dir(manifest: Manifest) -> Path:
 
 def _remove_journals(manifest: Manifest) -> None:
     folder = _journal_dir(manifest)
-    for journal in folder.glob("*.jsonl"):
+    for journal in [*folder.glob("*.jsonl"), *folder.glob("*" + STARTED_SUFFIX)]:
         journal.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
+
+
+def _outputs_in(folder: Path, suffix: str) -> set[str]:
+    """The outputs named in the files ``*suffix`` in ``folder`` (the actors' journals, or
+    what they noted as started)."""
+    return {
+        record["output"]
+        for path in folder.glob("*" + suffix)
+        for record in ManifestReader(folder, path).read_new()
+    }
 
 
 def _row(index: int, job: batch.Job, manifest: Manifest) -> dict[str, Any]:
@@ -270,8 +287,10 @@ class ColorizeActor:
                 f"-o {out_dir}: not found on Ray node {socket.gethostname()}; on a cluster, "
                 "OUT and every input must be on a file system each node mounts at the same path"
             )
-        journal = Path(out_dir, BOOKKEEPING_DIR, JOURNAL_DIR, _actor_name() + ".jsonl")
-        self._journal = Manifest(Path(out_dir), journal)
+        self._journals = Path(out_dir, BOOKKEEPING_DIR, JOURNAL_DIR)
+        name = _actor_name()
+        self._journal = Manifest(Path(out_dir), self._journals / f"{name}.jsonl")
+        self._started = Manifest(Path(out_dir), self._journals / f"{name}{STARTED_SUFFIX}")
         self._colorizer_factory = LazyColorizer(options)
         self._overwrite = overwrite
         self._recolor = recolor
@@ -280,14 +299,19 @@ class ColorizeActor:
         results: dict[str, list] = {
             key: [] for key in ("index", "status", "reason", "notes", "fingerprint", "extra")
         }
-        for index, source, output, kind, record in zip(
-            rows["index"], rows["source"], rows["output"], rows["kind"], rows["record"], strict=True
-        ):
-            job = batch.Job(Path(str(source)), Path(str(output)), str(kind))
+        columns = (rows[key] for key in ("index", "source", "output", "kind", "record"))
+        batch_rows = [
+            (int(index), batch.Job(Path(str(source)), Path(str(output)), str(kind)), str(record))
+            for index, source, output, kind, record in zip(*columns, strict=True)
+        ]
+        redo = self._left_unjournaled([job for _, job, record in batch_rows if not record])
+        if not self._error:  # before any output of the batch is renamed into place
+            self._note_started([job for _, job, _ in batch_rows])
+        for index, job, record in batch_rows:
             driver_record = json.loads(record) if record else None
             recorder = _ResultRecorder(job.output, driver_record, self._journal)
-            outcome = self._process(job, recorder)
-            results["index"].append(int(index))
+            outcome = self._process(job, recorder, overwrite=self._overwrite or job.output in redo)
+            results["index"].append(index)
             results["status"].append(outcome.status)
             results["reason"].append(outcome.reason)
             results["notes"].append(json.dumps(outcome.notes))
@@ -295,7 +319,25 @@ class ColorizeActor:
             results["extra"].append(json.dumps(recorder.extra))
         return results
 
-    def _process(self, job: batch.Job, recorder: _ResultRecorder) -> batch.Outcome:
+    def _left_unjournaled(self, jobs: list[batch.Job]) -> set[Path]:
+        """The outputs of ``jobs`` (none recorded when the driver listed them: absent then)
+        that are there now, that an earlier attempt of this job noted as started and that
+        no journal records: an actor renamed them into place and was lost before its
+        journal line. Skipped as "already done", they would be recorded nowhere."""
+        present = [job.output for job in jobs if os.path.lexists(job.output)]
+        if self._overwrite or self._error or not present:
+            return set()  # (--overwrite makes every output again anyway)
+        unjournaled = _outputs_in(self._journals, STARTED_SUFFIX) - _outputs_in(
+            self._journals, ".jsonl"
+        )
+        return {output for output in present if str(output.resolve()) in unjournaled}
+
+    def _note_started(self, jobs: list[batch.Job]) -> None:
+        """Note (flushed to disk) the outputs this actor sets out to make, for
+        :meth:`_left_unjournaled` should it be lost before it journals one of them."""
+        self._started.add_records([{"output": str(job.output.resolve())} for job in jobs])
+
+    def _process(self, job: batch.Job, recorder: _ResultRecorder, overwrite: bool) -> batch.Outcome:
         """batch.process, with status "error" for what stops the whole job (the model or
         its runtime cannot be loaded, OUT is not visible here)."""
         if self._error:
@@ -309,7 +351,7 @@ class ColorizeActor:
             )
         try:
             return batch.process(
-                job, self._colorizer_factory, recorder, self._overwrite, recolor=self._recolor
+                job, self._colorizer_factory, recorder, overwrite, recolor=self._recolor
             )
         except EdgecolorError as error:
             self._error = str(error)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecolor import photos
+from edgecolor.device.backoff import Backoff
 from edgecolor.device.files import batch, output_folder
 from edgecolor.device.files.manifest import Manifest
 from edgecolor.errors import UsageError
@@ -70,11 +71,12 @@ OUTPUT_RETRY_MOST = 300.0  # ... doubling up to this
 
 @dataclass
 class _Unmoved:
-    """An original whose move failed: why, and when it is tried again."""
+    """An original whose move failed: why, when it is tried again, and the pauses (its own:
+    an original that moves again is forgotten with them)."""
 
     reason: str
     retry_at: float
-    delay: float
+    retry: Backoff
 
 
 @dataclass
@@ -128,7 +130,7 @@ class Watcher:
         self._output_message: str | None = None  # ... as the page says it
         self._output_told: str | None = None  # what the listener knows of it
         self._output_retry_at = 0.0
-        self._output_retry_delay = OUTPUT_RETRY_FIRST
+        self._output_retry = Backoff(OUTPUT_RETRY_FIRST, OUTPUT_RETRY_MOST)
         self._observations: dict[Path, _Observation] = {}
         try:
             output_folder.prepare_output_dir(self.out_dir)
@@ -273,9 +275,7 @@ class Watcher:
             self.output_problem = f"output folder {error.folder}: {error.cause}"
             self.report(f"{self.output_problem}; scans wait and are retried")
             self._output_message = f"output folder: {error.cause}; scans wait"
-        else:
-            self._output_retry_delay = min(self._output_retry_delay * 2, OUTPUT_RETRY_MOST)
-        self._output_retry_at = now + self._output_retry_delay
+        self._output_retry_at = now + self._output_retry.pause()
 
     def _output_writable_again(self, now: float) -> bool:
         """After the back-off: try the output folder; True (and tell) when it takes files."""
@@ -289,7 +289,7 @@ class Watcher:
             return False
         self.report(f"output folder {self.out_dir} can be written again; scans resume")
         self.output_problem = self._output_message = None
-        self._output_retry_delay = OUTPUT_RETRY_FIRST
+        self._output_retry.reset()
         return True
 
     def _tell_output(self) -> None:
@@ -360,11 +360,11 @@ class Watcher:
         """Remember an original that could not be moved; report it by name the first time."""
         reason = f"cannot move it to {self.move_originals}: {output_folder.unwritable_cause(error)}"
         if before is None:
-            delay = OUTPUT_RETRY_FIRST
+            retry = Backoff(OUTPUT_RETRY_FIRST, OUTPUT_RETRY_MOST)
             self.report(f"not moved {job.name}: {reason}; it stays where it is")
         else:
-            delay = min(before.delay * 2, OUTPUT_RETRY_MOST)
-        self.unmoved[job.source] = _Unmoved(reason, self.clock() + delay, delay)
+            retry = before.retry
+        self.unmoved[job.source] = _Unmoved(reason, self.clock() + retry.pause(), retry)
         self.summary.unmoved = len(self.unmoved)
 
     # ------------------------------------------------------------------ the loop

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgecolor.device.backoff import Backoff
 from edgecolor.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -60,28 +61,6 @@ def device_problem(returncode: int, stderr: str) -> str | None:
     if OPEN_FAILED in stderr:
         return "scanner busy" if DEVICE_BUSY in stderr else "scanner not found"
     return None
-
-
-class Backoff:
-    """Pauses that double from ``first`` up to ``longest`` seconds, until :meth:`reset`.
-
-    A scanner that stays off is asked less and less often (each ``scanimage`` without a
-    device name searches the network), and is found again within ``longest`` seconds.
-    """
-
-    def __init__(self, first: float, longest: float):
-        self.first = first
-        self.longest = max(longest, first)
-        self._next = first
-
-    def pause(self) -> float:
-        """The pause to make now; the next one is twice as long (at most ``longest``)."""
-        pause = self._next
-        self._next = min(self._next * 2, self.longest)
-        return pause
-
-    def reset(self) -> None:
-        self._next = self.first
 
 
 def unused_scan_name(folder: Path, when: datetime.datetime) -> str:
@@ -157,6 +136,8 @@ class Scanner:
         self.once = once
         self.timeout = timeout
         self.clock = clock
+        # a scanner that stays off is asked less and less often (each scanimage without a
+        # device name searches the network), and found again within the longest pause
         self.feeder_backoff = Backoff(retry_seconds, feeder_longest_seconds)
         self.device_backoff = Backoff(device_retry_seconds, device_longest_seconds)
         self.problem: str | None = None  # e.g. "scanner not found, retrying in 10 s"

@@ -7,12 +7,10 @@ kept, the same colours.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgecolor.device.frames.sinks import FramePictures, Sink
 from edgecolor.device.frames.video_io import VideoFileSink, VideoFileSource
 from edgecolor.photos import UnreadableFile
 
@@ -41,19 +39,10 @@ def output_suffix(source: Path) -> str:
     return source.suffix if source.suffix.lower() in KEPT_SUFFIXES else ".mp4"
 
 
-class _Progress(Sink):
-    def __init__(self, callback: Callable[[int], None]):
-        self.callback = callback
-
-    def output(self, pictures: FramePictures) -> None:
-        self.callback(1)
-
-
 def colorize_video(
     source: str | Path,
     output: str | Path,
     frame_colorizer: Any,
-    progress: Callable[[int], None] | None = None,
 ) -> VideoResult:
     """Colorize every frame of ``source`` into ``output`` (atomically), audio kept.
 
@@ -65,7 +54,6 @@ def colorize_video(
         output: the video to write; its suffix picks the container.
         frame_colorizer: a :class:`~edgecolor.device.frames.frame_colorizer.FrameColorizer` (fresh: its
             colour smoothing carries over from frame to frame).
-        progress: called with 1 after each frame.
     Raises:
         UnreadableFile: not a video, no video stream, or no frame could be decoded.
         MissingDependencyError: PyAV is not installed.
@@ -74,8 +62,7 @@ def colorize_video(
 
     reader = VideoFileSource(source)
     sink = VideoFileSink(output)
-    sinks = [sink] + ([_Progress(progress)] if progress else [])
-    result = LiveLoop(reader, frame_colorizer, sinks).run()
+    result = LiveLoop(reader, frame_colorizer, [sink]).run()
     if not result.frames:
         raise UnreadableFile("no video frame could be decoded")
     return VideoResult(result.frames, reader.fps or 25.0, sink.audio, reader.notes + sink.notes)

@@ -71,7 +71,7 @@ class SourceUnavailable(UsageError):
 
 def wait_for_source(
     source: FrameSource,
-    on_problem: Callable[[str | None], None] | None = None,
+    on_problem: Callable[[str | None], None],
     delays: Sequence[float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
@@ -103,14 +103,14 @@ def wait_for_source(
                 reason = f"{source.name} not available"
             problem = f"{reason}, retrying in {delay:g} s"
             logger.warning("%s: %s; retrying in %g s", source.name, one_line(error), delay)
-            if on_problem is not None and problem != told:
+            if problem != told:
                 on_problem(problem)
                 told = problem
             sleep(delay)
             continue
         if failures:
             logger.info("%s is there now (after %d failed tries)", source.name, failures)
-        if on_problem is not None and told is not None:
+        if told is not None:
             on_problem(None)
         return failures
 
@@ -144,7 +144,6 @@ class LiveResult:
     dropped: int = 0
     seconds: float = 0.0
     first_frame_seconds: float | None = None
-    scene_cuts: int = 0
     reconnects: int = 0
     stage_seconds: dict[str, deque] = field(
         default_factory=lambda: {stage: deque(maxlen=TIMING_WINDOW) for stage in STAGES}
@@ -184,7 +183,6 @@ class LiveLoop:
             (:func:`wait_for_source`), each sink with a ``show_problem`` method told why
             there is no picture (the web preview: "camera not found, retrying in 10 s");
             False: it ends the run at once with :class:`SourceUnavailable`. Files never wait.
-        open_retry_delays: the pauses while waiting (None: :data:`OPEN_RETRY_DELAYS`).
     """
 
     def __init__(
@@ -200,7 +198,6 @@ class LiveLoop:
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         reconnect_forever: bool = False,
         wait_for_source: bool = False,
-        open_retry_delays: Sequence[float] | None = None,
     ):
         self.source = source
         self.frame_colorizer = frame_colorizer
@@ -212,7 +209,6 @@ class LiveLoop:
         self.retry_delays = retry_delays
         self.reconnect_forever = reconnect_forever
         self.wait_for_source = wait_for_source
-        self.open_retry_delays = open_retry_delays
         self.frame_rate = FrameRate()
         self._pace_origin: float | None = None
 
@@ -284,7 +280,6 @@ class LiveLoop:
                 result.dropped = capture.dropped
                 result.reconnects = capture.reconnects
             self.source.close()
-            result.scene_cuts = self.frame_colorizer.smoother.cuts
             result.seconds = time.perf_counter() - started
             for sink in self.sinks:
                 try:
@@ -297,7 +292,7 @@ class LiveLoop:
         """Open the source: a live one waited for when ``wait_for_source`` (interrupted by
         Ctrl+C or SIGTERM under ``stop_on_sigterm``: KeyboardInterrupt)."""
         if self.source.live and self.wait_for_source:
-            wait_for_source(self.source, self._show_problem, self.open_retry_delays)
+            wait_for_source(self.source, self._show_problem)
             return
         try:
             self.source.open()

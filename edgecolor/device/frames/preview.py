@@ -30,7 +30,7 @@ import numpy as np
 
 from edgecolor import optional
 from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
-from edgecolor.device.frames.yuv import Yuv420Picture
+from edgecolor.device.frames.yuv import FRAMES_NEED, Yuv420Picture
 from edgecolor.device.web import DEFAULT_HOST, BackgroundServer, QuietHandler
 
 logger = logging.getLogger(__name__)
@@ -98,17 +98,17 @@ class JpegEncoder(Sink):
     every frame while somebody watches.
 
     Args:
-        output: has ``wanted() -> bool``, ``write(jpeg: bytes, fps: float)`` and ``stop()``.
-        side_by_side: encode gray | colour (the preview's layout) or colour alone.
+        output: has ``wanted() -> bool``, ``write(jpeg: bytes, fps: float)`` and ``stop()``;
+            gets gray | colour side by side, the preview's layout.
     """
 
-    def __init__(self, output: LatestJpeg, side_by_side: bool = True):
+    def __init__(self, output: LatestJpeg):
         self.target = output
-        self.side_by_side = side_by_side
 
     def output(self, pictures: FramePictures) -> None:
         if self.target.wanted():
-            self.target.write(encode_jpeg(pictures.picture(self.side_by_side)), pictures.fps)
+            picture = pictures.picture(side_by_side=True)
+            self.target.write(encode_jpeg(picture), pictures.fps)
         else:
             self.target.fps = pictures.fps
 
@@ -315,8 +315,8 @@ def encode_jpeg(picture: np.ndarray | Yuv420Picture, quality: int = JPEG_QUALITY
     """RGB uint8 (H, W, 3) or Y'CbCr 4:2:0 planes -> JPEG bytes.
 
     Planes go to JPEG as they are with simplejpeg when it is installed (no colour
-    conversion: JPEG stores 4:2:0 planes itself); RGB through OpenCV when installed, else
-    Pillow.
+    conversion: JPEG stores 4:2:0 planes itself); RGB through OpenCV, which every frame
+    path has (:data:`~edgecolor.device.frames.yuv.FRAMES_NEED`).
     """
     simplejpeg = optional.simplejpeg()
     if isinstance(picture, Yuv420Picture):
@@ -325,15 +325,7 @@ def encode_jpeg(picture: np.ndarray | Yuv420Picture, quality: int = JPEG_QUALITY
                 picture.y, picture.cb, picture.cr, quality=quality
             )
         picture = picture.to_rgb()
-    cv2 = optional.cv2()
-    if cv2 is None:
-        import io
-
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.fromarray(picture).save(buffer, format="JPEG", quality=quality)
-        return buffer.getvalue()
+    cv2 = optional.require_cv2(FRAMES_NEED)
     ok, encoded = cv2.imencode(
         ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
     )

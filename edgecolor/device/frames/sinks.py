@@ -4,8 +4,8 @@ Every sink is a :class:`Sink` (picamera2's outputs are the model: ``start``, one
 frame, ``stop``), so the live loop treats them all alike: it hands each sink the frame's
 :class:`FramePictures`, and each sink takes the layout it shows (colour alone, or gray |
 colour side by side), composed and labelled once per frame whoever asks first. The web
-preview (:class:`edgecolor.device.web.PreviewServer`) is a sink like the others;
-:class:`NullSink` takes pictures and drops them.
+preview (:class:`edgecolor.device.web.PreviewServer`) is a sink like the others; a loop
+with no sink colorizes and shows nothing (a headless run that only measures).
 """
 
 from __future__ import annotations
@@ -129,16 +129,6 @@ class Sink:
     def show_colorizer_problem(self, problem: str | None) -> None:
         """Why the picture is colorized otherwise than asked (the Edge TPU failed and the
         CPU stands in: ``LazyColorizer.problem``), None once it is as asked again."""
-
-
-class NullSink(Sink):
-    """Takes every frame and shows it nowhere (a headless run that only measures)."""
-
-    def __init__(self):
-        self.frames = 0
-
-    def output(self, pictures: FramePictures) -> None:
-        self.frames += 1
 
 
 class WindowSink(Sink):

@@ -44,17 +44,16 @@ def _node_number(name: str) -> int:
     return int(match.group(1)) if match else -1
 
 
-def uvc_cameras(video4linux: Path | None = None) -> list[tuple[Path, str]]:
+def uvc_cameras() -> list[tuple[Path, str]]:
     """The USB (UVC) webcams, in device-node order: ``[(Path("/dev/videoN"), name), ...]``.
 
     A node belongs to a webcam when its driver is ``uvcvideo``; of a webcam's nodes only
     the first (sysfs ``index`` 0) captures pictures, the next one carries metadata. CSI
     cameras (unicam, rp1-cfe) and the ISP (bcm2835-isp, pispbe) are left out.
     """
-    folder = video4linux or VIDEO4LINUX
     found = []
     try:
-        nodes = sorted(folder.iterdir(), key=lambda node: _node_number(node.name))
+        nodes = sorted(VIDEO4LINUX.iterdir(), key=lambda node: _node_number(node.name))
     except OSError:
         return []
     for node in nodes:
@@ -104,10 +103,10 @@ def parse_source(spec: str) -> FrameSource:
             ) from None
         return UsbCameraSource(number)
     if "://" in spec:
-        return OpenCVSource(spec, name=spec, live=True)
+        return OpenCVSource(spec, name=spec)
     path = Path(spec).expanduser()
     if _is_character_device(path):  # /dev/video2, /dev/v4l/by-id/usb-...-video-index0
-        return OpenCVSource(str(path), name=spec, live=True, v4l2=True)
+        return OpenCVSource(str(path), name=spec, v4l2=True)
     if not path.is_file():
         raise UsageError(
             f"--source {spec}: no such file or video device "
@@ -121,20 +120,21 @@ def parse_source(spec: str) -> FrameSource:
 
 
 class OpenCVSource:
-    """``cv2.VideoCapture``: cameras (V4L2) and network streams, always their newest frame.
+    """``cv2.VideoCapture``: cameras (V4L2) and network streams, always their newest frame
+    (live: frames are stamped with ``time.monotonic()``).
 
     Args:
         target: a URL or device path.
         name: shown in messages.
-        live: True (a camera or a stream: frames are stamped with ``time.monotonic()``).
         v4l2: ``target`` is a video device: opened with OpenCV's V4L2 back-end, by its
             device number when it is (a link to) ``/dev/videoN``.
     """
 
-    def __init__(self, target: int | str, name: str, live: bool = True, v4l2: bool = False):
+    live = True
+
+    def __init__(self, target: str, name: str, v4l2: bool = False):
         self.target = target
         self.name = name
-        self.live = live
         self.v4l2 = v4l2
         self.fps: float | None = None
         self._capture = None
@@ -158,7 +158,7 @@ class OpenCVSource:
             capture.release()
             how = f" (V4L2, {device})" if device else ""
             raise OSError(f"cannot open {self.name}{how}")
-        if self.live and self.v4l2:
+        if self.v4l2:
             # Keep the driver's own queue short so that "newest frame" really is new.
             capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         fps = capture.get(cv2.CAP_PROP_FPS)
@@ -196,13 +196,12 @@ class UsbCameraSource(OpenCVSource):
     plugged in again (and gets another /dev/videoN) is found by the live loop's reconnect.
     """
 
-    def __init__(self, number: int, video4linux: Path | None = None):
-        super().__init__(f"usb:{number}", name=f"usb:{number}", live=True, v4l2=True)
+    def __init__(self, number: int):
+        super().__init__(f"usb:{number}", name=f"usb:{number}", v4l2=True)
         self.number = number
-        self.video4linux = video4linux
 
     def _device(self) -> str:
-        cameras = uvc_cameras(self.video4linux)
+        cameras = uvc_cameras()
         if self.number >= len(cameras):
             listing = ", ".join(f"{path} ({name})" for path, name in cameras) or "none"
             raise OSError(

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.backoff import Backoff
 from edgecolor.device.frames.frame import Frame
 from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
 from edgecolor.device.frames.video_writer import VideoWriter, playable
@@ -37,8 +38,9 @@ logger = logging.getLogger(__name__)
 
 # Containers a recording may use.
 RECORDING_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
-# A segmented recording whose folder takes nothing (full, read-only) pauses: retried after
-# this many seconds of frames, doubling up to the most.
+# A recording that survives write errors (segments, or live's one file) whose folder takes
+# nothing (full, read-only) pauses: retried after this many seconds of frames, doubling up
+# to the most.
 RECORDING_RETRY_FIRST = 5.0
 RECORDING_RETRY_MOST = 300.0
 
@@ -175,7 +177,6 @@ class VideoFileSink(Sink):
         self.segment_seconds = segment_seconds
         self.label = label
         self.keep_going = keep_going or bool(segment_seconds)  # a write error pauses it
-        self.frames_written = 0
         self.finished: list[Path] = []  # the files moved into place so far
         self.notes: list[str] = []
         self.audio = False
@@ -184,7 +185,7 @@ class VideoFileSink(Sink):
         self._next_number: int | None = None
         self._last_number: int | None = None  # the segment being written (or tried)
         self._paused_until: float | None = None  # the frame time to try a segment again at
-        self._retry_delay = RECORDING_RETRY_FIRST
+        self._retry = Backoff(RECORDING_RETRY_FIRST, RECORDING_RETRY_MOST)
         self._part = 1  # one file: NAME.mp4, then NAME-2.mp4, ... after write errors
 
     def start(self, info: StreamInfo) -> None:
@@ -206,13 +207,13 @@ class VideoFileSink(Sink):
             if self._paused_until is not None:
                 where = self.path.parent if self.segment_seconds else self._writer.target
                 logger.warning("recording again into %s", where)
-                self._paused_until, self._retry_delay = None, RECORDING_RETRY_FIRST
+                self._paused_until = None
+                self._retry.reset()
 
     def _record(self, picture: np.ndarray, timestamp: float) -> None:
         if self._writer is None:
             self._open(picture.shape[1], picture.shape[0], timestamp)
         self._writer.write(picture, timestamp)
-        self.frames_written += 1
         if self.segment_seconds:
             frame_seconds = 1.0 / (self._info.fps or 25.0)
             if timestamp + frame_seconds - self._writer.start >= self.segment_seconds - 1e-6:
@@ -223,13 +224,10 @@ class VideoFileSink(Sink):
         short is never moved into place), say why in one line, retry after a back-off. One
         file (``keep_going``): :meth:`_pause_one_file`."""
         writer, self._writer = self._writer, None
-        if self._paused_until is None:
-            self._retry_delay = RECORDING_RETRY_FIRST
-        else:
-            self._retry_delay = min(self._retry_delay * 2, RECORDING_RETRY_MOST)
-        self._paused_until = timestamp + self._retry_delay
+        delay = self._retry.pause()
+        self._paused_until = timestamp + delay
         if not self.segment_seconds:
-            self._pause_one_file(writer, error, timestamp)
+            self._pause_one_file(writer, error, timestamp, delay)
             return
         if writer is not None:
             writer.discard()
@@ -239,12 +237,15 @@ class VideoFileSink(Sink):
             "recording paused: cannot write %s (%s); retrying in %.0f s",
             self.path.parent,
             _write_cause(error),
-            self._retry_delay,
+            delay,
         )
 
-    def _pause_one_file(self, writer: VideoWriter | None, error: Exception, timestamp: float):
+    def _pause_one_file(
+        self, writer: VideoWriter | None, error: Exception, timestamp: float, delay: float
+    ) -> None:
         """One file that could not be opened or written (``keep_going``): finish what it
-        holds as far as it can be, say so in one warning, go on in the next file later."""
+        holds as far as it can be, say so in one warning, go on in the next file after
+        ``delay`` seconds of frames."""
         target = writer.target if writer is not None else self._part_path()
         kept = writer is not None and self._salvage(writer, timestamp) is None
         if kept:
@@ -262,7 +263,7 @@ class VideoFileSink(Sink):
             errno.errorcode.get(getattr(error, "errno", None) or 0, "no errno"),
             what,
             self._part_path().name,
-            self._retry_delay,
+            delay,
         )
 
     def _salvage(self, writer: VideoWriter, audio_until: float | None) -> Exception | None:

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from edgecolor.device.runtime.options import add_serve_option
 from edgecolor.errors import EXIT_OK, UsageError
 from edgecolor.signals import stop_on_sigterm
 
@@ -30,12 +31,7 @@ def register(subparsers) -> None:
     )
     # OUT_DIR as a positional, the old spelling of -o (kept for a release)
     gallery.add_argument("folder", nargs="?", metavar="OUT_DIR", help=argparse.SUPPRESS)
-    gallery.add_argument(
-        "--serve",
-        required=True,
-        metavar="[HOST:]PORT",
-        help="serve at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)",
-    )
+    add_serve_option(gallery, "the page", required=True)
     gallery.add_argument(
         "--originals",
         metavar="DIR",

@@ -131,6 +131,7 @@ class Colorizer:
     def _setup(self, loaded: backends.LoadedInterpreter, metadata: dict, saturation: float) -> None:
         self.saturation = check_saturation(saturation)
         self.join_tables = JoinTables()
+        self._kept = pixels.KeptArrays()  # the 8-bit gray join's per-pixel work
         self.metadata = metadata
         self.model_path = loaded.model_path
         self._loaded = loaded
@@ -226,10 +227,10 @@ class Colorizer:
         ab_small = self.ab_from_model(ab_scaled)
         # 8-bit gray (most scans) joins through the lookup table of the exact join.
         gray_uint8 = image.ndim == 2 and image.dtype == np.uint8
-        for start, stop, a, b in pixels.ab_bands(ab_small, height, width):
+        for start, stop, a, b in pixels.ab_bands(ab_small, height, width, self._kept):
             band = image[start:stop]
             if gray_uint8:
-                self.join_tables.join_gray(band, a, b, out=output[start:stop])
+                self.join_tables.join_gray(band, a, b, output[start:stop], self._kept)
                 continue
             planes = color.lab_to_rgb_keep_luminance(pixels.luminance(band), a, b)
             for channel, plane in enumerate(planes):

@@ -44,32 +44,26 @@ def edgetpu_attached() -> bool | None:
         return None
     if any(DEV_DIR.glob("apex_*")) or pcie_coral_present():
         return True
-    for device in USB_DEVICES_DIR.iterdir():
-        try:
-            ids = tuple(
-                (device / name).read_text(encoding="ascii").strip().lower()
-                for name in ("idVendor", "idProduct")
-            )
-        except (OSError, UnicodeDecodeError):  # interfaces and hubs' ports have no IDs
-            continue
-        if ids in CORAL_USB_IDS:
-            return True
-    return False
+    return _bus_has(USB_DEVICES_DIR, ("idVendor", "idProduct"), CORAL_USB_IDS)
 
 
 def pcie_coral_present() -> bool:
     """Whether a PCIe / M.2 Coral is on the PCI bus (sysfs), driver loaded or not."""
-    if not PCI_DEVICES_DIR.is_dir():
-        return False
-    for device in PCI_DEVICES_DIR.iterdir():
+    return PCI_DEVICES_DIR.is_dir() and _bus_has(
+        PCI_DEVICES_DIR, ("vendor", "device"), CORAL_PCI_IDS
+    )
+
+
+def _bus_has(bus: Path, id_files: tuple[str, str], wanted: frozenset) -> bool:
+    """Whether a device folder under sysfs ``bus`` holds ids in ``wanted`` (its ``id_files``)."""
+    for device in bus.iterdir():
         try:
             ids = tuple(
-                (device / name).read_text(encoding="ascii").strip().lower()
-                for name in ("vendor", "device")
+                (device / name).read_text(encoding="ascii").strip().lower() for name in id_files
             )
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError):  # interfaces and hubs' ports have no IDs
             continue
-        if ids in CORAL_PCI_IDS:
+        if ids in wanted:
             return True
     return False
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgecolor import color, optional
-from edgecolor.device.runtime.pixels import from_unit, gray_luminance_table
+from edgecolor.device.runtime.pixels import KeptArrays, from_unit, gray_luminance_table
 
 # JFIF's RGB -> Y'CbCr (BT.601, full range): rows Y', Cb - 128, Cr - 128.
 RGB_TO_YCBCR = np.array(
@@ -45,25 +45,26 @@ class JoinTables:
     def __init__(self):
         self._rgb: np.ndarray | None = None
         self._chroma: np.ndarray | None = None
-        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
-    def join_gray(self, gray: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray):
+    def join_gray(
+        self, gray: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray, kept: KeptArrays
+    ) -> np.ndarray:
         """8-bit gray + ab -> sRGB uint8 through :meth:`rgb` (nearest ab on its grid).
 
         The luminance is exact (the table has a row for each gray level); a and b are
         rounded to the grid, at most ``AB_TABLE_STEP / 2`` per axis (a colour difference
-        below 1.5 Delta E). The index and the gathered pixels go into arrays kept between
-        calls of one shape: fresh multi-megabyte temporaries cost a page fault every 4 KB,
-        on every image (several milliseconds at 640x480 here).
+        below 1.5 Delta E). The index and the gathered pixels go into ``kept``'s arrays
+        (see :class:`~edgecolor.device.runtime.pixels.KeptArrays` for why).
 
         Args:
             gray: uint8 (rows, W); a, b: float32 (rows, W), within +-AB_LIMIT.
             out: contiguous uint8 (rows, W, 3), written and returned.
         """
-        if self._buffers is None or self._buffers[0].shape != gray.shape:
-            self._buffers = (np.empty(gray.shape, np.int32), np.empty(gray.shape, np.uint32))
-        index, gathered = self._buffers
-        np.take(self.rgb(), table_index(gray, a, b, out=index), out=gathered)
+        index = table_index(gray, a, b, kept)
+        gathered = kept.get("gathered", gray.shape, np.uint32)
+        # mode="clip": the index is in range by construction, and the default "raise"
+        # gathers through a temporary copy of ``out`` and checks every index
+        np.take(self.rgb(), index, out=gathered, mode="clip")
         rgbx = gathered.view(np.uint8).reshape(*gray.shape, 4)
         cv2 = optional.cv2()
         if cv2 is None:
@@ -130,26 +131,28 @@ def _build_chroma_table(rgb_table: np.ndarray) -> np.ndarray:
     return chroma_table.reshape(-1, 2).view(np.uint16)[:, 0]
 
 
-def table_index(
-    gray: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
+def table_index(gray: np.ndarray, a: np.ndarray, b: np.ndarray, kept: KeptArrays) -> np.ndarray:
     """Index into :meth:`JoinTables.rgb` (not the chroma table: it is laid out differently)
-    of each (gray, a, b): int32, the shape of ``gray`` (``out`` when given).
+    of each (gray, a, b): ``kept``'s int32 array "index", the shape of ``gray``.
 
     Args:
         gray: uint8 gray levels; a, b: float32 Lab a and b within +-AB_LIMIT (the model's
             ab is clipped there, and a bilinear upsample stays inside), the shape of
             ``gray``; rounded to the nearest grid point, ties to even (as the frame path).
     """
-    index = np.multiply(gray, GRID_STEPS * GRID_STEPS, out=out, dtype=np.int32)
+    index = kept.get("index", gray.shape, np.int32)
+    grid = kept.get("grid", gray.shape, np.uint8)
+    index[...] = gray
     cv2 = optional.cv2()
-    for plane, weight in ((a, GRID_STEPS), (b, 1)):
-        if cv2 is not None:  # one pass to a small uint8 grid
-            grid = cv2.convertScaleAbs(
-                plane, alpha=1 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
+    for plane in (a, b):  # ((gray * n) + ia) * n + ib, in place
+        if cv2 is not None:  # one pass to the small uint8 grid
+            cv2.convertScaleAbs(
+                plane, dst=grid, alpha=1 / AB_TABLE_STEP, beta=AB_LIMIT / AB_TABLE_STEP
             )
         else:
-            grid = np.clip(plane, -AB_LIMIT, AB_LIMIT) / AB_TABLE_STEP + AB_LIMIT / AB_TABLE_STEP
-            grid = np.rint(grid).astype(np.uint8)
-        index += np.multiply(grid, weight, dtype=np.uint16) if weight != 1 else grid
+            level = np.clip(plane, -AB_LIMIT, AB_LIMIT) / AB_TABLE_STEP + AB_LIMIT / AB_TABLE_STEP
+            np.rint(level, out=level)
+            grid[...] = level
+        index *= GRID_STEPS
+        index += grid
     return index

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecolor.device.backoff import Backoff
 from edgecolor.device.runtime import edgetpu
 from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import EdgecolorError, one_line
@@ -37,16 +38,16 @@ class LazyColorizer:
     live loop, videos). When a model call on the Edge TPU raises (LiteRT's ``RuntimeError``
     from ``invoke``: a USB Accelerator pulled out, reset or locked up) the interpreter is
     rebuilt (the TPU probed again in a child process, with its time limit) and the image
-    or frame tried again; after ``max_failures`` failures in a row the CPU takes over,
-    with a warning in the log and :attr:`problem` set (the scan page and the live page
-    show it; ``on_problem`` is told at once), and the TPU is tried again after
-    ``retry_seconds``, doubling up to ``retry_max_seconds`` while it keeps failing. A
-    rebuilt colorizer keeps the join tables already made. A CPU run (``device="cpu"``) is
-    passed through as it is.
+    or frame tried again; after :data:`EDGETPU_FAILURES_BEFORE_CPU` failures in a row the
+    CPU takes over, with a warning in the log and :attr:`problem` set (the scan page and
+    the live page show it; ``on_problem`` is told at once), and the TPU is tried again
+    after ``retry_seconds``, doubling up to :data:`EDGETPU_RETRY_MAX_SECONDS` while it
+    keeps failing. A rebuilt colorizer keeps the join tables already made. A CPU run
+    (``device="cpu"``) is passed through as it is.
 
     Args:
         options: the command's :class:`~edgecolor.device.runtime.options.RuntimeOptions`.
-        max_failures, retry_seconds, retry_max_seconds: see above.
+        retry_seconds: see above.
         clock: monotonic seconds (tests pass a fake).
 
     Attributes:
@@ -58,19 +59,15 @@ class LazyColorizer:
     def __init__(
         self,
         options: RuntimeOptions,
-        max_failures: int = EDGETPU_FAILURES_BEFORE_CPU,
         retry_seconds: float = EDGETPU_RETRY_SECONDS,
-        retry_max_seconds: float = EDGETPU_RETRY_MAX_SECONDS,
         clock: Callable[[], float] | None = None,
     ):
         self._options = options
         self._colorizer = None
-        self.max_failures = max(1, int(max_failures))
-        self.retry_seconds = retry_seconds
-        self.retry_max_seconds = retry_max_seconds
         self._clock = clock or time.monotonic
         self._failures = 0  # TPU failures in a row
-        self._pause = retry_seconds  # before the next TPU try, once on the CPU
+        # the pause before the next TPU try, once on the CPU
+        self._retry = Backoff(retry_seconds, EDGETPU_RETRY_MAX_SECONDS)
         self._retry_at: float | None = None  # when to try the TPU again (on the CPU now)
         # Why the TPU is not used although it was asked for, for the page; None: all well.
         self.problem: str | None = None
@@ -120,7 +117,7 @@ class LazyColorizer:
                 continue
             if colorizer.device == "edgetpu":
                 self._failures = 0
-                self._pause = self.retry_seconds
+                self._retry.reset()
             return result
 
     # ------------------------------------------------------------------ failures
@@ -135,7 +132,7 @@ class LazyColorizer:
     def _edgetpu_failed(self, error: RuntimeError) -> None:
         self._failures += 1
         reason = one_line(error)
-        if self._failures >= self.max_failures:
+        if self._failures >= EDGETPU_FAILURES_BEFORE_CPU:
             self._use_the_cpu(f"it failed {self._failures} times in a row ({reason})")
             return
         logger.warning(
@@ -143,7 +140,7 @@ class LazyColorizer:
             "before the CPU takes over)",
             reason,
             self._failures,
-            self.max_failures,
+            EDGETPU_FAILURES_BEFORE_CPU,
         )
         edgetpu.forget_edgetpu_probes()  # probe in a child: it may hang now
         try:
@@ -159,13 +156,12 @@ class LazyColorizer:
         if self._colorizer is None or self._colorizer.device == "edgetpu":
             self._replace(self._build(dataclasses.replace(self._options, device="cpu")))
         self._failures = 0
-        self._retry_at = self._clock() + self._pause
+        pause = self._retry.pause()
+        self._retry_at = self._clock() + pause
         self._set_problem(
-            f"Edge TPU not used: {why}; colorizing on the CPU, trying the TPU again in "
-            f"{self._pause:g} s"
+            f"Edge TPU not used: {why}; colorizing on the CPU, trying the TPU again in {pause:g} s"
         )
         logger.warning("%s", self.problem)
-        self._pause = min(self._pause * 2, self.retry_max_seconds)
 
     def _replace(self, colorizer) -> None:
         """Use ``colorizer`` from now on, with the join tables the old one made (they depend

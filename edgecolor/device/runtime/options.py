@@ -118,3 +118,17 @@ def add_output_option(parser: argparse.ArgumentParser, default: str | None = Non
         parser.add_argument(
             "--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
+
+
+def add_serve_option(
+    parser: argparse.ArgumentParser, what: str, required: bool = False, more: str = ""
+) -> None:
+    """``--serve [HOST:]PORT`` (scan, live, gallery): ``what`` served at http://HOST:PORT/,
+    ``more`` appended to the help; parsed by :func:`edgecolor.device.web.parse_bind`."""
+    parser.add_argument(
+        "--serve",
+        required=required,
+        metavar="[HOST:]PORT",
+        help=f"{what} at http://HOST:PORT/ (HOST default 127.0.0.1; 0.0.0.0 for the network)"
+        + more,
+    )

@@ -27,6 +27,26 @@ BAND_PIXELS = 1 << 16
 WHOLE_FRAME_PIXELS = 1 << 22
 
 
+class KeptArrays:
+    """Scratch arrays kept between calls, re-made only when a shape changes (not thread-safe).
+
+    A fresh multi-megabyte temporary costs a page fault every 4 KB whenever the allocator
+    has given its memory back in between, which depends on what else the process did:
+    at 640x480, 2 to 3 ms on a join that takes about one. The photo join of 8-bit gray
+    images writes all its per-pixel work into arrays from here instead.
+    """
+
+    def __init__(self):
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """The array kept as ``name``: uninitialized, ``shape`` and ``dtype``."""
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype)
+        return array
+
+
 def band_rows(width: int) -> int:
     """How many image rows make one band for an image ``width`` pixels wide."""
     return max(1, BAND_PIXELS // max(1, width))
@@ -171,28 +191,28 @@ def upsample_band(wide: np.ndarray, height: int, start: int, stop: int) -> np.nd
     return wide[:, row0] * (1.0 - weight) + wide[:, row1] * weight
 
 
-def upsample(small: np.ndarray, height: int, width: int) -> np.ndarray:
-    """float32 (h, w, C) -> float32 (height, width, C), bilinear with half-pixel centres."""
-    return np.moveaxis(upsample_band(widen_planes(small, width), height, 0, height), 0, -1)
-
-
-def ab_bands(ab_small: np.ndarray, height: int, width: int):
+def ab_bands(ab_small: np.ndarray, height: int, width: int, kept: KeptArrays):
     """Yield ``(start, stop, a, b)``: the bilinear upsample of ``ab_small`` band by band.
 
     Images up to :data:`WHOLE_FRAME_PIXELS` are one band resized by OpenCV when it is
-    installed (a video frame: fast); larger ones go in bands of rows, so the full-size ab
-    (8 bytes a pixel) never exists at once.
+    installed (a video frame: fast), into ``kept``'s arrays "a" and "b"; larger ones go in
+    bands of rows, so the full-size ab (8 bytes a pixel) never exists at once.
 
     Args:
         ab_small: float32 (h, w, 2).
     Yields:
-        start, stop (rows), and a, b: float32 (stop - start, width) planes.
+        start, stop (rows), and a, b: float32 (stop - start, width) planes, valid until
+        the next call with the same ``kept``.
     """
     cv2 = optional.cv2()
     if height * width <= WHOLE_FRAME_PIXELS and cv2 is not None:
         a, b = (  # plane by plane: OpenCV's one-channel float resize is the fast one
-            cv2.resize(np.ascontiguousarray(ab_small[..., channel]), (width, height))
-            for channel in (0, 1)
+            cv2.resize(
+                np.ascontiguousarray(ab_small[..., channel]),
+                (width, height),
+                dst=kept.get(name, (height, width), np.float32),
+            )
+            for channel, name in ((0, "a"), (1, "b"))
         )
         yield 0, height, a, b
         return
