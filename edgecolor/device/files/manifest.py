@@ -59,7 +59,10 @@ class Manifest:
     """``OUT_DIR/.edgecolor/manifest.jsonl``: one JSON line per finished output, append-only.
 
     Appending a line (flushed and fsync'ed) is atomic enough for a crash: at worst the last,
-    unterminated line is lost and that file is redone. Later lines win.
+    unterminated line is lost. Its output was complete (renamed into place before the line
+    is written), and a re-run counts it as done without a record (``batch.is_done``: an
+    output with no record is never clobbered), so a later change of that source is not
+    noticed. Later lines win.
     """
 
     def __init__(self, out_dir: Path, path: Path | None = None):
