@@ -38,16 +38,19 @@ DEFAULT_OUT = "demo-output"
 PAIRS_PER_ROW = 2
 
 
+DEMO_DESCRIPTION = """\
+Colorize the black-and-white photos and the short street clip that ship with edgecolor,
+using the bundled int8 model on the device runtime, and write the results, a
+before/after grid, a colorized clip and summary.json into --output.
+"""
+
+
 def register(subparsers) -> None:
     """Add the ``demo`` subcommand to the ``edgecolor`` parser."""
     parser = subparsers.add_parser(
         "demo",
         help="colorize the bundled photos and clip with the bundled model (no data needed)",
-        description=(
-            "Colorize the black-and-white photos and the short street clip that ship with "
-            "edgecolor, using the bundled int8 model on the device runtime, and write the "
-            "results, a before/after grid, a colorized clip and summary.json into --output."
-        ),
+        description=DEMO_DESCRIPTION,
     )
     add_output_option(parser, DEFAULT_OUT)
     add_runtime_options(parser, saturation=False)

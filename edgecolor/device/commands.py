@@ -24,17 +24,39 @@ def _recolor_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+COLORIZE_DESCRIPTION = """\
+Colorize image and video files, or whole folders (recursively). Each output goes under
+OUT_DIR with the same relative path and name; originals are never touched. A re-run
+leaves finished outputs alone (unless --overwrite). Unreadable files are reported by
+name and skipped; the exit code is then 1.
+"""
+
+SCAN_DESCRIPTION = """\
+Watch DIR (recursively) and colorize every image or video once it is completely written
+(size and time unchanged for --settle seconds). A manifest in OUT_DIR/.edgecolor/
+survives restarts: nothing is redone, nothing missed.
+"""
+
+LIVE_DESCRIPTION = """\
+Colorize frames from the Raspberry Pi camera (picamera2), a USB webcam (usb:N, the N-th
+UVC webcam; or /dev/videoN, /dev/v4l/by-id/...), a video file or a network stream (URL).
+A camera always gives its newest frame (stale frames are dropped); a file gives every
+frame in order, at its own pace when you watch it (--display/--serve), as fast as
+possible when only recording.
+"""
+
+BENCH_DESCRIPTION = """\
+Run the live pipeline (capture, prepare, invoke, join, encode) on a 640x480 clip and
+print latency percentiles, frames per second and each stage's share.
+"""
+
+
 def register(subparsers) -> None:
     """Add this stage's subcommands to the `edgecolor` parser."""
     colorize = subparsers.add_parser(
         "colorize",
         help="colorize photos, folders of photos and videos",
-        description=(
-            "Colorize image and video files, or whole folders (recursively). Each output goes "
-            "under OUT_DIR with the same relative path and name; originals are never touched. "
-            "A re-run leaves finished outputs alone (unless --overwrite). Unreadable files are "
-            "reported by name and skipped; the exit code is then 1."
-        ),
+        description=COLORIZE_DESCRIPTION,
     )
     colorize.add_argument("paths", nargs="+", metavar="PATH", help="image/video files or folders")
     add_output_option(colorize)
@@ -58,11 +80,7 @@ def register(subparsers) -> None:
     scan = subparsers.add_parser(
         "scan",
         help="watch a scanner's folder and colorize each new photo once",
-        description=(
-            "Watch DIR (recursively) and colorize every image or video once it is completely "
-            "written (size and time unchanged for --settle seconds). A manifest in "
-            "OUT_DIR/.edgecolor/ survives restarts: nothing is redone, nothing missed."
-        ),
+        description=SCAN_DESCRIPTION,
     )
     scan.add_argument("--watch", required=True, metavar="DIR", help="the folder to watch")
     add_output_option(scan)
@@ -157,13 +175,7 @@ def register(subparsers) -> None:
     live = subparsers.add_parser(
         "live",
         help="colorize a camera, video file or stream live, with a window or a web preview",
-        description=(
-            "Colorize frames from the Raspberry Pi camera (picamera2), a USB webcam (usb:N, the "
-            "N-th UVC webcam; or /dev/videoN, /dev/v4l/by-id/...), a "
-            "video file or a network stream (URL). A camera always gives its newest frame (stale "
-            "frames are dropped); a file gives every frame in order, at its own pace when you "
-            "watch it (--display/--serve), as fast as possible when only recording."
-        ),
+        description=LIVE_DESCRIPTION,
     )
     live.add_argument(
         "--source",
@@ -220,10 +232,7 @@ def register(subparsers) -> None:
     bench = subparsers.add_parser(
         "bench",
         help="latency, fps and per-stage times of a model in the live pipeline at 640x480",
-        description=(
-            "Run the live pipeline (capture, prepare, invoke, join, encode) on a 640x480 clip "
-            "and print latency percentiles, frames per second and each stage's share."
-        ),
+        description=BENCH_DESCRIPTION,
     )
     # MODEL as a positional, the old spelling of --model (kept for a release)
     bench.add_argument("model_file", nargs="?", metavar="MODEL", help=argparse.SUPPRESS)

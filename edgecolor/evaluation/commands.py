@@ -26,21 +26,24 @@ DEFAULT_OUT = "eval-output"
 DEFAULT_GRID = 6
 
 
+EVAL_DESCRIPTION = """\
+Convert every colour photo under --data to 8-bit grayscale, colorize it with each
+--model through the device runtime at the photo's own resolution, and compare with the
+original: PSNR over 8-bit RGB, mean CIEDE2000, colourfulness (output / original) and the
+hue figures (share of coloured pixels whose hue family survives, per family; share
+turned sepia; chroma given to gray pixels), side by side with the gray baseline (the
+grayscale input itself), overall and per source folder. Writes OUT/eval.json and a
+comparison grid OUT/grid.png. Black-and-white photos are skipped; unreadable ones are
+named and skipped (exit code 1).
+"""
+
+
 def register(subparsers) -> None:
     """Add the ``eval`` subcommand to the ``edgecolor`` parser."""
     parser = subparsers.add_parser(
         "eval",
         help="measure colorization quality (PSNR, CIEDE2000, colourfulness, hue figures) vs gray",
-        description=(
-            "Convert every colour photo under --data to 8-bit grayscale, colorize it with each "
-            "--model through the device runtime at the photo's own resolution, and compare "
-            "with the original: PSNR over 8-bit RGB, mean CIEDE2000, colourfulness "
-            "(output / original) and the hue figures (share of coloured pixels whose hue "
-            "family survives, per family; share turned sepia; chroma given to gray pixels), "
-            "side by side with the gray baseline (the grayscale input itself), overall and "
-            "per source folder. Writes OUT/eval.json and a comparison grid OUT/grid.png. Black-and-white "
-            "photos are skipped; unreadable ones are named and skipped (exit code 1)."
-        ),
+        description=EVAL_DESCRIPTION,
     )
     parser.add_argument(
         "--model",

@@ -11,19 +11,20 @@ from pathlib import Path
 
 from edgecolor.export.formats import FORMATS, format_table
 
+EXPORT_DESCRIPTION = """\
+Export the generator of a training run folder to TensorFlow Lite and verify the file
+through the device runtime on the run's hold-out photos. Writes OUT.tflite and OUT.json
+beside it. A file more than 0.5 dB PSNR below the float generator, or failing the
+op/partition checks, is kept as OUT.rejected.tflite (exit 1) unless --force.
+"""
+
 
 def register(subparsers) -> None:
     """Add ``export`` to the ``edgecolor`` parser."""
     parser = subparsers.add_parser(
         "export",
         help="export a training run's generator to int8/float16/float32 TFLite, verified",
-        description=(
-            "Export the generator of a training run folder to TensorFlow Lite and verify the "
-            "file through the device runtime on the run's hold-out photos. Writes OUT.tflite "
-            "and OUT.json beside it. A file more than 0.5 dB PSNR below the float generator, "
-            "or failing the op/partition checks, is kept as OUT.rejected.tflite (exit 1) "
-            "unless --force."
-        ),
+        description=EXPORT_DESCRIPTION,
         epilog="formats and the options each takes:\n" + format_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

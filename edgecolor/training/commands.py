@@ -28,17 +28,27 @@ _OVERRIDES = (
 )
 
 
+TRAIN_DESCRIPTION = """\
+Train the generator (grayscale L -> ab) against a discriminator on a folder tree of
+colour photos. Flags override the --config file; the resolved config is written to
+RUN_DIR/config.json. --steps is the run's total: with --resume the run continues from
+its last checkpoint up to it.
+"""
+
+PREPARE_DATA_DESCRIPTION = """\
+Decode every photo under DIR once, shrink it to the training short side, and write it
+(re-encoded JPEG, source path, licence folder, near-gray flag) into TFRecord shards with
+a manifest, for `edgecolor train --data SHARDS`. An interrupted run resumes: run the
+same command again. Unreadable photos are reported by name and skipped (exit 1).
+"""
+
+
 def register(subparsers) -> None:
     """Add ``train`` and ``summary`` to the ``edgecolor`` parser."""
     train = subparsers.add_parser(
         "train",
         help="train a colorization cGAN into a run folder",
-        description=(
-            "Train the generator (grayscale L -> ab) against a discriminator on a folder tree "
-            "of colour photos. Flags override the --config file; the resolved config is "
-            "written to RUN_DIR/config.json. --steps is the run's total: with --resume the "
-            "run continues from its last checkpoint up to it."
-        ),
+        description=TRAIN_DESCRIPTION,
     )
     train.add_argument(
         "--data",
@@ -92,13 +102,7 @@ def register(subparsers) -> None:
     prepare = subparsers.add_parser(
         "prepare-data",
         help="write photo folders once into TFRecord shards for train --data",
-        description=(
-            "Decode every photo under DIR once, shrink it to the training short side, and "
-            "write it (re-encoded JPEG, source path, licence folder, near-gray flag) into "
-            "TFRecord shards with a manifest, for `edgecolor train --data SHARDS`. "
-            "An interrupted run resumes: run the same command again. Unreadable photos are "
-            "reported by name and skipped (exit 1)."
-        ),
+        description=PREPARE_DATA_DESCRIPTION,
     )
     prepare.add_argument("folders", nargs="+", metavar="DIR", help="folders of colour photos")
     prepare.add_argument("--out", required=True, metavar="SHARDS", help="shard folder (created)")

@@ -14,17 +14,20 @@ from edgecolor.signals import stop_on_sigterm
 MANIFEST_POLL_SECONDS = 2.0
 
 
+GALLERY_DESCRIPTION = """\
+Serve a page of every file colorized into OUT_DIR (by `edgecolor colorize` or `edgecolor
+scan`), newest first, as before/after pairs with downloads. New outputs appear as they
+are written. Read-only: nothing is changed but the thumbnail cache in
+OUT_DIR/.edgecolor/.
+"""
+
+
 def register(subparsers) -> None:
     """Add the ``gallery`` subcommand to the ``edgecolor`` parser."""
     gallery = subparsers.add_parser(
         "gallery",
         help="a browser page of a colorized folder (before/after, downloads)",
-        description=(
-            "Serve a page of every file colorized into OUT_DIR (by `edgecolor colorize` or "
-            "`edgecolor scan`), newest first, as before/after pairs with downloads. New "
-            "outputs appear as they are written. Read-only: nothing is changed but the "
-            "thumbnail cache in OUT_DIR/.edgecolor/."
-        ),
+        description=GALLERY_DESCRIPTION,
     )
     gallery.add_argument(
         "-o", "--output", metavar="OUT_DIR", help="the folder edgecolor colorized into"
