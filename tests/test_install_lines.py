@@ -228,6 +228,45 @@ def test_check_arm64_puts_its_scratch_files_beside_the_root_it_is_given(tmp_path
     assert finished.stdout.strip() == f"{tmp_path / 'r'}|{tmp_path / 'r'}-work"
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="check-arm64.sh is a bash script")
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ([], "bookworm|/var/tmp/edgecolor-arm64-bookworm"),
+        (["--release", "trixie"], "trixie|/var/tmp/edgecolor-arm64-trixie"),
+        (["--release", "trixie", "--root", "/x/t"], "trixie|/x/t"),
+    ],
+)
+def test_check_arm64_builds_the_release_it_is_given(arguments, expected):
+    """Raspberry Pi OS has two bases (Bookworm, Trixie): each gets its own default root,
+    so a check of one never reuses the other's."""
+    script = CHECKOUT / "device" / "emulate" / "check-arm64.sh"
+    options = script.read_text().split("\nstep() {")[0]
+    finished = subprocess.run(
+        ["bash", "-c", options + '\necho "$RELEASE|$ROOT"', "check", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == expected
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="check-arm64.sh is a bash script")
+def test_check_arm64_refuses_a_release_it_does_not_know():
+    script = CHECKOUT / "device" / "emulate" / "check-arm64.sh"
+    options = script.read_text().split("\nstep() {")[0]
+    finished = subprocess.run(
+        ["bash", "-c", options, "check", "--release", "bullseye"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    # the last line: under `bash -c` the script's own BASH_SOURCE lookup complains first
+    assert finished.stderr.splitlines()[-1] == "--release: bookworm or trixie, not 'bullseye'"
+
+
 def test_service_units_never_give_up_and_space_their_restarts():
     """A device missing for an hour must not leave a unit failed until reset-failed
     (issue 17): no start limit, restarts on failure, a pause that grows where systemd can."""

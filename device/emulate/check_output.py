@@ -6,6 +6,9 @@ python check_output.py colorized ORIGINAL OUTPUT_STEM
     exactly one colorized file OUTPUT_STEM.*, with the original's size and luminance
 python check_output.py video SOURCE RECORDED FRAMES
     the recorded video reads back with OpenCV: FRAMES colour frames of SOURCE's size
+python check_output.py colorized-video SOURCE OUTPUT
+    `edgecolor colorize`'s output of the video SOURCE reads back with PyAV: as many
+    frames as SOURCE, of its size, in colour
 python check_output.py video-mode MODEL SOURCE
     the live loop's 4:2:0 join (FrameColorizer) on a frame of SOURCE: planes of
     the right sizes, the frame's luma kept, close to the exact join, JPEG from planes
@@ -86,6 +89,29 @@ def video(source_path: str, recorded_path: str, frames: int) -> None:
     print("PASS: the recording reads back with every frame")
 
 
+def colorized_video(source_path: str, output_path: str) -> None:
+    import av
+
+    def frames_of(path: str) -> list[np.ndarray]:
+        with av.open(path) as container:
+            return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+    source, output = frames_of(source_path), frames_of(output_path)
+    if not output or len(output) != len(source):
+        sys.exit(f"FAIL: {output_path} has {len(output)} frames, {source_path} {len(source)}")
+    if output[0].shape != source[0].shape:
+        sys.exit(f"FAIL: output frames are {output[0].shape}, the source's {source[0].shape}")
+    # Colour: the mean spread between a pixel's channels (0 for a grey frame).
+    spread = float(np.mean([np.ptp(frame.astype(np.int16), axis=-1).mean() for frame in output]))
+    print(
+        f"{output_path}: {len(output)} frames of {output[0].shape[1]}x{output[0].shape[0]} "
+        f"(PyAV {av.__version__}); mean channel spread {spread:.1f} (8-bit)"
+    )
+    if spread < 1.0:
+        sys.exit("FAIL: the colorized video has no colour")
+    print("PASS: the colorized video reads back with every frame, in colour")
+
+
 def video_mode(model_path: str, source_path: str) -> None:
     import cv2
 
@@ -130,6 +156,8 @@ if __name__ == "__main__":
         colorized(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 5 and sys.argv[1] == "video":
         video(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "colorized-video":
+        colorized_video(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "video-mode":
         video_mode(sys.argv[2], sys.argv[3])
     else:
