@@ -677,14 +677,7 @@ def test_the_live_service_keeps_its_page_up_until_the_camera_comes(tiny_model, m
     )
     runner.start()
     try:
-        page = ""
-        deadline = time.monotonic() + 60
-        while "camera not found, retrying in 0.1 s" not in page and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                    page = response.read().decode()
-            except OSError:
-                time.sleep(0.05)
+        page = _page(f"http://127.0.0.1:{port}/", "camera not found, retrying in 0.1 s")
         assert "camera not found, retrying in 0.1 s" in page
         assert 'http-equiv="refresh"' in page  # it reloads itself to see the camera come
         assert fake_picamera2.wait_until(lambda: len(tries) >= 3, 20)  # it keeps trying

@@ -184,21 +184,12 @@ def test_a_read_only_recording_folder_pauses_the_recording_and_retries(
 def test_a_segment_that_fails_mid_way_is_discarded_not_moved_into_place(
     tmp_path, monkeypatch, caplog
 ):
-    import errno
 
     from videos import read_video
 
-    from edgecolor.device.frames import video_io, video_writer
+    from edgecolor.device.frames import video_io
 
-    real_write = video_writer.VideoWriter.write
-
-    def full_after_two(writer, rgb, timestamp):
-        if full_after_two.on and writer.frames == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(writer, rgb, timestamp)
-
-    full_after_two.on = True
-    monkeypatch.setattr(video_writer.VideoWriter, "write", full_after_two)
+    full_after_two = _disk_full_at_frame_three(monkeypatch)
     sink = _segment_sink(tmp_path)
     with caplog.at_level("WARNING", logger=video_io.__name__):
         _feed(sink, 100.0, 4)
@@ -270,27 +261,38 @@ def _one_file_sink(path: Path):
     return sink
 
 
+def _disk_full_at_frame_three(monkeypatch):
+    """Make every VideoWriter fail its third frame with ENOSPC while the returned switch's
+    ``on`` is True (a disk that fills up mid-recording and is later cleared)."""
+    import errno
+    import types
+
+    from edgecolor.device.frames import video_writer
+
+    real_write = video_writer.VideoWriter.write
+    switch = types.SimpleNamespace(on=True)
+
+    def write(writer, rgb, timestamp):
+        if switch.on and writer.frames == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(writer, rgb, timestamp)
+
+    monkeypatch.setattr(video_writer.VideoWriter, "write", write)
+    return switch
+
+
 def test_a_single_recording_that_hits_a_full_disk_keeps_its_frames_and_goes_on_later(
     tmp_path, monkeypatch, caplog
 ):
     """Issue 17: without segments the ENOSPC ended the live loop. Now the file is finished
     with what it has, one warning names it and the errno, and recording resumes into
     NAME-2.mp4 after the back-off; a name that is taken is never overwritten."""
-    import errno
 
     from videos import read_video
 
-    from edgecolor.device.frames import video_io, video_writer
+    from edgecolor.device.frames import video_io
 
-    real_write = video_writer.VideoWriter.write
-
-    def full_at_frame_three(writer, rgb, timestamp):
-        if full_at_frame_three.on and writer.frames == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(writer, rgb, timestamp)
-
-    full_at_frame_three.on = True
-    monkeypatch.setattr(video_writer.VideoWriter, "write", full_at_frame_three)
+    full_at_frame_three = _disk_full_at_frame_three(monkeypatch)
     (tmp_path / "cam-2.mp4").write_bytes(b"somebody's file")
     sink = _one_file_sink(tmp_path / "cam.mp4")
     with caplog.at_level("WARNING", logger=video_io.__name__):
