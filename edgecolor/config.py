@@ -107,6 +107,16 @@ class TrainConfig:
     # learns "the bottom rows are greener": a band of colour along the bottom of a plain
     # texture. Flipped crops take that positional prior away. In [0, 1].
     vertical_flip: float = 0.0
+    # Fraction range of the cached short side that a random training crop covers (scale
+    # jitter). A crop that spans the whole short side has the photo's own top and bottom as
+    # its border, where zero padding lets the network learn "border rows are ground or
+    # sky": a colour band along the border of a plain texture. A top below 1 keeps most
+    # crop borders inside the photo. 0 < low <= high <= 1.
+    crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])
+    # The loss that fits the distribution head's chroma gain: "l1" (the median chroma along
+    # the chosen hue) or "l2" (the mean: smaller where the hue is often wrong, which is what
+    # PSNR rewards). Its weight is ``l1_weight`` either way.
+    gain_loss: str = "l1"
     seed: int = 0
     eval_every: int = 200
     checkpoint_every: int = 200

@@ -169,3 +169,38 @@ def test_holdout_arrays_are_fixed_centre_crops(tmp_path):
         color.LAB_SCALING.L_from_model(L_scaled)[..., 0], lab[..., 0], atol=1e-3
     )
     assert data.holdout_arrays(prepared.holdout, 32, limit=1)[0].shape == (1, 32, 32, 3)
+
+
+def test_crop_scale_sets_how_much_of_the_short_side_a_crop_covers():
+    """On a photo whose gray level is its column, a crop of half the short side spans half
+    the levels; the whole side spans them all (train.crop_scale)."""
+    import tensorflow as tf
+
+    columns = np.linspace(0, 255, 64).astype(np.uint8)
+    rgb = tf.constant(np.broadcast_to(columns[None, :, None], (64, 64, 3)).copy())
+    for element in range(4):
+        seeds = tf.random.experimental.stateless_split(tf.constant([element, 2], tf.int64), 4)
+        half = data.augment_photo(rgb, seeds, 32, crop_scale=(0.5, 0.5))[0].numpy()
+        whole = data.augment_photo(rgb, seeds, 32, crop_scale=(1.0, 1.0))[0].numpy()
+        half_span = float(half.max() - half.min())
+        whole_span = float(whole.max() - whole.min())
+        assert 0.35 * whole_span < half_span < 0.65 * whole_span, (half_span, whole_span)
+
+
+@pytest.mark.parametrize("crop_scale", [[0.0, 0.5], [0.9, 0.5], [0.5, 1.2], [0.5]])
+def test_crop_scale_out_of_range_is_refused(crop_scale):
+    config = RunConfig.from_dict(tiny_config_dict(["photos"]))
+    config.train.crop_scale = crop_scale
+    from edgecolor.training.commands import validate_train_config
+
+    with pytest.raises(UsageError, match="train.crop_scale"):
+        validate_train_config(config)
+
+
+def test_unknown_gain_loss_is_refused():
+    config = RunConfig.from_dict(tiny_config_dict(["photos"]))
+    config.train.gain_loss = "huber"
+    from edgecolor.training.commands import validate_train_config
+
+    with pytest.raises(UsageError, match="train.gain_loss"):
+        validate_train_config(config)

@@ -185,6 +185,14 @@ def test_losses_train_the_distribution_by_cross_entropy_and_only_the_gain_by_l1(
         ab, uniform, gain, vector, centres, 1.0, tf.fill((ab_bins.bin_count(),), 2.0)
     )
     assert float(doubled) == pytest.approx(2 * float(flat), rel=1e-4)
+    # gain_loss "l2": the restrained term is the squared error of gain * vector at half
+    # resolution, where "l1" is its absolute error.
+    truth = tf.nn.avg_pool2d(ab, 2, 2, "VALID").numpy()
+    error = truth - gain.numpy() * vector.numpy()
+    _, absolute = distribution_losses(ab, logits, gain, vector, centres, 0.38)
+    _, squared = distribution_losses(ab, logits, gain, vector, centres, 0.38, gain_loss="l2")
+    assert float(absolute) == pytest.approx(np.abs(error).mean(), rel=1e-4)
+    assert float(squared) == pytest.approx(np.square(error).mean(), rel=1e-4)
 
 
 def test_training_steps_lower_the_cross_entropy(tmp_path):

@@ -390,7 +390,12 @@ def _quantization_aware_training(
     train = config.train
     photos = prepare_data(config, options.run_dir, holdout=False).train
     dataset = training_dataset(
-        photos, train.image_size, train.batch_size, train.seed, train.vertical_flip
+        photos,
+        train.image_size,
+        train.batch_size,
+        train.seed,
+        train.vertical_flip,
+        train.crop_scale,
     )
     ab_weights = run_weights(train.rebalance, photos, config.generator.head)
     log.info(

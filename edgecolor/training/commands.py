@@ -221,6 +221,17 @@ def validate_train_config(config: RunConfig) -> None:
         raise UsageError(f"train.real_label must be in (0, 1], got {train.real_label!r}")
     if not 0 <= train.vertical_flip <= 1:
         raise UsageError(f"train.vertical_flip must be in [0, 1], got {train.vertical_flip!r}")
+    crop_scale = train.crop_scale
+    if not (
+        isinstance(crop_scale, (list, tuple))
+        and len(crop_scale) == 2
+        and 0 < crop_scale[0] <= crop_scale[1] <= 1
+    ):
+        raise UsageError(
+            f"train.crop_scale must be [low, high] with 0 < low <= high <= 1, got {crop_scale!r}"
+        )
+    if train.gain_loss not in ("l1", "l2"):
+        raise UsageError(f'train.gain_loss must be "l1" or "l2", got {train.gain_loss!r}')
     if not 0 <= train.holdout_fraction < 1:
         raise UsageError(
             f"train.holdout_fraction must be in [0, 1), got {train.holdout_fraction!r}"

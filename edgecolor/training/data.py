@@ -18,7 +18,8 @@ from edgecolor import color
 from edgecolor.errors import UsageError
 from edgecolor.training.catalogue import DecodedImages
 
-# Random crops cover this fraction range of the cached short side (scale jitter).
+# Random crops cover this fraction range of the cached short side (scale jitter), unless
+# a run sets ``train.crop_scale``.
 CROP_SCALE_RANGE = (0.6, 1.0)
 
 
@@ -38,10 +39,12 @@ def rgb_to_model_arrays(rgb):
     return tf.cast(L_scaled, tf.float32), tf.cast(ab_scaled, tf.float32)
 
 
-def augment_photo(rgb, seeds, image_size: int, vertical_flip: float = 0.0):
+def augment_photo(
+    rgb, seeds, image_size: int, vertical_flip: float = 0.0, crop_scale=CROP_SCALE_RANGE
+):
     """TensorFlow: one photo -> its random training crop as model arrays.
 
-    A random square crop covering ``CROP_SCALE_RANGE`` of the short side (scale jitter) at a
+    A random square crop covering ``crop_scale`` (low, high) of the short side (scale jitter) at a
     random position, resized to ``image_size`` (antialiased), a random horizontal flip,
     and with probability ``vertical_flip`` an upside-down flip (``TrainConfig.vertical_flip``).
 
@@ -49,12 +52,13 @@ def augment_photo(rgb, seeds, image_size: int, vertical_flip: float = 0.0):
         rgb: uint8 (H, W, 3) tensor.
         seeds: int64 (4, 2) stateless seeds (crop scale, top, left, flips).
         vertical_flip: probability in [0, 1] of flipping the crop upside down.
+        crop_scale: (low, high), 0 < low <= high <= 1 (``TrainConfig.crop_scale``).
     Returns:
         (L_scaled float32 (S, S, 1), ab_scaled float32 (S, S, 2)), S = ``image_size``.
     """
     import tensorflow as tf
 
-    low, high = CROP_SCALE_RANGE
+    low, high = (float(value) for value in crop_scale)
     shape = tf.shape(rgb, out_type=tf.int64)
     height, width = shape[0], shape[1]
     short = tf.minimum(height, width)
@@ -89,12 +93,13 @@ def training_dataset(
     batch_size: int,
     seed: int = 0,
     vertical_flip: float = 0.0,
+    crop_scale=CROP_SCALE_RANGE,
 ):
     """An endless, shuffled ``tf.data.Dataset`` of augmented training batches.
 
     Each element is (L_scaled float32 (batch, S, S, 1) in [-1, 1],
     ab_scaled float32 (batch, S, S, 2) in about [-1, 1]) with S = ``image_size``.
-    Augmentation: a random square crop covering ``CROP_SCALE_RANGE`` of the short side
+    Augmentation: a random square crop covering ``crop_scale`` of the short side
     (scale jitter) at a random position, resized to S, a random horizontal flip and, with
     probability ``vertical_flip``, an upside-down one. Deterministic for a given ``seed`` (stateless random ops seeded per element).
     """
@@ -110,7 +115,7 @@ def training_dataset(
         shape = shapes[index]
         rgb = tf.reshape(pixels[offsets[index] : offsets[index] + tf.reduce_prod(shape)], shape)
         seeds = tf.random.experimental.stateless_split(tf.stack([element_seed, index]), 4)
-        return augment_photo(rgb, seeds, image_size, vertical_flip)
+        return augment_photo(rgb, seeds, image_size, vertical_flip, crop_scale)
 
     count = len(images)
     indices = (

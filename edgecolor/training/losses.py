@@ -153,6 +153,7 @@ def distribution_losses(
     centres_scaled: tf.Tensor,
     temperature: float,
     bin_weights: tf.Tensor | None = None,
+    gain_loss: str = "l1",
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """The distribution head's two terms (edgecolor/models/distribution_head.py).
 
@@ -165,11 +166,13 @@ def distribution_losses(
         temperature: the run's T: the cross-entropy is on softmax(T * logits) = softmax(z).
         bin_weights: float32 (Q,) class-rebalancing weight of each pixel's nearest true
             bin (``rebalance.distribution_bin_weights``), or None for none.
+        gain_loss: "l1" or "l2" (``TrainConfig.gain_loss``): the error that fits the gain.
     Returns:
-        (cross_entropy, restrained_l1), float32 scalars. The cross-entropy trains the
-        distribution; the L1 of ``gain * vector`` against the truth trains only the gain
-        (no gradient flows into ``vector``): the chroma an L1 optimum would choose along
-        the distribution's hue.
+        (cross_entropy, restrained), float32 scalars. The cross-entropy trains the
+        distribution; the L1 (or squared error) of ``gain * vector`` against the truth
+        trains only the gain (no gradient flows into ``vector``): the chroma an L1 optimum
+        (the median along the distribution's hue) or an L2 optimum (the mean, lower where
+        the hue is often wrong) would choose.
     """
     truth = half_resolution(real_ab)
     targets, nearest = soft_encode(truth, centres_scaled)
@@ -179,8 +182,12 @@ def distribution_losses(
         per_pixel = per_pixel * tf.gather(bin_weights, nearest)
     cross_entropy = tf.reduce_mean(per_pixel)
     decoded = tf.cast(gain, tf.float32) * tf.stop_gradient(tf.cast(vector, tf.float32))
-    restrained_l1 = tf.reduce_mean(tf.abs(truth - decoded))
-    return cross_entropy, restrained_l1
+    error = truth - decoded
+    if gain_loss == "l2":
+        restrained = tf.reduce_mean(tf.square(error))
+    else:
+        restrained = tf.reduce_mean(tf.abs(error))
+    return cross_entropy, restrained
 
 
 class GeneratorObjective:
@@ -258,7 +265,14 @@ class GeneratorObjective:
                 else tf.constant(0.0, tf.float32)
             )
             cross_entropy, restrained = distribution_losses(
-                ab_scaled, logits, gain, vector, self.centres, self.temperature, self.weights
+                ab_scaled,
+                logits,
+                gain,
+                vector,
+                self.centres,
+                self.temperature,
+                self.weights,
+                self.train.gain_loss,
             )
             total = (
                 gan_weight * adversarial

@@ -27,6 +27,7 @@ from pathlib import Path
 from edgecolor.config import RunConfig
 from edgecolor.errors import UsageError
 from edgecolor.training import catalogue
+from edgecolor.training.data import CROP_SCALE_RANGE
 from edgecolor.training.shards import FORMAT, MANIFEST, PLAN
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ def dataset_function(
     min_chroma: float,
     shuffle_buffer: int,
     vertical_flip: float = 0.0,
+    crop_scale=CROP_SCALE_RANGE,
 ):
     """The ``dataset_fn`` for ``strategy.distribute_datasets_from_function``.
 
@@ -263,7 +265,7 @@ def dataset_function(
             rgb = tf.io.decode_jpeg(jpeg, channels=3)
             pair = tf.stack([element_seed, tf.constant(index, tf.int64)])
             seeds = tf.random.experimental.stateless_split(pair, 4)
-            return augment_photo(rgb, seeds, image_size, vertical_flip)
+            return augment_photo(rgb, seeds, image_size, vertical_flip, crop_scale)
 
         dataset = tf.data.Dataset.zip((dataset, element_seeds)).map(
             decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
@@ -287,5 +289,6 @@ def distributed_batches(strategy, data: ShardedData, train, start: int):
         train.min_chroma,
         train.shuffle_buffer,
         train.vertical_flip,
+        train.crop_scale,
     )
     return iter(strategy.distribute_datasets_from_function(make))

@@ -245,6 +245,7 @@ class Trainer:
             train.batch_size,
             train.seed + start,
             train.vertical_flip,
+            train.crop_scale,
         )
         return iter(self.strategy.experimental_distribute_dataset(dataset))
 
