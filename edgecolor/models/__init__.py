@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from edgecolor.config import DiscriminatorConfig, GeneratorConfig
 from edgecolor.errors import UsageError
 from edgecolor.models.edge import build_edge_generator, edge_stride
-from edgecolor.models.lite0 import build_lite0_generator, lite0_stride, load_imagenet_weights
+from edgecolor.models.lite0 import (
+    LITE_VARIANTS,
+    build_lite0_generator,
+    lite0_stride,
+    load_imagenet_weights,
+)
 from edgecolor.models.patchgan import build_patchgan
 from edgecolor.models.pix2pix import build_pix2pix_generator
 from edgecolor.models.seed import SEED_IMAGE_SIZE, build_seed_discriminator, build_seed_generator
@@ -40,9 +45,13 @@ class NetworkEntry:
 
 GENERATORS = {
     "edge": NetworkEntry(build_edge_generator, stride=edge_stride),
-    "lite0": NetworkEntry(
-        build_lite0_generator, stride=lite0_stride, load_pretrained=load_imagenet_weights
-    ),
+    # EfficientNet-Lite0, -Lite1 and -Lite2 encoders (edgecolor/models/lite0.py)
+    **{
+        name: NetworkEntry(
+            build_lite0_generator, stride=lite0_stride, load_pretrained=load_imagenet_weights
+        )
+        for name in LITE_VARIANTS
+    },
     "seed": NetworkEntry(build_seed_generator, fixed_size=SEED_IMAGE_SIZE),
     "pix2pix": NetworkEntry(build_pix2pix_generator, fixed_size=256),  # speed comparison only
 }
@@ -91,8 +100,10 @@ def is_fully_convolutional(config: GeneratorConfig) -> bool:
 def build_generator(config: GeneratorConfig, image_size: int | None = None):
     """The generator named by ``config.name``; (N, H, W, 1) L scaled -> (N, H, W, 2) ab scaled."""
     entry = _entry(GENERATORS, "generator", config.name)
-    if config.head != "regression" and config.name != "lite0":
-        raise UsageError(f"generator.head {config.head!r} needs the lite0 generator")
+    if config.head != "regression" and config.name not in LITE_VARIANTS:
+        raise UsageError(
+            f"generator.head {config.head!r} needs a lite generator ({', '.join(LITE_VARIANTS)})"
+        )
     if image_size is not None:
         check_image_size(config, image_size)
     return entry.build(config, image_size)

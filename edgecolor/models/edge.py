@@ -25,7 +25,9 @@ from edgecolor.models.keras import keras, layers
 
 
 def _conv_bn_relu(x, filters: int, stride: int, name: str):
-    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 

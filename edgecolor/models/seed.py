@@ -21,7 +21,9 @@ _ENCODER = [[(16, 5), (32, 3), (32, 3)], [(32, 5), (64, 3), (64, 3)], [(64, 5), 
 _DECODER = [[(128, 3), (128, 3), (64, 5)], [(64, 3), (64, 3), (32, 5)], [(32, 3), (32, 3), (2, 5)]]
 
 
-def build_seed_generator(config: GeneratorConfig, image_size: int | None = SEED_IMAGE_SIZE) -> keras.Model:
+def build_seed_generator(
+    config: GeneratorConfig, image_size: int | None = SEED_IMAGE_SIZE
+) -> keras.Model:
     """The study's U-Net with valid (unpadded) stride-1 convolutions."""
     del config  # the seed network has a fixed layout
     size = image_size or SEED_IMAGE_SIZE
@@ -48,7 +50,9 @@ def build_seed_generator(config: GeneratorConfig, image_size: int | None = SEED_
     return keras.Model(inputs, x, name="seed_generator")
 
 
-def build_seed_discriminator(config: DiscriminatorConfig, image_size: int | None = SEED_IMAGE_SIZE) -> keras.Model:
+def build_seed_discriminator(
+    config: DiscriminatorConfig, image_size: int | None = SEED_IMAGE_SIZE
+) -> keras.Model:
     """The study's discriminator: (N, S, S, 3) L+ab -> (N, 1) logit. Needs a fixed size."""
     del config
     size = image_size or SEED_IMAGE_SIZE
