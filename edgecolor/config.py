@@ -36,7 +36,7 @@ class GeneratorConfig:
     decoder_width: float = 0.5
     # Start from the network's pretrained weights (lite0: EfficientNet-Lite0 on ImageNet).
     pretrained: bool = False
-    # lite0: keep the stem and this many first encoder blocks as pretrained (not trained,
+    # lite0/lite1/lite2: keep the stem and this many first encoder blocks as pretrained (not trained,
     # batch norm in inference mode); 0 fine-tunes the whole encoder. 5 freezes the
     # stride-2..8 features (edges, textures), which are generic, and trains 1.6x faster.
     frozen_blocks: int = 0
@@ -47,6 +47,12 @@ class GeneratorConfig:
     # The distribution head's annealing temperature (Zhang et al.'s T = 0.38): lower picks
     # the most likely colour, 1 is the distribution's mean (the sepia-prone average).
     temperature: float = 0.38
+    # How the distribution head's gain reads the decoder features and the distribution's
+    # weight sum: "concat" (one 1x1 convolution on both, concatenated: runs trained before
+    # this option) or "add" (a 1x1 convolution on each, added: the same function, and the
+    # only one that converts after QAT, where the concatenation's inputs come out with
+    # scales that differ in the sixth digit and the converter refuses them).
+    gain_input: str = "concat"
 
 
 @dataclass

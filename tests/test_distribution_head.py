@@ -9,6 +9,7 @@ from training_photos import tiny_config_dict, write_colour_photos
 
 from edgecolor import color
 from edgecolor.config import GeneratorConfig, RunConfig
+from edgecolor.errors import UsageError
 from edgecolor.models import ab_bins
 
 DISTRIBUTION = {"name": "lite0", "frozen_blocks": 5, "decoder_width": 0.25, "head": "distribution"}
@@ -113,8 +114,12 @@ def test_decode_gives_the_winning_bins_colour_in_keras_and_in_the_int8_file():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("qat", [False, True], ids=["ptq", "qat"])
-def test_int8_export_is_one_xnnpack_partition_of_edge_tpu_ops(qat):
+@pytest.mark.parametrize(
+    ("qat", "gain_input"),
+    [(False, "concat"), (True, "concat"), (True, "add")],
+    ids=["ptq", "qat", "qat-add"],
+)
+def test_int8_export_is_one_xnnpack_partition_of_edge_tpu_ops(qat, gain_input):
     """No SOFTMAX (4-D), DIV or L2_NORMALIZATION: XNNPACK keeps one partition and the Edge
     TPU lint maps every op, after post-training quantization and after tfmot QAT."""
     from edgecolor.export.edgetpu import lint
@@ -123,7 +128,7 @@ def test_int8_export_is_one_xnnpack_partition_of_edge_tpu_ops(qat):
     from edgecolor.models import build_generator
     from edgecolor.training.qat import quantize_generator
 
-    generator = build_generator(GeneratorConfig(**DISTRIBUTION), 64)
+    generator = build_generator(GeneratorConfig(**DISTRIBUTION, gain_input=gain_input), 64)
     if qat:
         generator = quantize_generator(generator)
     model, stride = strip_final_upsampling(generator)
@@ -140,6 +145,35 @@ def test_int8_export_is_one_xnnpack_partition_of_edge_tpu_ops(qat):
     assert partitions.one_partition, partitions.reason
     edgetpu = lint(graph)
     assert edgetpu.fully_mapped and edgetpu.problems == []
+
+
+def test_gain_input_add_is_the_concat_form_split_in_two():
+    """A 1x1 convolution on [features, total] is one on features plus one on total: the
+    "add" head computes what the "concat" head does with its kernel split in two."""
+    from edgecolor.models import build_generator
+
+    concat = build_generator(GeneratorConfig(**DISTRIBUTION), 64)
+    added = build_generator(GeneratorConfig(**DISTRIBUTION, gain_input="add"), 64)
+    rng = np.random.default_rng(1)
+    for name in ("ab_logits", "ab_gain_mix", "ab_gain"):  # a head that is not at its start
+        layer = concat.get_layer(name)
+        layer.set_weights(
+            [rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()]
+        )
+    for layer in added.layers:
+        if layer.name == "ab_gain_mix":
+            kernel, bias = concat.get_layer("ab_gain_mix").get_weights()
+            layer.set_weights([kernel[:, :, :-1], bias])
+        elif layer.name == "ab_gain_mix_total":
+            layer.set_weights([concat.get_layer("ab_gain_mix").get_weights()[0][:, :, -1:]])
+        elif layer.weights:
+            layer.set_weights(concat.get_layer(layer.name).get_weights())
+    L = rng.uniform(-1, 1, (2, 64, 64, 1)).astype(np.float32)
+    expected = concat(L, training=False).numpy()
+    assert np.abs(expected).max() > 0.01  # not trivially gray
+    np.testing.assert_allclose(added(L, training=False).numpy(), expected, atol=1e-5)
+    with pytest.raises(UsageError, match="gain_input"):
+        build_generator(GeneratorConfig(**DISTRIBUTION, gain_input="stack"), 64)
 
 
 def _batch(size: int = 64, count: int = 2):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgecolor import color
+from edgecolor.errors import UsageError
 from edgecolor.models import ab_bins
 from edgecolor.models.keras import keras, layers, tf
 
@@ -43,6 +44,7 @@ LOGITS = "ab_logits"
 VECTOR = "ab_vector"
 GAIN = "ab_gain"
 GAIN_HIDDEN = 16
+GAIN_INPUTS = ("concat", "add")
 # An untrained network should predict gray, as the regression head's zero-initialised
 # output does: the neutral bin's logit starts this far above the others (sigmoid(-8) =
 # 0.0003, so the other bins weigh nothing and the hue vector is ~0), and the gain starts
@@ -72,12 +74,16 @@ class StopGradient(layers.Layer):
         return tf.stop_gradient(inputs)
 
 
-def build_distribution_head(features):
+def build_distribution_head(features, gain_input: str = "concat"):
     """The head on decoder features (N, h, w, C) -> ab / 110 (N, h, w, 2), not bounded.
 
     The two fixed 1x1 convolutions (bin centres, ones) are not trainable: they are the
-    decoder, not learned weights.
+    decoder, not learned weights. ``gain_input`` (``GeneratorConfig.gain_input``): the
+    gain's first layer as one convolution on [features, total] ("concat") or as the sum of
+    one on each ("add", the same function; it converts after QAT).
     """
+    if gain_input not in GAIN_INPUTS:
+        raise UsageError(f"generator.gain_input {gain_input!r}: choose from {list(GAIN_INPUTS)}")
     centres = color.LAB_SCALING.ab_to_model(ab_bins.bin_centres())  # (Q, 2), ab / 110
     count = len(centres)
     neutral = int(np.argmin(np.hypot(centres[:, 0], centres[:, 1])))
@@ -106,8 +112,14 @@ def build_distribution_head(features):
         name="ab_weight_sum",
     )(weights)
     total = StopGradient(name="ab_weight_sum_fixed")(total)
-    gain = layers.Concatenate(name="ab_gain_in")([features, total])
-    gain = layers.Conv2D(GAIN_HIDDEN, 1, activation="relu", name="ab_gain_mix")(gain)
+    if gain_input == "add":
+        from_features = layers.Conv2D(GAIN_HIDDEN, 1, name="ab_gain_mix")(features)
+        from_total = layers.Conv2D(GAIN_HIDDEN, 1, use_bias=False, name="ab_gain_mix_total")(total)
+        gain = layers.Add(name="ab_gain_in")([from_features, from_total])
+        gain = layers.ReLU(name="ab_gain_mix_relu")(gain)
+    else:
+        gain = layers.Concatenate(name="ab_gain_in")([features, total])
+        gain = layers.Conv2D(GAIN_HIDDEN, 1, activation="relu", name="ab_gain_mix")(gain)
     gain = layers.Conv2D(
         1,
         1,

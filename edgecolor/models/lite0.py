@@ -214,7 +214,7 @@ def build_lite0_generator(config: GeneratorConfig, image_size: int | None = None
         # (N, H/2, W/2, C) -> per-pixel distribution over ab bins -> decoded ab (N, H/2, W/2, 2)
         from edgecolor.models.distribution_head import build_distribution_head
 
-        x = build_distribution_head(x)
+        x = build_distribution_head(x, config.gain_input)
     else:
         # (N, H/2, W/2, 2) -> tanh -> (N, H, W, 2)
         # Zero-initialised: the untrained network predicts ab = 0 (the gray baseline) instead
