@@ -199,6 +199,88 @@ SOURCES = [
         named("fotoxx/images", "emboss2 panorama1 unbend2")),
     src("gatsby-starter-blog", "train-more", "MIT (package LICENSE)",
         ["*/src/components/profile-pic.jpg"], registry="npm"),
+    # Fourth round (train-photos-extra/): more training photos, people and interiors wanted
+    # first. Licences from each package's metadata, LICENSE file or debian/copyright;
+    # renders, drawings and logos left out after looking at contact sheets.
+    src("featherlight", "train-extra", "MIT (package LICENSE); demo photos, origin not stated",
+        ["*/assets/images/*.jpg", "*/test/fixtures/photo_large.jpg"], ["*.thumb.jpg"],
+        registry="npm"),
+    src("xzoom", "train-extra", "Apache-2.0 (package.json); product photos of toy cars, origin "
+        "not stated", ["*/example/images/gallery/original/*.jpg"], registry="npm"),
+    src("uswds", "train-extra", "public domain / CC0-1.0 (package LICENSE.md: work of the US "
+        "federal government); hero photo of people, origin not stated", ["*/dist/img/hero.jpg"],
+        registry="npm", package="@uswds/uswds", split_wide=True),
+    src("jquery-zoom", "train-extra", "MIT (package.json, LICENSE.md); demo dog photos, "
+        "origin not stated", ["*/package/daisy.jpg", "*/package/roxy.jpg"], registry="npm"),
+    src("darkroom", "train-extra", "MIT (package.json, LICENSE); demo photo, origin not "
+        "stated (batcat.png, a retouched picture, left out)", ["*/demo/images/domokun-big.jpg"],
+        registry="npm"),
+    src("lightgallery-1.2", "train-extra", "Apache-2.0 (package.json of version 1.2.0; later "
+        "versions are GPL-3.0); demo landscape photos, origin not stated",
+        ["*/demo/img/1.jpg", "*/demo/img/2.jpg"], registry="npm", package="lightgallery@1.2.0"),
+    src("jquery-mobile", "train-extra", "MIT (package.json, MIT-LICENSE.txt); the demos' "
+        "city, car and landscape photos, origin not stated (album covers, device pictures "
+        "and thumbnails left out)", named("demos/_assets/img", "photo-portrait "
+        "photo-landscape bmw seoul tesla buenosaires capetown newyork landrover paris bike "
+        "sydney") + ["*/demos/_assets/img/photo-run.jpeg"], registry="npm"),
+    src("node-vibrant", "train-extra", "MIT (package.json, LICENSE.md); test-fixture photos "
+        "(a portrait, a cat, a bird, a rally car), origin not stated",
+        ["*/fixtures/sample/images/*.jpg"], registry="npm", package="node-vibrant@3.1.6"),
+    src("colorthief-2", "train-extra", "MIT (package.json, LICENSE of version 2.3.2); example "
+        "photos (food, a sculpture park, hands playing a tablet game), origin not stated",
+        ["*/examples/img/image-?.jpg"], registry="npm", package="colorthief@2.3.2"),
+    src("jquery-jcrop", "train-extra", "MIT (package.json, MIT-LICENSE.txt); demo photos, "
+        "origin not stated (the gray sagomod copies left out)",
+        ["*/demo_files/sago.jpg", "*/demo_files/pool.jpg"], registry="npm"),
+    src("dojox", "train-extra", "BSD-3-Clause or AFL-2.1 (package.json, LICENSE); test "
+        "photos (aquarium fish, volcano, golfers, a railway station, a patio), origin not "
+        "stated (drawings and the spanke screenshot left out)",
+        ["*/app/tests/images/pic*.jpg", "*/mobile/tests/images/pic*.jpg",
+         "*/mobile/tests/images/Mountain.jpg", "*/image/tests/images/chris?_lg.jpg",
+         *named("image/tests/images", "extraWide imageHoriz imageHoriz2 imageVert square")],
+        registry="npm"),
+    src("fabric-1", "train-extra", "MIT (package.json, LICENSE of version 1.7.22); test "
+        "fixture photo of a pug on a sofa, origin not stated",
+        ["*/test/fixtures/very_large_image.jpg"], registry="npm", package="fabric@1.7.22"),
+    src("cssgram", "train-extra", "MIT (package.json, LICENSE); the site's unfiltered demo "
+        "photos, origin not stated (the filtered copies left out)",
+        named("site/img", "atx bike cacti lakegeneva tahoe"), registry="npm"),
+    src("filterous", "train-extra", "MIT (package.json, LICENSE.md); unfiltered demo photos "
+        "(a bride, a latte, cats), origin not stated (filtered copies and outputs left out)",
+        named("demo-browser/images", "bride bubble cats fish-normal latte sf"), registry="npm"),
+    src("instagram.css", "train-extra", "MIT (package.json, LICENSE); demo photo (a dog among "
+        "people at a street event), origin not stated", ["*/assets/img/instagram.jpg"],
+        registry="npm"),
+    src("image-filters", "train-extra", "ISC (package.json); sandbox demo photo, origin not "
+        "stated", ["*/sandbox/editor/dummy.jpg"], registry="npm"),
+    src("react-image-lightbox", "train-extra", "MIT (package.json, LICENSE); the bundled "
+        "demo kitten photos (indoors, held in a hand, outdoors), origin not stated",
+        ["*/dist/?.*.jpg"], ["*_thumb*"], registry="npm", split_wide=True),
+    src("ons-design-system", "train-extra", "MIT (package LICENSE: Crown Copyright, Office "
+        "for National Statistics); example photos of people (portraits, families, an award "
+        "group indoors, students) and a lit building", ["*/img/large/*.jpg"], registry="npm",
+        package="@ons/design-system"),
+    src("qgds-bootstrap5", "train-extra", "ISC (package.json; the package has no LICENSE "
+        "file); example photos (health workers in a hospital, a family indoors, an elderly "
+        "couple, beaches, a train, a city), origin not stated (the flat banner backgrounds "
+        "left out)", ["*/src/img/image-*.jpg", "*/src/img/ds-example-image-?.jpg",
+                      "*/src/img/sample-header-pic.jpg", "*/src/img/banner-example-3-to-2.jpg"],
+        registry="npm", package="@qld-gov-au/qgds-bootstrap5"),
+    src("mayflower-assets", "train-extra", "MIT (package.json; the package has no LICENSE "
+        "file); Massachusetts placeholder photos, origin not stated (the kitten, also in "
+        "react-image-lightbox, and the lighthouse with a size label left out)",
+        named("static/images/placeholder", "1920x1080-sign 2560x1280-trees "
+              "1920x1080-Charlestown"), registry="npm", package="@massds/mayflower-assets"),
+    src("gatsby-starter-hero-blog", "train-extra", "MIT (package.json); the example posts' "
+        "Unsplash photos (file names carry the Unsplash id): people, a museum hall, a bedroom, "
+        "animals, landscapes (black-and-white ones skipped as near-gray; the puffin and the "
+        "island left out: tabler-ui in train-more has them)", ["*/content/posts/*/photo-*.jpg"],
+        ["*/photo-1451324119451-db0ac857463c.jpg", "*/photo-1500531279542-fc8490c8ea4d.jpg"],
+        registry="npm"),
+    src("gatsby-starter-lumen", "train-extra", "MIT (package.json, LICENSE); the backup "
+        "folder's photos (a desk, books, a tree, movable type; the building is skipped as "
+        "near-gray), origin not stated (engraving, woodcut, manuscript, type specimens left out)",
+        named("backup", "image-0 image-1 image-2 image-3 image-4 movable-type"), registry="npm"),
     # Validation: whole packages used only to stop training and choose variants.
     src("scikit-image", "validation", "BSD-3-Clause; origins in skimage/data/README.txt",
         named("skimage/data", "astronaut chelsea coffee motorcycle_left", "png")
@@ -321,7 +403,8 @@ RESERVED = {"lomiri-wallpapers", "lomiri-wallpapers-16.04", "lomiri-wallpapers-2
             "mate-backgrounds", "palapeli-data", "kphotoalbum"}
 SET_FOLDERS = {"train": "train-photos", "train-late": "train-photos-late",
                "train-more": "train-photos-more", "validation": "validation-photos",
-               "validation-more": "validation-photos-more", "eval-reserved": "eval-reserved"}
+               "validation-more": "validation-photos-more", "eval-reserved": "eval-reserved",
+               "train-extra": "train-photos-extra"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".ogv", ".webm", ".mov", ".mkv"}
 MAX_SIDE, MIN_SIDE, MIN_CHROMA, DUP_BITS = 640, 256, 4.0, 12
