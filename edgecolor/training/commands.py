@@ -73,7 +73,7 @@ def register(subparsers) -> None:
     train.add_argument(
         "--generator",
         metavar="NAME",
-        help="generator network: edge, lite0 or seed "
+        help="generator network: edge, lite0, lite1, lite2 or seed "
         f"(default: the --config file's; {defaults.generator.name} without --config)",
     )
     train.add_argument(
