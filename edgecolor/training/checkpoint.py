@@ -204,16 +204,23 @@ def load_generator(run_dir: str | Path, image_size: int | None = None, which: st
         UsageError: not a run folder, no checkpoint, or a checkpoint that does not match
             the generator described by config.json.
     """
+    path = latest_checkpoint(run_dir, which)
+    if path is None:
+        kind = "" if which == "auto" else f"{which} "
+        raise UsageError(f"no {kind}checkpoint in {checkpoint_dir(run_dir)}: train first")
+    return restore_generator(run_dir, path, image_size)
+
+
+def restore_generator(run_dir: str | Path, path: str, image_size: int | None = None):
+    """Rebuild a run's generator from ``config.json`` with the weights of checkpoint
+    ``path`` (a prefix such as ``RUN_DIR/checkpoints/ckpt-4000``); returns what
+    :func:`load_generator` returns."""
     import tensorflow as tf
 
     from edgecolor.models import build_generator, is_fully_convolutional
     from edgecolor.models.keras import keras
 
     config = load_run_config(run_dir)
-    path = latest_checkpoint(run_dir, which)
-    if path is None:
-        kind = "" if which == "auto" else f"{which} "
-        raise UsageError(f"no {kind}checkpoint in {checkpoint_dir(run_dir)}: train first")
     if image_size is None and not is_fully_convolutional(config.generator):
         image_size = config.train.image_size
     keras.mixed_precision.set_global_policy("float32")
