@@ -204,6 +204,7 @@ def load_generator(run_dir: str | Path, image_size: int | None = None, which: st
         UsageError: not a run folder, no checkpoint, or a checkpoint that does not match
             the generator described by config.json.
     """
+    load_run_config(run_dir)  # not a run folder: say that first
     path = latest_checkpoint(run_dir, which)
     if path is None:
         kind = "" if which == "auto" else f"{which} "

@@ -313,6 +313,11 @@ class VideoFileSink(Sink):
                 self.path.parent,
                 _write_cause(error),
             )
+        # Ctrl+C or SIGTERM can land between a segment's hidden file being made and the
+        # sink holding its writer (or letting go of it): whatever such a moment left is
+        # finished if it plays, else removed, as a killed run's leftovers are at start.
+        if self._next_number is not None:
+            self._clean_leftovers(self.path.stem, self.path.suffix, "this run")
 
     def _open(self, width: int, height: int, timestamp: float) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -355,9 +360,9 @@ class VideoFileSink(Sink):
             if not target.exists():
                 return target
 
-    def _clean_leftovers(self, stem: str, suffix: str) -> int:
-        """Finish or remove the hidden partial segments a killed run left; returns the
-        highest segment number in use (0 for none)."""
+    def _clean_leftovers(self, stem: str, suffix: str, who: str = "an earlier run") -> int:
+        """Finish or remove the hidden partial segments a killed run (``who``) left;
+        returns the highest segment number in use (0 for none)."""
         folder = self.path.parent
         finished = re.compile(rf"{re.escape(stem)}-(\d{{4,}}){re.escape(suffix)}")
         partial = re.compile(rf"\.{re.escape(stem)}-(\d{{4,}})\..*\.partial{re.escape(suffix)}")
@@ -375,11 +380,11 @@ class VideoFileSink(Sink):
             try:
                 if not target.exists() and playable(path, 1):
                     commit(path, target)  # a container readable as it is (.mkv): kept
-                    logger.warning("kept %s, left unfinished by an earlier run", target.name)
+                    logger.warning("kept %s, left unfinished by %s", target.name, who)
                     highest = max(highest, number)
                 else:
                     path.unlink()
-                    logger.warning("removed %s, left unplayable by an earlier run", path.name)
+                    logger.warning("removed %s, left unplayable by %s", path.name, who)
             except OSError as error:
                 highest = max(highest, number)  # still there: its number stays taken
                 logger.warning("cannot clean up %s: %s", path, _write_cause(error))

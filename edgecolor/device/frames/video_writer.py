@@ -5,6 +5,8 @@ into place). Used by :class:`edgecolor.device.frames.video_io.VideoFileSink`.
 
 from __future__ import annotations
 
+import contextlib
+
 import errno
 import logging
 from fractions import Fraction
@@ -134,27 +136,38 @@ class VideoWriter:
         self.notes: list[str] = []
         self.start = start  # the source's time that becomes 0 in this file
         self._temporary = temporary_beside(target)
-        suffix = target.suffix.lower()
-        options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
-        self._container = av.open(str(self._temporary), "w", options=options)
-        rate = Fraction(info.fps).limit_denominator(1001) if info.fps else Fraction(25)
-        codec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
-        self.time_base = info.time_base or LIVE_TIME_BASE
-        stream = self._container.add_stream(codec, rate=rate)
-        stream.width, stream.height = width, height
-        odd = width % 2 or height % 2
-        stream.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"
-        if codec == "libx264":
-            stream.options = dict(X264_OPTIONS)
-            stream.codec_context.time_base = self.time_base  # every frame keeps its time
-        elif codec == "mpeg4":
-            stream.bit_rate = max(2_000_000, width * height * 8)
-        self._stream = stream
-        self._last_pts = -1
-        self._audio = (
-            AudioCopy(self._container, info.audio, start, self.notes) if info.audio else None
-        )
-        self.has_audio = self._audio is not None and self._audio.stream is not None
+        self._container = None
+        # Ctrl+C or SIGTERM (a KeyboardInterrupt under stop_on_sigterm) can land while the
+        # file is being set up, before the sink holds this writer: the hidden temporary
+        # file must not outlive it.
+        try:
+            suffix = target.suffix.lower()
+            options = {"movflags": "+faststart"} if suffix in (".mp4", ".m4v", ".mov") else {}
+            self._container = av.open(str(self._temporary), "w", options=options)
+            rate = Fraction(info.fps).limit_denominator(1001) if info.fps else Fraction(25)
+            codec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
+            self.time_base = info.time_base or LIVE_TIME_BASE
+            stream = self._container.add_stream(codec, rate=rate)
+            stream.width, stream.height = width, height
+            odd = width % 2 or height % 2
+            stream.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"
+            if codec == "libx264":
+                stream.options = dict(X264_OPTIONS)
+                stream.codec_context.time_base = self.time_base  # every frame keeps its time
+            elif codec == "mpeg4":
+                stream.bit_rate = max(2_000_000, width * height * 8)
+            self._stream = stream
+            self._last_pts = -1
+            self._audio = (
+                AudioCopy(self._container, info.audio, start, self.notes) if info.audio else None
+            )
+            self.has_audio = self._audio is not None and self._audio.stream is not None
+        except BaseException:
+            if self._container is not None:
+                with contextlib.suppress(Exception):
+                    self._container.close()
+            self._temporary.unlink(missing_ok=True)
+            raise
 
     def write(self, rgb: np.ndarray, timestamp: float) -> None:
         av = require_av()
