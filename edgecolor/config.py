@@ -19,6 +19,10 @@ from edgecolor.color import LabScaling
 from edgecolor.errors import UsageError
 from edgecolor.files import atomic_write_text
 
+# Random training crops cover this fraction range of the cached short side unless a run
+# sets ``train.crop_scale`` (edgecolor/training/data.py).
+DEFAULT_CROP_SCALE = (0.6, 1.0)
+
 
 @dataclass
 class GeneratorConfig:
@@ -36,8 +40,8 @@ class GeneratorConfig:
     decoder_width: float = 0.5
     # Start from the network's pretrained weights (lite0: EfficientNet-Lite0 on ImageNet).
     pretrained: bool = False
-    # lite0/lite1/lite2: keep the stem and this many first encoder blocks as pretrained (not trained,
-    # batch norm in inference mode); 0 fine-tunes the whole encoder. 5 freezes the
+    # lite0/lite1/lite2: keep the stem and this many first encoder blocks as pretrained
+    # (not trained, batch norm in inference mode); 0 fine-tunes the whole encoder. 5 freezes the
     # stride-2..8 features (edges, textures), which are generic, and trains 1.6x faster.
     frozen_blocks: int = 0
     # lite0: "regression" predicts ab directly (tanh); "distribution" predicts a
@@ -118,7 +122,7 @@ class TrainConfig:
     # its border, where zero padding lets the network learn "border rows are ground or
     # sky": a colour band along the border of a plain texture. A top below 1 keeps most
     # crop borders inside the photo. 0 < low <= high <= 1.
-    crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])
+    crop_scale: list[float] = field(default_factory=lambda: list(DEFAULT_CROP_SCALE))
     # The loss that fits the distribution head's chroma gain: "l1" (the median chroma along
     # the chosen hue) or "l2" (the mean: smaller where the hue is often wrong, which is what
     # PSNR rewards). Its weight is ``l1_weight`` either way.

@@ -21,9 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from edgecolor.errors import UsageError
-from edgecolor.training.checkpoint import CONFIG_FILE, checkpoint_dir, restore_generator
-
-SPLIT_FILE = "split.json"
+from edgecolor.training.catalogue import SPLIT_FILE
+from edgecolor.training.checkpoint import (
+    CONFIG_FILE,
+    build_run_generator,
+    checkpoint_dir,
+    load_run_config,
+    restore_weights,
+)
 
 
 def average_checkpoints(run_dir: str | Path, steps: list[int], out_dir: str | Path) -> Path:
@@ -47,12 +52,14 @@ def average_checkpoints(run_dir: str | Path, steps: list[int], out_dir: str | Pa
     for path in paths:
         if not Path(f"{path}.index").is_file():
             raise UsageError(f"no checkpoint {path} (is it among the run's kept checkpoints?)")
-    generator, _config, _step = restore_generator(run_dir, str(paths[0]))
-    total = [np.asarray(weight, np.float64) for weight in generator.get_weights()]
-    for path in paths[1:]:
-        other, _, _ = restore_generator(run_dir, str(path))
-        for index, weight in enumerate(other.get_weights()):
-            total[index] += weight
+    # One network, each checkpoint restored into it in turn, summed as they come.
+    config = load_run_config(run_dir)
+    generator = build_run_generator(config)
+    total = None
+    for path in paths:
+        restore_weights(generator, config, str(path))
+        weights = [np.asarray(weight, np.float64) for weight in generator.get_weights()]
+        total = weights if total is None else [a + b for a, b in zip(total, weights, strict=True)]
     generator.set_weights([(weight / len(paths)).astype(np.float32) for weight in total])
 
     (out_dir / "checkpoints").mkdir(parents=True)

@@ -204,28 +204,35 @@ def load_generator(run_dir: str | Path, image_size: int | None = None, which: st
         UsageError: not a run folder, no checkpoint, or a checkpoint that does not match
             the generator described by config.json.
     """
-    load_run_config(run_dir)  # not a run folder: say that first
+    config = load_run_config(run_dir)  # not a run folder: say that first
     path = latest_checkpoint(run_dir, which)
     if path is None:
         kind = "" if which == "auto" else f"{which} "
         raise UsageError(f"no {kind}checkpoint in {checkpoint_dir(run_dir)}: train first")
-    return restore_generator(run_dir, path, image_size)
+    generator = build_run_generator(config, image_size)
+    return generator, config, restore_weights(generator, config, path)
 
 
-def restore_generator(run_dir: str | Path, path: str, image_size: int | None = None):
-    """Rebuild a run's generator from ``config.json`` with the weights of checkpoint
-    ``path`` (a prefix such as ``RUN_DIR/checkpoints/ckpt-4000``); returns what
-    :func:`load_generator` returns."""
-    import tensorflow as tf
-
+def build_run_generator(config: RunConfig, image_size: int | None = None):
+    """A run's generator, untrained, in float32 whatever the run's mixed precision:
+    ``image_size`` as :func:`load_generator` takes it."""
     from edgecolor.models import build_generator, is_fully_convolutional
     from edgecolor.models.keras import keras
 
-    config = load_run_config(run_dir)
     if image_size is None and not is_fully_convolutional(config.generator):
         image_size = config.train.image_size
     keras.mixed_precision.set_global_policy("float32")
-    generator = build_generator(config.generator, image_size)
+    return build_generator(config.generator, image_size)
+
+
+def restore_weights(generator, config: RunConfig, path: str) -> int:
+    """Load checkpoint ``path`` (a prefix such as ``RUN_DIR/checkpoints/ckpt-4000``) into
+    ``generator``, built from the run's ``config``; returns the checkpoint's step.
+
+    Raises:
+        UsageError: the checkpoint does not match the generator described by the config.
+    """
+    import tensorflow as tf
 
     # Every generator variable must be in the checkpoint with the same shape, and the
     # checkpoint must hold no generator variable the rebuilt network lacks.
@@ -248,4 +255,4 @@ def restore_generator(run_dir: str | Path, path: str, image_size: int | None = N
         raise UsageError(
             f"checkpoint {path} does not match config.json's generator: {_first_line(error)}"
         ) from None
-    return generator, config, int(step.numpy())
+    return int(step.numpy())

@@ -15,13 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgecolor import color
+from edgecolor.config import DEFAULT_CROP_SCALE
 from edgecolor.errors import UsageError
 from edgecolor.training.catalogue import DecodedImages
-
-# Random crops cover this fraction range of the cached short side (scale jitter), unless
-# a run sets ``train.crop_scale``.
-CROP_SCALE_RANGE = (0.6, 1.0)
-
 
 # --------------------------------------------------------------------------- tf.data
 
@@ -40,12 +36,12 @@ def rgb_to_model_arrays(rgb):
 
 
 def augment_photo(
-    rgb, seeds, image_size: int, vertical_flip: float = 0.0, crop_scale=CROP_SCALE_RANGE
+    rgb, seeds, image_size: int, vertical_flip: float = 0.0, crop_scale=DEFAULT_CROP_SCALE
 ):
     """TensorFlow: one photo -> its random training crop as model arrays.
 
-    A random square crop covering ``crop_scale`` (low, high) of the short side (scale jitter) at a
-    random position, resized to ``image_size`` (antialiased), a random horizontal flip,
+    A random square crop covering ``crop_scale`` (low, high) of the short side (scale
+    jitter) at a random position, resized to ``image_size`` (antialiased), a random horizontal flip,
     and with probability ``vertical_flip`` an upside-down flip (``TrainConfig.vertical_flip``).
 
     Args:
@@ -93,7 +89,7 @@ def training_dataset(
     batch_size: int,
     seed: int = 0,
     vertical_flip: float = 0.0,
-    crop_scale=CROP_SCALE_RANGE,
+    crop_scale=DEFAULT_CROP_SCALE,
 ):
     """An endless, shuffled ``tf.data.Dataset`` of augmented training batches.
 
@@ -101,7 +97,8 @@ def training_dataset(
     ab_scaled float32 (batch, S, S, 2) in about [-1, 1]) with S = ``image_size``.
     Augmentation: a random square crop covering ``crop_scale`` of the short side
     (scale jitter) at a random position, resized to S, a random horizontal flip and, with
-    probability ``vertical_flip``, an upside-down one. Deterministic for a given ``seed`` (stateless random ops seeded per element).
+    probability ``vertical_flip``, an upside-down one. Deterministic for a given ``seed``
+    (stateless random ops seeded per element).
     """
     import tensorflow as tf
 

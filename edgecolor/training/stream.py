@@ -24,10 +24,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgecolor.config import RunConfig
+from edgecolor.config import DEFAULT_CROP_SCALE, RunConfig
 from edgecolor.errors import UsageError
 from edgecolor.training import catalogue
-from edgecolor.training.data import CROP_SCALE_RANGE
 from edgecolor.training.shards import FORMAT, MANIFEST, PLAN
 
 log = logging.getLogger(__name__)
@@ -215,7 +214,7 @@ def dataset_function(
     min_chroma: float,
     shuffle_buffer: int,
     vertical_flip: float = 0.0,
-    crop_scale=CROP_SCALE_RANGE,
+    crop_scale=DEFAULT_CROP_SCALE,
 ):
     """The ``dataset_fn`` for ``strategy.distribute_datasets_from_function``.
 

@@ -6,7 +6,6 @@ into place). Used by :class:`edgecolor.device.frames.video_io.VideoFileSink`.
 from __future__ import annotations
 
 import contextlib
-
 import errno
 import logging
 from fractions import Fraction
