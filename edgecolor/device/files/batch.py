@@ -297,9 +297,7 @@ def process(
         return record_kept(job, source_fingerprint, manifest)
     # Outside the per-file handling: a missing model or runtime stops the batch (exit 2).
     colorizer = colorizer_factory()
-    from edgecolor.device.frames.loop import (
-        SourceLost,  # the frame loop: loaded once a file needs it
-    )
+    from edgecolor.device.frames.loop import SourceLost  # loaded once a file needs it
 
     try:
         if still is None:
@@ -337,16 +335,12 @@ def _out_dir(manifest: Manifest) -> Path:
 def _raise_if_unwritable(manifest: Manifest, error: OSError) -> None:
     """Raise :class:`output_folder.OutputUnwritable` when a job's OSError came from its output folder
     (full, read-only) rather than from its input: told apart by trying that folder now."""
-    if error.errno not in output_folder.UNWRITABLE_ERRNOS:
+    if error.errno not in output_folder.FULL_OR_READ_ONLY:
         problem = output_folder.output_problem(_out_dir(manifest))
         if problem is None:
-            return
-        error = problem
-    elif output_folder.output_problem(_out_dir(manifest)) is None and error.errno in (
-        errno.EACCES,
-        errno.EPERM,
-    ):
-        return  # permission denied on the input: the output folder is fine
+            return  # the input's fault (permission denied on it...): the output folder is fine
+        if error.errno not in (errno.EACCES, errno.EPERM):
+            error = problem
     raise output_folder.OutputUnwritable(
         _out_dir(manifest), output_folder.unwritable_cause(error)
     ) from None

@@ -15,11 +15,8 @@ from typing import Any
 import numpy as np
 
 from edgecolor import optional
-from edgecolor.files import commit, temporary_beside
-from edgecolor.photos import StillImage, UnreadableFile
-
-# Reading lives in edgecolor.photos; UnreadableFile stays importable from here (video.py).
-__all__ = ["JPEG_QUALITY", "WRITABLE_FORMATS", "UnreadableFile", "output_suffix", "write_image"]
+from edgecolor.files import atomic_output
+from edgecolor.photos import StillImage
 
 # File suffixes Pillow writes colour images to, mapped to Pillow's format name. Anything else
 # (a format Pillow only reads, or gray-only PGM) is written as PNG.
@@ -64,17 +61,11 @@ def write_image(path: str | Path, frames: list[np.ndarray], source: StillImage) 
         ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_beside(path)
-    try:
+    with atomic_output(path) as temporary:
         if frames[0].dtype == np.uint16:
             _write_sixteen_bit(temporary, frames[0], source)
         else:
             _write_pillow(temporary, frames, source)
-        commit(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -79,10 +79,6 @@ class Manifest:
     def record_for(self, output: Path) -> dict[str, Any] | None:
         return self.records.get(self._key(output))
 
-    def sources(self) -> set[str]:
-        """Resolved paths of every source with a finished output."""
-        return {record["source"] for record in self.records.values() if "source" in record}
-
     def add(self, job: Any, source_fingerprint: dict[str, int], extra: dict[str, Any]) -> None:
         """The one writer: a line for ``job`` (a :class:`~edgecolor.device.files.batch.Job`)."""
         record = {
@@ -93,14 +89,11 @@ class Manifest:
             "time": now(),
             **extra,
         }
-        self.add_record(record)
-
-    def add_record(self, record: dict[str, Any]) -> None:
-        """Append a record as it is (one made by :meth:`add` elsewhere: a Ray actor)."""
         self.add_records([record])
 
     def add_records(self, records: list[dict[str, Any]]) -> None:
-        """Append records as they are, in one write (one flush to disk)."""
+        """Append records as they are (made by :meth:`add` elsewhere: a Ray actor), in one
+        write (one flush to disk)."""
         for record in records:
             self.records[record["output"]] = record
         self._append(self.path, "".join(json.dumps(record) + "\n" for record in records))

@@ -16,7 +16,8 @@ from edgecolor.errors import UsageError
 
 # An output folder that is full or read-only: no job can be finished there, and none is
 # to blame. The scan service waits for the folder instead of failing every scan for good.
-UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# (Permission denied, EACCES or EPERM, may be the input's: the folder is tried to tell.)
+FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 def unwritable_cause(error: OSError) -> str:
@@ -31,7 +32,7 @@ def unwritable_cause(error: OSError) -> str:
 
 
 class OutputUnwritable(UsageError):
-    """The output folder cannot take a file now (full, read-only): ``folder`` and ``cause``.
+    """The output folder cannot take a file now (full, read-only): ``cause`` says which.
 
     Not the job's fault: the job is neither done nor failed. ``edgecolor colorize`` stops
     with one line (exit 2); the scan service keeps the job pending and retries later.
@@ -39,7 +40,6 @@ class OutputUnwritable(UsageError):
 
     def __init__(self, folder: Path, cause: str):
         super().__init__(f"-o {folder}: {cause}")
-        self.folder = Path(folder)
         self.cause = cause
 
 

@@ -56,11 +56,10 @@ from typing import Any
 
 from edgecolor.device.files import batch
 from edgecolor.device.files.manifest import BOOKKEEPING_DIR, Manifest, ManifestReader
+from edgecolor.device.runtime.backends import default_threads
 from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 from edgecolor.device.runtime.options import RuntimeOptions
 from edgecolor.errors import EdgecolorError, UsageError, require
-
-logger = logging.getLogger(__name__)
 
 INSTALL_RAY = "pip install 'ray[data]'  (in the edgecolor checkout: pip install '.[ray]')"
 
@@ -175,26 +174,15 @@ def run_batch_on_ray(
     return summary
 
 
-def fold_journals(manifest: Manifest) -> int:
+def fold_journals(manifest: Manifest) -> None:
     """Append to ``manifest`` the records the actors of an interrupted run journaled but
-    the driver never heard of; remove the journals. Returns how many were added."""
-    added = 0
-    for journal in sorted(_journal_dir(manifest).glob("*.jsonl")):
+    the driver never heard of; remove the journals."""
+    folder = manifest.directory / JOURNAL_DIR
+    for journal in sorted(folder.glob("*.jsonl")):
         for record in Manifest(manifest.directory.parent, journal).records.values():
             known = manifest.records.get(record["output"])
             if known is None or any(known.get(k) != record.get(k) for k in ("size", "mtime_ns")):
-                manifest.add_record(record)
-                added += 1
-    _remove_journals(manifest)
-    return added
-
-
-def _journal_dir(manifest: Manifest) -> Path:
-    return manifest.directory / JOURNAL_DIR
-
-
-def _remove_journals(manifest: Manifest) -> None:
-    folder = _journal_dir(manifest)
+                manifest.add_records([record])
     for journal in [*folder.glob("*.jsonl"), *folder.glob("*" + STARTED_SUFFIX)]:
         journal.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
@@ -383,7 +371,7 @@ def _ray_session(address: str | None) -> Iterator[Any]:
         # without an address would, through RAY_ADDRESS or /tmp/ray).
         ray.init(
             address="local",
-            num_cpus=_usable_cores(),
+            num_cpus=default_threads(),
             include_dashboard=False,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
             **quiet,
@@ -415,10 +403,3 @@ def _actor_name() -> str:
     """Unique among the actors of a cluster, and a file name."""
     host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())
     return f"{host}-{os.getpid()}"
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1

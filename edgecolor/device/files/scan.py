@@ -19,7 +19,6 @@ Polling (not inotify) keeps this portable, also on network shares and FAT SD car
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sys
@@ -71,10 +70,9 @@ OUTPUT_RETRY_MOST = 300.0  # ... doubling up to this
 
 @dataclass
 class _Unmoved:
-    """An original whose move failed: why, when it is tried again, and the pauses (its own:
-    an original that moves again is forgotten with them)."""
+    """An original whose move failed: when it is tried again, and the pauses (its own: an
+    original that moves again is forgotten with them)."""
 
-    reason: str
     retry_at: float
     retry: Backoff
 
@@ -128,7 +126,8 @@ class Watcher:
         self.report = report or (lambda text: print(text, file=sys.stderr, flush=True))
         self.output_problem: str | None = None  # why the output folder takes nothing now
         self._output_message: str | None = None  # ... as the page says it
-        self._output_told: str | None = None  # what the listener knows of it
+        # kind of ScanEvent ("output", "scanner", "colorizer") -> the problem the listener knows
+        self._told: dict[str, str | None] = {}
         self._output_retry_at = 0.0
         self._output_retry = Backoff(OUTPUT_RETRY_FIRST, OUTPUT_RETRY_MOST)
         self._observations: dict[Path, _Observation] = {}
@@ -136,12 +135,11 @@ class Watcher:
             output_folder.prepare_output_dir(self.out_dir)
         except UsageError:
             error = output_folder.output_problem(self.out_dir)  # None: writable again already
-            transient = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
             if error is not None:
-                if not (wait_for_output and self.out_dir.is_dir() and error.errno in transient):
+                transient = error.errno in output_folder.FULL_OR_READ_ONLY
+                if not (wait_for_output and self.out_dir.is_dir() and transient):
                     raise
-                cause = output_folder.unwritable_cause(error)
-                self._output_unwritable(output_folder.OutputUnwritable(self.out_dir, cause))
+                self._output_unwritable(output_folder.unwritable_cause(error))
         if self.move_originals is not None:
             output_folder.prepare_output_dir(
                 self.move_originals, "--move-originals", bookkeeping=False
@@ -153,7 +151,6 @@ class Watcher:
         self.manifest = Manifest(self.out_dir)
         self.summary = batch.Summary()
         self._failed: dict[Path, tuple[int, int]] = {}  # path -> fingerprint it failed with
-        self._colorizer_told: str | None = None  # the colorizer problem the listener knows of
         # Originals done but not moved (the --move-originals folder took nothing): retried
         # after a pause that grows, each reported once.
         self.unmoved: dict[Path, _Unmoved] = {}
@@ -207,10 +204,10 @@ class Watcher:
         now = self.clock()
         outcomes = []
         if self.output_problem is not None and not self._output_writable_again(now):
-            self._tell_output()
+            self._tell_change("output", self._output_message)
             self._tell(ScanEvent("idle", self.waiting))
             return outcomes
-        self._tell_output()
+        self._tell_change("output", self._output_message)
         pending = []  # files not colorized yet, found in this pass (for the queue length)
         for path in self._candidates():
             try:
@@ -246,12 +243,13 @@ class Watcher:
                 # Neither done nor failed: it stays pending and is colorized once the folder
                 # takes files again, like every scan after it (none is tried meanwhile).
                 self._tell(ScanEvent("finished", queued, job, batch.Outcome(job, "pending")))
-                self._output_unwritable(error)
-                self._tell_output()
+                self._output_unwritable(error.cause)
+                self._tell_change("output", self._output_message)
                 break
             self.summary.add(outcome)
             outcomes.append(outcome)
-            self._tell_colorizer()
+            # an Edge TPU that failed and left the work to the CPU (LazyColorizer.problem)
+            self._tell_change("colorizer", getattr(self.colorizer_factory, "problem", None))
             original = job.source
             if outcome.status == "failed":
                 self._failed[path] = (status.st_size, status.st_mtime_ns)
@@ -268,13 +266,14 @@ class Watcher:
         self._tell(ScanEvent("idle", self.waiting))
         return outcomes
 
-    def _output_unwritable(self, error: output_folder.OutputUnwritable) -> None:
-        """Stop colorizing until the output folder can be written again; say so once."""
+    def _output_unwritable(self, cause: str) -> None:
+        """Stop colorizing until the output folder can be written again (``cause``: "disk
+        full", "read-only"...); say so once."""
         now = self.clock()
         if self.output_problem is None:
-            self.output_problem = f"output folder {error.folder}: {error.cause}"
+            self.output_problem = f"output folder {self.out_dir}: {cause}"
             self.report(f"{self.output_problem}; scans wait and are retried")
-            self._output_message = f"output folder: {error.cause}; scans wait"
+            self._output_message = f"output folder: {cause}; scans wait"
         self._output_retry_at = now + self._output_retry.pause()
 
     def _output_writable_again(self, now: float) -> bool:
@@ -283,35 +282,20 @@ class Watcher:
             return False
         error = output_folder.output_problem(self.out_dir)
         if error is not None:
-            self._output_unwritable(
-                output_folder.OutputUnwritable(self.out_dir, output_folder.unwritable_cause(error))
-            )
+            self._output_unwritable(output_folder.unwritable_cause(error))
             return False
         self.report(f"output folder {self.out_dir} can be written again; scans resume")
         self.output_problem = self._output_message = None
         self._output_retry.reset()
         return True
 
-    def _tell_output(self) -> None:
-        """Tell the listener when the output folder's problem changes (the gallery is
-        listening only after start-up, when a folder full at start was found already)."""
-        if self._output_message != self._output_told:
-            self._output_told = self._output_message
-            self._tell(ScanEvent("output", self.waiting, message=self._output_message))
-
-    def _tell_scanner(self, problem: str | None, told: str | None) -> str | None:
-        """Tell the listener when the scanner's problem changes; returns what it knows now."""
-        if problem != told:
-            self._tell(ScanEvent("scanner", self.waiting, message=problem))
-        return problem
-
-    def _tell_colorizer(self) -> None:
-        """Tell the listener when the colorizer's problem changes (an Edge TPU that failed
-        and left the work to the CPU: ``LazyColorizer.problem``)."""
-        problem = getattr(self.colorizer_factory, "problem", None)
-        if problem != self._colorizer_told:
-            self._colorizer_told = problem
-            self._tell(ScanEvent("colorizer", self.waiting, message=problem))
+    def _tell_change(self, kind: str, message: str | None) -> None:
+        """Tell the listener a ScanEvent of ``kind`` ("output", "scanner", "colorizer") when
+        that problem's ``message`` changes (None: no problem). The gallery listens only after
+        start-up, when an output folder full at start was found already."""
+        if message != self._told.get(kind):
+            self._told[kind] = message
+            self._tell(ScanEvent(kind, self.waiting, message=message))
 
     def _tell(self, event: ScanEvent) -> None:
         """Pass an event on; a failing listener is logged, never stops the colorizing."""
@@ -364,7 +348,7 @@ class Watcher:
             self.report(f"not moved {job.name}: {reason}; it stays where it is")
         else:
             retry = before.retry
-        self.unmoved[job.source] = _Unmoved(reason, self.clock() + retry.pause(), retry)
+        self.unmoved[job.source] = _Unmoved(self.clock() + retry.pause(), retry)
         self.summary.unmoved = len(self.unmoved)
 
     # ------------------------------------------------------------------ the loop
@@ -377,13 +361,12 @@ class Watcher:
         Raises:
             UsageError: with ``once``, the output folder became full or read-only (exit 2).
         """
-        told: str | None = None  # the scanner problem the listener knows of
         while True:
             if scanner is not None:
                 if not scanner.scan_into(self.watch_dir):
                     scanner = None
                     once = True  # no more scans: finish what is there
-                told = self._tell_scanner(scanner.problem if scanner else None, told)
+                self._tell_change("scanner", scanner.problem if scanner else None)
             self.poll()
             if once and self.output_problem is not None and scanner is None:
                 # --once cannot wait: one line, exit 2; the scans stay for the next run

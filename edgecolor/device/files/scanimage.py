@@ -146,8 +146,12 @@ class Scanner:
         self._next_round = 0.0
 
     def arguments(self) -> list[str]:
-        arguments = [self.executable, "--format=tiff", f"--resolution={self.resolution}"]
-        arguments.append(f"--mode={self.mode}")
+        arguments = [
+            self.executable,
+            "--format=tiff",
+            f"--resolution={self.resolution}",
+            f"--mode={self.mode}",
+        ]
         if self.source:
             arguments.append(f"--source={self.source}")
         if self.device:
@@ -157,15 +161,8 @@ class Scanner:
     def _refused(self, returncode: int, stderr: str) -> UsageError:
         last = _last_line(stderr)
         hint = ""
-        if (
-            "--mode" in last
-            or "--source" in last
-            or returncode
-            in (
-                SCANIMAGE_OPTION_ERROR,
-                SANE_STATUS_INVAL,
-            )
-        ):
+        refused = returncode in (SCANIMAGE_OPTION_ERROR, SANE_STATUS_INVAL)
+        if refused or "--mode" in last or "--source" in last:
             hint = (
                 f" (--scan-mode {self.mode!r}"
                 + (f", --scan-source {self.source!r}" if self.source else "")
