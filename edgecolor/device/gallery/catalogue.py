@@ -84,12 +84,11 @@ class Catalogue:
 
     # ------------------------------------------------------------------ filling
 
-    def refresh_from_manifest(self) -> int:
+    def refresh_from_manifest(self) -> None:
         """Read the manifest lines added since the last call (all of them the first time).
 
         Lines are appended by ``edgecolor colorize``/``scan`` (possibly another process);
-        a line cut short by a crash or still being written is read next time. Returns how
-        many entries were added.
+        a line cut short by a crash or still being written is read next time.
         """
         records = self._manifest.read_new()
         outside = 0
@@ -111,7 +110,6 @@ class Catalogue:
                 outside,
                 self.out_dir,
             )
-        return len(records) - outside
 
     def _key_for(self, output: Path) -> str | None:
         text = str(output)
@@ -254,10 +252,12 @@ class Catalogue:
     def original_path(self, entry: Entry) -> Path | None:
         """The original, if it can be found under an allowed root (where it was colorized
         from, or the same relative path under a root, e.g. after ``--move-originals``)."""
-        candidates = [Path(entry.source)] if entry.source else []
-        suffix = Path(entry.source).suffix if entry.source else ""
-        relative = Path(entry.key).with_suffix(suffix) if suffix else None
-        if relative is not None:
+        if not entry.source:
+            return None
+        source = Path(entry.source)
+        candidates = [source]
+        if source.suffix:
+            relative = Path(entry.key).with_suffix(source.suffix)
             candidates += [root / relative for root in self.original_roots]
         for candidate in candidates:
             found = _inside(candidate, self.original_roots)

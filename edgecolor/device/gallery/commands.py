@@ -55,11 +55,9 @@ def run_gallery(args: argparse.Namespace) -> int:
     out_dir = Path(args.output or args.folder)
     if not out_dir.is_dir():
         raise UsageError(f"OUT_DIR {out_dir}: not a folder")
-    roots = []
-    if args.originals:
-        roots.append(Path(args.originals))
-        if not roots[0].is_dir():
-            raise UsageError(f"--originals {args.originals}: not a folder")
+    roots = [Path(args.originals)] if args.originals else []
+    if roots and not roots[0].is_dir():
+        raise UsageError(f"--originals {args.originals}: not a folder")
     host, port = parse_bind(args.serve)
     catalogue = Catalogue(out_dir, roots)
     if not len(catalogue):
@@ -96,7 +94,7 @@ def start_scan_gallery(serve: str, watcher):
     from edgecolor.device.web import parse_bind
 
     host, port = parse_bind(serve)
-    roots = [watcher.watch_dir] + ([watcher.move_originals] if watcher.move_originals else [])
+    roots = [folder for folder in (watcher.watch_dir, watcher.move_originals) if folder]
     catalogue = Catalogue(watcher.out_dir, roots, scanning=True)
     server = GalleryServer(catalogue, host, port)
     watcher.on_event = catalogue.on_scan_event

@@ -15,7 +15,6 @@ reduced size (libjpeg's DCT scaling) when that is enough.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import threading
@@ -23,9 +22,7 @@ from pathlib import Path
 
 from edgecolor.device.files.manifest import BOOKKEEPING_DIR
 from edgecolor.files import atomic_output
-from edgecolor.photos import ImageReadError, read_preview
-
-logger = logging.getLogger(__name__)
+from edgecolor.photos import read_preview
 
 THUMBNAIL = 480  # px, the longer side: sharp on a phone's 2x screen in a two-column grid
 VIEW = 2048  # px: the full-size view of a file a browser cannot show (TIFF, BMP, PPM, ...)
@@ -34,10 +31,6 @@ MAX_PARALLEL = 1  # a Pi 4 has 1-8 GB: one big scan decoded at a time
 SIZES = {"thumb": THUMBNAIL, "view": VIEW}
 
 _making = threading.BoundedSemaphore(MAX_PARALLEL)
-
-
-class RenditionError(Exception):
-    """The source cannot be read as a picture (``str(error)`` says why)."""
 
 
 def cache_path(out_dir: Path, size_name: str, side: str, key: str) -> Path:
@@ -52,7 +45,7 @@ def rendition(source: Path, target: Path, longest: int) -> Path:
     """``target`` made from ``source`` if missing or stale; returns ``target``.
 
     Raises:
-        RenditionError: the source is not a readable picture.
+        edgecolor.photos.ImageReadError: the source is not a readable picture.
     """
     if _is_fresh(source, target):
         return target
@@ -60,10 +53,7 @@ def rendition(source: Path, target: Path, longest: int) -> Path:
         if _is_fresh(source, target):  # made by another request while this one waited
             return target
         status = source.stat()
-        try:
-            picture = read_preview(source, longest)  # the first frame, upright, 8-bit RGB
-        except ImageReadError as error:
-            raise RenditionError(f"{source.name}: {error}") from None
+        picture = read_preview(source, longest)  # the first frame, upright, 8-bit RGB
         with atomic_output(target) as temporary:
             picture.save(temporary, format="JPEG", quality=JPEG_QUALITY, optimize=True)
             os.utime(temporary, ns=(status.st_atime_ns, status.st_mtime_ns))

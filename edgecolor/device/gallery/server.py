@@ -42,6 +42,7 @@ from edgecolor.device.files.manifest import BOOKKEEPING_DIR
 from edgecolor.device.gallery import renditions
 from edgecolor.device.gallery.catalogue import Catalogue, Entry, is_viewable
 from edgecolor.device.web import DEFAULT_HOST, BackgroundServer, QuietHandler
+from edgecolor.photos import ImageReadError
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +123,8 @@ class GalleryServer(BackgroundServer):
         entry = self.catalogue.get(key)
         if entry is None or side not in SIDES:
             return None
-        if side == "after":
-            source = self.catalogue.output_path(entry)
-        else:
-            source = self.catalogue.original_path(entry)
+        find = self.catalogue.output_path if side == "after" else self.catalogue.original_path
+        source = find(entry)
         if source is None:
             return None
         if route == "file":
@@ -139,8 +138,8 @@ class GalleryServer(BackgroundServer):
             return None
         try:
             return renditions.rendition(source, target, renditions.SIZES[route]), "image/jpeg"
-        except renditions.RenditionError as error:
-            logger.info("gallery: %s", error)
+        except ImageReadError as error:
+            logger.info("gallery: %s: %s", source.name, error)
             return None
         except OSError as error:  # the cache cannot be written (read-only OUT, full card)
             logger.warning(
@@ -332,7 +331,7 @@ class GalleryServer(BackgroundServer):
                             continue
                         self.wfile.flush()
                         written = time.monotonic()
-                except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
+                except OSError:
                     pass  # the browser went away or stopped reading
 
         return Handler
