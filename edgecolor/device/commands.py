@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
 
 from edgecolor.device.runtime.options import (
     RuntimeOptions,
@@ -246,9 +248,6 @@ def register(subparsers) -> None:
 
 
 def run_colorize(args: argparse.Namespace) -> int:
-    import dataclasses
-    from pathlib import Path
-
     from edgecolor.device.files import batch, output_folder
     from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
 
@@ -283,8 +282,6 @@ def run_colorize(args: argparse.Namespace) -> int:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from edgecolor.device.files.scan import Watcher
     from edgecolor.device.files.scanimage import scanner_from_args
     from edgecolor.device.runtime.lazy_colorizer import LazyColorizer
@@ -413,7 +410,6 @@ def run_live(args: argparse.Namespace) -> int:
 
 def run_bench(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from edgecolor.device.frames.benchmark import report, run_benchmark
     from edgecolor.files import atomic_write_text
