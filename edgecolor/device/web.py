@@ -73,22 +73,20 @@ class _QuietServer(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         """A thread for the connection, or 503 at once when ``max_clients`` are served."""
-        if self.max_clients is not None:
-            with self._active_lock:
-                full = self._active >= self.max_clients
-                if not full:
-                    self._active += 1
-            if full:
-                return self._refuse(request)
+        with self._active_lock:
+            full = self.max_clients is not None and self._active >= self.max_clients
+            if not full:
+                self._active += 1
+        if full:
+            return self._refuse(request)
         super().process_request(request, client_address)
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            if self.max_clients is not None:
-                with self._active_lock:
-                    self._active -= 1
+            with self._active_lock:
+                self._active -= 1
 
     def _refuse(self, connection: socket.socket) -> None:
         """Answer 503 on the accepting thread, without a thread and without ever blocking (a
@@ -149,49 +147,6 @@ class _QuietServer6(_QuietServer):
     address_family = socket.AF_INET6
 
 
-def start_server(
-    host: str, port: int, handler_class: type, max_clients: int | None = None
-) -> ThreadingHTTPServer:
-    """Listen on (host, port) and serve in a daemon thread; warns when the address is exposed.
-
-    Shared by the live preview and the scan gallery, so both follow the same binding rules.
-    Beyond ``max_clients`` connections at once, a new one is answered 503 (no thread).
-    Stop it with ``server.shutdown(); server.server_close()``.
-
-    Raises:
-        UsageError: the address cannot be listened on (in use, not this machine's, ...).
-    """
-    if not is_loopback(host):
-        logger.warning(
-            "serving on %s: anyone who can reach this machine on that network can see the page",
-            host,
-        )
-    server_class = _QuietServer6 if ":" in host else _QuietServer  # ":": IPv6, e.g. ::1
-    try:
-        server = server_class((host, port), handler_class)
-    except OSError as error:
-        raise UsageError(
-            f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
-        ) from None
-    server.daemon_threads = True
-    server.max_clients = max_clients
-    threading.Thread(target=server.serve_forever, name="edgecolor-web", daemon=True).start()
-    return server
-
-
-def server_url(server: ThreadingHTTPServer) -> str:
-    """``http://HOST:PORT/`` of a running server (the real port when 0 was asked for).
-
-    For a server on every address (``0.0.0.0``, ``::``) HOST is this machine's address on
-    its network, the one a phone on the same network opens.
-    """
-    host, port = server.server_address[:2]
-    if host in ("0.0.0.0", "::"):
-        host = lan_address()
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{port}/"
-
-
 def lan_address() -> str:
     """This machine's IPv4 address on its network (of the default route); its host name
     when it has none. Connecting a UDP socket sends nothing: it only picks the route."""
@@ -204,13 +159,34 @@ def lan_address() -> str:
 
 
 class BackgroundServer:
-    """An HTTP server answering on its own threads (the live preview and the scan gallery).
+    """An HTTP server answering on its own (daemon) threads, shared by the live preview and
+    the scan gallery so both follow the same binding rules; :meth:`stop_serving` ends it.
 
-    Subclasses pass their request handler class; :meth:`stop_serving` ends it.
+    Subclasses pass their request handler class. Listening on an address other than
+    loopback warns; beyond ``max_clients`` connections at once, a new one is answered 503
+    (no thread).
+
+    Raises:
+        UsageError: the address cannot be listened on (in use, not this machine's, ...).
     """
 
     def __init__(self, host: str, port: int, handler_class: type, max_clients: int | None = None):
-        self._server = start_server(host, port, handler_class, max_clients)
+        if not is_loopback(host):
+            logger.warning(
+                "serving on %s: anyone who can reach this machine on that network can see the page",
+                host,
+            )
+        server_class = _QuietServer6 if ":" in host else _QuietServer  # ":": IPv6, e.g. ::1
+        try:
+            self._server = server_class((host, port), handler_class)
+        except OSError as error:
+            raise UsageError(
+                f"--serve {host}:{port}: cannot listen there ({error.strerror or error})"
+            ) from None
+        self._server.max_clients = max_clients
+        threading.Thread(
+            target=self._server.serve_forever, name="edgecolor-web", daemon=True
+        ).start()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -220,7 +196,14 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return server_url(self._server)
+        """``http://HOST:PORT/``, the real port when 0 was asked for. For a server on every
+        address (``0.0.0.0``, ``::``) HOST is this machine's address on its network, the one
+        a phone on the same network opens."""
+        host, port = self.address
+        if host in ("0.0.0.0", "::"):
+            host = lan_address()
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}/"
 
     def stop_serving(self) -> None:
         self._server.shutdown()
