@@ -169,7 +169,7 @@ def test_a_dead_tpu_leaves_the_scans_to_the_cpu_and_is_used_again_when_back(
     watch, out = tmp_path / "inbox", tmp_path / "out"
     watch.mkdir()
     clock = Clock()
-    factory = LazyColorizer(RuntimeOptions(model, "auto", 1), clock=clock, retry_seconds=60)
+    factory = LazyColorizer(RuntimeOptions(model, "auto", 1), clock=clock)  # retries after 60 s
     events = []
     watcher = Watcher(watch, out, factory, settle=0.0, report=lambda text: None)
     catalogue = Catalogue(out, [watch], scanning=True)
@@ -284,7 +284,7 @@ def test_the_live_loop_survives_a_tpu_that_dies_mid_run_and_says_so(
 
     model, fail = flaky_tpu
     clock = Clock()
-    factory = LazyColorizer(RuntimeOptions(model, "auto", 1), clock=clock, retry_seconds=60)
+    factory = LazyColorizer(RuntimeOptions(model, "auto", 1), clock=clock)  # retries after 60 s
     assert factory().device == "edgetpu"
     preview = PreviewServer("127.0.0.1", 0)
 

@@ -173,7 +173,7 @@ class FrameColorizer:
         if self._gray_L_scaled is not None:
             return 0.0
         started = time.perf_counter()
-        self.colorizer.join_tables.warm_up()
+        self.colorizer.join_tables.chroma()  # both tables: the chroma one is made from the RGB one
         self.colorizer.predict_ab(np.zeros(self.input_size, np.float32))  # allocates its buffers
         self._gray_L_scaled = self.colorizer.scale_L(pixels.gray_luminance_table("uint8"))
         seconds = time.perf_counter() - started

@@ -43,7 +43,6 @@ from edgecolor.errors import INSTALL_DEVICE, MissingDependencyError, UsageError,
 
 logger = logging.getLogger(__name__)
 
-INSTALL_LITERT = INSTALL_DEVICE
 # CPU runtimes in order of preference: (module, label). The first that imports is used.
 # TensorFlow's API is the attribute ``tensorflow.lite``: importing the *module*
 # "tensorflow.lite" gives the package directory tensorflow/lite/, which has no Interpreter.
@@ -120,10 +119,10 @@ def cpu_runtime(only: str | None = None) -> tuple[Any, str]:
         if label == "tf.lite" and only is None:
             logger.warning(
                 "using tf.lite from TensorFlow: neither LiteRT nor tflite_runtime is installed (%s)",
-                INSTALL_LITERT,
+                INSTALL_DEVICE,
             )
         return module, label
-    raise MissingDependencyError("LiteRT (ai-edge-litert)", INSTALL_LITERT)
+    raise MissingDependencyError("LiteRT (ai-edge-litert)", INSTALL_DEVICE)
 
 
 def probe_child() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 
 # Where a Coral shows up on Linux, without loading libedgetpu: the M.2 / mini-PCIe card's
@@ -56,16 +57,24 @@ def pcie_coral_present() -> bool:
 
 def _bus_has(bus: Path, id_files: tuple[str, str], wanted: frozenset) -> bool:
     """Whether a device folder under sysfs ``bus`` holds ids in ``wanted`` (its ``id_files``)."""
-    for device in bus.iterdir():
+    return any(ids in wanted for _, ids in _devices_with(bus, id_files))
+
+
+def _devices_with(bus: Path, files: tuple[str, ...]) -> Iterator[tuple[Path, tuple[str, ...]]]:
+    """Each device folder under sysfs ``bus`` (in name order) that has all of ``files``,
+    with their contents (stripped, lower case); none when the bus cannot be listed."""
+    try:
+        devices = sorted(bus.iterdir())
+    except OSError:
+        return
+    for device in devices:
         try:
-            ids = tuple(
-                (device / name).read_text(encoding="ascii").strip().lower() for name in id_files
+            contents = tuple(
+                (device / name).read_text(encoding="ascii").strip().lower() for name in files
             )
         except (OSError, UnicodeDecodeError):  # interfaces and hubs' ports have no IDs
             continue
-        if ids in wanted:
-            return True
-    return False
+        yield device, contents
 
 
 def _page_size() -> int:
@@ -167,21 +176,13 @@ def coral_enumeration() -> list[str]:
     its firmware loaded), so an Edge TPU that was re-enumerated since a probe shows up
     here as a change.
     """
-    found = []
-    try:
-        usb_devices = sorted(USB_DEVICES_DIR.iterdir()) if USB_DEVICES_DIR.is_dir() else []
-    except OSError:
-        usb_devices = []
-    for device in usb_devices:
-        try:
-            fields = [
-                (device / name).read_text(encoding="ascii").strip().lower()
-                for name in ("idVendor", "idProduct", "busnum", "devnum")
-            ]
-        except (OSError, UnicodeDecodeError):
-            continue
-        if (fields[0], fields[1]) in CORAL_USB_IDS:
-            found.append(f"usb {device.name} {':'.join(fields)}")
+    found = [
+        f"usb {device.name} {':'.join(fields)}"
+        for device, fields in _devices_with(
+            USB_DEVICES_DIR, ("idVendor", "idProduct", "busnum", "devnum")
+        )
+        if fields[:2] in CORAL_USB_IDS
+    ]
     for apex in sorted(DEV_DIR.glob("apex_*")):
         try:
             status = apex.stat()

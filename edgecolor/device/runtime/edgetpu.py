@@ -54,12 +54,6 @@ EDGETPU_SHARED_LIBRARY = {
 }
 
 
-def _load_delegate_function(runtime: Any, label: str):
-    if label == "tf.lite":
-        return runtime.experimental.load_delegate
-    return runtime.load_delegate
-
-
 def edgetpu_library() -> str:
     """Open the Edge TPU's shared library (no delegate yet) and return its name.
 
@@ -97,8 +91,11 @@ def load_edgetpu_delegate(runtime: Any, label: str, device_name: str | None = No
     """
     library = edgetpu_library()
     options = {"device": device_name} if device_name else {}
+    load_delegate = (
+        runtime.experimental.load_delegate if label == "tf.lite" else runtime.load_delegate
+    )
     try:
-        return _load_delegate_function(runtime, label)(library, options)
+        return load_delegate(library, options)
     except (ValueError, OSError, RuntimeError) as error:
         # LiteRT raises ValueError("Failed to load delegate from libedgetpu.so.1") when
         # libedgetpu finds no TPU (tflite_plugin_create_delegate returns NULL).
@@ -182,6 +179,15 @@ def _probe_key(model_path: Path, runtime: Any, label: str, device_name: str | No
     )
 
 
+def _stored_probes() -> dict[str, Any]:
+    """The probe cache file's results by key; {} when it is missing or unreadable."""
+    try:
+        stored = json.loads(probe_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
 def _read_probe_cache(key: str) -> EdgeTpuProbe | None:
     """A stored probe result; a success only while it is from this boot and this attachment.
 
@@ -190,10 +196,7 @@ def _read_probe_cache(key: str) -> EdgeTpuProbe | None:
     process when the interpreter is built in it, so after a reboot or a re-enumeration the
     child process (with its time limit) probes again.
     """
-    try:
-        stored = json.loads(probe_cache_path().read_text(encoding="utf-8")).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
+    stored = _stored_probes().get(key)
     if not isinstance(stored, dict):
         return None
     result = EdgeTpuProbe(
@@ -213,12 +216,7 @@ def _write_probe_cache(key: str, result: EdgeTpuProbe) -> None:
     from edgecolor.files import atomic_write_text
 
     path = probe_cache_path()
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(stored, dict):
-            stored = {}
-    except (OSError, ValueError):
-        stored = {}
+    stored = _stored_probes()
     stored[key] = {"ok": result.ok, "reason": result.reason, "crashed": result.crashed}
     if result.ok:  # valid while the boot and the attachment stay the same
         stored[key].update(boot=coral.boot_id(), devices=coral.coral_enumeration())
@@ -254,16 +252,16 @@ def probe_edgetpu(
     Returns:
         An :class:`EdgeTpuProbe`.
     """
+    global _REPROBE
     model_path = Path(model_path)
     try:
-        edgetpu_library()
+        library = edgetpu_library()
     except MissingDependencyError as error:
         return EdgeTpuProbe(False, str(error))
     key = _probe_key(model_path, runtime, label, device_name)
     if key in _PROBE_RESULTS:
         return _PROBE_RESULTS[key]
     # Without the library's file in the key a stored crash would outlive a fixed library.
-    library = EDGETPU_SHARED_LIBRARY.get(platform.system(), "")
     use_disk = _loaded_library_file(library) is not None
     result = _read_probe_cache(key) if use_disk else None
     if result is None and coral.edgetpu_attached() is False:
@@ -271,9 +269,9 @@ def probe_edgetpu(
         result = EdgeTpuProbe(False, coral.NO_CORAL_FOUND)
     if result is None:
         if timeout is None:
-            timeout = PROBE_TIMEOUT_SECONDS
+            timeout = PROBE_TIMEOUT_SECONDS  # read now: a test shortens it
         result = _run_probe_child(model_path, label, device_name, timeout)
-        _forget_reprobe()
+        _REPROBE = False  # probed in a child again: a stored success may do from now on
         if use_disk and (result.ok or result.crashed):
             _write_probe_cache(key, result)
     _PROBE_RESULTS[key] = result
@@ -283,11 +281,6 @@ def probe_edgetpu(
 # Set by forget_edgetpu_probes: the next probe runs its child even where a stored success
 # would do (the TPU failed in this process since).
 _REPROBE = False
-
-
-def _forget_reprobe() -> None:
-    global _REPROBE
-    _REPROBE = False
 
 
 def forget_edgetpu_probes() -> None:

@@ -10,8 +10,9 @@ an ab grid and then looked up:
   frame path's join into Y'CbCr 4:2:0 planes (:mod:`edgecolor.device.frames.frame_colorizer`).
 
 The tables are the state of a :class:`JoinTables` object, built when first asked for (a few
-tenths of a second) or up front by :meth:`JoinTables.warm_up`; nothing is global and nothing
-is built behind the caller's back, so which join a pixel gets never depends on timing.
+tenths of a second; the frame path asks for both before its first frame); nothing is global
+and nothing is built behind the caller's back, so which join a pixel gets never depends on
+timing.
 """
 
 from __future__ import annotations
@@ -72,10 +73,6 @@ class JoinTables:
         else:
             cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB, dst=out)  # a strided copy, vectorized
         return out
-
-    def warm_up(self) -> None:
-        """Build both tables now (the frame path does, before its first frame)."""
-        self.chroma()
 
     def rgb(self) -> np.ndarray:
         """sRGB for every (8-bit gray level, a, b) on the ab grid: uint32 (256 * n * n,).

@@ -41,13 +41,12 @@ class LazyColorizer:
     or frame tried again; after :data:`EDGETPU_FAILURES_BEFORE_CPU` failures in a row the
     CPU takes over, with a warning in the log and :attr:`problem` set (the scan page and
     the live page show it; ``on_problem`` is told at once), and the TPU is tried again
-    after ``retry_seconds``, doubling up to :data:`EDGETPU_RETRY_MAX_SECONDS` while it
+    after :data:`EDGETPU_RETRY_SECONDS`, doubling up to :data:`EDGETPU_RETRY_MAX_SECONDS` while it
     keeps failing. A rebuilt colorizer keeps the join tables already made. A CPU run
     (``device="cpu"``) is passed through as it is.
 
     Args:
         options: the command's :class:`~edgecolor.device.runtime.options.RuntimeOptions`.
-        retry_seconds: see above.
         clock: monotonic seconds (tests pass a fake).
 
     Attributes:
@@ -59,7 +58,6 @@ class LazyColorizer:
     def __init__(
         self,
         options: RuntimeOptions,
-        retry_seconds: float = EDGETPU_RETRY_SECONDS,
         clock: Callable[[], float] | None = None,
     ):
         self._options = options
@@ -67,7 +65,7 @@ class LazyColorizer:
         self._clock = clock or time.monotonic
         self._failures = 0  # TPU failures in a row
         # the pause before the next TPU try, once on the CPU
-        self._retry = Backoff(retry_seconds, EDGETPU_RETRY_MAX_SECONDS)
+        self._retry = Backoff(EDGETPU_RETRY_SECONDS, EDGETPU_RETRY_MAX_SECONDS)
         self._retry_at: float | None = None  # when to try the TPU again (on the CPU now)
         # Why the TPU is not used although it was asked for, for the page; None: all well.
         self.problem: str | None = None

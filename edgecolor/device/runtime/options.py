@@ -9,7 +9,7 @@ Light: importing this loads no runtime.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgecolor.errors import UsageError
@@ -65,9 +65,7 @@ class RuntimeOptions:
         from edgecolor.device.runtime.model import resolve_model_path
 
         options = cls(None, args.device, args.threads, getattr(args, "saturation", 1.0))
-        return cls(
-            resolve_model_path(args.model), options.device, options.threads, options.saturation
-        )
+        return replace(options, model=resolve_model_path(args.model))
 
 
 def add_runtime_options(

@@ -29,6 +29,12 @@ from edgecolor.errors import (
     one_line,
 )
 
+# The fix for a probe that failed without a crash or a PCIe problem to explain it.
+PLUG_IN_USB = (
+    "plug the Coral into a USB 3 port (blue); log in again after joining the plugdev group; "
+    "unplug and replug it after installing the runtime"
+)
+
 
 def default_probe_model() -> Path:
     """The bundled model's ``_edgetpu.tflite`` if its metadata names one, else the model."""
@@ -64,16 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ok: the Edge TPU ran {model.name} ({label}, {edgetpu.edgetpu_library()})")
         return EXIT_OK
     print(f"failed: {result.reason}")
-    pcie_problem = None if result.crashed else coral.pcie_coral_problem()
-    if result.crashed:
-        print(f"fix: {edgetpu.INSTALL_EDGETPU_REBUILD}")
-    elif pcie_problem:
-        print(f"fix: {pcie_problem}")
-    else:
-        print(
-            "fix: plug the Coral into a USB 3 port (blue); log in again after joining the "
-            "plugdev group; unplug and replug it after installing the runtime"
-        )
+    fix = edgetpu.INSTALL_EDGETPU_REBUILD if result.crashed else coral.pcie_coral_problem()
+    print(f"fix: {fix or PLUG_IN_USB}")
     return EXIT_PARTIAL
 
 
