@@ -192,7 +192,7 @@ def test_a_watcher_that_stops_reading_is_dropped_and_frames_are_no_longer_encode
         watcher.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
         wait_until(lambda: server.clients == 1, timeout=10, what="the watcher counted")
         wait_until(lambda: server.clients == 0, timeout=30, what="the stalled watcher dropped")
-        assert not server.watched()  # no frame is encoded for nobody
+        assert not server.frames.wanted()  # no frame is encoded for nobody
     finally:
         stop.set()
         feeder.join(timeout=10)

@@ -176,13 +176,13 @@ class LiveLoop:
             (:data:`~edgecolor.device.frames.capture.DEFAULT_RETRY_DELAYS`: five tries).
         reconnect_forever: a lost camera is never given up: after the last pause it is
             tried again at that pause for as long as it takes (the appliance, with
-            :data:`~edgecolor.device.frames.capture.APPLIANCE_RETRY_DELAYS`), each sink
-            with a ``show_problem`` method told meanwhile ("camera lost, retrying in 60 s").
+            :data:`~edgecolor.device.frames.capture.APPLIANCE_RETRY_DELAYS`), the sinks
+            told meanwhile (``show_problem``: "camera lost, retrying in 60 s").
             False: after the last pause the run ends with :class:`SourceLost`.
         wait_for_source: a camera (or stream) missing or busy at the start is waited for
-            (:func:`wait_for_source`), each sink with a ``show_problem`` method told why
-            there is no picture (the web preview: "camera not found, retrying in 10 s");
-            False: it ends the run at once with :class:`SourceUnavailable`. Files never wait.
+            (:func:`wait_for_source`), the sinks told (``show_problem``) why there is no
+            picture (the web preview: "camera not found, retrying in 10 s"); False: it
+            ends the run at once with :class:`SourceUnavailable`. Files never wait.
     """
 
     def __init__(
@@ -301,16 +301,12 @@ class LiveLoop:
 
     def _show_problem(self, problem: str | None) -> None:
         for sink in self.sinks:
-            show = getattr(sink, "show_problem", None)
-            if show is not None:
-                show(problem)
+            sink.show_problem(problem)
 
     def _show_colorizer_problem(self, problem: str | None) -> None:
         """The Edge TPU was left for the CPU (``problem``) or is used again (None)."""
         for sink in self.sinks:
-            show = getattr(sink, "show_colorizer_problem", None)
-            if show is not None:
-                show(problem)
+            sink.show_colorizer_problem(problem)
 
     def _wait_until_due(self, timestamp: float) -> None:
         """Present file frames at the file's pace, like a video player.

@@ -13,7 +13,7 @@ HEAD gets GET's headers; a malformed request 400 (with a status line). At most
 ``SOCKET_TIMEOUT`` and a watcher that takes no frame within ``STREAM_SEND_TIMEOUT`` are
 dropped, so nobody keeps a thread, or the Pi encoding frames, by stalling. Binding rules:
 :mod:`edgecolor.device.web`. The preview is a live-loop sink: frames are JPEG-encoded
-once each (by :class:`JpegEncoder`), and only while somebody is watching.
+once each (by :class:`LatestJpeg`), and only while somebody is watching.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from http import HTTPStatus
 import numpy as np
 
 from edgecolor import optional
-from edgecolor.device.frames.sinks import FramePictures, Sink, StreamInfo
+from edgecolor.device.frames.sinks import FramePictures, Sink
 from edgecolor.device.frames.yuv import FRAMES_NEED, Yuv420Picture
 from edgecolor.device.web import DEFAULT_HOST, BackgroundServer, QuietHandler
 
@@ -88,36 +88,13 @@ setInterval(() => fetch("/status", {{cache: "no-store"}})
 """
 
 
-class JpegEncoder(Sink):
-    """The JPEG stage: encodes each frame's picture and hands it to an output.
+class LatestJpeg(Sink):
+    """The JPEG stage: each frame's picture (gray | colour side by side, the preview's
+    layout) JPEG-encoded while anybody wants it, the newest kept for every watcher that
+    waits for the next one.
 
-    As picamera2 composes an Encoder with an Output: the encoder does the work, the output
-    says whether anybody wants it (``wanted()``) and takes the bytes (``write(jpeg)``). The
-    web preview's output is a :class:`LatestJpeg` that its watchers read; ``edgecolor
-    bench`` gives a :class:`LatestJpeg` nobody reads, to time what the preview does to
-    every frame while somebody watches.
-
-    Args:
-        output: has ``wanted() -> bool``, ``write(jpeg: bytes, fps: float)`` and ``stop()``;
-            gets gray | colour side by side, the preview's layout.
-    """
-
-    def __init__(self, output: LatestJpeg):
-        self.target = output
-
-    def output(self, pictures: FramePictures) -> None:
-        if self.target.wanted():
-            picture = pictures.picture(side_by_side=True)
-            self.target.write(encode_jpeg(picture), pictures.fps)
-        else:
-            self.target.fps = pictures.fps
-
-    def stop(self) -> None:
-        self.target.stop()
-
-
-class LatestJpeg:
-    """The newest JPEG, for every watcher that waits for the next one.
+    The web preview's watchers read it; ``edgecolor bench`` gives one that nobody reads
+    (``always``), to time what the preview does to every frame while somebody watches.
 
     Args:
         always: want every frame even with no watcher (``edgecolor bench``).
@@ -135,9 +112,13 @@ class LatestJpeg:
     def wanted(self) -> bool:
         return self.always or self.watchers > 0
 
-    def write(self, jpeg: bytes, fps: float) -> None:
+    def output(self, pictures: FramePictures) -> None:
+        if not self.wanted():
+            self.fps = pictures.fps
+            return
+        jpeg = encode_jpeg(pictures.picture(side_by_side=True))
         with self._condition:
-            self.fps = fps
+            self.fps = pictures.fps
             self._jpeg = jpeg
             self.frames += 1
             self._condition.notify_all()
@@ -169,11 +150,11 @@ class LatestJpeg:
             self._condition.notify_all()
 
 
-class PreviewServer(BackgroundServer):
+class PreviewServer(BackgroundServer, Sink):
     """The web preview: a live-loop sink whose pictures are served until :meth:`stop`.
 
-    A :class:`JpegEncoder` into a :class:`LatestJpeg` that the HTTP handler serves.
-    Listens from construction on (so the address can be printed before the loop starts).
+    A :class:`LatestJpeg` that the HTTP handler serves. Listens from construction on (so
+    the address can be printed before the loop starts: nothing to do at ``start``).
 
     Args:
         host, port: where to listen (port 0 = any free port; see :attr:`url`).
@@ -190,7 +171,6 @@ class PreviewServer(BackgroundServer):
         self.source_name = source_name
         self.model_name = model_name
         self.frames = LatestJpeg()
-        self._encoder = JpegEncoder(self.frames)
         self._stopped = False
         # Why there is no picture, shown on the page (e.g. "camera not found, retrying in
         # 10 s" while the loop waits for the camera); None: the picture flows.
@@ -205,14 +185,8 @@ class PreviewServer(BackgroundServer):
         """How many browsers are watching /stream right now."""
         return self.frames.watchers
 
-    def watched(self) -> bool:
-        return self.frames.wanted()
-
-    def start(self, info: StreamInfo) -> None:
-        """Sink API: nothing to do (the server listens from construction on)."""
-
     def output(self, pictures: FramePictures) -> None:
-        self._encoder.output(pictures)
+        self.frames.output(pictures)
 
     def show_problem(self, problem: str | None) -> None:
         """Sink API: the page says why there is no picture (and reloads itself meanwhile)."""
