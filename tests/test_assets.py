@@ -62,7 +62,10 @@ def test_every_demo_input_is_attributed_with_a_public_domain_licence():
         assert path.name in rows, f"{path.name} has no row in ATTRIBUTION.md"
         row = rows[path.name]
         assert "CC0-1.0" in row or "Public Domain" in row, row
-        assert "https://commons.wikimedia.org/" in row or "https://www.pexels.com/" in row, row
+        # the original can be found: Wikimedia Commons, Pexels, or scikit-image's data repository
+        sources = ("https://commons.wikimedia.org/", "https://www.pexels.com/")
+        sources += ("https://gitlab.com/scikit-image/data/",)
+        assert any(source in row for source in sources), row
     assert f"`{DEMO_CLIP}`" in text and "Apache-2.0" in text
 
 

@@ -1,12 +1,10 @@
 """Rebuild the demo inputs bundled in ``edgecolor/assets/demo/`` from the shared sample data.
 
-    .venv/bin/python tools/make_demo_assets.py --data ../shared/data \
-        --unseen /work/data/train-photos-late/plasma-workspace-data
+    .venv/bin/python tools/make_demo_assets.py --data ../shared/data
 
 Writes six black-and-white JPEG photos from the training collection and two from a package
-the default model never saw (``--unseen``: plasma-workspace-data's avatar photos, as
-tools/collect_training_photos.py writes them) (CC0 / public domain only, longest side 480 px,
-8-bit grayscale with each pixel at the original's CIE lightness) and a short grayscale clip
+the default model was never trained on (scikit-image's coffee and cat), CC0 / public domain
+only, longest side 480 px, 8-bit grayscale with each pixel at the original's CIE lightness) and a short grayscale clip
 (MPEG-4 in MP4, 320x240) cut from ``video/vtest.avi``, plus ATTRIBUTION.md. The package ships
 these files; this script only documents and repeats how they were made.
 """
@@ -74,23 +72,25 @@ PHOTOS = (
 )
 
 
-# (bundled name, file in the --unseen folder, author, licence, source): photos from
-# plasma-workspace-data (KDE Plasma's avatar pictures, each with a CC0-1.0 .license file),
-# a package the default model was never trained, validated or chosen on.
+# (bundled name, file in scikit-image's data folder, author, licence, source): photos the
+# default model was never trained on. scikit-image's photos are in the validation source
+# (they took part in choosing among trained models, never in training them); their licence
+# is in skimage/data/_fetchers.py. The default model before 2026-12-08 used KDE Plasma's
+# avatar photos here, which the current one was trained on.
 UNSEEN_PHOTOS = (
     (
-        "unseen-dog.jpg",
-        "plasma_avatars_photos_Dog.jpg",
-        "Snapwire (2015)",
+        "unseen-coffee.jpg",
+        "coffee.png",
+        "Rachel Michetti",
         "CC0-1.0",
-        "https://www.pexels.com/photo/animal-dog-pet-tongue-6877/",
+        "https://gitlab.com/scikit-image/data/-/raw/5c090b56df3988d988ff97928e2ef2d2cbe38e1b/coffee.png",
     ),
     (
-        "unseen-car.jpg",
-        "plasma_avatars_photos_Car.jpg",
-        "Pixabay (2016)",
+        "unseen-cat.jpg",
+        "chelsea.png",
+        "Stefan van der Walt",
         "CC0-1.0",
-        "https://www.pexels.com/photo/action-asphalt-auto-racing-automobile-274974/",
+        "https://gitlab.com/scikit-image/data/-/raw/5c090b56df3988d988ff97928e2ef2d2cbe38e1b/chelsea.png",
     ),
 )
 
@@ -157,15 +157,15 @@ attribution is legally required; it is given anyway.
 """
 
 ATTRIBUTION_UNSEEN = """
-## Photos from a source the model never saw
+## Photos the model was never trained on
 
-The `unseen-*` photos come from Debian package `plasma-workspace-data` 5.27 (KDE Plasma's
-avatar pictures, `/usr/share/plasma/avatars/photos/`, each with a `.license` file naming its
-author and CC0-1.0). No photo of that package was used to train, validate or choose the
-default model, so they show it on a stranger's photos; the six above are from its training
-collection.
+The `unseen-*` photos come from PyPI package `scikit-image` (`skimage/data/`, each
+dedicated CC0 by its photographer as `skimage/data/_fetchers.py` states). No photo of that
+package was used to train the default model, so they show it on photos it has not learnt
+from; they are in the validation source, which chose among trained models. The six above
+are from its training collection.
 
-| file | original (in plasma-workspace-data, as collected) | author | licence | source |
+| file | original (in scikit-image's data folder) | author | licence | source |
 | --- | --- | --- | --- | --- |
 """
 
@@ -189,10 +189,14 @@ def main() -> int:
     parser.add_argument(
         "--unseen",
         type=Path,
-        required=True,
-        help="plasma-workspace-data's photos as collect_training_photos.py writes them",
+        default=None,
+        help="scikit-image's data folder (default: the installed package's)",
     )
     args = parser.parse_args()
+    if args.unseen is None:
+        import skimage
+
+        args.unseen = Path(skimage.__file__).parent / "data"
     photo_root = args.data / "photos" / "gcompris"
     ASSETS.mkdir(parents=True, exist_ok=True)
     rows = []
