@@ -133,7 +133,8 @@ def build_models(generator_config, model_path: Path | None = None) -> dict[str, 
         # architecture at EDGE_SIZE, timed beside the random-weight one.
         models[f"{net} int8 (file)"] = {**edge_info, "content": Path(model_path).read_bytes()}
     for name, size in (("pix2pix", 256), ("seed", 120)):
-        config = dataclasses.replace(generator_config, name=name)
+        # the reference networks have the regression head (the distribution head is lite's)
+        config = dataclasses.replace(generator_config, name=name, head="regression")
         model = build_generator(config, size)
         info = summarize(model)
         models[f"{name} int8"] = {

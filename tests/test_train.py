@@ -90,6 +90,23 @@ def test_gan_step_trains_both_networks(photos, tmp_path):
     assert changed(discriminator_before, trainer.discriminator)
 
 
+def test_an_adversarial_step_runs_where_the_generator_weight_is_zero(photos, tmp_path):
+    """bench_training times a cGAN step on every recipe, including gan_weight 0 ones."""
+    from edgecolor.training.train import Trainer
+
+    config = make_config(photos, gan_weight=0.0)
+    batch = fixed_batch(photos, config)
+    trainer = Trainer(config, tmp_path / "run")
+    discriminator_before = [weight.copy() for weight in trainer.discriminator.get_weights()]
+    losses = trainer.train_step(batch, adversarial=True)
+    assert losses["d_loss"] > 0
+    assert losses["g_loss"] == pytest.approx(100 * losses["g_l1"], rel=1e-4)
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(discriminator_before, trainer.discriminator.get_weights(), strict=True)
+    )
+
+
 def test_l1_only_baseline_never_trains_the_discriminator(photos, tmp_path):
     from edgecolor.training.train import Trainer
 

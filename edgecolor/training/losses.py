@@ -233,8 +233,8 @@ class GeneratorObjective:
 
         Args:
             L_scaled, ab_scaled: the batch, (N, H, W, 1) and (N, H, W, 2).
-            discriminator: judges (L, generated ab) when ``gan_weight`` > 0; None for the
-                L1 / cross-entropy terms only.
+            discriminator: judges (L, generated ab); None for the L1 / cross-entropy
+                terms only.
             gan_weight: the adversarial term's weight in this phase.
             discriminator_training: the discriminator's batch norm mode.
         Returns:
@@ -248,7 +248,9 @@ class GeneratorObjective:
             fake_ab = self.model(L_scaled, training=True)
         fake_ab = tf.cast(fake_ab, L_scaled.dtype)
         fake_logits = None
-        if discriminator is not None and gan_weight:
+        # With a discriminator the phase is adversarial: it judges the fakes (and learns
+        # from them) even where the generator's adversarial weight is 0.
+        if discriminator is not None:
             fake_logits = discriminator(
                 tf.concat([L_scaled, fake_ab], -1), training=discriminator_training
             )
