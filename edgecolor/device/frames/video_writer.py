@@ -5,7 +5,6 @@ into place). Used by :class:`edgecolor.device.frames.video_io.VideoFileSink`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 from fractions import Fraction
@@ -162,10 +161,7 @@ class VideoWriter:
             )
             self.has_audio = self._audio is not None and self._audio.stream is not None
         except BaseException:
-            if self._container is not None:
-                with contextlib.suppress(Exception):
-                    self._container.close()
-            self._temporary.unlink(missing_ok=True)
+            self.discard()
             raise
 
     def write(self, rgb: np.ndarray, timestamp: float) -> None:
@@ -217,7 +213,8 @@ class VideoWriter:
 
     def discard(self) -> None:
         try:
-            self._container.close()
+            if self._container is not None:  # None: set-up stopped before it was opened
+                self._container.close()
         except Exception:  # already failing: the partial file goes either way
             logger.debug("closing a discarded recording failed", exc_info=True)
         self._temporary.unlink(missing_ok=True)
